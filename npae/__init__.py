@@ -1,0 +1,34 @@
+"""npae: autoencoders written from scratch on a swappable array backend.
+
+Every layer, activation, loss and optimizer is hand-written against the Python Array API
+standard, so the same code runs on NumPy, CuPy, PyTorch tensors and array_api_strict.
+"""
+
+from npae import activations, backend, gradcheck, initializers, layers, losses, ops, optimizers, training
+from npae._version import __version__
+from npae.backend import asarray, get_backend, set_backend, to_numpy
+from npae.models import Autoencoder, load
+from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN
+
+__all__ = [
+    "__version__",
+    "Autoencoder",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "TerminateOnNaN",
+    "activations",
+    "asarray",
+    "backend",
+    "datasets",
+    "get_backend",
+    "gradcheck",
+    "initializers",
+    "layers",
+    "load",
+    "losses",
+    "ops",
+    "optimizers",
+    "set_backend",
+    "to_numpy",
+    "training",
+]

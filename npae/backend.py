@@ -1,0 +1,366 @@
+"""The array backend: the only module in npae that names a concrete array library.
+
+Every other numeric module asks its inputs for a namespace with
+``array_api_compat.array_namespace(...)`` and calls only the Python Array API standard, so the
+same lines run on NumPy, CuPy, PyTorch tensors and ``array_api_strict``. This module owns what the
+standard leaves out:
+
+* choosing a library (``set_backend``, ``get_backend``, the ``NPAE_BACKEND`` variable);
+* the two doors between host and device, ``asarray`` (host -> backend) and ``to_numpy``;
+* random numbers, drawn on the host from a ``numpy.random.Generator`` and moved to the device,
+  so one seed gives the same numbers on every backend;
+* dtype names and defaults.
+
+``array_api_strict`` is placed on its fake device ``Device("device1")``: it refuses implicit
+conversion to NumPy, arrays created without ``device=``, NumPy scalars and mixed-dtype in-place
+updates, the mistakes CuPy would reject, so a CPU-only test run keeps the GPU path honest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendUnavailableError",
+    "set_backend",
+    "get_backend",
+    "backend_of",
+    "available_backends",
+    "asarray",
+    "to_numpy",
+    "is_host_array",
+    "input_kind",
+    "first_nonfinite",
+    "check_random_state",
+    "standard_normal",
+    "uniform",
+    "resolve_dtype",
+    "dtype_name",
+    "DEFAULT_DTYPE",
+]
+
+BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
+DEFAULT_DTYPE = "float32"
+FLOAT_DTYPES = ("float32", "float64")
+
+
+class BackendUnavailableError(ImportError):
+    """A backend was asked for that cannot run here (library missing or no device)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array library ready for use.
+
+    Attributes
+    ----------
+    name : str
+        One of ``BACKENDS``.
+    xp : module
+        The Array API namespace (``array_api_compat``'s wrapper for NumPy, CuPy and torch).
+    device : object
+        Where new arrays are created (``"cpu"``, a CuPy or torch device, strict's "device1").
+    """
+
+    name: str
+    xp: ModuleType
+    device: Any
+
+    def __repr__(self) -> str:
+        return f"Backend(name={self.name!r}, device={self.device!r})"
+
+
+def _unknown_name_message(kind: str, name: object, valid: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"Unknown {kind} {name!r}; expected one of {', '.join(map(repr, valid))}.{hint}"
+
+
+def _make_numpy() -> Backend:
+    return Backend("numpy", array_api_compat.array_namespace(np.empty(0)), "cpu")
+
+
+def _make_cupy() -> Backend:
+    try:
+        import cupy
+    except ImportError as err:
+        raise BackendUnavailableError(
+            "The 'cupy' backend needs CuPy, which is not installed. "
+            'Install it with pip install "npae[gpu]" (CUDA 12), or choose backend="numpy".'
+        ) from err
+    try:
+        usable = bool(cupy.is_available())
+    except Exception as err:  # CUDA driver errors come in many types
+        raise BackendUnavailableError(
+            f"CuPy is installed but could not query CUDA ({err}); cupy.is_available() failed. "
+            'Check the NVIDIA driver, or choose backend="numpy".'
+        ) from err
+    if not usable:
+        raise BackendUnavailableError(
+            "CuPy is installed but cupy.is_available() is False: no CUDA device is usable here. "
+            'Run on a machine with an NVIDIA GPU, or choose backend="numpy".'
+        )
+    xp = array_api_compat.array_namespace(cupy.empty(0))
+    return Backend("cupy", xp, cupy.cuda.Device())
+
+
+def _make_torch() -> Backend:
+    try:
+        import torch
+    except ImportError as err:
+        raise BackendUnavailableError(
+            "The 'torch' backend needs PyTorch, which is not installed. "
+            'Install it with pip install "npae[bench]", or choose backend="numpy".'
+        ) from err
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    xp = array_api_compat.array_namespace(torch.empty(0))
+    return Backend("torch", xp, device)
+
+
+def _make_array_api_strict() -> Backend:
+    try:
+        import array_api_strict
+    except ImportError as err:
+        raise BackendUnavailableError(
+            "The 'array_api_strict' backend needs array-api-strict, which is not installed. "
+            'Install it with pip install "npae[test]".'
+        ) from err
+    return Backend("array_api_strict", array_api_strict, array_api_strict.Device("device1"))
+
+
+_FACTORIES = {
+    "numpy": _make_numpy,
+    "cupy": _make_cupy,
+    "torch": _make_torch,
+    "array_api_strict": _make_array_api_strict,
+}
+_cache: dict[str, Backend] = {}
+_active: Backend | None = None
+
+
+def _load(name: str) -> Backend:
+    if not isinstance(name, str) or name not in _FACTORIES:
+        raise ValueError(_unknown_name_message("backend", name, BACKENDS))
+    if name not in _cache:
+        _cache[name] = _FACTORIES[name]()
+    return _cache[name]
+
+
+def set_backend(name: str) -> Backend:
+    """Make ``name`` the backend that new models and ``asarray`` use; return it.
+
+    Raises
+    ------
+    ValueError
+        For a name not in ``BACKENDS`` (the message lists them).
+    BackendUnavailableError
+        When the library is missing or, for CuPy, no CUDA device is usable (says which and how
+        to fix it; the import error is chained).
+    """
+    global _active
+    _active = _load(name)
+    return _active
+
+
+def get_backend(name: str | None = None) -> Backend:
+    """The active backend, or the one called ``name``.
+
+    The first call honours the ``NPAE_BACKEND`` environment variable (default ``"numpy"``).
+    """
+    global _active
+    if name is not None:
+        return _load(name)
+    if _active is None:
+        _active = _load(os.environ.get("NPAE_BACKEND", "numpy") or "numpy")
+    return _active
+
+
+def available_backends() -> dict[str, str]:
+    """Map each backend name to ``"ok"`` or the reason it cannot be used here."""
+    status = {}
+    for name in BACKENDS:
+        try:
+            _load(name)
+            status[name] = "ok"
+        except BackendUnavailableError as err:
+            status[name] = str(err)
+    return status
+
+
+def _library_of(x: Any) -> str | None:
+    """Name of the backend an array belongs to, or None for non-arrays (lists, scalars)."""
+    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+        return "numpy"
+    if array_api_compat.is_cupy_array(x):
+        return "cupy"
+    if array_api_compat.is_torch_array(x):
+        return "torch"
+    if type(x).__module__.startswith("array_api_strict"):
+        return "array_api_strict"
+    return None
+
+
+def backend_of(x: Any) -> Backend:
+    """The backend whose arrays ``x`` is; ValueError for objects that are not arrays."""
+    name = _library_of(x)
+    if name is None:
+        raise TypeError(f"Expected an array, got {type(x).__name__}.")
+    if name == "numpy":
+        return _load("numpy")
+    backend = _load(name)
+    dev = array_api_compat.device(x)
+    if dev != backend.device:
+        backend = Backend(backend.name, backend.xp, dev)
+    return backend
+
+
+def is_host_array(x: Any) -> bool:
+    """True for NumPy arrays (the host kind every backend can take in)."""
+    return isinstance(x, np.ndarray)
+
+
+def input_kind(x: Any) -> tuple[str, str]:
+    """Describe an input before conversion: (library or "sequence", dtype kind letter).
+
+    The kind letter follows NumPy (``f`` float, ``i``/``u`` integer, ``b`` bool, ``c`` complex,
+    ``O`` object, ``U``/``S`` text). Used by ``npae.validation`` to refuse bad dtypes by name.
+    """
+    name = _library_of(x)
+    if name == "numpy":
+        return "numpy", np.asarray(x).dtype.kind
+    if name is None:
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError):
+            return "sequence", "O"
+        return "sequence", arr.dtype.kind
+    dtype = x.dtype
+    xp = array_api_compat.array_namespace(x)
+    if dtype == xp.bool:
+        return name, "b"
+    if xp.isdtype(dtype, "complex floating"):
+        return name, "c"
+    if xp.isdtype(dtype, "real floating"):
+        return name, "f"
+    if xp.isdtype(dtype, "unsigned integer"):
+        return name, "u"
+    return name, "i"
+
+
+def resolve_dtype(xp: ModuleType, dtype: Any):
+    """The namespace's dtype object for ``"float32"``/``"float64"`` (or a dtype object itself)."""
+    if isinstance(dtype, str):
+        if dtype not in FLOAT_DTYPES:
+            raise ValueError(_unknown_name_message("dtype", dtype, FLOAT_DTYPES))
+        return getattr(xp, dtype)
+    return dtype
+
+
+def dtype_name(dtype: Any) -> str:
+    """``"float32"`` or ``"float64"`` for a dtype object of any backend."""
+    text = str(dtype)
+    for name in FLOAT_DTYPES:
+        if name in text:
+            return name
+    raise ValueError(f"Expected a float32 or float64 dtype, got {dtype}.")
+
+
+def asarray(a: Any, dtype: Any = None, *, backend: Backend | str | None = None, device: Any = None):
+    """Move ``a`` (NumPy array, list, or backend array) onto ``backend`` (default: active).
+
+    ``dtype`` may be ``"float32"``, ``"float64"`` or a dtype object of that backend. Arrays
+    already on the backend are returned unchanged when no dtype change is asked for.
+    """
+    if backend is None:
+        backend = get_backend()
+    elif isinstance(backend, str):
+        backend = _load(backend)
+    xp = backend.xp
+    device = backend.device if device is None else device
+    target = resolve_dtype(xp, dtype) if dtype is not None else None
+    source = _library_of(a)
+    if source is not None and source != "numpy" and source != backend.name:
+        a = to_numpy(a)
+    elif source == backend.name and source != "numpy":
+        if target is not None and a.dtype != target:
+            a = xp.astype(a, target)
+        if array_api_compat.device(a) != device:
+            a = array_api_compat.to_device(a, device)
+        return a
+    if backend.name == "numpy":
+        return np.asarray(a, dtype=None if target is None else target)
+    host = np.asarray(a)
+    if backend.name == "array_api_strict" and host.dtype.kind in "fiub" and not host.flags.c_contiguous:
+        host = np.ascontiguousarray(host)
+    return xp.asarray(host, dtype=target, device=device)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy any backend's array to a host NumPy array (the only door out of a device)."""
+    name = _library_of(x)
+    if name == "numpy" or name is None:
+        return np.asarray(x)
+    if name == "cupy":
+        return x.get()
+    if name == "torch":
+        return x.detach().cpu().numpy()
+    import array_api_strict
+
+    return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
+
+
+def first_nonfinite(x: Any) -> tuple[int, int, bool]:
+    """(row, column, is_nan) of the first NaN or infinite entry of a 2-D array (host search)."""
+    host = to_numpy(x)
+    row, col = (int(i) for i in np.argwhere(~np.isfinite(host))[0])
+    return row, col, bool(np.isnan(host[row, col]))
+
+
+def check_random_state(seed: Any) -> np.random.Generator:
+    """Turn None, an int or a ``numpy.random.Generator`` into a Generator.
+
+    None gives fresh OS entropy; an int seeds a new PCG64; a Generator is returned as it is
+    (so the caller's stream advances, as in ``numpy.random.default_rng``).
+    """
+    if seed is None or isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, np.random.RandomState):
+        return np.random.default_rng(seed.randint(0, 2**32 - 1))
+    raise TypeError(
+        f"random_state must be None, an int or a numpy.random.Generator; got {type(seed).__name__}."
+    )
+
+
+def _host_dtype(dtype: Any):
+    return np.float32 if dtype_name(dtype) == "float32" else np.float64
+
+
+def standard_normal(rng: np.random.Generator, shape: tuple[int, ...], *, like: Any = None, dtype: Any = None, backend: Backend | None = None):
+    """Draw N(0, 1) numbers of ``shape`` on the host and place them beside ``like``.
+
+    The draw is made in the target dtype (float32 draws are the Generator's float32 stream), so
+    the same seed gives the same numbers on every backend.
+    """
+    dtype = like.dtype if dtype is None else dtype
+    backend = backend_of(like) if backend is None else backend
+    host = rng.standard_normal(shape, dtype=_host_dtype(dtype))
+    return asarray(host, backend=backend)
+
+
+def uniform(rng: np.random.Generator, shape: tuple[int, ...], *, like: Any = None, dtype: Any = None, backend: Backend | None = None):
+    """Draw U[0, 1) numbers of ``shape`` on the host and place them beside ``like``."""
+    dtype = like.dtype if dtype is None else dtype
+    backend = backend_of(like) if backend is None else backend
+    host = rng.random(shape, dtype=_host_dtype(dtype))
+    return asarray(host, backend=backend)

@@ -1,0 +1,244 @@
+"""Gradient checking: compare hand-written gradients with central differences.
+
+For a scalar function f of arrays θ, the numerical gradient of each entry is
+
+    n_i = (f(θ + h e_i) − f(θ − h e_i)) / (2h),     h = 1e-6 by default,
+
+and the analytic gradient a passes when the norm-wise relative error of every array,
+
+    relative_error(a, n) = ‖a − n‖ / (‖a‖ + ‖n‖)     (0 when both are zero),
+
+is below ``tol`` (1e-6). The norm-wise form is used because an element-wise maximum fails
+correct gradients that happen to have near-zero entries. Checks run in float64: in float32 the
+rounding error of f (≈1e-7 relative) divided by 2h swamps the difference.
+
+Layers and losses are checked through the scalar Σ G·output with a random upstream gradient G:
+a plain sum would hide transposition and broadcasting slips. Large models can be checked along
+random directions v instead of every coordinate: the directional derivative
+(f(θ + hv) − f(θ − hv)) / 2h must match ⟨a, v⟩.
+
+Arrays are perturbed in place on their own backend (one element at a time, through the
+standard's ``__setitem__``), so the checker works on every backend, GPUs included.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass, field
+
+from array_api_compat import array_namespace
+
+from npae import backend as B
+
+__all__ = [
+    "GradcheckResult",
+    "relative_error",
+    "numerical_gradient",
+    "check_gradients",
+    "check_activation",
+    "check_layer",
+    "check_loss",
+    "check_model",
+]
+
+DEFAULT_H = 1e-6
+DEFAULT_TOL = 1e-6
+
+
+def relative_error(a, n) -> float:
+    """‖a − n‖ / (‖a‖ + ‖n‖), 0.0 when both are zero; arrays of any backend."""
+    a, n = B.to_numpy(a).astype("float64"), B.to_numpy(n).astype("float64")
+    if a.shape != n.shape:
+        raise ValueError(f"Gradient shapes differ: analytic {a.shape}, numerical {n.shape}.")
+    denom = math.sqrt(float((a * a).sum())) + math.sqrt(float((n * n).sum()))
+    if denom == 0.0:
+        return 0.0
+    diff = a - n
+    return math.sqrt(float((diff * diff).sum())) / denom
+
+
+@dataclass
+class GradcheckResult:
+    """Per-array relative errors of one check.
+
+    Attributes
+    ----------
+    errors : dict[str, float]
+        Relative error per checked array.
+    tol : float
+    mode : str
+        ``"full"`` (every coordinate) or ``"directional"``.
+    """
+
+    errors: dict = field(default_factory=dict)
+    tol: float = DEFAULT_TOL
+    mode: str = "full"
+
+    @property
+    def max_error(self) -> float:
+        return max(self.errors.values(), default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        return all(e < self.tol for e in self.errors.values())
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        width = max((len(k) for k in self.errors), default=4)
+        lines = [f"{'array':<{width}}  relative error  ({self.mode}, tol {self.tol:g})"]
+        for name, err in self.errors.items():
+            mark = "ok" if err < self.tol else "FAIL"
+            lines.append(f"{name:<{width}}  {err:.3e}  {mark}")
+        return "\n".join(lines)
+
+
+def _require_float64(arr, name: str) -> None:
+    if B.dtype_name(arr.dtype) != "float64":
+        raise TypeError(
+            f"Gradient checks need float64 arrays; {name} is {B.dtype_name(arr.dtype)}. "
+            "Build the model or layer with dtype='float64' (float32 rounding swamps the difference)."
+        )
+
+
+def numerical_gradient(f, x, h: float = DEFAULT_H):
+    """Central-difference gradient of the scalar ``f()`` with respect to the array ``x``.
+
+    ``x`` is perturbed in place, one entry at a time, and restored; ``f`` takes no arguments and
+    must read ``x`` (e.g. a closure over the model). Returns a host float64 NumPy array.
+    """
+    host = B.to_numpy(x).astype("float64")
+    grad = host * 0.0
+    for idx in itertools.product(*(range(s) for s in x.shape)):
+        original = float(host[idx])
+        x[idx] = original + h
+        f_plus = float(f())
+        x[idx] = original - h
+        f_minus = float(f())
+        x[idx] = original
+        grad[idx] = (f_plus - f_minus) / (2.0 * h)
+    return grad
+
+
+def _directional(f, arrays: dict, analytic: dict, h: float, n_directions: int, rng) -> dict:
+    errors = {}
+    for name, x in arrays.items():
+        worst = 0.0
+        for _ in range(n_directions):
+            v = B.standard_normal(rng, tuple(x.shape), like=x)
+            x += h * v
+            f_plus = float(f())
+            x -= 2.0 * h * v
+            f_minus = float(f())
+            x += h * v
+            numeric = (f_plus - f_minus) / (2.0 * h)
+            xp = array_namespace(v)
+            exact = float(xp.sum(analytic[name] * v))
+            denom = abs(exact) + abs(numeric)
+            worst = max(worst, 0.0 if denom == 0.0 else abs(exact - numeric) / denom)
+        errors[name] = worst
+    return errors
+
+
+def check_gradients(f, arrays: dict, analytic: dict, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL,
+                    directional: bool = False, n_directions: int = 8, random_state=0) -> GradcheckResult:
+    """Check ``analytic[name]`` = ∂f/∂``arrays[name]`` for every name.
+
+    Parameters
+    ----------
+    f : callable () -> float
+        The scalar function; it must read the arrays in ``arrays`` (which are perturbed in place).
+    arrays, analytic : dict[str, array]
+        The inputs and their hand-written gradients (same keys and shapes).
+    directional : bool
+        Compare along ``n_directions`` random directions per array instead of every entry.
+    """
+    for name, x in arrays.items():
+        _require_float64(x, name)
+    if directional:
+        rng = B.check_random_state(random_state)
+        return GradcheckResult(_directional(f, arrays, analytic, h, n_directions, rng), tol, "directional")
+    errors = {name: relative_error(analytic[name], numerical_gradient(f, x, h)) for name, x in arrays.items()}
+    return GradcheckResult(errors, tol, "full")
+
+
+def check_activation(activation, z, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL) -> GradcheckResult:
+    """Check f′ against differences of f, and f″ against differences of f′, element-wise.
+
+    Element-wise functions need only two evaluations: (f(z + h) − f(z − h)) / 2h for all entries
+    at once. Keep z away from kinks (ReLU at 0).
+    """
+    _require_float64(z, "z")
+    errors = {}
+    for name, fn, dfn in (("df", activation.f, activation.df), ("d2f", activation.df, activation.d2f)):
+        numeric = (fn(z + h) - fn(z - h)) / (2.0 * h)
+        errors[name] = relative_error(dfn(z), numeric)
+    return GradcheckResult(errors, tol, "full")
+
+
+def _upstream(rng, out):
+    return B.standard_normal(rng, tuple(out.shape), like=out)
+
+
+def check_layer(layer, x, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, random_state=0,
+                directional: bool = False) -> GradcheckResult:
+    """Check a layer's backward: parameter gradients and the input gradient.
+
+    The scalar is L = Σ G·layer.forward(x) with a random upstream gradient G, so backward(G)
+    must return dL/dx and accumulate dL/dθ into ``layer.grads``.
+    """
+    rng = B.check_random_state(random_state)
+    x = B.asarray(B.to_numpy(x), backend=B.backend_of(x))  # a private copy to perturb
+    G = _upstream(rng, layer.forward(x))
+    xp = array_namespace(G)
+
+    def f():
+        return xp.sum(G * layer.forward(x))
+
+    layer.zero_grad()
+    layer.forward(x)
+    grad_in = layer.backward(G)
+    arrays = {"input": x, **layer.params}
+    analytic = {"input": grad_in, **layer.grads}
+    return check_gradients(f, arrays, analytic, h=h, tol=tol, directional=directional, random_state=rng)
+
+
+def check_loss(loss, x, out, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, random_state=0) -> GradcheckResult:
+    """Check ``loss.grad(x, out)`` against differences of Σ_n w_n · loss.value(x, out)_n.
+
+    A random per-row weight w (the upstream gradient of the (N,) loss vector) catches row mix-ups.
+    """
+    rng = B.check_random_state(random_state)
+    out = B.asarray(B.to_numpy(out), backend=B.backend_of(out))
+    w = _upstream(rng, loss.value(x, out))
+    xp = array_namespace(w)
+
+    def f():
+        return xp.sum(w * loss.value(x, out))
+
+    analytic = loss.grad(x, out) * w[:, None]
+    return check_gradients(f, {"output": out}, {"output": analytic}, h=h, tol=tol)
+
+
+def check_model(model, X, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, directional: bool = False,
+                n_directions: int = 8, random_state=0, **loss_kwargs) -> GradcheckResult:
+    """Check ``model.loss_and_grad(X, **loss_kwargs)`` for every parameter, in float64.
+
+    The model is deep-copied and its parameters cast to float64 first (the original is left as it
+    was); an unbuilt model is built on X. Pass fixed randomness through ``loss_kwargs`` (the VAE's
+    ``eps=``, the denoiser's ``target=``) so the objective is a deterministic function.
+    """
+    model = copy.deepcopy(model)
+    model._ensure_float64(X)
+    params = model.parameters()
+    _, grads = model.loss_and_grad(X, **loss_kwargs)
+    grads = {k: B.asarray(B.to_numpy(v), backend=B.backend_of(params[k])) for k, v in grads.items()}
+
+    def f():
+        return model.loss_and_grad(X, **loss_kwargs)[0]
+
+    return check_gradients(f, params, grads, h=h, tol=tol, directional=directional,
+                           n_directions=n_directions, random_state=random_state)

@@ -1,0 +1,79 @@
+"""Weight initializers, drawn on the host from an injected ``numpy.random.Generator``.
+
+All return an array of ``shape`` on ``backend`` in ``dtype``. For a (fan_in, fan_out) kernel:
+
+* Glorot (Xavier): Var = 2 / (fan_in + fan_out); uniform limit √(6 / (fan_in + fan_out)).
+* He (Kaiming):    Var = 2 / fan_in;              uniform limit √(6 / fan_in).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+
+from npae import backend as B
+
+__all__ = [
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "zeros",
+    "INITIALIZERS",
+    "get_initializer",
+]
+
+
+def _scaled(rng, shape, std_or_limit: float, kind: str, dtype, backend):
+    if kind == "uniform":
+        u = B.uniform(rng, shape, dtype=dtype, backend=backend)
+        return (2.0 * u - 1.0) * std_or_limit
+    return B.standard_normal(rng, shape, dtype=dtype, backend=backend) * std_or_limit
+
+
+def glorot_uniform(shape, rng, *, dtype, backend):
+    """U(−a, a), a = √(6 / (fan_in + fan_out))."""
+    return _scaled(rng, shape, math.sqrt(6.0 / (shape[0] + shape[1])), "uniform", dtype, backend)
+
+
+def glorot_normal(shape, rng, *, dtype, backend):
+    """N(0, 2 / (fan_in + fan_out))."""
+    return _scaled(rng, shape, math.sqrt(2.0 / (shape[0] + shape[1])), "normal", dtype, backend)
+
+
+def he_uniform(shape, rng, *, dtype, backend):
+    """U(−a, a), a = √(6 / fan_in)."""
+    return _scaled(rng, shape, math.sqrt(6.0 / shape[0]), "uniform", dtype, backend)
+
+
+def he_normal(shape, rng, *, dtype, backend):
+    """N(0, 2 / fan_in)."""
+    return _scaled(rng, shape, math.sqrt(2.0 / shape[0]), "normal", dtype, backend)
+
+
+def zeros(shape, rng=None, *, dtype, backend):
+    """All zeros (biases)."""
+    xp = backend.xp
+    return xp.zeros(shape, dtype=B.resolve_dtype(xp, dtype), device=backend.device)
+
+
+INITIALIZERS = {
+    "glorot_uniform": glorot_uniform,
+    "glorot_normal": glorot_normal,
+    "he_uniform": he_uniform,
+    "he_normal": he_normal,
+}
+
+
+def get_initializer(name):
+    """Return the initializer function called ``name`` (or a callable itself)."""
+    if callable(name):
+        return name
+    if name not in INITIALIZERS:
+        valid = tuple(INITIALIZERS)
+        close = difflib.get_close_matches(str(name), valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"Unknown initializer {name!r}; expected one of {', '.join(map(repr, valid))}.{hint}"
+        )
+    return INITIALIZERS[name]

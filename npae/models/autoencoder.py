@@ -1,0 +1,168 @@
+"""The plain (deep) autoencoder.
+
+Encoder: x → Dense → f → … → Dense → g = h (the code, K units); decoder mirrors it with the
+hidden sizes reversed and ends with a linear Dense layer whose output y is compared with x:
+
+    BCE:  ℓ(x, y) = Σ_d softplus(y_d) − x_d·y_d   (y are logits; x̂ = σ(y))
+    MSE:  ℓ(x, y) = Σ_d (y_d − x_d)²              (x̂ = y)
+
+The objective is the batch mean of ℓ over rows. Backward: dL/dy = ∂ℓ/∂y / N, then the
+decoder's and the encoder's backward passes in reverse order.
+"""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from npae.activations import get_activation
+from npae.initializers import get_initializer
+from npae.layers import Activation, Dense, Sequential
+from npae.losses import get_loss
+from npae.models.base import BaseAutoencoder
+from npae.optimizers import OPTIMIZERS
+from npae.validation import check_hidden_sizes, check_option
+
+__all__ = ["Autoencoder", "dense_stack"]
+
+
+def dense_stack(sizes, activations, *, init, rng, dtype, backend):
+    """A Sequential of Dense layers with sizes[i] → sizes[i+1], each followed by activations[i]
+    (``None`` for a linear layer)."""
+    layers = []
+    for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], activations):
+        layers.append(Dense(fan_in, fan_out, init=init, rng=rng, dtype=dtype, backend=backend))
+        if act is not None:
+            layers.append(Activation(act))
+    return Sequential(layers)
+
+
+def default_init(activation: str) -> str:
+    """He initialisation for the ReLU family, Glorot otherwise (what Keras/PyTorch users expect)."""
+    return "he_uniform" if activation in ("relu", "leaky_relu", "elu") else "glorot_uniform"
+
+
+class Autoencoder(BaseAutoencoder):
+    """A deep autoencoder with hand-written backpropagation; a scikit-learn transformer.
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(256,)
+        Encoder hidden widths H_1, …; the decoder uses them reversed.
+    latent_dim : int, default=32
+        K, the code width.
+    activation : str, default="relu"
+        Hidden activation (``npae.activations.ACTIVATIONS``).
+    latent_activation : str, default="identity"
+        Activation of the code layer.
+    loss : {"bce", "mse"}, default="bce"
+        Reconstruction loss summed over features; "bce" needs X in [0, 1] and decodes logits.
+    optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov"}, default="adam"
+    learning_rate : float, default=1e-3
+    batch_size : int, default=128
+    epochs : int, default=10
+    dtype : {"float32", "float64"}, default="float32"
+    random_state : None, int or numpy.random.Generator
+        Seeds the initial weights and the minibatch order.
+    backend : {None, "numpy", "cupy", "torch", "array_api_strict"}
+        None uses the active backend (``npae.set_backend`` / ``NPAE_BACKEND``) when fitting.
+    verbose : int, default=1
+        1 shows a tqdm progress bar over epochs; 0 is silent.
+    weight_init : str or None, default=None
+        Kernel initializer; None picks He for ReLU-like activations and Glorot otherwise.
+    warm_start : bool, default=False
+        If True, ``fit`` continues from the current parameters and optimizer state.
+
+    Attributes
+    ----------
+    encoder_, decoder_ : npae.layers.Sequential
+    n_features_in_ : int
+    history_ : dict[str, list[float]]
+        Per-epoch "loss" and, with validation data, "val_loss".
+    optimizer_ : npae.optimizers.Optimizer
+
+    Examples
+    --------
+    >>> import npae
+    >>> X, _ = npae.datasets.load_digits()
+    >>> ae = npae.Autoencoder(hidden_sizes=(32,), latent_dim=8, epochs=2, verbose=0).fit(X)
+    >>> ae.transform(X).shape
+    (1797, 8)
+    """
+
+    def __init__(self, hidden_sizes=(256,), latent_dim=32, activation="relu", latent_activation="identity",
+                 loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=10,
+                 dtype="float32", random_state=None, backend=None, verbose=1, weight_init=None,
+                 warm_start=False):
+        self.hidden_sizes = hidden_sizes
+        self.latent_dim = latent_dim
+        self.activation = activation
+        self.latent_activation = latent_activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.dtype = dtype
+        self.random_state = random_state
+        self.backend = backend
+        self.verbose = verbose
+        self.weight_init = weight_init
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ checks and layers
+    def _check_hyperparameters(self) -> None:
+        super()._check_hyperparameters()
+        get_activation(self.activation)
+        get_activation(self.latent_activation)
+        get_loss(self.loss)
+        check_option(self.optimizer, tuple(OPTIMIZERS), "optimizer")
+        if self.weight_init is not None:
+            get_initializer(self.weight_init)
+
+    def _check_data_range(self, Xb) -> None:
+        self.loss_ = get_loss(self.loss)
+        self.loss_.check_target(Xb, type(self).__name__)
+
+    def _encoder_sizes(self, n_features: int):
+        return (n_features, *check_hidden_sizes(self.hidden_sizes), self.latent_dim)
+
+    def _build(self, n_features: int, rng) -> None:
+        self.loss_ = get_loss(self.loss)
+        init = self.weight_init or default_init(self.activation)
+        sizes = self._encoder_sizes(n_features)
+        hidden = [self.activation] * (len(sizes) - 2)
+        common = dict(init=init, rng=rng, dtype=self.dtype, backend=self.backend_)
+        self.encoder_ = dense_stack(sizes, hidden + [self.latent_activation], **common)
+        self.decoder_ = dense_stack(sizes[::-1], hidden + [None], **common)
+
+    def _named_layers(self):
+        return [(f"encoder.{i}", layer) for i, layer in enumerate(self.encoder_.parameter_layers())] + [
+            (f"decoder.{i}", layer) for i, layer in enumerate(self.decoder_.parameter_layers())
+        ]
+
+    # ------------------------------------------------------------------ forward and backward
+    def _encode(self, X):
+        """h = encoder(x): (N, D) -> (N, K)."""
+        return self.encoder_.forward(X)
+
+    def _decode_output(self, Z):
+        """x̂ = output(decoder(z)): (N, K) -> (N, D) in data space (σ of logits for BCE)."""
+        return self.loss_.output(self.decoder_.forward(Z))
+
+    def _sample_losses(self, X):
+        """ℓ(x_n, decoder(encoder(x_n))) per row, shape (N,)."""
+        return self.loss_.value(X, self.decoder_.forward(self.encoder_.forward(X)))
+
+    def _forward_backward(self, X, target=None):
+        """L = mean_n ℓ(t_n, y_n) with y = decoder(encoder(X)) and t = target (default X).
+
+        Backward: dL/dy = ∂ℓ/∂y / N through the decoder, then the encoder.
+        Returns (L as a 0-d array, {}); gradients accumulate in the layers.
+        """
+        target = X if target is None else target
+        y = self.decoder_.forward(self.encoder_.forward(X))
+        xp = array_namespace(y)
+        loss = xp.mean(self.loss_.value(target, y))
+        dy = self.loss_.grad(target, y) * (1.0 / X.shape[0])
+        self.encoder_.backward(self.decoder_.backward(dy))
+        return loss, {}

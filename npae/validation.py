@@ -1,0 +1,159 @@
+"""Input checks with scikit-learn-style messages: what was expected, what came, how to fix it.
+
+Nothing here coerces silently: a float64 array becomes the model's dtype (as scikit-learn casts
+to float), but booleans, complex numbers, text, objects, NaN and infinity are refused by name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+
+from array_api_compat import array_namespace
+
+from npae import backend as B
+
+__all__ = [
+    "check_option",
+    "check_array",
+    "check_in_unit_interval",
+    "check_positive_int",
+    "check_positive_float",
+    "check_nonnegative_float",
+    "check_hidden_sizes",
+    "restore_kind",
+]
+
+
+def check_option(value, valid, what: str):
+    """Return ``value`` if it is one of ``valid``; else ValueError listing them (and the closest)."""
+    if isinstance(value, str) and value in valid:
+        return value
+    close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"Unknown {what} {value!r}; expected one of {', '.join(map(repr, valid))}.{hint}")
+
+
+def check_positive_int(value, name: str) -> int:
+    """An int > 0 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def check_positive_float(value, name: str) -> float:
+    """A finite real > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
+    return float(value)
+
+
+def check_nonnegative_float(value, name: str) -> float:
+    """A finite real ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative finite number; got {value!r}.")
+    return float(value)
+
+
+def check_hidden_sizes(hidden_sizes, name: str = "hidden_sizes") -> tuple[int, ...]:
+    """A tuple of positive ints (an int alone means one hidden layer; () means none)."""
+    if isinstance(hidden_sizes, numbers.Integral) and not isinstance(hidden_sizes, bool):
+        hidden_sizes = (hidden_sizes,)
+    try:
+        sizes = tuple(hidden_sizes)
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of positive integers; got {hidden_sizes!r}.") from None
+    for size in sizes:
+        check_positive_int(size, f"each entry of {name}")
+    return tuple(int(s) for s in sizes)
+
+
+_KIND_NAMES = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S": "bytes", "V": "void", "M": "datetime", "m": "timedelta"}
+
+
+def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = None,
+                estimator_name: str = "estimator", allow_empty: bool = False):
+    """Validate a 2-D numeric input and move it onto ``backend`` in ``dtype``.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D)
+        A NumPy array, a numeric nested list, or an array of ``backend``'s library.
+    backend : npae.backend.Backend
+    dtype : str
+        ``"float32"`` or ``"float64"``.
+    n_features : int, optional
+        The width a fitted model expects.
+
+    Returns
+    -------
+    X : backend array of shape (N, D)
+    kind : str
+        ``"numpy"``, ``"sequence"`` or the backend name: what came in, for ``restore_kind``.
+    """
+    kind, letter = B.input_kind(X)
+    if kind not in ("numpy", "sequence") and kind != backend.name:
+        raise TypeError(
+            f"{name} is a {kind} array but this {estimator_name} runs on the {backend.name!r} backend. "
+            f"Pass a NumPy array or a {backend.name} array (convert with npae.backend.to_numpy)."
+        )
+    if letter not in "fiu":
+        what = _KIND_NAMES.get(letter, f"dtype kind {letter!r}")
+        raise TypeError(
+            f"{name} has {what} dtype; expected real numbers (float or int). "
+            f"Convert it first, e.g. {name}.astype('float32')."
+        )
+    ndim = len(X.shape) if kind != "sequence" else B.to_numpy(X).ndim
+    shape = tuple(X.shape) if kind != "sequence" else B.to_numpy(X).shape
+    if ndim != 2:
+        if ndim == 1:
+            raise ValueError(
+                f"Expected 2D array, got 1D array instead: shape={shape}. Reshape your data either "
+                f"using X.reshape(-1, 1) if your data has a single feature or X.reshape(1, -1) if it "
+                f"contains a single sample."
+            )
+        raise ValueError(f"Expected 2D array, got {ndim}D array instead: shape={shape}. "
+                         f"Flatten each sample, e.g. X.reshape(len(X), -1).")
+    if shape[0] == 0 and not allow_empty:
+        raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required.")
+    if shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
+    if n_features is not None and shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {shape[1]} features, but {estimator_name} is expecting {n_features} features as input."
+        )
+    Xb = B.asarray(X, dtype=dtype, backend=backend)
+    _check_finite(Xb, name)
+    return Xb, kind
+
+
+def _check_finite(X, name: str) -> None:
+    xp = array_namespace(X)
+    if bool(xp.all(xp.isfinite(X))):
+        return
+    row, col, is_nan = B.first_nonfinite(X)
+    where = f" (first at row {row}, column {col})"
+    if is_nan:
+        raise ValueError(f"Input {name} contains NaN{where}. Remove or impute missing values first.")
+    raise ValueError(
+        f"Input {name} contains infinity or a value too large for dtype('{B.dtype_name(X.dtype)}'){where}."
+    )
+
+
+def check_in_unit_interval(X, name: str, who: str) -> None:
+    """Refuse data outside [0, 1] (BCE / Bernoulli targets), quoting min and max."""
+    xp = array_namespace(X)
+    lo, hi = float(xp.min(X)), float(xp.max(X))
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{who} expects {name} in [0, 1]; got min={lo:g}, max={hi:g}. "
+            f"Scale it first, e.g. {name} / 255.0 for 8-bit images, or use loss='mse'."
+        )
+
+
+def restore_kind(result, kind: str):
+    """Return ``result`` as the kind of array the caller passed in (NumPy for lists)."""
+    if kind in ("numpy", "sequence"):
+        return B.to_numpy(result)
+    return result

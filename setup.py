@@ -1,0 +1,41 @@
+"""Build entry point for npae: autoencoders from scratch on a swappable array backend."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "npae" / "_version.py").read_text()).group(1)
+
+setup(
+    name="npae",
+    version=VERSION,
+    description="Autoencoders written from scratch: hand-written layers and backprop on NumPy, CuPy or any Array API library",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["npae", "npae.*"]),
+    package_data={"npae": ["data/*.npz"]},
+    install_requires=[
+        "numpy>=1.26",
+        "array-api-compat>=1.11",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+        "scikit-learn>=1.6",
+    ],
+    extras_require={
+        "gpu": ["cupy-cuda12x>=13"],
+        "test": [
+            "pytest>=7",
+            "array-api-strict>=2.3",
+            "hypothesis>=6",
+            "jupytext>=1.16",
+            "nbmake>=1.5",
+            "ipykernel>=6",
+        ],
+        "bench": ["torch>=2.2", "threadpoolctl>=3"],
+    },
+    entry_points={"console_scripts": ["npae=npae.cli:main"]},
+)
