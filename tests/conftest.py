@@ -10,7 +10,6 @@ import pytest
 from npae import backend as B
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TQDM_DISABLE", "1")
 
 BACKEND_PARAMS = ["numpy", "array_api_strict", "cupy", "torch"]
 

@@ -1,0 +1,88 @@
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+
+import npae
+from npae import backend as B
+
+
+def test_default_backend_is_numpy_and_env_var_selects(monkeypatch):
+    monkeypatch.setattr(B, "_active", None)
+    monkeypatch.setenv("NPAE_BACKEND", "array_api_strict")
+    assert npae.get_backend().name == "array_api_strict"
+    monkeypatch.setattr(B, "_active", None)
+    monkeypatch.delenv("NPAE_BACKEND")
+    assert npae.get_backend().name == "numpy"
+
+
+def test_backend_object_has_name_xp_device(xp):
+    assert xp.name in B.BACKENDS
+    a = B.asarray(np.ones((2, 3)), dtype="float32")
+    assert a.dtype == xp.xp.float32
+    assert B.backend_of(a).name == xp.name
+
+
+def test_strict_backend_lives_on_device1():
+    import array_api_strict
+
+    backend = B.get_backend("array_api_strict")
+    assert backend.device == array_api_strict.Device("device1")
+    a = B.asarray(np.arange(3.0), backend=backend)
+    with pytest.raises(RuntimeError):
+        np.asarray(a)  # the mistake CuPy would reject is loud here too
+    np.testing.assert_array_equal(B.to_numpy(a), np.arange(3.0))
+
+
+def test_unknown_backend_lists_valid_names_and_suggests():
+    with pytest.raises(ValueError, match=r"Unknown backend 'nupmy'.*'numpy', 'cupy'.*Did you mean 'numpy'"):
+        npae.set_backend("nupmy")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed here")
+def test_cupy_missing_says_how_to_install():
+    with pytest.raises(B.BackendUnavailableError, match=r'pip install "npae\[gpu\]"') as info:
+        npae.set_backend("cupy")
+    assert isinstance(info.value.__cause__, ImportError)
+
+
+def test_cupy_without_device_says_no_cuda(monkeypatch):
+    fake = type(sys)("cupy")
+    fake.is_available = lambda: False
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(B, "_cache", {})
+    with pytest.raises(B.BackendUnavailableError, match=r"cupy.is_available\(\) is False: no CUDA device"):
+        B.get_backend("cupy")
+
+
+def test_round_trip_host_device_host(xp, rng):
+    host = rng.standard_normal((4, 5))
+    for dtype in ("float32", "float64"):
+        dev = B.asarray(host, dtype=dtype)
+        back = B.to_numpy(dev)
+        assert back.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(back, host.astype(dtype))
+
+
+def test_same_seed_gives_same_numbers_on_every_backend(xp):
+    a = B.to_numpy(B.standard_normal(np.random.default_rng(3), (3, 4), dtype=xp.xp.float64, backend=xp))
+    b = np.random.default_rng(3).standard_normal((3, 4))
+    np.testing.assert_array_equal(a, b)
+    u = B.to_numpy(B.uniform(np.random.default_rng(3), (100,), dtype=xp.xp.float32, backend=xp))
+    assert u.dtype == np.float32 and 0.0 <= u.min() and u.max() < 1.0
+
+
+def test_check_random_state_accepts_none_int_generator_and_refuses_others():
+    g = np.random.default_rng(1)
+    assert B.check_random_state(g) is g
+    assert B.check_random_state(5).integers(1000) == np.random.default_rng(5).integers(1000)
+    assert isinstance(B.check_random_state(None), np.random.Generator)
+    with pytest.raises(TypeError, match="random_state must be None, an int or a numpy.random.Generator"):
+        B.check_random_state("seed")
+
+
+def test_available_backends_reports_reasons():
+    status = B.available_backends()
+    assert status["numpy"] == "ok" and status["array_api_strict"] == "ok"
+    assert set(status) == set(B.BACKENDS)

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from npae import backend as B
+from npae.gradcheck import check_layer
+from npae.layers import Activation, Dense, Sequential
+from tests.conftest import to_backend
+
+
+def _dense(xp, fan_in=5, fan_out=4, seed=0, dtype="float64"):
+    return Dense(fan_in, fan_out, rng=seed, dtype=dtype, backend=xp)
+
+
+def test_dense_forward_is_x_at_W_plus_b(xp, rng):
+    layer = _dense(xp)
+    W, b = B.to_numpy(layer.params["W"]), B.to_numpy(layer.params["b"])
+    assert W.shape == (5, 4) and b.shape == (4,)
+    x = rng.standard_normal((3, 5))
+    np.testing.assert_allclose(B.to_numpy(layer.forward(to_backend(xp, x))), x @ W + b, rtol=1e-12)
+
+
+def test_dense_backward_passes_gradcheck(xp, rng):
+    layer = _dense(xp)
+    layer.params["b"] = to_backend(xp, rng.standard_normal(4))
+    result = check_layer(layer, to_backend(xp, rng.standard_normal((6, 5))))
+    assert result.passed, str(result)
+    assert set(result.errors) == {"input", "W", "b"}
+
+
+def test_dense_backward_accumulates_into_grads(xp, rng):
+    layer = _dense(xp)
+    x, g = to_backend(xp, rng.standard_normal((3, 5))), to_backend(xp, rng.standard_normal((3, 4)))
+    layer.forward(x)
+    layer.backward(g)
+    once = B.to_numpy(layer.grads["W"]).copy()
+    layer.backward(g)
+    np.testing.assert_allclose(B.to_numpy(layer.grads["W"]), 2 * once)
+    layer.zero_grad()
+    assert not np.any(B.to_numpy(layer.grads["W"]))
+
+
+def test_backward_before_forward_is_a_clear_error(xp):
+    with pytest.raises(RuntimeError, match=r"Dense.backward\(\) was called before forward\(\)"):
+        _dense(xp).backward(to_backend(xp, np.ones((2, 4))))
+    with pytest.raises(RuntimeError, match="before forward"):
+        Activation("tanh").backward(to_backend(xp, np.ones((2, 4))))
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "softplus", "elu", "leaky_relu"])
+def test_sequential_backward_passes_gradcheck(xp, act):
+    net = Sequential([Dense(5, 6, rng=1, dtype="float64", backend=xp), Activation(act),
+                      Dense(6, 3, rng=2, dtype="float64", backend=xp)])
+    x = np.random.default_rng(3).standard_normal((7, 5))
+    z = B.to_numpy(net.layers[0].forward(to_backend(xp, x)))
+    assert np.min(np.abs(z)) > 1e-3  # away from the ReLU kink
+    result = check_layer(net, to_backend(xp, x))
+    assert result.passed, str(result)
+    assert set(net.params) == {"0.W", "0.b", "1.W", "1.b"}
+
+
+@pytest.mark.parametrize("init", ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal"])
+def test_initializers_have_the_documented_variance(init):
+    W = B.to_numpy(Dense(400, 300, init=init, rng=0, dtype="float64", backend=B.get_backend("numpy")).params["W"])
+    expected = 2.0 / (400 + 300) if init.startswith("glorot") else 2.0 / 400
+    assert abs(W.var() / expected - 1) < 0.03
+    if init.endswith("uniform"):
+        limit = np.sqrt(3 * expected)
+        assert W.max() <= limit and W.min() >= -limit
+
+
+def test_same_seed_gives_same_weights_on_every_backend(xp):
+    a = B.to_numpy(Dense(5, 4, rng=7, dtype="float32", backend=xp).params["W"])
+    b = B.to_numpy(Dense(5, 4, rng=7, dtype="float32", backend=B.get_backend("numpy")).params["W"])
+    np.testing.assert_array_equal(a, b)
