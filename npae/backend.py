@@ -38,6 +38,7 @@ __all__ = [
     "asarray",
     "to_numpy",
     "is_host_array",
+    "is_memmap",
     "input_kind",
     "first_nonfinite",
     "check_random_state",
@@ -226,6 +227,11 @@ def backend_of(x: Any) -> Backend:
 def is_host_array(x: Any) -> bool:
     """True for NumPy arrays (the host kind every backend can take in)."""
     return isinstance(x, np.ndarray)
+
+
+def is_memmap(x: Any) -> bool:
+    """True for NumPy memory maps (``np.memmap``, ``np.load(..., mmap_mode="r")``): streamed, not loaded."""
+    return isinstance(x, np.memmap)
 
 
 def input_kind(x: Any) -> tuple[str, str]:

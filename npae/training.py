@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import warnings
 
 from array_api_compat import array_namespace
@@ -33,14 +35,25 @@ __all__ = [
 ]
 
 
-def minibatches(X, batch_size: int, rng=None, shuffle: bool = True):
+def minibatches(X, batch_size: int, rng=None, shuffle: bool = True, to_device=None):
     """Yield consecutive row blocks of X (N, D), each of shape (≤ batch_size, D).
 
     With ``shuffle`` the rows are permuted once per call by a host permutation from ``rng``,
     gathered on the device with ``take`` (the standard has no integer-array indexing), then
     sliced, which is one gather per epoch instead of one per batch.
+
+    ``to_device`` streams a host array (e.g. a NumPy memory map larger than memory): each
+    batch's rows are read from the host (sorted, so the file is read forward) and converted by
+    ``to_device`` on their own, so at most one batch is ever materialised.
     """
     n = X.shape[0]
+    if to_device is not None:
+        order = B.check_random_state(rng).permutation(n) if shuffle else None
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            rows = X[start:stop] if order is None else X[sorted(order[start:stop].tolist())]
+            yield to_device(rows)
+        return
     if shuffle:
         perm = B.check_random_state(rng).permutation(n)
         xp = array_namespace(X)
@@ -138,6 +151,32 @@ class ModelCheckpoint(Callback):
         self.model.save(self.filepath.format(epoch=epoch + 1))
 
 
+class _DeferInterrupt:
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
+
+    An optimizer step updates many arrays in place; an interrupt between two of them would leave
+    a model that belongs to no step. Inside this block the interrupt waits for the step to
+    finish. Only the main thread can handle signals; elsewhere this does nothing.
+    """
+
+    def __enter__(self):
+        self.received = False
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum, frame):
+        self.received = True
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
+            if self.received:
+                raise KeyboardInterrupt
+        return False
+
+
 def _progress(epochs: int, verbose: int, initial: int):
     if not verbose:
         return None
@@ -147,8 +186,14 @@ def _progress(epochs: int, verbose: int, initial: int):
 
 
 def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validation_data=None,
-          callbacks=(), verbose: int = 0, shuffle: bool = True) -> dict:
+          callbacks=(), verbose: int = 0, shuffle: bool = True, to_device=None) -> dict:
     """Run ``epochs`` passes over X (a device array (N, D)); append per-epoch figures to ``history``.
+
+    ``to_device`` streams a host array batch by batch (see ``minibatches``).
+
+    Ctrl-C stops training gracefully (as in skorch): the step in progress completes, the partial
+    epoch is not recorded, a warning says so, and the model keeps the parameters of the last
+    completed step, ready to continue with ``warm_start`` or ``partial_fit``.
 
     Raises
     ------
@@ -165,12 +210,14 @@ def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validat
     done_before = len(history.get("loss", []))
     bar = _progress(epochs, verbose, done_before)
     n = X.shape[0]
+    epoch = done_before
     try:
         for epoch in range(done_before, done_before + epochs):
             snapshot = model.get_weights()
             total, extra = None, {}
-            for batch in minibatches(X, batch_size, rng, shuffle):
-                loss, logs = model.train_step(batch)
+            for batch in minibatches(X, batch_size, rng, shuffle, to_device):
+                with _DeferInterrupt():
+                    loss, logs = model.train_step(batch)
                 rows = batch.shape[0]
                 total = loss * rows if total is None else total + loss * rows
                 for key, value in logs.items():
@@ -199,6 +246,11 @@ def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validat
                 bar.update(1)
             if model.stop_training:
                 break
+    except KeyboardInterrupt:
+        warnings.warn(
+            f"Training interrupted in epoch {epoch + 1}; the model keeps the parameters of the last "
+            f"completed step and history_ holds the {len(history.get('loss', []))} completed epochs. "
+            "Continue with warm_start=True or partial_fit.", RuntimeWarning, stacklevel=3)
     finally:
         if bar is not None:
             bar.close()

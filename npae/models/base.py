@@ -152,12 +152,33 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input handling
     def _validate(self, X, name: str = "X", n_features: int | None = None, target_check: bool = True):
+        """Check X and move it to the model's device; a NumPy memory map stays on the host.
+
+        A memory map (data larger than memory) is validated chunk by chunk (INFERENCE_CHUNK rows
+        on the device at a time) and returned as it is; ``fit`` and the inference methods then
+        stream it. Returns (X, kind) where kind says what came in (see ``restore_kind``).
+        """
         backend = self._resolve_backend()
+        if B.is_memmap(X) and len(X.shape) == 2 and X.shape[0] > 0:
+            for start in range(0, X.shape[0], INFERENCE_CHUNK):
+                stop = min(start + INFERENCE_CHUNK, X.shape[0])
+                try:
+                    chunk, _ = check_array(X[start:stop], backend=backend, dtype=self.dtype, name=name,
+                                           n_features=n_features, estimator_name=type(self).__name__)
+                    if target_check:
+                        self._check_data_range(chunk)
+                except ValueError as err:
+                    raise ValueError(f"{err} (in the memory-mapped rows {start}..{stop - 1})") from None
+            return X, "numpy"
         Xb, kind = check_array(X, backend=backend, dtype=self.dtype, name=name, n_features=n_features,
                                estimator_name=type(self).__name__)
         if target_check:
             self._check_data_range(Xb)
         return Xb, kind
+
+    def _to_device(self, rows):
+        """Host rows (a batch of a memory map) -> the model's device and dtype."""
+        return B.asarray(rows, dtype=self.dtype, backend=self.backend_)
 
     def _check_data_range(self, Xb) -> None:
         """Refuse data the reconstruction loss cannot score (BCE needs [0, 1])."""
@@ -165,6 +186,9 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
     def _chunks(self, fn, Xb):
         """Apply ``fn`` to row chunks of Xb and concatenate: bounded memory for big inputs."""
         n = Xb.shape[0]
+        if B.is_memmap(Xb):
+            parts = [fn(self._to_device(Xb[i:min(i + INFERENCE_CHUNK, n)])) for i in range(0, n, INFERENCE_CHUNK)]
+            return parts[0] if len(parts) == 1 else array_namespace(parts[0]).concat(parts, axis=0)
         if n <= INFERENCE_CHUNK:
             return fn(Xb)
         xp = array_namespace(Xb)
@@ -196,7 +220,8 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         else:
             self._rng = rng
         train(self, Xb, epochs=self.epochs, batch_size=self.batch_size, rng=self._rng, history=self.history_,
-              validation_data=Xval, callbacks=callbacks, verbose=int(self.verbose), shuffle=True)
+              validation_data=Xval, callbacks=callbacks, verbose=int(self.verbose), shuffle=True,
+              to_device=self._to_device if B.is_memmap(Xb) else None)
         return self
 
     def partial_fit(self, X, y=None):
@@ -207,7 +232,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         if not built:
             self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
         train(self, Xb, epochs=1, batch_size=self.batch_size, rng=self._rng, history=self.history_,
-              verbose=0, shuffle=True)
+              verbose=0, shuffle=True, to_device=self._to_device if B.is_memmap(Xb) else None)
         return self
 
     def train_step(self, X):
@@ -248,6 +273,8 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         kwargs = self._validate_loss_kwargs(Xb, kwargs)
         if not built:
             self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
+        if B.is_memmap(Xb):
+            Xb = self._to_device(Xb)
         self.zero_grad()
         loss, _ = self._forward_backward(Xb, **kwargs)
         grads = {k: restore_kind(v, kind) for k, v in self.gradients().items()}
