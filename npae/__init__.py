@@ -4,7 +4,7 @@ Every layer, activation, loss and optimizer is hand-written against the Python A
 standard, so the same code runs on NumPy, CuPy, PyTorch tensors and array_api_strict.
 """
 
-from npae import activations, backend, gradcheck, initializers, layers, losses, ops, optimizers, training
+from npae import activations, backend, datasets, gradcheck, initializers, layers, losses, ops, optimizers, training
 from npae._version import __version__
 from npae.backend import asarray, get_backend, set_backend, to_numpy
 from npae.models import Autoencoder, load

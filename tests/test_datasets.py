@@ -1,0 +1,717 @@
+"""npae.datasets: IDX reading, lookup order, checksums, downloads and the embedded subset.
+
+Downloads are tested against an HTTP server on 127.0.0.1 serving a temporary directory; nothing
+leaves the machine. The full Fashion-MNIST (Debian's dataset-fashion-mnist) and the shared MNIST
+test set are used when present and skipped, with the reason, when not.
+"""
+
+import ast
+import functools
+import gzip
+import hashlib
+import importlib.util
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import zlib
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from npae import datasets
+from npae.datasets import (
+    ChecksumError,
+    DownloadError,
+    load_dataset,
+    load_digits,
+    load_embedded,
+    load_fashion_mnist,
+    load_mnist,
+    read_idx,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+OFFICIAL = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# Published class counts of the MNIST test set (LeCun et al.), digits 0-9.
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def idx_bytes(array, magic=None):
+    """Hand-made IDX: big-endian magic 0x000008nn, one uint32 per dimension, raw bytes."""
+    array = np.asarray(array, dtype=np.uint8)
+    magic = 0x00000800 | array.ndim if magic is None else magic
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()
+
+
+def fake_split(n=6, marker=7, seed=0):
+    """n images whose pixel (0, 0) is `marker` (to tell copies apart), labels cycling 0-9."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = marker
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    return images, labels
+
+
+def write_split(directory, split="test", marker=7, gz=True, n=6):
+    """Write a fake split in the official file names into `directory`; return the uint8 arrays."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    images, labels = fake_split(n=n, marker=marker)
+    for stem, array in zip(OFFICIAL[split], (images, labels)):
+        data = idx_bytes(array)
+        if gz:
+            (directory / (stem + ".gz")).write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (directory / stem).write_bytes(data)
+    return images, labels
+
+
+def files_under(directory):
+    """Every file below `directory` (hidden temp files included), relative paths, sorted."""
+    directory = Path(directory)
+    if not directory.exists():
+        return []
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path):
+    """No user settings leak in, the cache is a temporary directory, 127.0.0.1 skips proxies."""
+    monkeypatch.delenv("NPAE_DATA", raising=False)
+    monkeypatch.delenv("NPAE_MIRROR", raising=False)
+    monkeypatch.setenv("NPAE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def no_system_data(monkeypatch, tmp_path):
+    """Point the /usr/share/datasets fallback at an empty directory."""
+    system = tmp_path / "system"
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", system)
+    return system
+
+
+# --------------------------------------------------------------------------------------------
+# the module itself
+
+
+def test_datasets_imports_only_the_standard_library_and_numpy():
+    tree = ast.parse(Path(datasets.__file__).read_text(encoding="utf-8"))
+    top = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            top |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            top.add((node.module or "").split(".")[0])
+    assert not top & {"npae", "torch", "cupy", "array_api_strict", "array_api_compat"}
+    assert top - {"__future__", "sklearn", "numpy"} <= set(sys.stdlib_module_names)
+
+
+def test_all_lists_public_names_that_exist():
+    for name in datasets.__all__:
+        assert hasattr(datasets, name), name
+    assert {
+        "read_idx",
+        "load_mnist",
+        "load_fashion_mnist",
+        "load_digits",
+        "load_embedded",
+        "load_dataset",
+        "FASHION_MNIST_CLASSES",
+    } <= set(datasets.__all__)
+
+
+def test_fashion_mnist_classes_are_ten_distinct_names():
+    classes = datasets.FASHION_MNIST_CLASSES
+    assert isinstance(classes, tuple) and len(classes) == 10 and len(set(classes)) == 10
+    assert all(isinstance(c, str) and c for c in classes)
+
+
+# --------------------------------------------------------------------------------------------
+# read_idx
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.one_of(
+        st.tuples(st.integers(0, 20)),
+        st.tuples(st.integers(0, 4), st.integers(1, 7), st.integers(1, 7)),
+    ),
+    gz=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_read_idx_round_trips_hand_made_files(shape, gz, seed):
+    array = np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+    data = idx_bytes(array)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ("file.gz" if gz else "file")
+        path.write_bytes(gzip.compress(data) if gz else data)
+        out = read_idx(path)
+    assert out.dtype == np.uint8 and out.shape == shape
+    np.testing.assert_array_equal(out, array)
+    assert out.flags.writeable
+
+
+def test_read_idx_detects_gzip_by_content_not_name(tmp_path):
+    labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
+    path = tmp_path / "labels-without-gz-suffix"
+    path.write_bytes(gzip.compress(idx_bytes(labels)))
+    np.testing.assert_array_equal(read_idx(str(path)), labels)
+
+
+@pytest.mark.parametrize(
+    "magic, shown",
+    [(0x00000B03, "0x00000b03"), (0x00000802, "0x00000802"), (0x504B0304, "0x504b0304")],
+    ids=["int32-dtype", "two-dims", "zip-file"],
+)
+def test_read_idx_refuses_a_bad_magic_number(tmp_path, magic, shown):
+    path = tmp_path / "bad"
+    path.write_bytes(idx_bytes(np.zeros((2, 3), np.uint8), magic=magic))
+    with pytest.raises(ValueError, match=rf"(?s)bad.*0x00000801.*0x00000803.*got {shown}"):
+        read_idx(path)
+
+
+def test_read_idx_reports_a_truncated_payload_with_both_sizes(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(idx_bytes(np.zeros((2, 28, 28), np.uint8))[:-1])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte' is truncated.*2 x 28 x 28 = 1568 bytes.*got 1567"):
+        read_idx(path)
+
+
+def test_read_idx_reports_an_oversized_payload(tmp_path):
+    path = tmp_path / "labels"
+    path.write_bytes(idx_bytes(np.zeros(5, np.uint8)) + b"\x00\x00")
+    with pytest.raises(ValueError, match=r"oversized.*5 = 5 bytes.*got 7"):
+        read_idx(path)
+
+
+def test_read_idx_reports_a_truncated_gzip_payload(tmp_path):
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.ones((2, 28, 28), np.uint8))[:-10]))
+    with pytest.raises(ValueError, match=r"images.gz' is truncated.*1568 bytes.*got 1558"):
+        read_idx(path)
+
+
+def test_read_idx_reports_a_cut_gzip_stream(tmp_path):
+    good = gzip.compress(idx_bytes(np.arange(200, dtype=np.uint8)))
+    path = tmp_path / "cut.gz"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match=r"cut.gz' is not a readable gzip file"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("content, match", [(b"", "too short"), (b"\x00\x00\x08\x03\x00\x00\x00\x02", "header")])
+def test_read_idx_reports_a_missing_header(tmp_path, content, match):
+    path = tmp_path / "short"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        read_idx(path)
+
+
+def test_read_idx_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_idx(tmp_path / "nope")
+
+
+# --------------------------------------------------------------------------------------------
+# digits
+
+
+def test_load_digits_is_sklearn_digits_scaled_to_unit_interval():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    X, y = load_digits()
+    reference = sklearn_digits()
+    assert X.shape == (1797, 64) and X.dtype == np.float32
+    assert y.shape == (1797,) and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 1.0
+    np.testing.assert_array_equal(X * 16, reference.data)
+    np.testing.assert_array_equal(y, reference.target)
+    assert set(np.unique(y)) == set(range(10))
+
+
+# --------------------------------------------------------------------------------------------
+# embedded subset
+
+
+@pytest.mark.parametrize("split, n", [("train", 500), ("test", 100)])
+def test_load_embedded_is_a_stratified_uint8_subset(split, n):
+    X, y = load_embedded(split)
+    assert X.shape == (10 * n, 784) and X.dtype == np.float32
+    assert y.shape == (10 * n,) and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 1.0
+    pixels = X * 255
+    np.testing.assert_array_equal(pixels, np.rint(pixels))  # exactly k / 255
+    np.testing.assert_array_equal(np.bincount(y, minlength=10), np.full(10, n))
+    assert not np.all(y[: 10 * n // 2] == np.sort(y[: 10 * n // 2]))  # classes are interleaved
+
+
+def test_load_embedded_file_holds_exactly_the_documented_arrays():
+    with np.load(datasets.EMBEDDED_PATH, allow_pickle=False) as data:
+        assert sorted(data.files) == ["X_test", "X_train", "y_test", "y_train"]
+        assert data["X_train"].dtype == np.uint8 and data["X_train"].shape == (5000, 784)
+        assert data["X_test"].dtype == np.uint8 and data["X_test"].shape == (1000, 784)
+        assert data["y_train"].shape == (5000,) and data["y_test"].shape == (1000,)
+
+
+def test_load_embedded_refuses_an_unknown_split():
+    with pytest.raises(ValueError, match=r"split must be one of \('train', 'test'\); got 'val'"):
+        load_embedded("val")
+
+
+def test_load_embedded_checksum_mismatch_names_file_hashes_and_fix(monkeypatch):
+    actual = sha256(datasets.EMBEDDED_PATH.read_bytes())
+    monkeypatch.setattr(datasets, "EMBEDDED_SHA256", "0" * 64)
+    with pytest.raises(ChecksumError) as info:
+        load_embedded()
+    message = str(info.value)
+    assert str(datasets.EMBEDDED_PATH) in message
+    assert "0" * 64 in message and actual in message
+    assert "make_embedded_dataset.py" in message and "einstall" in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_load_embedded_detects_a_modified_file(monkeypatch, tmp_path):
+    copy = tmp_path / "fashion_mnist_subset.npz"
+    data = bytearray(datasets.EMBEDDED_PATH.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(datasets, "EMBEDDED_PATH", copy)
+    with pytest.raises(ChecksumError, match=str(datasets.EMBEDDED_SHA256)):
+        load_embedded("test")
+
+
+def test_load_embedded_missing_file_says_how_to_fix(monkeypatch, tmp_path):
+    monkeypatch.setattr(datasets, "EMBEDDED_PATH", tmp_path / "gone.npz")
+    with pytest.raises(FileNotFoundError, match=r"gone.npz.*(?i:reinstall).*make_embedded_dataset.py"):
+        load_embedded()
+
+
+def test_load_embedded_never_unpickles(monkeypatch, tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, X_train=np.array([{"a": 1}], dtype=object), y_train=np.zeros(1, np.uint8))
+    monkeypatch.setattr(datasets, "EMBEDDED_PATH", path)
+    monkeypatch.setattr(datasets, "EMBEDDED_SHA256", sha256(path.read_bytes()))
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        load_embedded()
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location(
+        "make_embedded_dataset", REPO / "scripts" / "make_embedded_dataset.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif("zlib-ng" in zlib.ZLIB_RUNTIME_VERSION, reason="zlib-ng deflates to other bytes")
+def test_shipped_file_is_byte_for_byte_what_the_script_writes(tmp_path):
+    script = _load_script()
+    with np.load(datasets.EMBEDDED_PATH, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    digest = script.write_npz(tmp_path / "again.npz", arrays)
+    assert digest == sha256((tmp_path / "again.npz").read_bytes())
+    assert digest == datasets.EMBEDDED_SHA256
+
+
+# --------------------------------------------------------------------------------------------
+# lookup order, SHA256SUMS, not-found message (small fake IDX files)
+
+LOADERS = [("mnist", load_mnist), ("fashion-mnist", load_fashion_mnist)]
+PLACES = ["data_dir", "npae_data_named", "npae_data_root", "cache", "system"]
+
+
+@pytest.mark.parametrize("name, loader", LOADERS, ids=[n for n, _ in LOADERS])
+@pytest.mark.parametrize("first", range(len(PLACES)), ids=PLACES)
+def test_lookup_order_data_dir_then_npae_data_then_cache_then_system(
+    monkeypatch, tmp_path, no_system_data, name, loader, first
+):
+    """Fill every place from `first` on, each with its own marker; the earliest place must win."""
+    npae_data = tmp_path / "npae_data"
+    dirs = {
+        "data_dir": tmp_path / "given",
+        "npae_data_named": npae_data / name,
+        "npae_data_root": npae_data,
+        "cache": tmp_path / "cache" / name,
+        "system": no_system_data / name,
+    }
+    for marker, place in enumerate(PLACES[first:], start=first + 1):
+        write_split(dirs[place], marker=marker)
+    if first <= 2:
+        monkeypatch.setenv("NPAE_DATA", str(npae_data))
+    X, y = loader("test", data_dir=dirs["data_dir"] if first == 0 else None)
+    assert X.shape == (6, 784) and X.dtype == np.float32 and y.dtype == np.int64
+    assert np.all(np.rint(X[:, 0] * 255) == first + 1)
+
+
+def test_a_directory_needs_both_files_of_the_split(monkeypatch, tmp_path, no_system_data):
+    given = tmp_path / "given"
+    write_split(given, marker=1)
+    (given / "t10k-labels-idx1-ubyte.gz").unlink()
+    write_split(tmp_path / "cache" / "mnist", marker=2)
+    X, _ = load_mnist("test", data_dir=given)
+    assert np.all(np.rint(X[:, 0] * 255) == 2)
+
+
+def test_plain_uncompressed_files_are_accepted(tmp_path, no_system_data):
+    images, labels = write_split(tmp_path / "plain", split="train", gz=False, n=11)
+    X, y = load_fashion_mnist("train", data_dir=tmp_path / "plain")
+    np.testing.assert_array_equal(X, images.reshape(11, 784) / np.float32(255))
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_sha256sums_beside_the_files_is_checked(tmp_path, no_system_data):
+    directory = tmp_path / "given"
+    write_split(directory)
+    good = {f: sha256((directory / f).read_bytes()) for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+    (directory / "SHA256SUMS").write_text("".join(f"{h}  {f}\n" for f, h in good.items()))
+    assert load_mnist("test", data_dir=directory)[0].shape == (6, 784)
+
+    wrong = "ab" * 32
+    (directory / "SHA256SUMS").write_text(
+        f"{good['t10k-images-idx3-ubyte.gz']}  t10k-images-idx3-ubyte.gz\n{wrong} *t10k-labels-idx1-ubyte.gz\n"
+    )
+    with pytest.raises(
+        ChecksumError,
+        match=rf"t10k-labels-idx1-ubyte.gz.*SHA256SUMS.*expected {wrong}, got "
+        rf"{good['t10k-labels-idx1-ubyte.gz']}",
+    ):
+        load_mnist("test", data_dir=directory)
+
+
+def test_malformed_sha256sums_is_refused_with_its_line(tmp_path, no_system_data):
+    write_split(tmp_path / "given")
+    (tmp_path / "given" / "SHA256SUMS").write_text("# comment\nnot-a-hash  file\n")
+    with pytest.raises(ValueError, match=r"SHA256SUMS' line 2 is not in sha256sum format"):
+        load_mnist("test", data_dir=tmp_path / "given")
+
+
+@pytest.mark.parametrize("name, loader", LOADERS, ids=[n for n, _ in LOADERS])
+def test_not_found_lists_every_place_looked_and_how_to_get_the_files(
+    monkeypatch, tmp_path, no_system_data, name, loader
+):
+    monkeypatch.setenv("NPAE_DATA", str(tmp_path / "npae_data"))
+    with pytest.raises(FileNotFoundError) as info:
+        loader("train", data_dir=tmp_path / "given")
+    message = str(info.value)
+    for place in (
+        tmp_path / "given",
+        tmp_path / "npae_data" / name,
+        tmp_path / "npae_data",
+        tmp_path / "cache" / name,
+        no_system_data / name,
+    ):
+        assert f"- {place} (" in message
+    assert message.index(str(tmp_path / "given")) < message.index(str(tmp_path / "cache"))
+    assert "train-images-idx3-ubyte[.gz]" in message and "download=True" in message
+    assert "NPAE_DATA" in message
+    assert ("apt-get install dataset-fashion-mnist" in message) == (name == "fashion-mnist")
+    assert files_under(tmp_path / "cache") == []  # looking never creates anything
+
+
+@pytest.mark.parametrize("split", ["val", "TRAIN", None])
+def test_idx_loaders_refuse_an_unknown_split_listing_valid_ones(split):
+    with pytest.raises(ValueError, match=r"one of \('train', 'test'\)"):
+        load_mnist(split)
+
+
+def test_files_that_do_not_belong_together_are_refused(tmp_path, no_system_data):
+    write_split(tmp_path / "given", n=6)
+    (tmp_path / "given" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(5, np.uint8))))
+    with pytest.raises(ValueError, match=r"expected shape \(6,\), got \(5,\)"):
+        load_mnist("test", data_dir=tmp_path / "given")
+
+
+# --------------------------------------------------------------------------------------------
+# real data: the shared MNIST test set, Debian's Fashion-MNIST
+
+needs_shared_mnist = pytest.mark.skipif(
+    not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason=f"the shared MNIST test set is not at {SHARED_MNIST}",
+)
+
+
+@needs_shared_mnist
+def test_mnist_test_split_from_the_shared_directory(monkeypatch, no_system_data):
+    X, y = load_mnist("test", data_dir=SHARED_MNIST)
+    assert X.shape == (10000, 784) and X.dtype == np.float32
+    assert y.shape == (10000,) and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 1.0
+    assert np.bincount(y, minlength=10).tolist() == MNIST_TEST_COUNTS
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("NPAE_DATA", "../shared/data")  # as the project docs say
+    X2, y2 = load_mnist("test")
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+
+
+@needs_shared_mnist
+def test_mnist_shared_directory_sha256sums_catches_a_swapped_file(tmp_path, no_system_data):
+    copy = tmp_path / "mnist"
+    shutil.copytree(SHARED_MNIST, copy)
+    _, labels = fake_split(n=10000)
+    (copy / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    with pytest.raises(ChecksumError, match=r"t10k-labels-idx1-ubyte.gz.*SHA256SUMS"):
+        load_mnist("test", data_dir=copy)
+
+
+@pytest.fixture(scope="module")
+def fashion_full():
+    """Debian's full Fashion-MNIST through load_fashion_mnist, read once for the whole module."""
+    missing = [s for pair in OFFICIAL.values() for s in pair if not (DEBIAN_FASHION / (s + ".gz")).is_file()]
+    if missing:
+        pytest.skip(f"Fashion-MNIST not at {DEBIAN_FASHION} (apt-get install dataset-fashion-mnist)")
+    return {split: load_fashion_mnist(split, data_dir=DEBIAN_FASHION) for split in ("train", "test")}
+
+
+def test_full_fashion_mnist_shapes_dtypes_and_class_balance(fashion_full):
+    for split, n in (("train", 60000), ("test", 10000)):
+        X, y = fashion_full[split]
+        assert X.shape == (n, 784) and X.dtype == np.float32
+        assert y.shape == (n,) and y.dtype == np.int64
+        assert X.min() == 0.0 and X.max() == 1.0
+        assert np.bincount(y, minlength=10).tolist() == [n // 10] * 10
+
+
+def test_fashion_mnist_falls_back_to_the_system_directory(fashion_full):
+    X, y = load_fashion_mnist("test")  # no data_dir, no NPAE_DATA, empty cache
+    np.testing.assert_array_equal(X, fashion_full["test"][0])
+    np.testing.assert_array_equal(y, fashion_full["test"][1])
+
+
+def test_embedded_subset_is_the_scripts_draw_from_the_matching_official_split(fashion_full):
+    """Shipped rows = official rows at the script's indices: train from train, test from test,
+    labels carried along, no row twice. Also pins the seed: another one draws other rows."""
+    script = _load_script()
+    X_train, y_train = fashion_full["train"]
+    X_test, y_test = fashion_full["test"]
+    train_idx, test_idx = script.draw_indices(y_train, y_test)
+    with np.load(datasets.EMBEDDED_PATH, allow_pickle=False) as shipped:
+        for split, X, y, idx in (("train", X_train, y_train, train_idx), ("test", X_test, y_test, test_idx)):
+            assert np.unique(idx).shape == idx.shape
+            np.testing.assert_array_equal(np.rint(X[idx] * 255).astype(np.uint8), shipped[f"X_{split}"])
+            np.testing.assert_array_equal(y[idx], shipped[f"y_{split}"])
+    other, _ = script.draw_indices(y_train, y_test, seed=script.SEED + 1)
+    assert not np.array_equal(other, train_idx)
+
+
+# --------------------------------------------------------------------------------------------
+# downloads from a local HTTP server
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Serves the mirror directory; in any short/ folder it announces the full length but sends half."""
+
+    def log_message(self, *args):
+        pass
+
+    def copyfile(self, source, outputfile):
+        if "/short/" in self.path:
+            data = source.read()
+            outputfile.write(data[: len(data) // 2])
+        else:
+            super().copyfile(source, outputfile)
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory):
+    """(root directory, base URL) of one HTTP server on 127.0.0.1 for the module."""
+    root = tmp_path_factory.mktemp("mirror")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def mirror(http_server, tmp_path):
+    """A fresh folder on the server for this test: (directory, its URL)."""
+    root, url = http_server
+    folder = root / tmp_path.name
+    folder.mkdir()
+    return folder, f"{url}/{tmp_path.name}"
+
+
+def _publish(directory, marker=7):
+    """Put a fake MNIST test split on the mirror; return (images, labels, checksums)."""
+    images, labels = write_split(directory, marker=marker)
+    checksums = {
+        f: sha256((directory / f).read_bytes()) for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    }
+    return images, labels, checksums
+
+
+def test_download_fetches_verifies_and_caches(mirror, tmp_path, no_system_data):
+    root, url = mirror
+    images, labels, checksums = _publish(root / "good")
+    X, y = load_mnist("test", download=True, base_url=f"{url}/good", checksums=checksums)
+    np.testing.assert_array_equal(X, images.reshape(6, 784) / np.float32(255))
+    np.testing.assert_array_equal(y, labels)
+    assert files_under(tmp_path / "cache") == ["mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"]
+    shutil.rmtree(root / "good")  # the second load must come from the cache
+    X2, _ = load_mnist("test")
+    np.testing.assert_array_equal(X2, X)
+
+
+def test_download_uses_npae_mirror_with_a_folder_per_dataset(monkeypatch, mirror, tmp_path, no_system_data):
+    root, url = mirror
+    _, _, checksums = _publish(root / "m" / "fashion-mnist", marker=9)
+    monkeypatch.setenv("NPAE_MIRROR", f"{url}/m")
+    X, _ = load_fashion_mnist("test", download=True, checksums=checksums)
+    assert np.all(np.rint(X[:, 0] * 255) == 9)
+    assert files_under(tmp_path / "cache") == [
+        "fashion-mnist/t10k-images-idx3-ubyte.gz",
+        "fashion-mnist/t10k-labels-idx1-ubyte.gz",
+    ]
+
+
+def _corrupt(root, good):
+    data = bytearray((good / "t10k-images-idx3-ubyte.gz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (root / "bad").mkdir()
+    (root / "bad" / "t10k-images-idx3-ubyte.gz").write_bytes(bytes(data))
+    return "bad"
+
+
+def _truncated_file(root, good):
+    data = (good / "t10k-images-idx3-ubyte.gz").read_bytes()
+    (root / "cut").mkdir()
+    (root / "cut" / "t10k-images-idx3-ubyte.gz").write_bytes(data[:100])
+    return "cut"
+
+
+def _truncated_transfer(root, good):
+    shutil.copytree(good, root / "short")
+    return "short"
+
+
+def _missing(root, good):
+    (root / "empty").mkdir()
+    return "empty"
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (_corrupt, ChecksumError, r"failed its checksum: expected SHA-256 {good}, got [0-9a-f]{{64}}"),
+        (
+            _truncated_file,
+            ChecksumError,
+            r"failed its checksum: expected SHA-256 {good}, got [0-9a-f]{{64}} \(100 bytes\)",
+        ),
+        (_truncated_transfer, DownloadError, r"was truncated: expected {size} bytes \(Content-Length\), got {half}"),
+        (_missing, DownloadError, r"failed: HTTP 404"),
+    ],
+    ids=["corrupt", "truncated-file", "truncated-transfer", "http-404"],
+)
+def test_failed_download_raises_clearly_and_leaves_nothing(mirror, tmp_path, no_system_data, make, error, match):
+    root, url = mirror
+    _, _, checksums = _publish(root / "good")
+    size = (root / "good" / "t10k-images-idx3-ubyte.gz").stat().st_size
+    base = f"{url}/{make(root, root / 'good')}"
+    with pytest.raises(error) as info:
+        load_mnist("test", download=True, base_url=base, checksums=checksums)
+    message = str(info.value)
+    assert f"{base}/t10k-images-idx3-ubyte.gz" in message
+    assert re.search(match.format(good=checksums["t10k-images-idx3-ubyte.gz"], size=size, half=size // 2), message), (
+        message
+    )
+    assert "nothing was saved" in message
+    assert files_under(tmp_path / "cache") == []
+
+
+def test_download_from_a_server_that_is_down_leaves_nothing(tmp_path, no_system_data):
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/mnist"
+    with pytest.raises(DownloadError, match=rf"Could not download {base}/t10k-images-idx3-ubyte.gz: .*refused") as info:
+        load_mnist("test", download=True, base_url=base, checksums={"t10k-images-idx3-ubyte.gz": "0" * 64})
+    assert isinstance(info.value, OSError)
+    assert files_under(tmp_path / "cache") == []
+
+
+def test_download_checks_the_official_checksums_by_default(mirror, tmp_path, no_system_data):
+    root, url = mirror
+    _publish(root / "impostor")  # fake files: they cannot match the official Fashion-MNIST digests
+    with pytest.raises(ChecksumError, match=datasets.FASHION_MNIST_SHA256["t10k-images-idx3-ubyte.gz"][0]):
+        load_fashion_mnist("test", download=True, base_url=f"{url}/impostor")
+    assert files_under(tmp_path / "cache") == []
+
+
+def test_download_refuses_a_file_without_a_known_checksum(monkeypatch, mirror, tmp_path, no_system_data):
+    root, url = mirror
+    _publish(root / "good")
+    monkeypatch.setattr(datasets, "MNIST_SHA256", {})
+    with pytest.raises(ValueError, match=r"No known SHA-256 for MNIST file 't10k-images-idx3-ubyte.gz'.*checksums="):
+        load_mnist("test", download=True, base_url=f"{url}/good")
+    assert files_under(tmp_path / "cache") == []
+
+
+def test_download_refuses_a_non_http_url(tmp_path, no_system_data):
+    with pytest.raises(ValueError, match=r"http\(s\):// or file:// URL; got 'ftp://example.org/'"):
+        load_mnist(
+            "test", download=True, base_url="ftp://example.org/", checksums={"t10k-images-idx3-ubyte.gz": "0" * 64}
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# load_dataset
+
+
+def test_load_dataset_dispatches_by_name(tmp_path, no_system_data):
+    for a, b in zip(load_dataset("embedded", "test"), load_embedded("test")):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(load_dataset("digits"), load_digits()):
+        np.testing.assert_array_equal(a, b)
+    write_split(tmp_path / "fake", marker=3)
+    for name in ("mnist", "fashion-mnist", "Fashion_MNIST"):
+        X, _ = load_dataset(name, "test", data_dir=tmp_path / "fake")
+        assert X.shape == (6, 784) and np.all(np.rint(X[:, 0] * 255) == 3)
+
+
+def test_load_dataset_unknown_name_lists_names_and_suggests_the_closest():
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown dataset 'fashon-mnist'.*'digits', 'embedded', 'fashion-mnist', 'mnist'.*Did you mean 'fashion-mnist'\?",
+    ):
+        load_dataset("fashon-mnist")
+    with pytest.raises(ValueError, match=r"Unknown dataset 'cifar10'; valid names") as info:
+        load_dataset("cifar10")
+    assert "Did you mean" not in str(info.value)
+
+
+def test_load_dataset_refuses_a_non_string_name_and_a_digits_test_split():
+    with pytest.raises(TypeError, match="name must be a str"):
+        load_dataset(3)
+    with pytest.raises(ValueError, match="no official train/test split"):
+        load_dataset("digits", split="test")
