@@ -7,11 +7,13 @@ standard, so the same code runs on NumPy, CuPy, PyTorch tensors and array_api_st
 from npae import activations, backend, datasets, gradcheck, initializers, layers, losses, ops, optimizers, training
 from npae._version import __version__
 from npae.backend import asarray, get_backend, set_backend, to_numpy
+from npae.anomaly import AnomalyDetector
 from npae.models import Autoencoder, load
 from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 
 __all__ = [
     "__version__",
+    "AnomalyDetector",
     "Autoencoder",
     "EarlyStopping",
     "ModelCheckpoint",

@@ -7,7 +7,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "npae"
 NUMERIC = ["ops", "activations", "layers", "losses", "penalties", "optimizers", "noise", "models"]
-HOST_ONLY = {"backend", "datasets", "io", "plotting", "cli", "__main__"}
+HOST_ONLY = {"backend", "datasets", "io", "plotting", "cli", "__main__", "anomaly", "applications"}
 
 
 def _imports(path):
