@@ -4,17 +4,19 @@ Every layer, activation, loss and optimizer is hand-written against the Python A
 standard, so the same code runs on NumPy, CuPy, PyTorch tensors and array_api_strict.
 """
 
-from npae import activations, backend, datasets, gradcheck, initializers, layers, losses, ops, optimizers, training
+from npae import activations, backend, datasets, gradcheck, initializers, layers, losses, ops, optimizers, penalties, training
 from npae._version import __version__
 from npae.backend import asarray, get_backend, set_backend, to_numpy
 from npae.anomaly import AnomalyDetector
-from npae.models import Autoencoder, load
+from npae.models import Autoencoder, ContractiveAutoencoder, SparseAutoencoder, load
 from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 
 __all__ = [
     "__version__",
     "AnomalyDetector",
     "Autoencoder",
+    "ContractiveAutoencoder",
+    "SparseAutoencoder",
     "EarlyStopping",
     "ModelCheckpoint",
     "TerminateOnNaN",
@@ -30,6 +32,7 @@ __all__ = [
     "losses",
     "ops",
     "optimizers",
+    "penalties",
     "set_backend",
     "to_numpy",
     "training",

@@ -79,6 +79,12 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend(name={self.name!r}, device={self.device!r})"
 
+    def __deepcopy__(self, memo):
+        return self  # immutable, and it holds a module, which cannot be copied
+
+    def __reduce__(self):
+        return (get_backend, (self.name,))
+
 
 def _unknown_name_message(kind: str, name: object, valid: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(str(name), valid, n=1)

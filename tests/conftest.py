@@ -11,6 +11,13 @@ from npae import backend as B
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+try:  # torch's own thread pool fights OpenBLAS for the 2 cores; its tests are tiny anyway
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 BACKEND_PARAMS = ["numpy", "array_api_strict", "cupy", "torch"]
 
 

@@ -2,5 +2,7 @@
 
 from npae.models.autoencoder import Autoencoder
 from npae.models.base import MODEL_CLASSES, BaseAutoencoder, load
+from npae.models.contractive import ContractiveAutoencoder
+from npae.models.sparse import SparseAutoencoder
 
-__all__ = ["Autoencoder", "BaseAutoencoder", "MODEL_CLASSES", "load"]
+__all__ = ["Autoencoder", "BaseAutoencoder", "ContractiveAutoencoder", "MODEL_CLASSES", "SparseAutoencoder", "load"]
