@@ -1,0 +1,381 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. An autoencoder from scratch
+#
+# An autoencoder is a network trained to copy its input to its output through a narrow middle
+# layer, the **code**. Because the code has fewer numbers than the input, the network cannot copy
+# blindly: it has to find the few directions along which the data actually vary.
+#
+# In this chapter you will
+#
+# 1. derive the backward pass of a dense layer, $z = xW + b$, by hand, read the four lines of
+#    npae that implement it, and verify them against a numerical derivative;
+# 2. train a one-hidden-layer autoencoder on a 5,000-image subset of Fashion-MNIST that ships
+#    with npae, and read its loss curves and reconstructions;
+# 3. prove to yourself that a **linear** autoencoder trained with squared error finds the same
+#    subspace as principal component analysis (PCA), by measuring the principal angles between
+#    the two.
+#
+# Everything runs on the CPU in well under a minute. Setting the environment variable
+# `NPAE_QUICK=1` shrinks every size so the notebook finishes in seconds (that is how the test
+# suite runs it); the figures quoted in the text are from the full setting.
+
+# %%
+import inspect
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.linalg import subspace_angles
+from sklearn.decomposition import PCA
+
+import npae
+import npae.datasets
+from npae.gradcheck import check_layer, numerical_gradient, relative_error
+from npae.layers import Activation, Dense
+
+QUICK = os.environ.get("NPAE_QUICK") == "1"
+N_TRAIN = 500 if QUICK else 5000  # training images (the embedded subset has 5,000)
+EPOCHS = 2 if QUICK else 30  # epochs for the non-linear autoencoder
+LINEAR_EPOCHS = 20 if QUICK else 100  # epochs for the linear autoencoder
+LINEAR_LR = 1e-2 if QUICK else 1e-3  # a larger step makes up for the few QUICK epochs
+SEED = 0
+
+npae.set_backend("numpy")
+rng = np.random.default_rng(SEED)
+
+# %% [markdown]
+# ## 1.1 The dense layer and its backward pass
+#
+# A dense (fully connected) layer maps a batch of $N$ row vectors $x \in \mathbb{R}^{N\times D}$
+# to $z \in \mathbb{R}^{N\times H}$ with a kernel $W \in \mathbb{R}^{D\times H}$ and a bias
+# $b \in \mathbb{R}^{H}$:
+#
+# $$z_{nj} = \sum_{i} x_{ni} W_{ij} + b_j, \qquad z = xW + b.$$
+#
+# Training needs the gradient of a scalar loss $L$ with respect to $W$, $b$ and (to keep going
+# backwards through earlier layers) $x$. Suppose the layer above has already handed us
+# $g = \partial L / \partial z$, one number per entry of $z$. The chain rule sums over every
+# $z_{nj}$ that a parameter touches:
+#
+# $$\frac{\partial L}{\partial W_{ij}} = \sum_{n,k} g_{nk}\,\frac{\partial z_{nk}}{\partial W_{ij}}
+#   = \sum_n g_{nj}\, x_{ni} = (x^\top g)_{ij},$$
+#
+# $$\frac{\partial L}{\partial b_j} = \sum_n g_{nj}, \qquad
+#   \frac{\partial L}{\partial x_{ni}} = \sum_j g_{nj} W_{ij} = (g W^\top)_{ni}.$$
+#
+# A useful sanity check is the shapes: $x^\top g$ is $(D\times N)(N\times H) = D\times H$, the
+# shape of $W$, and $gW^\top$ is $(N\times H)(H\times D) = N\times D$, the shape of $x$. The sum
+# over $n$ is why a batch gradient is a *sum* of per-example gradients.
+#
+# Here is npae's implementation; `backward` sits right under `forward`, and it **adds** into
+# `grads` (a parameter reached twice collects both contributions).
+
+# %%
+print(inspect.getsource(Dense.forward))
+print(inspect.getsource(Dense.backward))
+
+# %% [markdown]
+# Let us run it on a tiny example, $N = 5$, $D = 4$, $H = 3$, in float64, with a random upstream
+# gradient $g$. The scalar being differentiated is $L = \sum_{n,j} g_{nj} z_{nj}$, whose
+# gradient with respect to $z$ is exactly $g$.
+
+# %%
+layer = Dense(4, 3, rng=SEED, dtype="float64")
+x = npae.asarray(rng.standard_normal((5, 4)), dtype="float64")
+g = npae.asarray(rng.standard_normal((5, 3)), dtype="float64")
+
+z = layer.forward(x)
+layer.zero_grad()
+grad_x = layer.backward(g)
+
+# The same three formulas, written out with NumPy on host copies.
+x_np, g_np, W_np = npae.to_numpy(x), npae.to_numpy(g), npae.to_numpy(layer.params["W"])
+by_hand = {"W": x_np.T @ g_np, "b": g_np.sum(axis=0), "x": g_np @ W_np.T}
+print("dL/dW by hand matches layer.grads['W']:", np.allclose(by_hand["W"], npae.to_numpy(layer.grads["W"])))
+print("dL/db by hand matches layer.grads['b']:", np.allclose(by_hand["b"], npae.to_numpy(layer.grads["b"])))
+print("dL/dx by hand matches backward's return:", np.allclose(by_hand["x"], npae.to_numpy(grad_x)))
+
+# %% [markdown]
+# Agreeing with our own algebra proves little if the algebra is wrong. An independent check is
+# the **central difference**: nudge one entry of $W$ by $\pm h$ and watch $L$ move,
+#
+# $$\frac{\partial L}{\partial W_{ij}} \approx \frac{L(W_{ij} + h) - L(W_{ij} - h)}{2h},$$
+#
+# and compare the two with the norm-wise relative error
+# $\lVert a - n\rVert / (\lVert a\rVert + \lVert n\rVert)$. (Chapter 2 is about why exactly this
+# formula and $h = 10^{-6}$.)
+
+# %%
+xp = npae.get_backend().xp
+
+
+def L():
+    return xp.sum(g * layer.forward(x))
+
+
+numeric_W = numerical_gradient(L, layer.params["W"])
+err_W = relative_error(layer.grads["W"], numeric_W)
+print(f"relative error of dL/dW: {err_W:.2e}")
+
+# npae.gradcheck.check_layer does the same for every parameter and for the input at once.
+dense_check = check_layer(Dense(4, 3, rng=SEED, dtype="float64"), x)
+print(dense_check)
+
+# %% [markdown]
+# Errors around $10^{-10}$ mean the analytic gradient is right to about ten digits; a wrong
+# formula gives errors of order one.
+#
+# An activation layer $h = f(z)$ applied entry by entry has no parameters; its backward pass is
+# $\partial L/\partial z = \partial L/\partial h \odot f'(z)$ — one multiplication:
+
+# %%
+print(inspect.getsource(Activation.backward))
+z_off_kink = npae.asarray(rng.standard_normal((5, 3)) + 0.5, dtype="float64")
+tanh_check = check_layer(Activation("tanh"), z_off_kink)
+print(tanh_check)
+
+# %% [markdown]
+# ## 1.2 An autoencoder on Fashion-MNIST
+#
+# Stack the pieces. The encoder maps an image $x \in [0,1]^{784}$ to a code
+# $c \in \mathbb{R}^{K}$, the decoder maps the code back to 784 **logits** $y$:
+#
+# $$h = \mathrm{relu}(xW_1 + b_1),\quad c = hW_2 + b_2,\quad
+#   h' = \mathrm{relu}(cW_3 + b_3),\quad y = h'W_4 + b_4 .$$
+#
+# Pixels lie in $[0, 1]$, so we score a reconstruction with the Bernoulli cross-entropy,
+# written on logits so that it never takes the log of a rounded probability:
+#
+# $$\ell(x, y) = \sum_d \big[\operatorname{softplus}(y_d) - x_d y_d\big], \qquad
+#   \frac{\partial \ell}{\partial y_d} = \sigma(y_d) - x_d .$$
+#
+# (Expand $-[x\log\sigma(y) + (1-x)\log(1-\sigma(y))]$ with
+# $\log\sigma(y) = -\operatorname{softplus}(-y)$ and
+# $\operatorname{softplus}(-y) = \operatorname{softplus}(y) - y$ to get it.) The training loss
+# is the batch mean of $\ell$; backward starts from $(\sigma(y) - x)/N$ and runs the layers'
+# `backward` in reverse order. That is all `Autoencoder` does:
+
+# %%
+print(inspect.getsource(npae.Autoencoder._forward_backward))
+
+# %% [markdown]
+# The embedded subset holds 500 training and 100 test images of each of the ten classes.
+
+# %%
+X_train, y_train = npae.datasets.load_embedded("train")
+X_test, y_test = npae.datasets.load_embedded("test")
+X_train, y_train = X_train[:N_TRAIN], y_train[:N_TRAIN]
+print("train", X_train.shape, X_train.dtype, "range", X_train.min(), X_train.max())
+print("test ", X_test.shape)
+
+ae = npae.Autoencoder(hidden_sizes=(256,), latent_dim=32, activation="relu", loss="bce",
+                      learning_rate=1e-3, batch_size=128, epochs=EPOCHS, random_state=SEED, verbose=0)
+ae.fit(X_train, validation_data=X_test)
+loss, val_loss = ae.history_["loss"], ae.history_["val_loss"]
+print(f"epoch 1: loss {loss[0]:.1f}, val_loss {val_loss[0]:.1f}")
+print(f"epoch {len(loss)}: loss {loss[-1]:.1f}, val_loss {val_loss[-1]:.1f}  (nats per image)")
+
+# %% [markdown]
+# Before trusting the training, check the gradient of the whole model once. `check_model`
+# copies the model, casts the copy to float64 and compares every parameter's gradient with
+# central differences. A tiny model keeps that quick (each entry costs two forward passes).
+
+# %%
+tiny = npae.Autoencoder(hidden_sizes=(6,), latent_dim=3, activation="tanh", loss="bce", random_state=SEED)
+model_check = npae.gradcheck.check_model(tiny, X_train[:8, :20])
+print(model_check)
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.5))
+epochs_axis = np.arange(1, len(loss) + 1)
+ax.plot(epochs_axis, loss, marker="o", label="training loss")
+ax.plot(epochs_axis, val_loss, marker="s", label="validation loss (test images)")
+ax.set_xlabel("epoch")
+ax.set_ylabel("BCE per image (nats)")
+ax.set_title("Autoencoder 784-256-32-256-784 on Fashion-MNIST")
+ax.legend()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Both curves fall steeply for the first few epochs and then flatten. (The first training value
+# lies above the validation one because it is averaged over the first epoch, while the weights
+# were still poor; the validation loss is measured at the end of the epoch.) The validation curve stays
+# close to the training curve: with 32 numbers per image and 5,000 images the model is far from
+# memorising the training set. (BCE on grey levels never reaches zero: an image with pixel
+# value $0.5$ contributes $\log 2$ nats even when reconstructed perfectly.)
+#
+# Now the reconstructions: one test image of each class on the top row, the decoder's
+# $\sigma(y)$ below it.
+
+# %%
+class_names = npae.datasets.FASHION_MNIST_CLASSES
+first_of_class = [int(np.flatnonzero(y_test == c)[0]) for c in range(10)]
+originals = X_test[first_of_class]
+reconstructions = ae.reconstruct(originals)
+
+fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
+for col in range(10):
+    for row, images in enumerate((originals, reconstructions)):
+        axes[row, col].imshow(images[col].reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+        axes[row, col].set_xticks([])
+        axes[row, col].set_yticks([])
+    axes[0, col].set_title(class_names[col], fontsize=8)
+axes[0, 0].set_ylabel("input")
+axes[1, 0].set_ylabel("output")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The reconstructions keep each garment's silhouette and its overall brightness but lose fine
+# texture (stripes, logos, the laces of a sneaker): 32 numbers cannot store 784 pixels, so the
+# network keeps what it can share across many images.
+#
+# ## 1.3 A linear autoencoder finds the PCA subspace
+#
+# Remove every non-linearity and use squared error. With centred data $X$ (mean subtracted), the
+# autoencoder computes $\hat X = X W_e W_d$ (plus biases) with $W_e \in \mathbb{R}^{D\times K}$,
+# $W_d \in \mathbb{R}^{K\times D}$, and minimises
+#
+# $$L(W_e, W_d) = \frac{1}{N}\,\lVert X - X W_e W_d \rVert_F^2 .$$
+#
+# The product $W_e W_d$ has rank at most $K$, and by the Eckart–Young theorem the best rank-$K$
+# approximation of $X$ is its truncated SVD, $X V_K V_K^\top$, where the columns of $V_K$ are the
+# top $K$ principal directions. Baldi & Hornik (1989) showed more: every local minimum of $L$ is a
+# global one, and at it the rows of $W_d$ span exactly the span of $V_K$. They span it, they do
+# not *equal* it: for any invertible $K\times K$ matrix $A$, $(W_eA)(A^{-1}W_d)$ is the same
+# product, so the individual code units are an arbitrary mixture of principal components.
+#
+# The right way to compare two subspaces that are only defined up to such a mixing is through
+# their **principal angles** $0 \le \theta_1 \le \dots \le \theta_K \le 90°$. With orthonormal
+# bases $Q_1$, $Q_2$ of the two subspaces, $\cos\theta_k$ are the singular values of
+# $Q_1^\top Q_2$. All angles zero means identical subspaces; `scipy.linalg.subspace_angles`
+# computes them.
+#
+# Two things make the training converge quickly: centring the data (otherwise the decoder's
+# bias and the mean direction compete with the principal directions early on) and a small
+# Adam step ($10^{-3}$) for enough epochs. We track the largest angle after every epoch with
+# `partial_fit`, which runs exactly one epoch per call.
+
+# %%
+K = 8
+X_mean = X_train.mean(axis=0)
+X_centred = X_train - X_mean
+pca = PCA(n_components=K).fit(X_centred)
+V_K = pca.components_.T  # (D, K), orthonormal columns
+
+linear = npae.Autoencoder(hidden_sizes=(), latent_dim=K, activation="identity", latent_activation="identity",
+                          loss="mse", learning_rate=LINEAR_LR, batch_size=128, random_state=SEED, verbose=0)
+decoder_angle, encoder_angle = [], []
+for epoch in range(LINEAR_EPOCHS):
+    linear.partial_fit(X_centred)
+    params = linear.parameters()
+    W_d = npae.to_numpy(params["decoder.0.W"])  # (K, D): its rows span the decoder's subspace
+    W_e = npae.to_numpy(params["encoder.0.W"])  # (D, K)
+    decoder_angle.append(np.degrees(subspace_angles(W_d.T, V_K)).max())
+    encoder_angle.append(np.degrees(subspace_angles(W_e, V_K)).max())
+
+angles = np.sort(np.degrees(subspace_angles(W_d.T, V_K)))
+pca_error = float(((X_centred - pca.inverse_transform(pca.transform(X_centred))) ** 2).sum(axis=1).mean())
+linear_error = float(linear.history_["loss"][-1])
+print("principal angles, decoder vs PCA (degrees):", np.round(angles, 2))
+print(f"largest angle: decoder {decoder_angle[-1]:.2f}°, encoder {encoder_angle[-1]:.2f}°")
+print(f"squared error per image: linear autoencoder {linear_error:.3f}, PCA {pca_error:.3f}")
+
+# %%
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.5))
+ax0.semilogy(np.arange(1, LINEAR_EPOCHS + 1), decoder_angle, label="decoder rows $W_d$")
+ax0.semilogy(np.arange(1, LINEAR_EPOCHS + 1), encoder_angle, label="encoder columns $W_e$")
+ax0.set_xlabel("epoch")
+ax0.set_ylabel("largest principal angle to PCA (°)")
+ax0.set_title(f"Linear autoencoder, K = {K}")
+ax0.legend()
+ax1.bar(np.arange(1, K + 1), angles)
+ax1.set_xlabel("k")
+ax1.set_ylabel(r"$\theta_k$ (°)")
+ax1.set_title("Final principal angles, decoder vs PCA")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The decoder's subspace swings onto the PCA subspace in about 25 epochs; after that its largest
+# angle hovers between 1° and 3° (about 2° at the end of the full setting): the minibatch noise of
+# Adam's steps keeps it from reaching zero. The largest angles belong to the last principal
+# directions, whose variances are closest to those of the directions left out (the eigengap
+# $\lambda_8 - \lambda_9$ is small), so the loss hardly cares which of them the decoder keeps.
+#
+# The encoder is much slower. A component of a column of $W_e$ that points along a direction in
+# which the data hardly vary changes $XW_e$, and therefore the loss, hardly at all, so its
+# gradient is tiny and it decays slowly. The *reconstruction*, which only depends on $W_e$
+# through $XW_e$, is nonetheless almost as good as PCA's: compare the two squared errors above.
+#
+# ## Exercises
+#
+# 1. **Count the parameters.** How many numbers does the non-linear autoencoder `ae` learn?
+#    Work it out from the layer sizes 784 → 256 → 32 → 256 → 784 (every Dense layer has a
+#    kernel and a bias), then set `n_parameters` below and run the check cell.
+# 2. **The transpose convention.** PyTorch stores a kernel as $(H\times D)$ and computes
+#    $z = xW^\top + b$. Derive $\partial L/\partial W$ and $\partial L/\partial x$ for that
+#    convention. Which of npae's two matrix products change?
+# 3. **The rank of a batch gradient.** For a single row ($N = 1$), $\partial L/\partial W$
+#    is an outer product and so has rank one. What is the largest rank the batch gradient
+#    $x^\top g$ can have for a batch of $N$ rows?  Set `max_rank` to a formula in `N`, `D`, `H`.
+# 4. **Weight decay and the encoder.** Refit the linear autoencoder with `optimizer="adamw"`.
+#    Weight decay pulls the useless components of $W_e$ towards zero; does the encoder's largest
+#    principal angle now fall as fast as the decoder's? (At the optimum of the regularised
+#    problem, $W_e = W_d^\top$.)
+# 5. **Latent size.** Repeat section 1.3 with `K = 2` and `K = 20` and plot the final largest
+#    angle against the eigengap $\lambda_K - \lambda_{K+1}$ (`pca.explained_variance_`).
+
+# %%
+n_parameters = None  # Exercise 1: your answer, an int
+max_rank = None  # Exercise 3: a function of N, D, H, e.g. lambda N, D, H: ...
+
+# %% tags=["hide-input"] jupyter={"source_hidden": true}
+# Answer check (collapsed): it asserts your answer once you have set it, and skips otherwise.
+if n_parameters is None:
+    print("Exercise 1: set n_parameters to check your answer.")
+else:
+    true_count = sum(int(np.prod(p.shape)) for p in ae.parameters().values())
+    assert n_parameters == true_count, f"Not quite: {n_parameters} is off by {n_parameters - true_count}."
+    print("Exercise 1: correct.")
+if max_rank is None:
+    print("Exercise 3: set max_rank to check your answer.")
+else:
+    for N_, D_, H_ in [(1, 5, 3), (2, 5, 3), (10, 5, 3), (4, 50, 30)]:
+        expected = min(N_, D_, H_)
+        assert max_rank(N_, D_, H_) == expected, f"For N={N_}, D={D_}, H={H_} the answer is {expected}."
+    print("Exercise 3: correct.")
+
+# %% [markdown]
+# ## What must hold
+#
+# The notebook ends by asserting what it claimed: the hand-written gradients agree with central
+# differences, training lowered the loss, and the linear autoencoder found the PCA subspace (in
+# the QUICK setting, with only 20 epochs on 500 images, only its reconstruction error is
+# checked).
+
+# %%
+assert err_W < 1e-8, err_W
+assert dense_check.passed, str(dense_check)
+assert tanh_check.passed, str(tanh_check)
+assert model_check.passed, str(model_check)
+assert loss[-1] < loss[0] and val_loss[-1] < val_loss[0], (loss, val_loss)
+assert linear_error < 1.5 * pca_error, (linear_error, pca_error)
+if not QUICK:
+    assert max(angles) < 10.0, angles
+    assert linear_error < 1.01 * pca_error, (linear_error, pca_error)
+print("all checks passed")
