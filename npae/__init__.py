@@ -4,11 +4,11 @@ Every layer, activation, loss and optimizer is hand-written against the Python A
 standard, so the same code runs on NumPy, CuPy, PyTorch tensors and array_api_strict.
 """
 
-from npae import activations, backend, datasets, gradcheck, initializers, layers, losses, ops, optimizers, penalties, training
+from npae import activations, backend, datasets, gradcheck, initializers, layers, losses, noise, ops, optimizers, penalties, training
 from npae._version import __version__
 from npae.backend import asarray, get_backend, set_backend, to_numpy
 from npae.anomaly import AnomalyDetector
-from npae.models import Autoencoder, ContractiveAutoencoder, SparseAutoencoder, load
+from npae.models import Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, load
 from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "AnomalyDetector",
     "Autoencoder",
     "ContractiveAutoencoder",
+    "DenoisingAutoencoder",
     "SparseAutoencoder",
     "EarlyStopping",
     "ModelCheckpoint",
@@ -30,6 +31,7 @@ __all__ = [
     "layers",
     "load",
     "losses",
+    "noise",
     "ops",
     "optimizers",
     "penalties",

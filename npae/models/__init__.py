@@ -3,6 +3,8 @@
 from npae.models.autoencoder import Autoencoder
 from npae.models.base import MODEL_CLASSES, BaseAutoencoder, load
 from npae.models.contractive import ContractiveAutoencoder
+from npae.models.denoising import DenoisingAutoencoder, psnr
 from npae.models.sparse import SparseAutoencoder
 
-__all__ = ["Autoencoder", "BaseAutoencoder", "ContractiveAutoencoder", "MODEL_CLASSES", "SparseAutoencoder", "load"]
+__all__ = ["Autoencoder", "BaseAutoencoder", "ContractiveAutoencoder", "DenoisingAutoencoder", "MODEL_CLASSES",
+           "SparseAutoencoder", "load", "psnr"]

@@ -1,0 +1,268 @@
+"""The denoising autoencoder: reconstruct the clean input from a corrupted copy.
+
+During ``fit`` each minibatch x is corrupted into x̃ by a layer from ``npae.noise`` (drawn from
+the model's random state), and the objective compares the reconstruction of x̃ with the clean x:
+
+    L = mean_n ℓ(x_n, decoder(encoder(x̃_n)))
+
+    noise="gaussian":     x̃ = clip(x + σ·ε, low, high), ε ~ N(0, 1)
+    noise="masking":      a fraction ν of the entries set to 0
+    noise="salt_pepper":  a fraction ν set to low or high (half each)
+
+[low, high] is [0, 1] for loss="bce" and the minimum and maximum of the training data for
+loss="mse" (``noise_range_``). The corruption is not differentiated through: it acts on the input,
+so backward is the plain autoencoder's, with dL/dy = ∂ℓ(x, y)/∂y / N against the clean target.
+Everything else (``transform``, ``reconstruct``, ``score_samples``, validation losses) is
+deterministic and sees no noise.
+
+``psnr`` measures the result: 10·log10(range² / MSE) per image, in dB, averaged over images.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from array_api_compat import array_namespace
+
+from npae import backend as B
+from npae.losses import get_loss
+from npae.models.autoencoder import Autoencoder
+from npae.noise import NOISE_KINDS, make_noise
+from npae.validation import (
+    check_array,
+    check_in_unit_interval,
+    check_option,
+    check_positive_float,
+    restore_kind,
+)
+
+__all__ = ["NOISE_KINDS", "DenoisingAutoencoder", "psnr"]
+
+
+class DenoisingAutoencoder(Autoencoder):
+    """An autoencoder trained to undo Gaussian, masking or salt-and-pepper corruption.
+
+    Parameters
+    ----------
+    hidden_sizes, latent_dim, activation, latent_activation, loss, optimizer, learning_rate,
+    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start
+        As for ``npae.Autoencoder``. ``random_state`` also seeds the corruption.
+    noise : {"gaussian", "masking", "salt_pepper"}, default="gaussian"
+        The corruption applied to each training minibatch.
+    noise_level : float, default=0.2
+        "gaussian": σ > 0, the noise standard deviation in data units (the corrupted values are
+        clipped to the data range). "masking" and "salt_pepper": ν in (0, 1), the expected
+        fraction of entries corrupted.
+
+    Attributes
+    ----------
+    data_min_, data_max_ : float
+        The smallest and largest values of the data seen by ``fit``/``partial_fit`` (the union
+        over calls with ``warm_start`` or ``partial_fit``).
+    noise_range_ : tuple of float
+        (low, high): the clip range of Gaussian noise and the pepper/salt values; (0.0, 1.0) for
+        loss="bce", (data_min_, data_max_) for loss="mse".
+    noise_layer_ : npae.noise.NoiseLayer
+        The corruption layer used by ``fit``.
+    history_ : dict[str, list[float]]
+        Per-epoch "loss" (the denoising objective on corrupted batches) and, with validation
+        data, "val_loss" (the clean reconstruction loss: validation is not corrupted).
+
+    Notes
+    -----
+    ``loss_and_grad(X_noisy, target=X_clean)`` evaluates the objective for a given corruption,
+    which makes it checkable by ``npae.gradcheck.check_model``; without ``target`` it is the
+    plain reconstruction objective on X.
+
+    Examples
+    --------
+    >>> import npae
+    >>> from npae.models.denoising import DenoisingAutoencoder, psnr
+    >>> X, _ = npae.datasets.load_digits()
+    >>> dae = DenoisingAutoencoder(hidden_sizes=(64,), latent_dim=32, noise="masking",
+    ...                            noise_level=0.3, epochs=2, verbose=0, random_state=0).fit(X)
+    >>> X_noisy = dae.corrupt(X, random_state=1)
+    >>> gain = psnr(X, dae.denoise(X_noisy)) - psnr(X, X_noisy)
+    """
+
+    def __init__(self, hidden_sizes=(256,), latent_dim=32, activation="relu", latent_activation="identity",
+                 loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=10,
+                 dtype="float32", random_state=None, backend=None, verbose=1, weight_init=None,
+                 warm_start=False, noise="gaussian", noise_level=0.2):
+        super().__init__(hidden_sizes=hidden_sizes, latent_dim=latent_dim, activation=activation,
+                         latent_activation=latent_activation, loss=loss, optimizer=optimizer,
+                         learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, dtype=dtype,
+                         random_state=random_state, backend=backend, verbose=verbose,
+                         weight_init=weight_init, warm_start=warm_start)
+        self.noise = noise
+        self.noise_level = noise_level
+
+    # ------------------------------------------------------------------ checks
+    def _check_hyperparameters(self) -> None:
+        super()._check_hyperparameters()
+        noise = check_option(self.noise, NOISE_KINDS, "noise")
+        level = self.noise_level
+        if noise == "gaussian":
+            if isinstance(level, bool) or not isinstance(level, numbers.Real) or not math.isfinite(level) \
+                    or level <= 0:
+                raise ValueError(f"noise_level is the standard deviation σ of noise='gaussian' and must be a "
+                                 f"positive finite number; got {level!r}. A typical value for data in "
+                                 "[0, 1] is 0.1 to 0.5.")
+        elif isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0.0 < level < 1.0:
+            raise ValueError(f"noise_level is the fraction of entries corrupted by noise={noise!r} and must "
+                             f"lie strictly between 0 and 1; got {level!r}. A typical value is 0.25.")
+
+    def _check_data_range(self, Xb) -> None:
+        """The loss's check; during fit/partial_fit, also record the training data's range."""
+        super()._check_data_range(Xb)
+        mode = getattr(self, "_collect_range", None)
+        if mode is None:
+            return
+        self._collect_range = None  # only X, not validation_data, defines the range
+        xp = array_namespace(Xb)
+        low, high = float(xp.min(Xb)), float(xp.max(Xb))
+        if mode == "union" and getattr(self, "data_min_", None) is not None:
+            low, high = min(low, self.data_min_), max(high, self.data_max_)
+        self.data_min_, self.data_max_ = low, high
+        self.noise_range_ = (0.0, 1.0) if self.loss_.name == "bce" else (low, high)
+        self.noise_layer_ = make_noise(self.noise, float(self.noise_level), low=self.noise_range_[0],
+                                       high=self.noise_range_[1])
+
+    def _validate_loss_kwargs(self, Xb, kwargs: dict) -> dict:
+        """Accept ``target`` (N, D), the clean data that X's reconstruction is compared with."""
+        kwargs = dict(kwargs)
+        target = kwargs.pop("target", None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.loss_and_grad() got unexpected arguments {sorted(kwargs)}; "
+                            "it accepts only target= (the clean data).")
+        if target is None:
+            return {}
+        name = type(self).__name__
+        Tb, _ = check_array(target, backend=self._resolve_backend(), dtype=self.dtype, name="target",
+                            n_features=Xb.shape[1], estimator_name=name)
+        if tuple(Tb.shape) != tuple(Xb.shape):
+            raise ValueError(f"target must have the shape of X, {tuple(Xb.shape)}; got {tuple(Tb.shape)}. "
+                             "Pass the clean version of each corrupted row of X.")
+        if get_loss(self.loss).name == "bce":
+            check_in_unit_interval(Tb, "target", f"{name} with loss='bce'")
+        return {"target": Tb}
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y=None, *, validation_data=None, callbacks=None):
+        """Train to reconstruct X from corrupted copies of its minibatches; returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+            Clean training data; its range sets ``data_min_``/``data_max_``.
+        y : ignored
+        validation_data : array-like of shape (N_val, D), optional
+            Scored clean (no corruption) into ``history_["val_loss"]``.
+        callbacks : list of npae.training.Callback, optional
+        """
+        self._collect_range = "union" if self.warm_start and self._is_built() else "reset"
+        try:
+            return super().fit(X, y, validation_data=validation_data, callbacks=callbacks)
+        finally:
+            self._collect_range = None
+
+    def partial_fit(self, X, y=None):
+        """One epoch of denoising training over X (building the model on the first call)."""
+        self._collect_range = "union"
+        try:
+            return super().partial_fit(X, y)
+        finally:
+            self._collect_range = None
+
+    def train_step(self, X):
+        """Corrupt the batch X (N, D) with ``noise_layer_`` and the model's Generator, then take one
+        optimizer step on L = mean_n ℓ(x_n, decoder(encoder(x̃_n))). Returns (loss, logs)."""
+        layer = getattr(self, "noise_layer_", None)
+        if layer is None:
+            raise RuntimeError(f"{type(self).__name__}.train_step() needs the noise layer that fit() or "
+                               "partial_fit() builds from the data range; train through fit().")
+        self.zero_grad()
+        X_noisy = layer.forward(X, rng=self._rng)
+        loss, logs = self._forward_backward(X_noisy, target=X)
+        self.optimizer_.step(self._parameter_gradient_pairs())
+        return loss, logs
+
+    # ------------------------------------------------------------------ inference
+    def denoise(self, X):
+        """The reconstruction of (corrupted) X, shape (N, D), in data space (= ``reconstruct``)."""
+        return self.reconstruct(X)
+
+    def corrupt(self, X, random_state=None, *, noise=None, noise_level=None):
+        """Corrupt X (N, D) as training does, with a fresh draw from ``random_state``.
+
+        For making noisy held-out data; the model's own random state is not touched.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        random_state : None, int or numpy.random.Generator
+        noise, noise_level : optional
+            Another corruption than the model's (e.g. to test a Gaussian-trained model on masking);
+            default ``self.noise`` and ``self.noise_level``.
+
+        Returns
+        -------
+        X_noisy : array of shape (N, D), the kind of array given
+
+        Notes
+        -----
+        Values are clipped to / replaced by ``noise_range_``. A loaded model, which has not seen
+        its training data, uses [0, 1] for loss="bce" and X's own minimum and maximum for "mse".
+        """
+        self._check_is_fitted()
+        Xb, kind = self._validate(X, n_features=self.n_features_in_, target_check=False)
+        bounds = getattr(self, "noise_range_", None)
+        if bounds is None:
+            xp = array_namespace(Xb)
+            bounds = (0.0, 1.0) if get_loss(self.loss).name == "bce" else (float(xp.min(Xb)), float(xp.max(Xb)))
+        layer = make_noise(self.noise if noise is None else noise,
+                           float(self.noise_level if noise_level is None else noise_level),
+                           low=bounds[0], high=bounds[1])
+        X_noisy = layer.corrupt(Xb, B.check_random_state(random_state))
+        return restore_kind(X_noisy, kind)
+
+
+def psnr(clean, other, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB, per image then averaged over images.
+
+        PSNR_n = 10·log10(R² / MSE_n),   MSE_n = mean_d (clean_nd − other_nd)²,   PSNR = mean_n PSNR_n
+
+    Computed on the host in float64 (arrays of any backend are copied there). An image with
+    MSE_n = 0 has PSNR_n = +inf, and then so has the mean.
+
+    Parameters
+    ----------
+    clean, other : arrays of shape (N, D), or (N, ...) images (flattened per image), or (D,)
+        The reference and the image to score (noisy or denoised).
+    data_range : float, default=1.0
+        R, the peak-to-peak range of the data: 1.0 for images in [0, 1], 255.0 for 8-bit.
+
+    Returns
+    -------
+    float
+    """
+    R = check_positive_float(data_range, "data_range")
+    a, b = B.to_numpy(clean), B.to_numpy(other)
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"psnr needs arrays of the same shape; got {tuple(a.shape)} and {tuple(b.shape)}.")
+    xp = array_namespace(a, b)
+    a = xp.astype(a, xp.float64)
+    b = xp.astype(b, xp.float64)
+    if a.ndim == 1:
+        a, b = xp.reshape(a, (1, -1)), xp.reshape(b, (1, -1))
+    elif a.ndim > 2:
+        a, b = xp.reshape(a, (a.shape[0], -1)), xp.reshape(b, (b.shape[0], -1))
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"psnr needs at least one image with at least one value; got shape {tuple(a.shape)}.")
+    if not bool(xp.all(xp.isfinite(a))) or not bool(xp.all(xp.isfinite(b))):
+        raise ValueError("psnr got NaN or infinity; pass finite images.")
+    mse = xp.mean((a - b) ** 2, axis=1)
+    positive = mse > 0.0
+    per_image = xp.where(positive, 20.0 * math.log10(R) - 10.0 * xp.log10(xp.where(positive, mse, 1.0)), math.inf)
+    return float(xp.mean(per_image))
