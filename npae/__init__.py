@@ -8,7 +8,7 @@ from npae import activations, backend, datasets, gradcheck, initializers, layers
 from npae._version import __version__
 from npae.backend import asarray, get_backend, set_backend, to_numpy
 from npae.anomaly import AnomalyDetector
-from npae.models import Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, load
+from npae.models import Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, VAE, load
 from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "ContractiveAutoencoder",
     "DenoisingAutoencoder",
     "SparseAutoencoder",
+    "VAE",
     "EarlyStopping",
     "ModelCheckpoint",
     "TerminateOnNaN",

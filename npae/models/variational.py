@@ -1,0 +1,610 @@
+"""The variational autoencoder (Kingma & Welling, 2014), with every derivative written by hand.
+
+Encoder: x → Dense → f → … (the hidden stack, output h of width H) and two linear heads,
+
+    mu      = h @ W_mu + b_mu                                   (N, K)
+    log_var = clamp(h @ W_lv + b_lv, LOG_VAR_MIN, LOG_VAR_MAX)  (N, K)   log_var = log σ²
+
+Sampling by reparameterization, z = mu + std·eps with std = exp(½·log_var), eps ~ N(0, I);
+the decoder mirrors the encoder and ends with a linear layer whose output y is the Bernoulli
+logits or the Gaussian mean. The objective is the batch mean of the negative β-ELBO:
+
+    L = mean_n [ NLL(x_n | z_n) + β·KL_n ]
+    KL_n = −½ Σ_k (1 + log_var − mu² − exp(log_var))            (KL(q(z|x) ‖ N(0, I)), exact)
+    bernoulli: NLL = Σ_d softplus(y_d) − x_d·y_d                 (BCE on logits, x in [0, 1])
+    gaussian:  NLL = ½‖x − y‖²/σ² + D·log σ + ½·D·log 2π          (fixed σ = ``sigma``)
+
+Backward, in the order it runs: dy = ∂NLL/∂y / N through the decoder gives dz; the only
+hand-written junction is the split and the sampling,
+
+    dmu      = dz + (β/N)·mu
+    dlog_var = dz·½·std·eps + (β/N)·½(exp(log_var) − 1)          (zero where the clamp is active)
+
+then both heads' backward passes add into dh, which runs through the encoder stack.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from npae import backend as B
+from npae import ops
+from npae.activations import get_activation
+from npae.initializers import get_initializer
+from npae.layers import Dense
+from npae.models.autoencoder import default_init, dense_stack
+from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder
+from npae.optimizers import OPTIMIZERS
+from npae.validation import (
+    check_array,
+    check_hidden_sizes,
+    check_nonnegative_float,
+    check_option,
+    check_positive_float,
+    check_positive_int,
+    restore_kind,
+)
+
+__all__ = [
+    "LIKELIHOODS",
+    "LOG_VAR_MAX",
+    "LOG_VAR_MIN",
+    "VAE",
+    "clamp_log_var",
+    "clamp_log_var_grad",
+    "gaussian_kl",
+    "gaussian_kl_grad",
+    "reparameterize",
+    "reparameterize_grad",
+]
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+#: log_var is clamped to [LOG_VAR_MIN, LOG_VAR_MAX] right after the split. exp(LOG_VAR_MAX) =
+#: exp(20) ≈ 4.9e8 and exp(½·LOG_VAR_MAX) ≈ 2.2e4 stay far from float32 overflow (3.4e38), and
+#: exp(LOG_VAR_MIN) ≈ 9.4e-14 keeps std ≈ 3.1e-7 from underflowing to zero.
+LOG_VAR_MIN = -30.0
+LOG_VAR_MAX = 20.0
+
+#: How many rows (importance samples × data rows) one decoder pass of ``log_likelihood`` takes:
+#: memory per pass is IWAE_CHUNK_ROWS·D numbers, whatever k is.
+IWAE_CHUNK_ROWS = INFERENCE_CHUNK
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ---------------------------------------------------------------------- the junction pieces
+def clamp_log_var(raw):
+    """log_var = min(max(raw, LOG_VAR_MIN), LOG_VAR_MAX), element-wise.
+
+    Parameters
+    ----------
+    raw : array of shape (N, K)
+        The log-variance head's output, h @ W_lv + b_lv.
+
+    Returns
+    -------
+    log_var : array of shape (N, K)
+    """
+    xp = array_namespace(raw)
+    return xp.clip(raw, LOG_VAR_MIN, LOG_VAR_MAX)
+
+
+def clamp_log_var_grad(dlog_var, raw):
+    """d/draw of the clamp: dlog_var where LOG_VAR_MIN ≤ raw ≤ LOG_VAR_MAX, 0 outside.
+
+    The clamp is flat outside its range, so no gradient reaches the head from clamped entries
+    (the same convention as ``torch.clamp``, which passes the gradient at the bounds).
+
+    Parameters
+    ----------
+    dlog_var : array of shape (N, K)
+        dL/dlog_var.
+    raw : array of shape (N, K)
+        The unclamped head output.
+
+    Returns
+    -------
+    array of shape (N, K)
+        dL/draw.
+    """
+    xp = array_namespace(dlog_var, raw)
+    inside = (raw >= LOG_VAR_MIN) & (raw <= LOG_VAR_MAX)
+    return xp.where(inside, dlog_var, 0.0)
+
+
+def reparameterize(mu, log_var, eps=None, random_state=None):
+    """z = mu + std·eps with std = exp(½·log_var): a draw from N(mu, diag(exp(log_var))).
+
+    Parameters
+    ----------
+    mu, log_var : arrays of shape (N, K)
+    eps : array of shape (N, K), optional
+        The standard-normal noise; drawn with ``npae.backend.standard_normal`` from
+        ``random_state`` when not given (host draw, so a seed gives the same eps on every backend).
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    z : array of shape (N, K)
+    eps : array of shape (N, K)
+        The noise used, which the backward pass (``reparameterize_grad``) needs.
+    """
+    if eps is None:
+        eps = B.standard_normal(B.check_random_state(random_state), tuple(mu.shape), like=mu)
+    xp = array_namespace(mu, log_var, eps)
+    std = xp.exp(0.5 * log_var)
+    return mu + std * eps, eps
+
+
+def reparameterize_grad(dz, log_var, eps):
+    """Backward of ``reparameterize``: dmu = dz, dlog_var = dz·½·std·eps.
+
+    Parameters
+    ----------
+    dz : array of shape (N, K)
+        dL/dz.
+    log_var, eps : arrays of shape (N, K)
+        As used in the forward pass.
+
+    Returns
+    -------
+    dmu, dlog_var : arrays of shape (N, K)
+    """
+    xp = array_namespace(dz, log_var, eps)
+    std = xp.exp(0.5 * log_var)
+    return dz, dz * (0.5 * std * eps)
+
+
+def gaussian_kl(mu, log_var):
+    """KL(N(mu, diag(exp(log_var))) ‖ N(0, I)) per row: −½ Σ_k (1 + log_var − mu² − exp(log_var)).
+
+    Parameters
+    ----------
+    mu, log_var : arrays of shape (N, K)
+
+    Returns
+    -------
+    array of shape (N,), ≥ 0
+    """
+    xp = array_namespace(mu, log_var)
+    return -0.5 * xp.sum(1.0 + log_var - mu * mu - xp.exp(log_var), axis=1)
+
+
+def gaussian_kl_grad(mu, log_var):
+    """Gradients of the per-row ``gaussian_kl``: d/dmu = mu, d/dlog_var = ½(exp(log_var) − 1).
+
+    Parameters
+    ----------
+    mu, log_var : arrays of shape (N, K)
+
+    Returns
+    -------
+    dmu, dlog_var : arrays of shape (N, K)
+    """
+    xp = array_namespace(mu, log_var)
+    return mu, 0.5 * (xp.exp(log_var) - 1.0)
+
+
+# ---------------------------------------------------------------------- the model
+class VAE(BaseAutoencoder):
+    """A variational autoencoder with hand-written backpropagation; a scikit-learn transformer.
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(256,)
+        Encoder hidden widths H_1, …; the decoder uses them reversed.
+    latent_dim : int, default=32
+        K, the width of z.
+    activation : str, default="relu"
+        Hidden activation (``npae.activations.ACTIVATIONS``), encoder and decoder.
+    likelihood : {"bernoulli", "gaussian"}, default="bernoulli"
+        p(x|z). "bernoulli": the decoder emits logits, X must lie in [0, 1] (on grey-level data
+        the figure is a "BCE-ELBO", not a normalized likelihood). "gaussian": the decoder emits
+        the mean of N(x̂, σ²I), σ = ``sigma``.
+    sigma : float, default=1.0
+        σ > 0 of the Gaussian likelihood (ignored for "bernoulli").
+    beta : float, default=1.0
+        β ≥ 0, the weight of the KL term (β = 1: the ELBO; β > 1: β-VAE).
+    kl_warmup_epochs : int, default=0
+        W ≥ 0. During ``fit`` the KL weight in epoch e (counted from 0, continuing across
+        ``warm_start`` fits) is β·min(1, e/W): 0 in the first epoch, β from epoch W on.
+    optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov"}, default="adam"
+    learning_rate : float, default=1e-3
+    batch_size : int, default=128
+    epochs : int, default=10
+    dtype : {"float32", "float64"}, default="float32"
+    random_state : None, int or numpy.random.Generator
+        Seeds the initial weights, the minibatch order and every eps drawn during ``fit``.
+    backend : {None, "numpy", "cupy", "torch", "array_api_strict"}
+        None uses the active backend when fitting.
+    verbose : int, default=1
+        1 shows a tqdm progress bar over epochs; 0 is silent.
+    weight_init : str or None, default=None
+        Kernel initializer; None picks He for ReLU-like activations and Glorot otherwise.
+    warm_start : bool, default=False
+        If True, ``fit`` continues from the current parameters, optimizer state and warm-up.
+
+    Attributes
+    ----------
+    encoder_ : npae.layers.Sequential
+        The hidden stack (parameters ``encoder.{i}.W/b``).
+    mu_head_, logvar_head_ : npae.layers.Dense
+        The heads (parameters ``encoder.mu.W/b`` and ``encoder.logvar.W/b``), H → K.
+    decoder_ : npae.layers.Sequential
+        Parameters ``decoder.{i}.W/b``; the last layer is linear.
+    n_features_in_ : int
+    history_ : dict[str, list[float]]
+        Per epoch: "loss" (the objective with that epoch's KL weight), "reconstruction" (mean
+        NLL), "kl" (mean KL, unweighted), "beta" (the KL weight used); with validation data
+        "val_loss" (at the full β), "val_reconstruction" and "val_kl".
+
+    Notes
+    -----
+    log_var is clamped to [LOG_VAR_MIN, LOG_VAR_MAX] = [−30, 20] right after the split, so
+    exp(log_var) stays finite in float32; the gradient is zero for clamped entries, and gradient
+    checks run inside the range. All sampled quantities (``fit``, ``elbo``, ``log_likelihood``,
+    ``sample``) use eps drawn on the host by ``npae.backend.standard_normal``, so a seed gives the
+    same numbers on every backend (float32 and float64 draw different streams).
+
+    Examples
+    --------
+    >>> import npae
+    >>> from npae.models.variational import VAE
+    >>> X, _ = npae.datasets.load_digits()
+    >>> vae = VAE(hidden_sizes=(64,), latent_dim=4, epochs=2, verbose=0, random_state=0).fit(X)
+    >>> vae.transform(X).shape, vae.sample(5).shape
+    ((1797, 4), (5, 64))
+    """
+
+    def __init__(
+        self,
+        hidden_sizes=(256,),
+        latent_dim=32,
+        activation="relu",
+        likelihood="bernoulli",
+        sigma=1.0,
+        beta=1.0,
+        kl_warmup_epochs=0,
+        optimizer="adam",
+        learning_rate=1e-3,
+        batch_size=128,
+        epochs=10,
+        dtype="float32",
+        random_state=None,
+        backend=None,
+        verbose=1,
+        weight_init=None,
+        warm_start=False,
+    ):
+        self.hidden_sizes = hidden_sizes
+        self.latent_dim = latent_dim
+        self.activation = activation
+        self.likelihood = likelihood
+        self.sigma = sigma
+        self.beta = beta
+        self.kl_warmup_epochs = kl_warmup_epochs
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.dtype = dtype
+        self.random_state = random_state
+        self.backend = backend
+        self.verbose = verbose
+        self.weight_init = weight_init
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ checks and layers
+    def _check_hyperparameters(self) -> None:
+        super()._check_hyperparameters()
+        get_activation(self.activation)
+        check_option(self.likelihood, LIKELIHOODS, "likelihood")
+        check_positive_float(self.sigma, "sigma")
+        check_nonnegative_float(self.beta, "beta")
+        warmup = self.kl_warmup_epochs
+        if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+            raise ValueError(f"kl_warmup_epochs must be a non-negative integer; got {warmup!r}. Use 0 for no warm-up.")
+        check_option(self.optimizer, tuple(OPTIMIZERS), "optimizer")
+        if self.weight_init is not None:
+            get_initializer(self.weight_init)
+
+    def _check_data_range(self, Xb) -> None:
+        """Bernoulli targets must lie in [0, 1]: BCE of anything else is not a likelihood."""
+        if self.likelihood != "bernoulli":
+            return
+        xp = array_namespace(Xb)
+        lo, hi = float(xp.min(Xb)), float(xp.max(Xb))
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"{type(self).__name__} with likelihood='bernoulli' expects X in [0, 1]; got "
+                f"min={lo:g}, max={hi:g}. Scale it first, e.g. X / 255.0 for 8-bit images, or use "
+                "likelihood='gaussian'."
+            )
+
+    def _build(self, n_features: int, rng) -> None:
+        init = self.weight_init or default_init(self.activation)
+        hidden = check_hidden_sizes(self.hidden_sizes)
+        common = {"init": init, "rng": rng, "dtype": self.dtype, "backend": self.backend_}
+        sizes = (n_features, *hidden)
+        self.encoder_ = dense_stack(sizes, [self.activation] * len(hidden), **common)
+        self.mu_head_ = Dense(sizes[-1], self.latent_dim, **common)
+        self.logvar_head_ = Dense(sizes[-1], self.latent_dim, **common)
+        self.decoder_ = dense_stack(
+            (self.latent_dim, *hidden[::-1], n_features), [self.activation] * len(hidden) + [None], **common
+        )
+
+    def _named_layers(self):
+        return (
+            [(f"encoder.{i}", layer) for i, layer in enumerate(self.encoder_.parameter_layers())]
+            + [("encoder.mu", self.mu_head_), ("encoder.logvar", self.logvar_head_)]
+            + [(f"decoder.{i}", layer) for i, layer in enumerate(self.decoder_.parameter_layers())]
+        )
+
+    def _model_rng(self, random_state=None):
+        """The Generator for a draw: ``random_state`` if given, else the model's own stream."""
+        if random_state is not None:
+            return B.check_random_state(random_state)
+        return self._rng
+
+    def _kl_weight(self) -> float:
+        """β·min(1, e/W) for the epoch e about to run (e = epochs already in ``history_``)."""
+        beta, warmup = float(self.beta), int(self.kl_warmup_epochs)
+        if warmup == 0:
+            return beta
+        done = len(self.history_.get("loss", []))
+        return beta * min(1.0, done / warmup)
+
+    # ------------------------------------------------------------------ forward pieces
+    def _encode_stats(self, X):
+        """mu, log_var (clamped) and the raw head output, each (N, K), from X (N, D)."""
+        h = self.encoder_.forward(X)
+        mu = self.mu_head_.forward(h)
+        raw = self.logvar_head_.forward(h)
+        return mu, clamp_log_var(raw), raw
+
+    def _encode(self, X):
+        """mu = the posterior mean, (N, D) -> (N, K)."""
+        return self.mu_head_.forward(self.encoder_.forward(X))
+
+    def _decode_output(self, Z):
+        """x̂ in data space, (N, K) -> (N, D): σ(logits) for "bernoulli", the mean for "gaussian"."""
+        y = self.decoder_.forward(Z)
+        return ops.sigmoid(y) if self.likelihood == "bernoulli" else y
+
+    def _nll(self, x, y):
+        """−log p(x|z) summed over the last axis: x (…, D) and y (…, D) -> (…).
+
+        bernoulli: Σ_d softplus(y_d) − x_d·y_d;  gaussian: ½‖x − y‖²/σ² + D·log σ + ½·D·log 2π.
+        """
+        xp = array_namespace(x, y)
+        if self.likelihood == "bernoulli":
+            return xp.sum(ops.softplus(y) - x * y, axis=-1)
+        sigma = float(self.sigma)
+        D = x.shape[-1]
+        r = x - y
+        return (0.5 / sigma**2) * xp.sum(r * r, axis=-1) + D * (math.log(sigma) + 0.5 * _LOG_2PI)
+
+    def _nll_grad(self, x, y):
+        """d/dy of ``_nll``: σ(y) − x (bernoulli) or (y − x)/σ² (gaussian), shape (N, D)."""
+        if self.likelihood == "bernoulli":
+            return ops.sigmoid(y) - x
+        return (y - x) * (1.0 / float(self.sigma) ** 2)
+
+    def _terms(self, X, rng):
+        """Per-row NLL and KL with z sampled from ``rng``, stacked as (N, 2)."""
+        xp = array_namespace(X)
+        mu, log_var, _ = self._encode_stats(X)
+        z, _ = reparameterize(mu, log_var, random_state=rng)
+        nll = self._nll(X, self.decoder_.forward(z))
+        return xp.stack([nll, gaussian_kl(mu, log_var)], axis=1)
+
+    def _sample_losses(self, X, rng=None):
+        """−ELBO per row with sampled z (β = 1 whatever ``beta`` is): NLL + KL, shape (N,)."""
+        terms = self._terms(X, self._model_rng() if rng is None else rng)
+        return terms[:, 0] + terms[:, 1]
+
+    def _evaluate(self, Xb) -> dict:
+        """Validation figures over all of Xb with sampled z: loss (at the full β), NLL and KL."""
+        xp = array_namespace(Xb)
+        terms = self._chunks(lambda x: self._terms(x, self._rng), Xb)
+        recon, kl = xp.mean(terms[:, 0]), xp.mean(terms[:, 1])
+        return {"loss": recon + float(self.beta) * kl, "reconstruction": recon, "kl": kl}
+
+    # ------------------------------------------------------------------ forward and backward
+    def _validate_loss_kwargs(self, Xb, kwargs: dict) -> dict:
+        """Accept only ``eps``: a finite real array of shape (N, K), moved to X's backend and dtype."""
+        unexpected = sorted(set(kwargs) - {"eps"})
+        if unexpected:
+            raise TypeError(
+                f"{type(self).__name__}.loss_and_grad() got unexpected arguments {unexpected}; "
+                "the only one it takes is eps=, the (N, K) standard-normal noise."
+            )
+        eps = kwargs.get("eps")
+        if eps is None:
+            return {}
+        eps, _ = check_array(
+            eps, backend=self._resolve_backend(), dtype=self.dtype, name="eps", estimator_name=type(self).__name__
+        )
+        expected = (Xb.shape[0], int(self.latent_dim))
+        if tuple(eps.shape) != expected:
+            raise ValueError(
+                f"eps must have shape (N, K) = {expected}, one row of latent noise per row of X; got "
+                f"shape {tuple(eps.shape)}. Draw it as rng.standard_normal({expected})."
+            )
+        return {"eps": eps}
+
+    def train_step(self, X):
+        """One optimizer step with the warm-up KL weight; returns (loss, logs) as device scalars."""
+        self.zero_grad()
+        loss, logs = self._forward_backward(X, beta=self._kl_weight())
+        self.optimizer_.step(self._parameter_gradient_pairs())
+        return loss, logs
+
+    def _forward_backward(self, X, eps=None, beta=None):
+        """L = mean_n [NLL(x_n | z_n) + β·KL_n], z = mu + exp(½·log_var)·eps; gradients into the layers.
+
+        Parameters
+        ----------
+        X : array of shape (N, D)
+        eps : array of shape (N, K), optional
+            The noise; drawn from the model's Generator when None.
+        beta : float, optional
+            The KL weight; ``self.beta`` when None (``fit`` passes the warm-up value).
+
+        Returns
+        -------
+        loss : 0-d array
+        logs : dict of 0-d arrays
+            "reconstruction" (mean NLL), "kl" (mean KL, unweighted), "beta" (the weight used).
+        """
+        beta = float(self.beta) if beta is None else float(beta)
+        N = X.shape[0]
+        h = self.encoder_.forward(X)
+        mu = self.mu_head_.forward(h)
+        raw = self.logvar_head_.forward(h)
+        log_var = clamp_log_var(raw)
+        z, eps = reparameterize(mu, log_var, eps, random_state=self._rng)
+        y = self.decoder_.forward(z)
+        xp = array_namespace(y)
+        nll = self._nll(X, y)
+        kl = gaussian_kl(mu, log_var)
+        recon, kl_mean = xp.mean(nll), xp.mean(kl)
+        loss = xp.mean(nll + beta * kl)
+
+        dz = self.decoder_.backward(self._nll_grad(X, y) * (1.0 / N))
+        dmu, dlog_var = reparameterize_grad(dz, log_var, eps)
+        dmu_kl, dlog_var_kl = gaussian_kl_grad(mu, log_var)
+        dmu = dmu + (beta / N) * dmu_kl
+        dlog_var = dlog_var + (beta / N) * dlog_var_kl
+        dh = self.mu_head_.backward(dmu) + self.logvar_head_.backward(clamp_log_var_grad(dlog_var, raw))
+        self.encoder_.backward(dh)
+        beta_log = xp.asarray(beta, dtype=loss.dtype, device=device_of(loss))
+        return loss, {"reconstruction": recon, "kl": kl_mean, "beta": beta_log}
+
+    # ------------------------------------------------------------------ generative API
+    def sample(self, n_samples: int, random_state=None):
+        """Draw z ~ N(0, I) and decode: new data, in data space (probabilities for "bernoulli").
+
+        Parameters
+        ----------
+        n_samples : int
+        random_state : None, int or numpy.random.Generator
+            None draws from the model's own Generator (advancing it).
+
+        Returns
+        -------
+        array of shape (n_samples, D)
+            An array of the model's backend (NumPy on the default backend;
+            ``npae.backend.to_numpy`` brings any other to the host).
+        """
+        self._check_is_fitted()
+        n = check_positive_int(n_samples, "n_samples")
+        rng = self._model_rng(random_state)
+        Z = B.standard_normal(rng, (n, int(self.latent_dim)), dtype=self.dtype, backend=self.backend_)
+        return self._chunks(self._decode_output, Z)
+
+    def elbo(self, X, random_state=None):
+        """Per-sample ELBO with one sampled z: log p(x|z) − KL(q(z|x) ‖ N(0, I)) (β = 1).
+
+        For "bernoulli" on grey-level data this is a BCE-ELBO, not a bound on a normalized
+        likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        random_state : None, int or numpy.random.Generator
+            Source of eps; None uses the model's own Generator.
+
+        Returns
+        -------
+        array of shape (N,), the kind of array X was
+        """
+        self._check_is_fitted()
+        Xb, kind = self._validate(X, n_features=self.n_features_in_)
+        rng = self._model_rng(random_state)
+        return restore_kind(-self._chunks(lambda x: self._sample_losses(x, rng), Xb), kind)
+
+    def score_samples(self, X):
+        """The per-sample ELBO (``elbo`` with the model's Generator): higher means more normal."""
+        return self.elbo(X)
+
+    def _log_weights(self, X, k: int, rng):
+        """log w_s = log p(x|z_s) + log N(z_s; 0, I) − log q(z_s|x) for s = 1 … k: (k, N).
+
+        log q(z_s|x) = −½ Σ_k (log 2π + log_var + eps_s²) and log N(z_s; 0, I) = −½ Σ_k (log 2π + z_s²),
+        so the two log 2π terms cancel. The k samples run through the decoder in chunks of at most
+        IWAE_CHUNK_ROWS rows (samples × rows), eps drawn chunk after chunk from one stream.
+        """
+        xp = array_namespace(X)
+        N, D = X.shape
+        K = int(self.latent_dim)
+        mu, log_var, _ = self._encode_stats(X)
+        std = xp.exp(0.5 * log_var)
+        per_chunk = max(1, IWAE_CHUNK_ROWS // N)
+        out = []
+        for start in range(0, k, per_chunk):
+            s = min(per_chunk, k - start)
+            eps = B.standard_normal(rng, (s, N, K), like=X)
+            z = mu[None, :, :] + std[None, :, :] * eps
+            y = xp.reshape(self.decoder_.forward(xp.reshape(z, (s * N, K))), (s, N, D))
+            log_px = -self._nll(X[None, :, :], y)
+            log_pz_minus_log_q = -0.5 * xp.sum(z * z - log_var[None, :, :] - eps * eps, axis=-1)
+            out.append(log_px + log_pz_minus_log_q)
+        return xp.concat(out, axis=0)
+
+    def log_importance_weights(self, X, k: int = 100, random_state=None):
+        """The k log importance weights log p(x, z_s)/q(z_s|x), z_s ~ q(z|x), per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        k : int, default=100
+            S, the number of importance samples.
+        random_state : None, int or numpy.random.Generator
+            Source of eps (drawn in the same order as ``log_likelihood`` draws them); None uses
+            the model's own Generator.
+
+        Returns
+        -------
+        array of shape (k, N), the kind of array X was
+        """
+        self._check_is_fitted()
+        k = check_positive_int(k, "k")
+        Xb, kind = self._validate(X, n_features=self.n_features_in_)
+        rng = self._model_rng(random_state)
+        # _chunks concatenates along rows, so each row block returns its weights as (N_block, k)
+        return restore_kind(self._chunks(lambda x: self._log_weights(x, k, rng).T, Xb).T, kind)
+
+    def log_likelihood(self, X, k: int = 100, random_state=None):
+        """Importance-weighted estimate of log p(x): log (1/k) Σ_s p(x, z_s)/q(z_s|x), z_s ~ q(z|x).
+
+        Computed as logsumexp_s(log w_s) − log k (max subtracted first, so nothing overflows).
+        It is a lower bound on log p(x) in expectation, equal to the ELBO in expectation at k = 1
+        and rising with k (Burda et al., 2016). Memory stays bounded for any k: see
+        ``IWAE_CHUNK_ROWS``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        k : int, default=100
+            S, the number of importance samples.
+        random_state : None, int or numpy.random.Generator
+            Source of eps; None uses the model's own Generator.
+
+        Returns
+        -------
+        array of shape (N,), the kind of array X was
+        """
+        self._check_is_fitted()
+        k = check_positive_int(k, "k")
+        Xb, kind = self._validate(X, n_features=self.n_features_in_)
+        rng = self._model_rng(random_state)
+        log_k = math.log(k)
+        return restore_kind(
+            self._chunks(lambda x: ops.logsumexp(self._log_weights(x, k, rng), axis=0) - log_k, Xb), kind
+        )
