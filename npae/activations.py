@@ -7,11 +7,10 @@ the contractive penalty, whose gradient differentiates f′.
 
 from __future__ import annotations
 
-import difflib
-
 from array_api_compat import array_namespace
 
 from npae import ops
+from npae.validation import check_option
 
 __all__ = [
     "Activation",
@@ -183,11 +182,4 @@ def get_activation(name) -> Activation:
     """Return an activation object for a name in ``ACTIVATIONS`` (or an Activation instance)."""
     if isinstance(name, Activation):
         return name
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        valid = tuple(ACTIVATIONS)
-        close = difflib.get_close_matches(str(name), valid, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"Unknown activation {name!r}; expected one of {', '.join(map(repr, valid))}.{hint}"
-        )
-    return ACTIVATIONS[name]()
+    return ACTIVATIONS[check_option(name, tuple(ACTIVATIONS), "activation")]()

@@ -8,10 +8,10 @@ All return an array of ``shape`` on ``backend`` in ``dtype``. For a (fan_in, fan
 
 from __future__ import annotations
 
-import difflib
 import math
 
 from npae import backend as B
+from npae.validation import check_option
 
 __all__ = [
     "glorot_uniform",
@@ -69,11 +69,4 @@ def get_initializer(name):
     """Return the initializer function called ``name`` (or a callable itself)."""
     if callable(name):
         return name
-    if name not in INITIALIZERS:
-        valid = tuple(INITIALIZERS)
-        close = difflib.get_close_matches(str(name), valid, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"Unknown initializer {name!r}; expected one of {', '.join(map(repr, valid))}.{hint}"
-        )
-    return INITIALIZERS[name]
+    return INITIALIZERS[check_option(name, tuple(INITIALIZERS), "initializer")]

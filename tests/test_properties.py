@@ -1,5 +1,7 @@
 """Property-based tests: any small model that Hypothesis can build is correct."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +22,8 @@ models = st.fixed_dictionaries({
     "random_state": st.integers(0, 2**16),
 })
 shapes = st.tuples(st.integers(1, 9), st.integers(1, 7))
-quick = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES = int(os.environ.get("NPAE_HYPOTHESIS_EXAMPLES", "25"))  # raise it for a deeper search
+quick = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @quick
@@ -28,7 +31,9 @@ quick = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCh
 def test_every_generated_model_passes_the_gradient_check(params, shape, seed):
     X = np.random.default_rng(seed).random(shape)
     ae = npae.Autoencoder(**params, verbose=0, dtype="float64")
-    result = check_model(ae, X)
+    # h = 1e-5, not 1e-6: Hypothesis finds degenerate nets (width-1 sigmoid stacks) whose first-layer
+    # gradient is ~1e-4 of the loss, where the rounding error eps*|f|/h of h = 1e-6 reaches 1e-6.
+    result = check_model(ae, X, h=1e-5)
     assert result.passed, str(result)
 
 
