@@ -23,6 +23,14 @@ def test_numerical_gradient_of_a_quadratic(xp):
     np.testing.assert_array_equal(B.to_numpy(x), [[1.0, -2.0, 3.0]])  # restored
 
 
+def test_fourth_order_stencil_is_exact_for_a_quartic():
+    x = np.array([0.7])
+    f = lambda: (x**4).sum()  # noqa: E731 - the 5-point stencil differentiates x^4 exactly
+    coarse = gradcheck.numerical_gradient(f, x, h=0.1, order=4)
+    assert abs(coarse[0] - 4 * 0.7**3) < 1e-12
+    assert abs(gradcheck.numerical_gradient(f, x, h=0.1, order=2)[0] - 4 * 0.7**3) > 1e-3
+
+
 class _DroppedDerivative(Activation):
     """A deliberately wrong backward: forgets f′."""
 
