@@ -1,0 +1,129 @@
+"""Every model, every public entry point: bad input gets a clear error and changes nothing."""
+
+import numpy as np
+import pytest
+
+import npae
+from npae import backend as B
+
+COMMON = {"hidden_sizes": (6,), "latent_dim": 2, "epochs": 2, "batch_size": 8, "random_state": 0, "verbose": 0}
+MODELS = {
+    "ae": lambda: npae.Autoencoder(**COMMON),
+    "sparse": lambda: npae.SparseAutoencoder(**COMMON, sparsity="kl", latent_activation="sigmoid"),
+    "denoising": lambda: npae.DenoisingAutoencoder(**COMMON, noise="masking", noise_level=0.3),
+    "contractive": lambda: npae.ContractiveAutoencoder(**COMMON, activation="tanh"),
+    "vae": lambda: npae.VAE(**COMMON),
+}
+D = 5
+
+BAD_X = [
+    ("1-D", np.full(D, 0.5), ValueError, "Expected 2D array, got 1D array"),
+    ("3-D", np.full((2, D, 1), 0.5), ValueError, "Expected 2D array, got 3D array"),
+    ("no rows", np.zeros((0, D)), ValueError, "0 sample"),
+    ("no features", np.zeros((3, 0)), ValueError, "0 feature"),
+    ("NaN", np.where(np.arange(3 * D).reshape(3, D) == 7, np.nan, 0.5), ValueError, r"NaN \(first at row 1, column 2\)"),
+    ("inf", np.where(np.arange(3 * D).reshape(3, D) == 4, -np.inf, 0.5), ValueError, "infinity"),
+    ("object", np.full((3, D), 0.5, dtype=object), TypeError, "object dtype"),
+    ("strings", np.full((3, D), "x"), TypeError, "string dtype"),
+    ("complex", np.full((3, D), 0.5 + 1j), TypeError, "complex dtype"),
+    ("bool", np.ones((3, D), dtype=bool), TypeError, "boolean dtype"),
+    ("width", np.full((3, D + 1), 0.5), ValueError, f"has {D + 1} features, but .* is expecting {D} features"),
+    ("range", np.full((3, D), 3.0), ValueError, r"in \[0, 1\]; got min=3, max=3"),
+]
+ENTRY_POINTS = ["fit", "partial_fit", "loss_and_grad", "transform", "reconstruct", "score_samples"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return np.random.default_rng(0).random((24, D))
+
+
+def _fitted(name, data):
+    return MODELS[name]().fit(data)
+
+
+def _state(model):
+    return {k: B.to_numpy(v).copy() for k, v in model.parameters().items()}, {k: list(v) for k, v in model.history_.items()}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("label, X, error, message", BAD_X, ids=[b[0] for b in BAD_X])
+def test_bad_x_is_refused_everywhere_and_the_model_is_unchanged(name, data, label, X, error, message):
+    model = _fitted(name, data)
+    params, history = _state(model)
+    for method in ENTRY_POINTS:
+        if label == "range" and method in ("transform", "reconstruct"):
+            continue  # encoding out-of-range data is allowed; only the likelihood needs [0, 1]
+        if label == "width" and method == "fit":
+            continue  # a fresh fit may change width (scikit-learn); partial_fit may not
+        with pytest.raises(error, match=message):
+            getattr(model, method)(X)
+    after_params, after_history = _state(model)
+    assert after_history == history
+    for k in params:
+        np.testing.assert_array_equal(after_params[k], params[k])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_inverse_transform_checks_the_code_width(name, data):
+    model = _fitted(name, data)
+    with pytest.raises(ValueError, match="Z has 3 features, but .* is expecting 2"):
+        model.inverse_transform(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_unfitted_models_say_call_fit(name, data):
+    from sklearn.exceptions import NotFittedError
+
+    for method in ("transform", "reconstruct", "score_samples", "inverse_transform"):
+        with pytest.raises(NotFittedError, match="is not fitted yet"):
+            getattr(MODELS[name](), method)(data)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("param, value, message", [
+    ("epochs", 0, "epochs must be a positive integer"),
+    ("batch_size", 2.5, "batch_size must be a positive integer"),
+    ("learning_rate", -1e-3, "learning_rate must be a positive finite number"),
+    ("latent_dim", 0, "latent_dim must be a positive integer"),
+    ("activation", "tahn", "Did you mean 'tanh'"),
+    ("optimizer", "adamm", "Did you mean 'adam'"),
+])
+def test_bad_hyperparameters_leave_a_fitted_model_unchanged(name, data, param, value, message):
+    model = _fitted(name, data)
+    params, history = _state(model)
+    model.set_params(**{param: value})
+    with pytest.raises(ValueError, match=message):
+        model.fit(data)
+    after_params, after_history = _state(model)
+    assert after_history == history
+    for k in params:
+        np.testing.assert_array_equal(after_params[k], params[k])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_input_on_another_backend_is_refused(name, data):
+    model = _fitted(name, data)
+    with pytest.raises(TypeError, match="array_api_strict array but this .* runs on the 'numpy' backend"):
+        model.transform(B.asarray(data, backend="array_api_strict"))
+
+
+def test_vae_eps_of_the_wrong_shape_is_refused(data):
+    vae = _fitted("vae", data)
+    params, _ = _state(vae)
+    with pytest.raises(ValueError, match=r"eps"):
+        vae.loss_and_grad(data, eps=np.zeros((len(data), 3)))
+    for k, v in _state(vae)[0].items():
+        np.testing.assert_array_equal(v, params[k])
+
+
+def test_denoiser_target_of_the_wrong_shape_is_refused(data):
+    dae = _fitted("denoising", data)
+    with pytest.raises(ValueError, match="target"):
+        dae.loss_and_grad(data, target=data[:3])
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_vae_sample_count_must_be_positive(data, bad):
+    with pytest.raises(ValueError):
+        _fitted("vae", data).sample(bad)
