@@ -28,7 +28,8 @@ def test_notebooks_are_found():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_runs_top_to_bottom_in_quick_mode(path, tmp_path):
-    env = dict(os.environ, NPAE_QUICK="1", MPLBACKEND="Agg", TQDM_DISABLE="1", PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, NPAE_QUICK="1", MPLBACKEND="Agg", TQDM_DISABLE="1", PYTHONDONTWRITEBYTECODE="1",
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.pop("NPAE_BACKEND", None)  # notebooks choose their own backend
     proc = subprocess.run([sys.executable, str(path)], check=False, env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=TIMEOUT_S)
