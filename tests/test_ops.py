@@ -43,3 +43,12 @@ def test_logsumexp_matches_direct_formula_and_survives_large_values(xp):
 def test_logsumexp_of_all_minus_inf_is_minus_inf(xp):
     a = to_backend(xp, [[-np.inf, -np.inf]])
     assert B.to_numpy(ops.logsumexp(a, axis=1))[0] == -np.inf
+
+
+def test_fast_forms_equal_the_reference_formulas(xp):
+    z = np.linspace(-60, 60, 2001)
+    sp = B.to_numpy(ops.softplus(to_backend(xp, z)))
+    np.testing.assert_allclose(sp, np.logaddexp(0.0, z), rtol=1e-15, atol=1e-300)
+    s = B.to_numpy(ops.sigmoid(to_backend(xp, z)))
+    reference = np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
+    np.testing.assert_allclose(s, reference, rtol=1e-15)
