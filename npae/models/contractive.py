@@ -2,18 +2,25 @@
 
     L = mean_n [ ℓ(x_n, y_n) + λ ‖∂h_n/∂x_n‖²_F ]
 
-The encoder is h_l = f_l(z_l), z_l = h_{l−1} W_l + b_l, h_0 = x, h = h_L. Its Jacobian
-T_L[n, d, k] = ∂h[n, k]/∂x[n, d] is carried by the recurrence of ``npae.penalties``:
+The encoder is h_l = f_l(z_l), z_l = h_{l−1} W_l + b_l, h_0 = x, h = h_L, and s_l = f′_l(z_l).
+``npae.penalties`` computes ‖J_n‖²_F, J_n = ∂h_n/∂x_n, exactly, by one of three paths
+(``contractive_method``):
 
-    T_1 = W_1[None] · f′(z_1)[:, None, :],   T_l = (T_{l−1} @ W_l) · f′(z_l)[:, None, :]
+* one layer: ‖J_n‖² = Σ_j s_nj² ‖W_{:,j}‖², for a sigmoid code Rifai's
+  Σ_j (h_nj(1 − h_nj))² ‖W_{:,j}‖²;
+* "gram" (deep, the fast path): R_l = ∂z_L/∂z_l (N, K, H_l) carried right to left, and
+  ‖J_n‖² = Σ_k s_L[n, k]² · R_1[n, k] Γ R_1[n, k]ᵀ with Γ = W_1ᵀ W_1, so the D-wide Jacobian is
+  never built (K·H_1² instead of D·H_1·K multiply-adds per row for two layers);
+* "recurrence" (deep, the reference): T_1 = W_1[None] · s_1[:, None, :],
+  T_l = (T_{l−1} @ W_l) · s_l[:, None, :], the N × D × H_l Jacobians themselves.
 
-(one layer: the exact shortcut ‖T[n]‖² = Σ_j f′(z_nj)² ‖W_{:,j}‖², which for a sigmoid code is
-Rifai's Σ_j (h_nj(1 − h_nj))² ‖W_{:,j}‖²).
+"auto" takes the one-layer form at depth 1 and the cheaper of the other two otherwise.
 
-Backward: the penalty's backward (``penalties.contractive_penalty_and_grad``) gives a direct
-dW_l for every encoder kernel and an extra dz_l = f″(z_l) · Σ_d (G_l · A_l) per layer. The model
-runs the encoder's backward layer by layer and adds dz_l to the gradient that leaves layer l's
-activation, so it flows into W_l, b_l and every earlier layer like any other gradient.
+Backward: the penalty's backward (``penalties.contractive_penalty_and_grad``, derivations in its
+docstring) gives a direct dW_l for every encoder kernel and an extra dz_l = ∂(λP)/∂z_l (which
+holds f″(z_l)) per layer. The model runs the encoder's backward layer by layer and adds dz_l to
+the gradient that leaves layer l's activation, so it flows into W_l, b_l and every earlier layer
+like any other gradient.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from array_api_compat import array_namespace
 from npae import penalties
 from npae.layers import Activation, Dense
 from npae.models.autoencoder import Autoencoder
-from npae.validation import check_nonnegative_float, restore_kind
+from npae.validation import check_hidden_sizes, check_nonnegative_float, check_option, restore_kind
 
 __all__ = ["ContractiveAutoencoder"]
 
@@ -39,6 +46,10 @@ class ContractiveAutoencoder(Autoencoder):
         penalty best: its gradient uses f″, which is 0 almost everywhere for the ReLU family.
     contractive_weight : float, default=0.1
         λ ≥ 0 in λ · mean_n ‖∂h_n/∂x_n‖²_F.
+    contractive_method : {"auto", "gram", "recurrence", "one_layer"}, default="auto"
+        How the exact penalty is computed (``npae.penalties.contractive_method``): all give the
+        same value and gradients to rounding; "auto" picks the cheapest ("one_layer" needs
+        ``hidden_sizes=()``).
 
     Attributes
     ----------
@@ -48,9 +59,10 @@ class ContractiveAutoencoder(Autoencoder):
 
     Notes
     -----
-    The exact recurrence holds about 2·rows·D·Σ_l H_l numbers at once; batches are processed in
-    row chunks so that stays under ``npae.penalties.MAX_JACOBIAN_ELEMENTS`` (2**24). A one-layer
-    encoder uses the O(N·K + D·K) shortcut instead.
+    The Gram form holds about 3·rows·K·Σ_{l<L} H_l numbers at once, the recurrence about
+    2·rows·D·Σ_l H_l; batches are processed in row chunks so that stays under
+    ``npae.penalties.MAX_JACOBIAN_ELEMENTS`` (2**24). A one-layer encoder uses the O(N·K + D·K)
+    shortcut. ``jacobian`` always uses the recurrence (it returns the N·K·D Jacobian itself).
 
     Examples
     --------
@@ -62,17 +74,25 @@ class ContractiveAutoencoder(Autoencoder):
     def __init__(self, hidden_sizes=(256,), latent_dim=32, activation="relu", latent_activation="identity",
                  loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=10,
                  dtype="float32", random_state=None, backend=None, verbose=1, weight_init=None,
-                 warm_start=False, contractive_weight=0.1):
+                 warm_start=False, contractive_weight=0.1, contractive_method="auto"):
         super().__init__(hidden_sizes=hidden_sizes, latent_dim=latent_dim, activation=activation,
                          latent_activation=latent_activation, loss=loss, optimizer=optimizer,
                          learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, dtype=dtype,
                          random_state=random_state, backend=backend, verbose=verbose,
                          weight_init=weight_init, warm_start=warm_start)
         self.contractive_weight = contractive_weight
+        self.contractive_method = contractive_method
 
     def _check_hyperparameters(self) -> None:
         super()._check_hyperparameters()
         check_nonnegative_float(self.contractive_weight, "contractive_weight")
+        check_option(self.contractive_method, penalties.CONTRACTIVE_METHODS, "contractive_method")
+        if self.contractive_method == "one_layer" and check_hidden_sizes(self.hidden_sizes):
+            raise ValueError(
+                f"contractive_method='one_layer' is exact only for a one-layer encoder; got "
+                f"hidden_sizes={self.hidden_sizes!r}. Use 'auto', 'gram' or 'recurrence', or "
+                "hidden_sizes=()."
+            )
 
     # ------------------------------------------------------------------ encoder, layer by layer
     def _encoder_pairs(self):
@@ -106,7 +126,8 @@ class ContractiveAutoencoder(Autoencoder):
         h, zs = self._encoder_forward(X)
         recon = self.loss_.value(X, self.decoder_.forward(h))
         Ws, acts = self._penalty_inputs()
-        return recon + float(self.contractive_weight) * penalties.contractive_penalty_rows(Ws, zs, acts)
+        rows = penalties.contractive_penalty_rows(Ws, zs, acts, method=self.contractive_method)
+        return recon + float(self.contractive_weight) * rows
 
     def _evaluate(self, Xb) -> dict:
         """Validation figures: loss, reconstruction and contractive (all batch means over Xb)."""
@@ -134,7 +155,8 @@ class ContractiveAutoencoder(Autoencoder):
         pairs = self._encoder_pairs()
         if weight > 0.0:
             Ws, acts = self._penalty_inputs()
-            P, dWs, dzs = penalties.contractive_penalty_and_grad(Ws, zs, acts, weight=weight)
+            P, dWs, dzs = penalties.contractive_penalty_and_grad(Ws, zs, acts, weight=weight,
+                                                                 method=self.contractive_method)
             penalty = weight * P
         else:
             dWs = dzs = [None] * len(pairs)

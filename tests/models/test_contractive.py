@@ -15,7 +15,7 @@ from npae.models.contractive import ContractiveAutoencoder
 from tests.conftest import to_backend
 
 SMOOTH = ["tanh", "sigmoid", "softplus", "elu"]
-HIDDEN = {1: (), 3: (5, 4)}
+HIDDEN = {1: (), 2: (5,), 3: (5, 4)}
 
 
 def _X(n=7, d=6, seed=0):
@@ -50,6 +50,51 @@ def test_contractive_loss_passes_gradient_check(xp, depth, act):
 def test_contractive_bce_loss_passes_gradient_check(xp, depth):
     result = check_model(_model(depth, "tanh", contractive_weight=1.0, backend=xp.name), _X())
     assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("method", ["gram", "recurrence"])
+@pytest.mark.parametrize("depth", [2, 3])
+def test_every_exact_method_passes_the_gradient_check(xp, depth, method):
+    """The Gram form and the recurrence, each forced, on the full model (tanh hidden layers,
+    sigmoid code, the benchmark's shape in small)."""
+    model = _model(depth, "tanh", latent_activation="sigmoid", loss="mse", contractive_weight=10.0,
+                   contractive_method=method, backend=xp.name)
+    result = check_model(model, 0.5 * _X())
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_gram_and_recurrence_models_agree_to_rounding(depth):
+    X = _X()
+    common = {"dtype": "float64", "latent_activation": "sigmoid"}
+    loss_g, grads_g = _model(depth, "softplus", contractive_method="gram", **common).loss_and_grad(X)
+    loss_r, grads_r = _model(depth, "softplus", contractive_method="recurrence", **common).loss_and_grad(X)
+    assert abs(loss_g - loss_r) <= 1e-13 * abs(loss_r)
+    for name, g in grads_r.items():
+        assert relative_error(grads_g[name], g) < 1e-12, name
+    model = _model(depth, "softplus", contractive_method="gram", **common)
+    model.loss_and_grad(X)
+    scores_g = model.score_samples(X)
+    model.set_params(contractive_method="recurrence")
+    np.testing.assert_allclose(scores_g, model.score_samples(X), rtol=1e-13)
+
+
+@pytest.mark.parametrize("broken", ["one_sided_gram", "no_second_derivative"])
+def test_gradcheck_catches_a_broken_gram_backward(monkeypatch, broken):
+    """dW_1 = W_1 dΓ (one side of Γ = W_1ᵀW_1 forgotten) or the first layer's f″ term dropped:
+    the model-level check must fail."""
+    real = penalties.contractive_penalty_and_grad
+
+    def wrong(*args, **kwargs):
+        P, dWs, dzs = real(*args, **kwargs)
+        if broken == "one_sided_gram":
+            return P, [0.5 * dWs[0], *dWs[1:]], dzs
+        return P, dWs, [0.0 * dzs[0], *dzs[1:]]
+
+    monkeypatch.setattr(contractive_module.penalties, "contractive_penalty_and_grad", wrong)
+    model = _model(3, "tanh", contractive_weight=1.0, contractive_method="gram")
+    result = check_model(model, _X())
+    assert not result.passed, str(result)
 
 
 @pytest.mark.parametrize("depth", [1, 3])
@@ -100,13 +145,14 @@ def test_jacobian_matches_finite_differences_of_transform(xp, depth):
     assert relative_error(Jb, J) == 0.0
 
 
-@pytest.mark.parametrize("depth", [1, 3])
-def test_loss_and_gradients_match_a_pytorch_autograd_twin(depth):
+@pytest.mark.parametrize("method", ["auto", "recurrence"])
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_loss_and_gradients_match_a_pytorch_autograd_twin(depth, method):
     torch = pytest.importorskip("torch")
     from torch.func import jacrev, vmap
 
     X = _X()
-    model = _model(depth, "softplus", contractive_weight=0.7, dtype="float64")
+    model = _model(depth, "softplus", contractive_weight=0.7, dtype="float64", contractive_method=method)
     loss, grads = model.loss_and_grad(X)
     p = {k: torch.tensor(B.to_numpy(v), dtype=torch.float64, requires_grad=True)
          for k, v in model.parameters().items()}
@@ -168,6 +214,11 @@ def test_history_reports_the_penalty_separately():
 def test_bad_contractive_weight_is_refused_and_the_model_is_clonable():
     with pytest.raises(ValueError, match="contractive_weight must be a non-negative finite number; got -0.1"):
         _model(contractive_weight=-0.1).fit(_X())
+    with pytest.raises(ValueError, match="Unknown contractive_method 'fast'"):
+        _model(contractive_method="fast").fit(_X())
+    with pytest.raises(ValueError, match=r"'one_layer' is exact only for a one-layer encoder; got hidden_sizes=\(5, 4\)"):
+        _model(3, contractive_method="one_layer").fit(_X())
+    assert _model(1, contractive_method="one_layer", epochs=1).fit(_X()).history_["contractive"][0] > 0
     assert clone(_model(contractive_weight=0.3)).get_params()["contractive_weight"] == 0.3
 
 
