@@ -97,24 +97,27 @@ class Dense(Layer):
         self._x = x
         return x @ self.params["W"] + self.params["b"]
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad: bool = True):
         """Add dL/dW = xᵀ g and dL/db = Σ_n g into self.grads; return dL/dx = g Wᵀ.
 
         Parameters
         ----------
         grad_out : array of shape (N, out_features)
             g = dL/dz, the gradient arriving from the layer above.
+        input_grad : bool, default True
+            False skips dL/dx (returns None): a network's first layer does not need the gradient
+            for its data, which saves one of the layer's three matrix products.
 
         Returns
         -------
-        grad_in : array of shape (N, in_features)
+        grad_in : array of shape (N, in_features), or None
         """
         self._require_forward(self._x)
         x, g = self._x, grad_out
         xp = array_namespace(x, g)
         self.grads["W"] += x.T @ g
         self.grads["b"] += xp.sum(g, axis=0)
-        return g @ self.params["W"].T
+        return g @ self.params["W"].T if input_grad else None
 
     def __repr__(self) -> str:
         return f"Dense({self.in_features}, {self.out_features})"
@@ -141,7 +144,7 @@ class Activation(Layer):
     def backward(self, grad_out):
         """dL/dz = dL/dh · f′(z), shapes (N, H)."""
         self._require_forward(self._z)
-        return grad_out * self.activation.df(self._z)
+        return self.activation.backward(self._z, grad_out)
 
     def __repr__(self) -> str:
         return f"Activation({self.activation.name!r})"
@@ -163,8 +166,13 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, grad_out):
-        for layer in reversed(self.layers):
+    def backward(self, grad_out, input_grad: bool = True):
+        """Run every layer's backward in reverse; ``input_grad=False`` lets a first Dense layer
+        skip the gradient for the network's input (returns None then)."""
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if i == 0 and not input_grad and isinstance(layer, Dense):
+                return layer.backward(grad_out, input_grad=False)
             grad_out = layer.backward(grad_out)
         return grad_out
 

@@ -72,3 +72,17 @@ def test_same_seed_gives_same_weights_on_every_backend(xp):
     a = B.to_numpy(Dense(5, 4, rng=7, dtype="float32", backend=xp).params["W"])
     b = B.to_numpy(Dense(5, 4, rng=7, dtype="float32", backend=B.get_backend("numpy")).params["W"])
     np.testing.assert_array_equal(a, b)
+
+
+def test_first_layer_can_skip_the_input_gradient_without_changing_parameter_gradients(xp, rng):
+    net = Sequential([Dense(5, 6, rng=1, dtype="float64", backend=xp), Activation("relu"),
+                      Dense(6, 3, rng=2, dtype="float64", backend=xp)])
+    x, g = to_backend(xp, rng.standard_normal((4, 5))), to_backend(xp, rng.standard_normal((4, 3)))
+    net.forward(x)
+    assert net.backward(g) is not None
+    full = {k: B.to_numpy(v).copy() for k, v in net.grads.items()}
+    net.zero_grad()
+    net.forward(x)
+    assert net.backward(g, input_grad=False) is None
+    for k, v in net.grads.items():
+        np.testing.assert_array_equal(B.to_numpy(v), full[k])

@@ -164,5 +164,5 @@ class Autoencoder(BaseAutoencoder):
         xp = array_namespace(y)
         loss = xp.mean(self.loss_.value(target, y))
         dy = self.loss_.grad(target, y) * (1.0 / X.shape[0])
-        self.encoder_.backward(self.decoder_.backward(dy))
+        self.encoder_.backward(self.decoder_.backward(dy), input_grad=False)
         return loss, {}

@@ -167,7 +167,7 @@ class ContractiveAutoencoder(Autoencoder):
             if dz is not None:
                 g = g + dz
                 dense.grads["W"] += dW
-            g = dense.backward(g)
+            g = dense.backward(g, input_grad=dense is not pairs[0][0])  # dL/dX is never needed
         return recon + penalty, {"reconstruction": recon, "contractive": penalty}
 
     # ------------------------------------------------------------------ Jacobian

@@ -158,5 +158,5 @@ class SparseAutoencoder(Autoencoder):
             dh = dh + self._penalty_grad(h, z)
         else:
             penalty = xp.zeros_like(recon)
-        self.encoder_.backward(dh)
+        self.encoder_.backward(dh, input_grad=False)
         return recon + penalty, {"reconstruction": recon, "sparsity": penalty}

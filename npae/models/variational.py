@@ -482,7 +482,7 @@ class VAE(BaseAutoencoder):
         dmu = dmu + (beta / N) * dmu_kl
         dlog_var = dlog_var + (beta / N) * dlog_var_kl
         dh = self.mu_head_.backward(dmu) + self.logvar_head_.backward(clamp_log_var_grad(dlog_var, raw))
-        self.encoder_.backward(dh)
+        self.encoder_.backward(dh, input_grad=False)
         beta_log = xp.asarray(beta, dtype=loss.dtype, device=device_of(loss))
         return loss, {"reconstruction": recon, "kl": kl_mean, "beta": beta_log}
 
