@@ -72,8 +72,8 @@ class ReLU(Activation):
     name = "relu"
 
     def f(self, z):
-        xp = array_namespace(z)
-        return xp.where(z > 0, z, 0.0)
+        # maximum, not where(z > 0, z, 0): NumPy's where with a data-dependent mask is ~10× slower
+        return array_namespace(z).maximum(z, 0.0)
 
     def df(self, z):
         xp = array_namespace(z)
@@ -82,9 +82,6 @@ class ReLU(Activation):
     def d2f(self, z):
         return array_namespace(z).zeros_like(z)
 
-    def backward(self, z, grad_out):
-        """grad_out where z > 0, else 0: one pass instead of building f′ and multiplying."""
-        return array_namespace(z, grad_out).where(z > 0, grad_out, 0.0)
 
 
 class LeakyReLU(Activation):

