@@ -739,9 +739,24 @@ def main(argv=None) -> int:
     report = build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile)
     print(report)
     if out:
-        Path(out).write_text(report, encoding="utf-8")
+        write_section(Path(out), report)
         log(f"wrote {out}")
     return 0
+
+
+BEGIN, END = "<!-- benchmarks/run.py: begin -->", "<!-- benchmarks/run.py: end -->"
+
+
+def write_section(path: Path, report: str) -> None:
+    """Replace this script's section of RESULTS.md (between the markers), keeping the other
+    benchmarks' sections; a file without the markers is written whole."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        path.write_text(f"{head}{BEGIN}\n{report.rstrip()}\n{END}{tail}", encoding="utf-8")
+    else:
+        path.write_text(report, encoding="utf-8")
 
 
 if __name__ == "__main__":
