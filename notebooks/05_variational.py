@@ -1,0 +1,422 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. The variational autoencoder
+#
+# A plain autoencoder maps each image to one point. A **variational** autoencoder (VAE; Kingma &
+# Welling, 2014) maps it to a small cloud, a Gaussian $q(z\mid x)$, and asks that the clouds of all
+# images together look like a standard normal distribution. That one change turns the decoder
+# into a **generative model**: draw $z \sim \mathcal N(0, I)$, decode it, and you get a new image.
+#
+# In this chapter you will
+#
+# 1. derive the **evidence lower bound** (ELBO) that a VAE maximises, and the closed form of its
+#    KL term, and check the closed form against a Monte Carlo estimate;
+# 2. derive the **reparameterization trick**, $\partial z/\partial\mu$ and
+#    $\partial z/\partial\log\sigma^2$, read the few lines of npae that implement it, and check
+#    the whole model's gradient with the noise held fixed;
+# 3. train a VAE with **KL warm-up** on the embedded Fashion-MNIST subset and follow its two
+#    terms, reconstruction and KL, epoch by epoch;
+# 4. look at a two-dimensional latent space coloured by class, the decoded **manifold grid**,
+#    and samples from the prior;
+# 5. tighten the bound with **importance weighting** (IWAE; Burda et al., 2016) and watch the
+#    estimate of $\log p(x)$ rise with the number of samples $k$.
+#
+# `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in seconds
+# (the test suite runs it that way); the numbers quoted in the text are from the full setting,
+# which takes a few minutes on a laptop CPU.
+
+# %%
+import inspect
+import itertools
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import npae
+import npae.datasets
+import npae.plotting
+from npae.gradcheck import check_model, numerical_gradient, relative_error
+from npae.models.variational import gaussian_kl, reparameterize, reparameterize_grad
+
+QUICK = os.environ.get("NPAE_QUICK") == "1"
+N_TRAIN = 1000 if QUICK else 5000  # training images (the embedded subset has 5,000)
+N_EVAL = 100 if QUICK else 1000  # test images for the likelihood estimates
+EPOCHS = 3 if QUICK else 60  # epochs for each VAE
+WARMUP = 2 if QUICK else 10  # KL warm-up epochs
+IWAE_KS = (1, 4, 16) if QUICK else (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+N_MC = 2_000 if QUICK else 200_000  # Monte Carlo samples for the KL check
+SEED = 0
+
+npae.set_backend("numpy")
+rng = np.random.default_rng(SEED)
+class_names = npae.datasets.FASHION_MNIST_CLASSES
+
+# %% [markdown]
+# ## 5.1 The evidence lower bound
+#
+# The model has a latent variable $z \in \mathbb{R}^K$ with prior $p(z) = \mathcal N(0, I)$ and a
+# decoder $p_\theta(x\mid z)$. Its likelihood $p_\theta(x) = \int p_\theta(x\mid z)\,p(z)\,dz$ is an
+# integral over all codes, which no one can compute for a neural decoder. Introduce any
+# distribution $q(z\mid x)$ (the **encoder**) and multiply and divide by it:
+#
+# $$\log p_\theta(x) = \log \mathbb{E}_{q(z\mid x)}\!\left[\frac{p_\theta(x\mid z)\,p(z)}{q(z\mid x)}\right]
+#   \;\ge\; \mathbb{E}_{q(z\mid x)}\!\left[\log\frac{p_\theta(x\mid z)\,p(z)}{q(z\mid x)}\right]
+#   = \underbrace{\mathbb{E}_{q}\big[\log p_\theta(x\mid z)\big]}_{-\text{reconstruction}}
+#   - \underbrace{\mathrm{KL}\big(q(z\mid x)\,\big\|\,p(z)\big)}_{\text{KL}} .$$
+#
+# The inequality is Jensen's ($\log$ is concave). The right-hand side is the **ELBO**, and the
+# gap is exactly $\mathrm{KL}\big(q(z\mid x)\,\|\,p_\theta(z\mid x)\big) \ge 0$: the bound is tight
+# when the encoder matches the true posterior. Training maximises the ELBO over both the decoder
+# $\theta$ and the encoder, so it pushes the likelihood up and the gap down at the same time.
+#
+# npae's encoder outputs a diagonal Gaussian, $q(z\mid x) = \mathcal N\big(\mu(x),
+# \operatorname{diag}\sigma^2(x)\big)$, through two linear heads, one for $\mu$ and one for
+# $\log\sigma^2$ (a log so that the network may output any real number). For the pixels,
+# $p_\theta(x\mid z)$ is a Bernoulli per pixel with logits $y = \mathrm{dec}(z)$, so
+# $-\log p_\theta(x\mid z) = \sum_d \operatorname{softplus}(y_d) - x_d y_d$, the BCE of chapter 1.
+#
+# **A caution.** Fashion-MNIST pixels are grey levels in $[0, 1]$, not 0/1 values, and the
+# Bernoulli is a distribution on $\{0, 1\}$. On grey-level data the formula above is still a
+# fine training loss, but it is not the log of a normalised density over images (the continuous
+# Bernoulli of Loaiza-Ganem & Cunningham, 2019, adds the missing normaliser). Every figure below
+# is therefore a **BCE-ELBO** in nats, comparable between models on the same data, not a
+# likelihood in the strict sense.
+#
+# ## 5.2 The KL term in closed form
+#
+# For one latent dimension with $q = \mathcal N(\mu, \sigma^2)$ and $p = \mathcal N(0, 1)$,
+#
+# $$\mathrm{KL}(q\,\|\,p) = \mathbb{E}_q\big[\log q(z) - \log p(z)\big]
+#   = \mathbb{E}_q\!\left[-\tfrac12\log\sigma^2 - \tfrac{(z-\mu)^2}{2\sigma^2} + \tfrac{z^2}{2}\right]
+#   = -\tfrac12\log\sigma^2 - \tfrac12 + \tfrac12(\mu^2 + \sigma^2),$$
+#
+# using $\mathbb{E}_q[(z-\mu)^2] = \sigma^2$ and $\mathbb{E}_q[z^2] = \mu^2 + \sigma^2$ (the
+# $\log 2\pi$ terms cancel). Summed over the $K$ independent dimensions,
+#
+# $$\mathrm{KL} = -\tfrac12 \sum_{k=1}^K \big(1 + \log\sigma_k^2 - \mu_k^2 - \sigma_k^2\big), \qquad
+#   \frac{\partial\,\mathrm{KL}}{\partial\mu_k} = \mu_k, \qquad
+#   \frac{\partial\,\mathrm{KL}}{\partial\log\sigma_k^2} = \tfrac12\big(\sigma_k^2 - 1\big).$$
+#
+# It is zero only for $\mu = 0$, $\sigma = 1$: the encoder pays for every image whose cloud differs
+# from the prior. Here is npae's version, and a Monte Carlo check: average
+# $\log q(z) - \log p(z)$ over many $z \sim q$.
+
+# %%
+print(inspect.getsource(gaussian_kl))
+
+mu_demo = np.array([[0.5, -1.0, 2.0]])
+log_var_demo = np.array([[0.0, -2.0, 1.0]])
+kl_closed = float(gaussian_kl(mu_demo, log_var_demo)[0])
+
+std_demo = np.exp(0.5 * log_var_demo)
+z_mc = mu_demo + std_demo * rng.standard_normal((N_MC, 3))
+log_q = -0.5 * np.sum(np.log(2 * np.pi) + log_var_demo + ((z_mc - mu_demo) / std_demo) ** 2, axis=1)
+log_p = -0.5 * np.sum(np.log(2 * np.pi) + z_mc**2, axis=1)
+kl_mc = float(np.mean(log_q - log_p))
+kl_mc_se = float(np.std(log_q - log_p) / np.sqrt(N_MC))
+print(f"closed form KL = {kl_closed:.4f}; Monte Carlo over {N_MC:,} samples = {kl_mc:.4f} ± {kl_mc_se:.4f}")
+
+# %% [markdown]
+# The two agree to within the Monte Carlo standard error. The closed form is exact and costs
+# nothing, which is why the VAE uses it instead of sampling the KL.
+#
+# ## 5.3 The reparameterization trick
+#
+# The reconstruction term $\mathbb{E}_{q(z\mid x)}[\log p_\theta(x\mid z)]$ is an expectation over a
+# distribution that itself depends on the encoder's outputs, and one cannot backpropagate
+# through "draw a sample". The trick is to move the randomness into a fixed source:
+#
+# $$z = \mu + \sigma\odot\varepsilon, \qquad \sigma = \exp\!\big(\tfrac12\log\sigma^2\big), \qquad
+#   \varepsilon \sim \mathcal N(0, I).$$
+#
+# Now $z$ is an ordinary differentiable function of $\mu$ and $\log\sigma^2$, with $\varepsilon$ an
+# input like $x$. Entry by entry,
+#
+# $$\frac{\partial z_k}{\partial \mu_k} = 1, \qquad
+#   \frac{\partial z_k}{\partial \log\sigma^2_k} = \varepsilon_k\,\frac{\partial\sigma_k}{\partial\log\sigma_k^2}
+#   = \tfrac12\,\sigma_k\,\varepsilon_k ,$$
+#
+# so with $g = \partial L/\partial z$ arriving from the decoder's backward pass,
+#
+# $$\frac{\partial L}{\partial\mu} = g + \frac{\beta}{N}\,\mu, \qquad
+#   \frac{\partial L}{\partial\log\sigma^2} = g\odot\tfrac12\,\sigma\odot\varepsilon
+#   + \frac{\beta}{N}\cdot\tfrac12\big(\sigma^2 - 1\big),$$
+#
+# where the second terms are the KL gradients from 5.2, weighted by $\beta$ and divided by the
+# batch size $N$ (the loss is a batch mean). A Monte Carlo average of these gradients is an unbiased
+# estimate of the gradient of the expectation. npae's junction is exactly this:
+
+# %%
+print(inspect.getsource(reparameterize_grad))
+
+# %% [markdown]
+# A quick numerical check of the two partial derivatives on the scalar $\sum_k G_k z_k$ with a
+# random $G$, perturbing $\mu$ and $\log\sigma^2$ with $\varepsilon$ held fixed:
+
+# %%
+mu_t = npae.asarray(rng.standard_normal((4, 3)), dtype="float64")
+log_var_t = npae.asarray(rng.standard_normal((4, 3)), dtype="float64")
+eps_t = npae.asarray(rng.standard_normal((4, 3)), dtype="float64")
+G = npae.asarray(rng.standard_normal((4, 3)), dtype="float64")
+
+
+def weighted_z():
+    z, _ = reparameterize(mu_t, log_var_t, eps=eps_t)
+    return float(np.sum(G * z))
+
+
+dmu, dlog_var = reparameterize_grad(G, log_var_t, eps_t)
+err_mu = relative_error(dmu, numerical_gradient(weighted_z, mu_t))
+err_log_var = relative_error(dlog_var, numerical_gradient(weighted_z, log_var_t))
+print(f"relative error: dz/dmu {err_mu:.1e}, dz/dlog_var {err_log_var:.1e}")
+
+# %% [markdown]
+# For the whole model, `npae.gradcheck.check_model` compares every parameter's gradient with
+# central differences. The objective contains a random draw, so the check must **inject** the
+# noise: `VAE.loss_and_grad` (and so `check_model`) takes `eps=`, an $(N, K)$ array used in place
+# of a fresh draw. Without it, each of the thousands of loss evaluations draws a new
+# $\varepsilon$ and the "numerical gradient" is noise:
+
+# %%
+X_train, y_train = npae.datasets.load_embedded("train")
+X_test, y_test = npae.datasets.load_embedded("test")
+X_train, y_train = X_train[:N_TRAIN], y_train[:N_TRAIN]
+
+tiny = npae.VAE(hidden_sizes=(6,), latent_dim=2, activation="tanh", random_state=SEED)
+X_small = X_train[:8, 200:220]  # 8 images, 20 central pixels, to keep the check quick
+E = rng.standard_normal((8, 2))
+vae_check = check_model(tiny, X_small, eps=E)
+print("with eps held fixed:\n", vae_check, sep="")
+no_eps_check = check_model(tiny, X_small)
+print(f"\nwithout eps: largest relative error {no_eps_check.max_error:.2f} (passed: {no_eps_check.passed})")
+
+# %% [markdown]
+# With $\varepsilon$ fixed every parameter agrees to about $10^{-9}$; without it the comparison is
+# meaningless. (The same holds for any stochastic objective: a gradient check needs the noise
+# as an input.)
+#
+# ## 5.4 Training with KL warm-up
+#
+# The loss npae minimises is the batch mean of the negative ELBO with a weight $\beta$ on the KL
+# term,
+#
+# $$L = \frac1N\sum_n\Big[-\log p_\theta(x_n\mid z_n) + \beta\,\mathrm{KL}\big(q(z\mid x_n)\,\|\,p(z)\big)\Big].$$
+#
+# Early in training the decoder is poor and $z$ carries little useful information, while the KL
+# term is easy to lower: set $q(z\mid x) = p(z)$ for every $x$. A model that does that at the start
+# can get stuck with an encoder that ignores its input (**posterior collapse**; Bowman et al.,
+# 2016). **KL warm-up** (Sønderby et al., 2016) starts with $\beta = 0$, a plain autoencoder with
+# noise, and raises it linearly to 1 over $W$ epochs: $\beta_e = \min(1, e/W)$ in epoch
+# $e = 0, 1, \dots$. `history_` records, per epoch, the objective `loss`, the mean `reconstruction`
+# (NLL) and the mean unweighted `kl`, and the `beta` that was used.
+#
+# First a model with a **two-dimensional** latent space, which we can look at directly.
+
+# %%
+vae2 = npae.VAE(hidden_sizes=(512, 256), latent_dim=2, kl_warmup_epochs=WARMUP, epochs=EPOCHS, learning_rate=1e-3,
+                batch_size=128, random_state=SEED, verbose=0)
+vae2.fit(X_train, validation_data=X_test)
+h2 = vae2.history_
+print("epoch  beta  reconstruction     KL    loss   val_loss")
+for e in sorted({0, 1, WARMUP - 1, WARMUP, EPOCHS - 1}):
+    print(f"{e + 1:5d}  {h2['beta'][e]:4.2f}  {h2['reconstruction'][e]:14.1f}  {h2['kl'][e]:5.2f}  "
+          f"{h2['loss'][e]:6.1f}  {h2['val_loss'][e]:9.1f}")
+
+# %%
+fig_loss = npae.plotting.plot_loss_curves({k: v for k, v in h2.items() if k != "beta"})
+ax_terms = fig_loss.axes[1]
+ax_beta = ax_terms.twinx()
+ax_beta.step(np.arange(1, len(h2["beta"]) + 1), h2["beta"], where="mid", color="grey", lw=1, label="β (right axis)")
+ax_beta.set_ylim(0, 1.05)
+ax_beta.set_ylabel("KL weight β")
+ax_beta.legend(loc="upper center")
+fig_loss.axes[0].set_ylabel("negative BCE-ELBO (nats per image)")
+fig_loss.suptitle(f"VAE 784-512-256-2 on Fashion-MNIST, KL warm-up over {WARMUP} epochs")
+fig_loss  # noqa: B018 (a notebook displays the value of a cell's last line)
+
+# %% [markdown]
+# During warm-up the KL term first rises (with $\beta$ small the encoder spreads its clouds
+# freely to help the decoder) and then falls as $\beta$ reaches 1 and the prior's pull takes
+# effect; after that the two terms settle (in the full setting the KL goes from 6.6 nats in the
+# first epoch up to 10.9 in the second and back to 6.4 by the end of warm-up). The model ends at
+# a test negative BCE-ELBO of about 265 nats per image, of which the KL is only about 6 nats: two
+# latent dimensions cannot carry much information. (The training `loss` in the first $W$
+# epochs is not the negative ELBO: it uses the smaller $\beta$; `val_loss` always uses
+# $\beta = 1$.)
+#
+# ## 5.5 The latent space, the manifold and samples
+#
+# `transform` returns the posterior mean $\mu(x)$. Coloured by the class label (which the model
+# never saw):
+
+# %%
+Z_test = vae2.transform(X_test)
+fig_latent = npae.plotting.plot_latent_scatter(Z_test, y_test, class_names=class_names)
+fig_latent.axes[0].set_title("Posterior means μ(x) of the test images, K = 2")
+fig_latent  # noqa: B018
+
+# %% [markdown]
+# Classes form overlapping regions: footwear (sandal, sneaker, ankle boot) in one part of the
+# plane, trousers apart, and the upper-body garments (T-shirt, pullover, coat, shirt) mixed
+# together, because they differ mostly in details two numbers cannot hold. The cloud as a whole
+# is roughly centred and of roughly unit spread: that is the KL term at work.
+#
+# Because the aggregate of the codes fills the prior, every point of the plane decodes to
+# something plausible. The **manifold grid** decodes an evenly spaced grid of codes in
+# $[-3, 3]^2$ (±3 prior standard deviations):
+
+# %%
+fig_grid = npae.plotting.plot_manifold_grid(vae2.inverse_transform, n=15)
+fig_grid.axes[0].set_title("Decoded grid of codes (VAE, K = 2)")
+fig_grid  # noqa: B018
+
+# %% [markdown]
+# The grid morphs continuously between garment types, with no holes: moving a little in $z$
+# changes the image a little. A plain autoencoder gives no such guarantee, since nothing asks its
+# codes to fill a known region.
+#
+# Two dimensions are too few for good images. A second VAE with $K = 16$ reconstructs better;
+# `sample(n)` draws $z \sim \mathcal N(0, I)$ and decodes it (the Bernoulli means
+# $\sigma(y)$ are shown, as is customary, rather than binary draws):
+
+# %%
+vae16 = npae.VAE(hidden_sizes=(512, 256), latent_dim=16, kl_warmup_epochs=WARMUP, epochs=EPOCHS, learning_rate=1e-3,
+                 batch_size=128, random_state=SEED, verbose=0)
+vae16.fit(X_train, validation_data=X_test)
+samples = vae16.sample(32, random_state=SEED)
+print(f"K = 2:  test negative BCE-ELBO {vae2.history_['val_loss'][-1]:.1f} "
+      f"(reconstruction {vae2.history_['val_reconstruction'][-1]:.1f}, KL {vae2.history_['val_kl'][-1]:.1f})")
+print(f"K = 16: test negative BCE-ELBO {vae16.history_['val_loss'][-1]:.1f} "
+      f"(reconstruction {vae16.history_['val_reconstruction'][-1]:.1f}, KL {vae16.history_['val_kl'][-1]:.1f})")
+fig_samples = npae.plotting.plot_samples(samples, n_cols=8)
+fig_samples.axes[0].set_title("Samples from the prior, decoded (VAE, K = 16)")
+fig_samples  # noqa: B018
+
+# %% [markdown]
+# The larger latent space pays more KL (16 nats against 6) for a much better reconstruction
+# (232 against 258 nats), and its negative ELBO is the lower of the two, 248 against 265 nats. The samples are recognisable garments, blurry as VAE samples
+# typically are: the decoder outputs a mean image for each $z$, and the Bernoulli likelihood on
+# grey levels rewards hedging.
+#
+# ## 5.6 Tighter bounds: importance weighting
+#
+# The ELBO uses one sample of $z$. With $k$ samples $z_1, \dots, z_k \sim q(z\mid x)$ and the
+# importance weights $w_s = p_\theta(x, z_s)/q(z_s\mid x)$, the average $\frac1k\sum_s w_s$ is an
+# unbiased estimate of $p_\theta(x)$, so by Jensen again
+#
+# $$\mathcal L_k = \mathbb{E}\Big[\log\frac1k\sum_{s=1}^k w_s\Big] \le \log p_\theta(x), \qquad
+#   \mathcal L_1 = \text{ELBO} \le \mathcal L_2 \le \dots \le \mathcal L_k \xrightarrow{k\to\infty} \log p_\theta(x)$$
+#
+# (Burda et al., 2016, prove the monotonicity). npae computes it as
+# $\operatorname{logsumexp}_s \log w_s - \log k$, the maximum subtracted first so that nothing
+# overflows: `vae.log_likelihood(X, k)`. The gap between $\mathcal L_1$ and $\mathcal L_\infty$ is
+# the average posterior gap $\mathrm{KL}(q(z\mid x)\,\|\,p_\theta(z\mid x))$ of section 5.1: how
+# far the Gaussian encoder is from the true posterior.
+
+# %%
+X_eval = X_test[:N_EVAL]
+elbo_mean = {}
+iwae_mean = {}
+for name, model in (("K = 2", vae2), ("K = 16", vae16)):
+    elbo_mean[name] = float(np.mean(model.elbo(X_eval, random_state=SEED)))
+    iwae_mean[name] = [float(np.mean(model.log_likelihood(X_eval, k=k, random_state=SEED))) for k in IWAE_KS]
+    print(f"{name}: ELBO {elbo_mean[name]:.2f}, " + ", ".join(
+        f"L_{k} {v:.2f}" for k, v in zip(IWAE_KS, iwae_mean[name])) + "  (BCE-ELBO nats per image)")
+
+# %%
+fig_iwae, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+for ax, name in zip(axes, iwae_mean):
+    ax.semilogx(IWAE_KS, iwae_mean[name], marker="o", label=r"importance-weighted bound $\mathcal{L}_k$")
+    ax.axhline(elbo_mean[name], color="grey", ls="--", label="ELBO (one sample)")
+    ax.set_xlabel("importance samples k")
+    ax.set_ylabel("BCE-ELBO / bound (nats per image)")
+    ax.set_title(f"VAE {name}, {N_EVAL} test images")
+    ax.legend(loc="lower right")
+fig_iwae.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Both bounds rise with $k$, fast at first and then more and more slowly. ($\mathcal L_1$ differs
+# from the ELBO by a hair: it estimates the KL from the one sample instead of using the closed
+# form.) In the full setting the rise from $k = 1$ to $k = 1000$ is 4.0 nats for $K = 2$
+# (−265.0 → −261.0) and 6.5 nats for $K = 16$ (−248.3 → −241.8): in sixteen dimensions a diagonal
+# Gaussian is a poorer fit to the true posterior, and it takes more samples to find the regions
+# of $z$ that explain $x$ well. The ranking of the
+# two models does not change. These are BCE-ELBO numbers on grey-level data (see 5.1): they
+# compare models, they are not log-likelihoods of a normalised image density.
+#
+# ## Exercises
+#
+# 1. **KL by hand.** Compute $\mathrm{KL}\big(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1)\big)$
+#    for $\mu = 1$, $\sigma^2 = e^{-1}$ from the formula in 5.2 (no code), and set `kl_answer`.
+# 2. **A different parameterization.** Suppose the encoder output $s = \log\sigma$ instead of
+#    $\log\sigma^2$. Derive $\partial z/\partial s$ and $\partial\,\mathrm{KL}/\partial s$ for one
+#    dimension and set `dz_ds` and `dkl_ds` to functions of `(s, eps)` and `s`.
+# 3. **β-VAE.** Refit `vae2` with `beta=4` and then `beta=0.25`. How do the final KL and
+#    reconstruction move, and what happens to the latent scatter and the manifold grid?
+# 4. **No warm-up.** Refit `vae16` with `kl_warmup_epochs=0` and compare its final KL and ELBO with
+#    the warm-up run. Count the *active units*, latent dimensions whose posterior mean varies
+#    across images, $\operatorname{Var}_x[\mu_k(x)] > 0.01$ (Burda et al., 2016).
+# 5. **The importance-weighting gap.** Plot $\mathcal L_{1000} - \text{ELBO}$ against the latent
+#    size $K \in \{2, 4, 8, 16, 32\}$. Does the gap grow with $K$?
+
+# %%
+kl_answer = None  # Exercise 1: a float
+dz_ds = None  # Exercise 2: a function of (s, eps), e.g. lambda s, eps: ...
+dkl_ds = None  # Exercise 2: a function of s
+
+# %% tags=["hide-input"] jupyter={"source_hidden": true}
+# Answer check (collapsed): it asserts each answer that you have set, and skips the others.
+if kl_answer is not None:
+    expected = float(gaussian_kl(np.array([[1.0]]), np.array([[-1.0]]))[0])
+    assert abs(kl_answer - expected) < 1e-3, f"Not quite: KL = ½(μ² + σ² − 1 − log σ²); you gave {kl_answer}."
+    print("Exercise 1: correct.")
+if dz_ds is not None:
+    for s_, eps_ in [(0.0, 1.0), (-0.7, 0.3), (1.2, -2.0)]:
+        assert abs(dz_ds(s_, eps_) - np.exp(s_) * eps_) < 1e-9, "z = μ + exp(s)·ε; differentiate exp(s)."
+    print("Exercise 2 (dz/ds): correct.")
+if dkl_ds is not None:
+    for s_ in [0.0, -0.7, 1.2]:
+        assert abs(dkl_ds(s_) - (np.exp(2 * s_) - 1.0)) < 1e-9, "KL = ½(μ² + e^{2s} − 1) − s."
+    print("Exercise 2 (dKL/ds): correct.")
+if None in (kl_answer, dz_ds, dkl_ds):
+    print("Set the answer variables above to check your answers.")
+
+# %% [markdown]
+# ## What must hold
+#
+# The closed-form KL agrees with Monte Carlo; the reparameterization gradients and the whole
+# model's gradients pass with injected noise (and fail without it); warm-up followed
+# $\beta_e = \min(1, e/W)$; training lowered the loss; samples are images in $[0, 1]$; and the
+# importance-weighted bound lies above the ELBO and rises with $k$.
+
+# %%
+assert abs(kl_mc - kl_closed) < 5 * kl_mc_se, (kl_mc, kl_closed, kl_mc_se)
+assert err_mu < 1e-8 and err_log_var < 1e-8, (err_mu, err_log_var)
+assert vae_check.passed, str(vae_check)
+assert not no_eps_check.passed, str(no_eps_check)
+assert np.allclose(h2["beta"], [min(1.0, e / WARMUP) for e in range(EPOCHS)]), h2["beta"]
+for model in (vae2, vae16):
+    assert model.history_["val_loss"][-1] < model.history_["val_loss"][0], model.history_["val_loss"]
+assert samples.shape == (32, 784) and samples.min() >= 0.0 and samples.max() <= 1.0
+for name, bounds in iwae_mean.items():
+    assert bounds[-1] > elbo_mean[name], (name, bounds, elbo_mean[name])
+    assert bounds[-1] > bounds[0], (name, bounds)
+    if not QUICK:
+        assert all(b >= a - 0.05 for a, b in itertools.pairwise(bounds)), (name, bounds)
+if not QUICK:
+    assert vae16.history_["val_loss"][-1] < vae2.history_["val_loss"][-1], "K = 16 should beat K = 2"
+print("all checks passed")
