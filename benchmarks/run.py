@@ -754,6 +754,7 @@ def write_section(path: Path, report: str) -> None:
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         tail = rest.split(END, 1)[1]
+        report = "\n".join("#" + line if line.startswith("#") else line for line in report.splitlines())
         path.write_text(f"{head}{BEGIN}\n{report.rstrip()}\n{END}{tail}", encoding="utf-8")
     else:
         path.write_text(report, encoding="utf-8")
