@@ -14,6 +14,7 @@ from npae.validation import check_in_unit_interval, check_option
 __all__ = [
     "bce_with_logits",
     "bce_with_logits_grad",
+    "bce_with_logits_and_grad",
     "squared_error",
     "squared_error_grad",
     "Loss",
@@ -50,6 +51,32 @@ def bce_with_logits_grad(x, logits):
     return ops.sigmoid(logits) - x
 
 
+def bce_with_logits_and_grad(x, logits):
+    """``bce_with_logits(x, y)`` (N,) and ``bce_with_logits_grad(x, y)`` (N, D) in one pass.
+
+    Both need e = exp(−|y|) (softplus(y) = max(y, 0) + log1p(e), σ(y) = exp(min(y, 0)) / (1 + e),
+    the forms of ``ops.softplus`` and ``ops.sigmoid``); computing it once gives the same numbers
+    as the two functions with an abs, a negation and an exp fewer (~45 µs of ~285 µs at
+    128 × 784 float32 on NumPy, ``benchmarks/bench_family.py``).
+
+    Parameters
+    ----------
+    x : array of shape (N, D)
+        Targets in [0, 1].
+    logits : array of shape (N, D)
+
+    Returns
+    -------
+    value : array of shape (N,)
+    grad : array of shape (N, D)
+    """
+    xp = array_namespace(x, logits)
+    e = xp.exp(-xp.abs(logits))
+    value = xp.sum(xp.maximum(logits, 0.0) + xp.log1p(e) - x * logits, axis=1)
+    grad = xp.exp(xp.minimum(logits, 0.0)) / (1.0 + e) - x
+    return value, grad
+
+
 def squared_error(x, x_hat):
     """Squared error per row: Σ_d (x̂ − x)², x and x̂ of shape (N, D) -> (N,)."""
     xp = array_namespace(x, x_hat)
@@ -78,6 +105,10 @@ class Loss:
     def output(self, out):
         return out
 
+    def value_and_grad(self, x, out):
+        """(``value(x, out)``, ``grad(x, out)``); subclasses may share work (same numbers)."""
+        return self.value(x, out), self.grad(x, out)
+
     def check_target(self, x, who: str = "This model") -> None:
         """Raise a clear error for targets this loss cannot score (default: accept all)."""
 
@@ -95,6 +126,9 @@ class BCE(Loss):
 
     def grad(self, x, out):
         return bce_with_logits_grad(x, out)
+
+    def value_and_grad(self, x, out):
+        return bce_with_logits_and_grad(x, out)
 
     def output(self, out):
         return ops.sigmoid(out)

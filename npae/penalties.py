@@ -31,6 +31,7 @@ __all__ = [
     "contractive_penalty_rows",
     "encoder_jacobian",
     "kl_sparsity",
+    "kl_sparsity_and_grad",
     "kl_sparsity_grad",
     "l1_activity",
     "l1_activity_grad",
@@ -93,10 +94,32 @@ def log_mean_sigmoid(z):
     Returns
     -------
     log_rho_hat, log_one_minus_rho_hat : arrays of shape (K,)
+
+    Notes
+    -----
+    log σ(z) = −softplus(−z) and log σ(−z) = −softplus(z) share the term log1p(e^(−|z|)) of
+    ``ops.softplus`` (max(·, 0) + log1p(e^(−|·|))); it is computed once, which gives the same
+    numbers as two ``ops.log_sigmoid`` calls with one exp and one log1p fewer.
     """
+    xp = array_namespace(z)
     log_n = math.log(z.shape[0])
-    return (ops.logsumexp(ops.log_sigmoid(z), axis=0) - log_n,
-            ops.logsumexp(ops.log_sigmoid(-z), axis=0) - log_n)
+    shared = xp.log1p(xp.exp(-xp.abs(z)))
+    log_sig = -(xp.maximum(-z, 0.0) + shared)      # = ops.log_sigmoid(z)
+    log_sig_neg = -(xp.maximum(z, 0.0) + shared)   # = ops.log_sigmoid(-z)
+    return (ops.logsumexp(log_sig, axis=0) - log_n,
+            ops.logsumexp(log_sig_neg, axis=0) - log_n)
+
+
+def _kl_value(log_p, log_q, rho: float):
+    """Σ_j KL(ρ ‖ ρ̂_j) from log ρ̂_j and log(1 − ρ̂_j), (K,) each; a 0-d array."""
+    xp = array_namespace(log_p, log_q)
+    return xp.sum(rho * (math.log(rho) - log_p) + (1.0 - rho) * (math.log1p(-rho) - log_q))
+
+
+def _kl_column_grad(log_p, log_q, rho: float, n: int):
+    """The per-column factor (1/N)(−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j)), (K,)."""
+    xp = array_namespace(log_p, log_q)
+    return (-rho * xp.exp(-log_p) + (1.0 - rho) * xp.exp(-log_q)) * (1.0 / n)
 
 
 def kl_sparsity(z, target: float):
@@ -116,11 +139,8 @@ def kl_sparsity(z, target: float):
     -------
     0-d array
     """
-    xp = array_namespace(z)
-    rho = float(target)
     log_p, log_q = log_mean_sigmoid(z)
-    kl = rho * (math.log(rho) - log_p) + (1.0 - rho) * (math.log1p(-rho) - log_q)
-    return xp.sum(kl)
+    return _kl_value(log_p, log_q, float(target))
 
 
 def kl_sparsity_grad(z, target: float):
@@ -143,10 +163,34 @@ def kl_sparsity_grad(z, target: float):
     array of shape (N, K)
     """
     xp = array_namespace(z)
-    rho = float(target)
     log_p, log_q = log_mean_sigmoid(z)
-    col = (-rho * xp.exp(-log_p) + (1.0 - rho) * xp.exp(-log_q)) * (1.0 / z.shape[0])
+    col = _kl_column_grad(log_p, log_q, float(target), z.shape[0])
     return xp.zeros_like(z) + col[None, :]
+
+
+def kl_sparsity_and_grad(z, target: float):
+    """``kl_sparsity(z, target)`` and ``kl_sparsity_grad(z, target)`` from one ``log_mean_sigmoid``.
+
+    The same numbers as the two calls (which each evaluate the two column logsumexps); a
+    training step needs both, so this halves the penalty's work.
+
+    Parameters
+    ----------
+    z : array of shape (N, K)
+        Pre-sigmoid code logits.
+    target : float
+        ρ in (0, 1).
+
+    Returns
+    -------
+    value : 0-d array
+    grad : array of shape (N, K)
+    """
+    xp = array_namespace(z)
+    log_p, log_q = log_mean_sigmoid(z)
+    rho = float(target)
+    col = _kl_column_grad(log_p, log_q, rho, z.shape[0])
+    return _kl_value(log_p, log_q, rho), xp.zeros_like(z) + col[None, :]
 
 
 # ---------------------------------------------------------------------- contractive

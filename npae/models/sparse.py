@@ -150,10 +150,16 @@ class SparseAutoencoder(Autoencoder):
         h = self.encoder_.layers[-1].forward(z)
         y = self.decoder_.forward(h)
         xp = array_namespace(y)
-        recon = xp.mean(self.loss_.value(X, y))
-        dy = self.loss_.grad(X, y) * (1.0 / X.shape[0])
-        dh = self.decoder_.backward(dy)
-        if float(self.sparsity_weight) > 0.0:
+        losses, dy = self.loss_.value_and_grad(X, y)  # = loss_.value, loss_.grad; shared work
+        recon = xp.mean(losses)
+        dh = self.decoder_.backward(dy * (1.0 / X.shape[0]))
+        weight = float(self.sparsity_weight)
+        if weight > 0.0 and self.sparsity == "kl":
+            # = _penalty and _penalty_grad, with one log_mean_sigmoid instead of two
+            value, grad = penalties.kl_sparsity_and_grad(z, self.target_sparsity)
+            penalty = weight * value
+            dh = dh + weight * grad
+        elif weight > 0.0:
             penalty = self._penalty(h, z)
             dh = dh + self._penalty_grad(h, z)
         else:

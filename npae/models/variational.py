@@ -36,6 +36,7 @@ from npae import ops
 from npae.activations import get_activation
 from npae.initializers import get_initializer
 from npae.layers import Dense
+from npae.losses import bce_with_logits_and_grad
 from npae.models.autoencoder import default_init, dense_stack
 from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder
 from npae.optimizers import OPTIMIZERS
@@ -395,6 +396,13 @@ class VAE(BaseAutoencoder):
             return ops.sigmoid(y) - x
         return (y - x) * (1.0 / float(self.sigma) ** 2)
 
+    def _nll_and_grad(self, x, y):
+        """(``_nll(x, y)``, ``_nll_grad(x, y)``), for "bernoulli" sharing exp(−|y|) between them
+        (``losses.bce_with_logits_and_grad``, the same numbers)."""
+        if self.likelihood == "bernoulli":
+            return bce_with_logits_and_grad(x, y)
+        return self._nll(x, y), self._nll_grad(x, y)
+
     def _terms(self, X, rng):
         """Per-row NLL and KL with z sampled from ``rng``, stacked as (N, 2)."""
         xp = array_namespace(X)
@@ -471,12 +479,12 @@ class VAE(BaseAutoencoder):
         z, eps = reparameterize(mu, log_var, eps, random_state=self._rng)
         y = self.decoder_.forward(z)
         xp = array_namespace(y)
-        nll = self._nll(X, y)
+        nll, dy = self._nll_and_grad(X, y)
         kl = gaussian_kl(mu, log_var)
         recon, kl_mean = xp.mean(nll), xp.mean(kl)
         loss = xp.mean(nll + beta * kl)
 
-        dz = self.decoder_.backward(self._nll_grad(X, y) * (1.0 / N))
+        dz = self.decoder_.backward(dy * (1.0 / N))
         dmu, dlog_var = reparameterize_grad(dz, log_var, eps)
         dmu_kl, dlog_var_kl = gaussian_kl_grad(mu, log_var)
         dmu = dmu + (beta / N) * dmu_kl
