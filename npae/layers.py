@@ -4,7 +4,9 @@ A layer has ``params`` and ``grads`` (dicts with the same keys and shapes), ``fo
 ``backward(grad_out)`` and ``zero_grad()``. Forward keeps exactly what backward needs in named
 attributes; backward sits directly under it, **adds** parameter gradients with ``+=`` (a parameter
 reached twice, as by the contractive penalty, gets both contributions) and returns the gradient
-for its input.
+for its input. ``zero_grad(set_to_none=True)`` (as in PyTorch) sets the gradients to None instead,
+and the next backward writes its gradient instead of adding it: the training step's form, which
+saves the zero fill and one pass over every weight matrix.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ class Layer:
     def backward(self, grad_out):
         raise NotImplementedError
 
-    def zero_grad(self) -> None:
-        """Reset every gradient to a fresh zero array of the same shape, dtype and device."""
-        for key, g in self.grads.items():
-            xp = array_namespace(g)
-            self.grads[key] = xp.zeros_like(g)
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Reset every gradient to a fresh zero array of the parameter's shape, dtype and device,
+        or to None with ``set_to_none=True`` (the next backward then assigns instead of adding)."""
+        for key, param in self.params.items():
+            self.grads[key] = None if set_to_none else array_namespace(param).zeros_like(param)
 
     def _require_forward(self, cached) -> None:
         if cached is None:
@@ -98,7 +100,8 @@ class Dense(Layer):
         return x @ self.params["W"] + self.params["b"]
 
     def backward(self, grad_out, input_grad: bool = True):
-        """Add dL/dW = xᵀ g and dL/db = Σ_n g into self.grads; return dL/dx = g Wᵀ.
+        """Add dL/dW = xᵀ g and dL/db = Σ_n g into self.grads (or store them where the gradient
+        is None, after ``zero_grad(set_to_none=True)``); return dL/dx = g Wᵀ.
 
         Parameters
         ----------
@@ -115,8 +118,11 @@ class Dense(Layer):
         self._require_forward(self._x)
         x, g = self._x, grad_out
         xp = array_namespace(x, g)
-        self.grads["W"] += x.T @ g
-        self.grads["b"] += xp.sum(g, axis=0)
+        for key, grad in (("W", x.T @ g), ("b", xp.sum(g, axis=0))):
+            if self.grads[key] is None:
+                self.grads[key] = grad
+            else:
+                self.grads[key] += grad
         return g @ self.params["W"].T if input_grad else None
 
     def __repr__(self) -> str:
@@ -176,9 +182,9 @@ class Sequential(Layer):
             grad_out = layer.backward(grad_out)
         return grad_out
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = False) -> None:
         for layer in self.layers:
-            layer.zero_grad()
+            layer.zero_grad(set_to_none)
 
     def parameter_layers(self):
         """The layers that own parameters, in order (their index names them)."""

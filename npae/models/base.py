@@ -110,10 +110,11 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         self._check_is_fitted()
         return {f"{prefix}.{k}": v for prefix, layer in self._named_layers() for k, v in layer.grads.items()}
 
-    def zero_grad(self) -> None:
-        """Clear every layer's accumulated gradients."""
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Clear every layer's accumulated gradients: zeros, or None with ``set_to_none=True`` (the
+        next backward then writes the gradients instead of adding them; what ``train_step`` uses)."""
         for _, layer in self._named_layers():
-            layer.zero_grad()
+            layer.zero_grad(set_to_none)
 
     def get_weights(self) -> dict:
         """Copies of the parameters (device arrays), for snapshots and early stopping."""
@@ -145,9 +146,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         for _, layer in self._named_layers():
             for key in layer.params:
                 layer.params[key] = array_namespace(layer.params[key]).astype(layer.params[key], self.backend_.xp.float64)
-            layer.zero_grad()
-            for key in layer.grads:
-                layer.grads[key] = array_namespace(layer.grads[key]).zeros_like(layer.params[key])
+            layer.zero_grad()  # zeros of the new dtype
         self.optimizer_ = get_optimizer(self.optimizer, self.learning_rate)
 
     # ------------------------------------------------------------------ input handling
@@ -237,13 +236,15 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
 
     def train_step(self, X):
         """One optimizer step on a device batch X (N, D); returns (loss, logs) as device scalars."""
-        self.zero_grad()
+        self.zero_grad(set_to_none=True)
         loss, logs = self._forward_backward(X)
         self.optimizer_.step(self._parameter_gradient_pairs())
         return loss, logs
 
     def _parameter_gradient_pairs(self):
-        return [(layer.params[k], layer.grads[k]) for _, layer in self._named_layers() for k in layer.params]
+        """[(param, grad)] in ``parameters()`` order; a gradient no backward wrote is zero."""
+        return [(param, array_namespace(param).zeros_like(param) if layer.grads[k] is None else layer.grads[k])
+                for _, layer in self._named_layers() for k, param in layer.params.items()]
 
     def _evaluate(self, Xb) -> dict:
         """Device scalars for validation: by default the mean per-sample objective."""

@@ -141,7 +141,7 @@ class ContractiveAutoencoder(Autoencoder):
 
         The decoder's backward gives dL/dh; the encoder's backward then runs layer by layer,
         adding the penalty's dz_l after each activation's backward and its direct dW_l into
-        each Dense's gradient (``+=``, on top of xᵀg).
+        each Dense's gradient (``+=``, after the Dense's backward has stored or added xᵀg).
 
         Returns (L as a 0-d array, {"reconstruction": …, "contractive": λ·P}).
         """
@@ -166,8 +166,9 @@ class ContractiveAutoencoder(Autoencoder):
                 g = act.backward(g)
             if dz is not None:
                 g = g + dz
-                dense.grads["W"] += dW
             g = dense.backward(g, input_grad=dense is not pairs[0][0])  # dL/dX is never needed
+            if dW is not None:
+                dense.grads["W"] += dW
         return recon + penalty, {"reconstruction": recon, "contractive": penalty}
 
     # ------------------------------------------------------------------ Jacobian

@@ -182,7 +182,7 @@ class DenoisingAutoencoder(Autoencoder):
         if layer is None:
             raise RuntimeError(f"{type(self).__name__}.train_step() needs the noise layer that fit() or "
                                "partial_fit() builds from the data range; train through fit().")
-        self.zero_grad()
+        self.zero_grad(set_to_none=True)
         X_noisy = layer.forward(X, rng=self._rng)
         loss, logs = self._forward_backward(X_noisy, target=X)
         self.optimizer_.step(self._parameter_gradient_pairs())

@@ -448,7 +448,7 @@ class VAE(BaseAutoencoder):
 
     def train_step(self, X):
         """One optimizer step with the warm-up KL weight; returns (loss, logs) as device scalars."""
-        self.zero_grad()
+        self.zero_grad(set_to_none=True)
         loss, logs = self._forward_backward(X, beta=self._kl_weight())
         self.optimizer_.step(self._parameter_gradient_pairs())
         return loss, logs
