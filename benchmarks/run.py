@@ -267,6 +267,13 @@ def training_throughput(X: np.ndarray, batch_size: int, steps: int, warmup: int,
     model.loss_and_grad(batches[0])
     twin, optimizer = make_twin(X.shape[1])
     tstep = make_train_step(twin, optimizer)
+    return paired_step_throughput(model, tstep, batches, tbatches, steps, warmup, repeats, budget_s)
+
+
+def paired_step_throughput(model, tstep, batches, tbatches, steps: int, warmup: int, repeats: int,
+                           budget_s: float) -> dict:
+    """Samples/s of ``model.train_step`` and the twin's ``tstep`` over the same batches, cycled:
+    ``warmup`` steps each, then blocks of ``steps`` steps interleaved by ``paired_timing``."""
 
     def run_npae(k):
         for i in range(k):
@@ -279,7 +286,7 @@ def training_throughput(X: np.ndarray, batch_size: int, steps: int, warmup: int,
     run_npae(warmup)
     run_torch(warmup)
     rec = paired_timing({"npae": lambda: run_npae(steps), "torch": lambda: run_torch(steps)}, repeats, budget_s)
-    return {name: summarize(r, steps * batch_size) for name, r in rec.items()}
+    return {name: summarize(r, steps * batches[0].shape[0]) for name, r in rec.items()}
 
 
 def inference_throughput(Xtr: np.ndarray, Xte: np.ndarray, repeats: int, budget_s: float) -> dict:

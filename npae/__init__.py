@@ -4,11 +4,25 @@ Every layer, activation, loss and optimizer is hand-written against the Python A
 standard, so the same code runs on NumPy, CuPy, PyTorch tensors and array_api_strict.
 """
 
-from npae import activations, applications, backend, datasets, gradcheck, initializers, layers, losses, noise, ops, optimizers, penalties, training
+from npae import (
+    activations,
+    applications,
+    backend,
+    datasets,
+    gradcheck,
+    initializers,
+    layers,
+    losses,
+    noise,
+    ops,
+    optimizers,
+    penalties,
+    training,
+)
 from npae._version import __version__
-from npae.backend import asarray, get_backend, set_backend, to_numpy
 from npae.anomaly import AnomalyDetector
-from npae.models import Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, VAE, load
+from npae.backend import asarray, get_backend, set_backend, to_numpy
+from npae.models import VAE, Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, load
 from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 
 __all__ = [

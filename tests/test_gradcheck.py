@@ -18,14 +18,14 @@ def test_relative_error_is_normwise_and_zero_for_two_zeros():
 def test_numerical_gradient_of_a_quadratic(xp):
     x = to_backend(xp, [[1.0, -2.0, 3.0]])
     A = to_backend(xp, np.diag([1.0, 2.0, 3.0]))
-    f = lambda: xp.xp.sum((x @ A) * x)  # noqa: E731 - f(x) = x A xᵀ, gradient 2 x A
+    f = lambda: xp.xp.sum((x @ A) * x)  # f(x) = x A xᵀ, gradient 2 x A
     np.testing.assert_allclose(gradcheck.numerical_gradient(f, x), [[2.0, -8.0, 18.0]], rtol=1e-8)
     np.testing.assert_array_equal(B.to_numpy(x), [[1.0, -2.0, 3.0]])  # restored
 
 
 def test_fourth_order_stencil_is_exact_for_a_quartic():
     x = np.array([0.7])
-    f = lambda: (x**4).sum()  # noqa: E731 - the 5-point stencil differentiates x^4 exactly
+    f = lambda: (x**4).sum()  # the 5-point stencil differentiates x^4 exactly
     coarse = gradcheck.numerical_gradient(f, x, h=0.1, order=4)
     assert abs(coarse[0] - 4 * 0.7**3) < 1e-12
     assert abs(gradcheck.numerical_gradient(f, x, h=0.1, order=2)[0] - 4 * 0.7**3) > 1e-3
