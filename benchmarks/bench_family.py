@@ -294,7 +294,7 @@ def phase_list(name: str, xb: np.ndarray) -> list:
     pairs = model._parameter_gradient_pairs()
     rng = np.random.default_rng(2)
     phases = [("npae whole step (`train_step`)", lambda: model.train_step(xb)),
-              ("zero_grad", model.zero_grad)]
+              ("zero_grad(set_to_none=True)", lambda: model.zero_grad(set_to_none=True))]
 
     if name == "dae":
         layer = model.noise_layer_
@@ -304,7 +304,7 @@ def phase_list(name: str, xb: np.ndarray) -> list:
             ("noise draw ε ~ N(0, 1), 128×784 (`GaussianNoise._draw`)", lambda: layer._draw(xb, rng)),
             ("corruption clip(x + σε) and its mask (`forward(noise=ε)`)", lambda: layer.forward(xb, noise=eps)),
             ("forward + loss + backward (`_forward_backward`)",
-             lambda: (model.zero_grad(), model._forward_backward(x_noisy, target=xb))),
+             lambda: (model.zero_grad(set_to_none=True), model._forward_backward(x_noisy, target=xb))),
         ]
         torch_extra = [("torch: `randn_like` + clamp", lambda: (tx + NOISE_LEVEL * torch.randn_like(tx)).clamp_(0, 1))]
     elif name.startswith("sparse"):
@@ -312,7 +312,7 @@ def phase_list(name: str, xb: np.ndarray) -> list:
         h = model.encoder_.layers[-1].forward(z)
         phases += [
             ("penalty value + dS/dh on the code, 128×32", lambda: (model._penalty(h, z), model._penalty_grad(h, z))),
-            ("forward + loss + backward (`_forward_backward`)", lambda: (model.zero_grad(), model._forward_backward(xb))),
+            ("forward + loss + backward (`_forward_backward`)", lambda: (model.zero_grad(set_to_none=True), model._forward_backward(xb))),
         ]
         torch_extra = []
     elif name == "vae":
@@ -336,12 +336,12 @@ def phase_list(name: str, xb: np.ndarray) -> list:
             ("eps draw, 128×20 (`backend.standard_normal`)", lambda: B.standard_normal(rng, tuple(mu.shape), like=mu)),
             ("junction: clamp, reparameterize, KL and their gradients (128×20)", junction),
             ("NLL value + gradient (BCE on logits, 128×784)", lambda: (model._nll(xb, y), model._nll_grad(xb, y))),
-            ("forward + loss + backward (`_forward_backward`)", lambda: (model.zero_grad(), model._forward_backward(xb))),
+            ("forward + loss + backward (`_forward_backward`)", lambda: (model.zero_grad(set_to_none=True), model._forward_backward(xb))),
         ]
         torch_extra = []
     else:
         phases += [("forward + loss + backward (`_forward_backward`)",
-                     lambda: (model.zero_grad(), model._forward_backward(xb)))]
+                     lambda: (model.zero_grad(set_to_none=True), model._forward_backward(xb)))]
         torch_extra = []
     phases += [("Adam update", lambda: model.optimizer_.step(pairs)),
                ("torch whole step", lambda: tstep(tx))] + torch_extra

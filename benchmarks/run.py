@@ -413,10 +413,10 @@ def phase_breakdown(X: np.ndarray, reps: int = 30) -> list:
 
     phases = [
         ("npae whole step (`train_step`)", lambda: model.train_step(xb)),
-        ("zero_grad", model.zero_grad),
+        ("zero_grad(set_to_none=True)", lambda: model.zero_grad(set_to_none=True)),
         ("forward, encoder + decoder (GEMMs, bias, ReLU)", lambda: dec.forward(enc.forward(xb))),
-        ("loss value (BCE: softplus(y) − x·y, row sums)", lambda: loss.value(xb, y)),
-        ("loss gradient (σ(y) − x)", lambda: loss.grad(xb, y)),
+        ("loss value and gradient (BCE: softplus(y) − x·y and σ(y) − x, one exp)",
+         lambda: loss.value_and_grad(xb, y)),
         ("backward, decoder + encoder", lambda: enc.backward(dec.backward(dy))),
         ("Adam update", lambda: model.optimizer_.step(pairs)),
         ("for reference: the step's GEMMs alone (no dx for the data)", gemms),

@@ -148,9 +148,9 @@ class ContractiveAutoencoder(Autoencoder):
         h, zs = self._encoder_forward(X)
         y = self.decoder_.forward(h)
         xp = array_namespace(y)
-        recon = xp.mean(self.loss_.value(X, y))
-        dy = self.loss_.grad(X, y) * (1.0 / X.shape[0])
-        g = self.decoder_.backward(dy)
+        losses, dy = self.loss_.value_and_grad(X, y)  # = loss_.value, loss_.grad; shared work
+        recon = xp.mean(losses)
+        g = self.decoder_.backward(dy * (1.0 / X.shape[0]))
         weight = float(self.contractive_weight)
         pairs = self._encoder_pairs()
         if weight > 0.0:
