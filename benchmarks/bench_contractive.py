@@ -29,25 +29,21 @@ median number of cores other processes kept busy during its blocks.
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
-_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(name in os.environ for name in _UNSET) and "--keep-openblas-env" not in sys.argv:
-    # These pin OpenBLAS to a slower kernel on this CPU; re-execute without them.
-    _env = {k: v for k, v in os.environ.items() if k not in _UNSET}
-    os.execve(sys.executable, [sys.executable, *sys.argv], _env)
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import argparse
+import os
 import platform
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import threadpoolctl
 import torch
+from run import _UNSET, QUIET, timed  # re-executes without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE; shared timing
 from torch.func import jacrev, vmap
 from torch.nn import functional as F
 
@@ -166,33 +162,6 @@ def make_torch_step(loss_fn, params: dict):
 
 
 # ------------------------------------------------------------------------------------ timing
-_HZ = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_snapshot():
-    """(busy seconds of the whole machine, CPU seconds of this process, wall clock)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:9]]
-        busy = (sum(fields) - fields[3] - fields[4]) / _HZ
-    except (OSError, ValueError):
-        busy = float("nan")
-    t = os.times()
-    return busy, t.user + t.system, time.perf_counter()
-
-
-def timed(fn) -> tuple[float, float]:
-    """(wall seconds, cores kept busy by other processes meanwhile) for one call of fn."""
-    b0, own0, t0 = _cpu_snapshot()
-    fn()
-    b1, own1, t1 = _cpu_snapshot()
-    wall = t1 - t0
-    return wall, max(0.0, ((b1 - b0) - (own1 - own0)) / wall)
-
-
-QUIET = 0.25  # cores used by other processes below which a timed block counts as quiet
-
-
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], check=False, capture_output=True, text=True, timeout=5).stdout.strip()

@@ -40,10 +40,6 @@ class Activation:
     def d2f(self, z):
         raise NotImplementedError
 
-    def backward(self, z, grad_out):
-        """dL/dz = grad_out · f′(z); subclasses may fuse it (same value)."""
-        return grad_out * self.df(z)
-
     def __call__(self, z):
         return self.f(z)
 
@@ -81,7 +77,6 @@ class ReLU(Activation):
 
     def d2f(self, z):
         return array_namespace(z).zeros_like(z)
-
 
 
 class LeakyReLU(Activation):

@@ -187,14 +187,8 @@ def _add_train(commands) -> None:
     _add_architecture_options(p)
     _add_model_specific_options(p)
 
-    out = p.add_argument_group("output")
-    out.add_argument("--out", default=None, metavar="DIR",
-                     help="run directory, created if needed (default: runs/<model>-<dataset>-<time>)")
-    out.add_argument("--force", action="store_true",
-                     help="write into --out even if it exists and is not empty (its run files are "
-                          "replaced)")
-    out.add_argument("--quiet", action="store_true",
-                     help="no progress bar and no report; print only the run directory")
+    _add_output_directory_options(p, "run directory, created if needed (default: runs/<model>-<dataset>-<time>)",
+                                  quiet="no progress bar and no report; print only the run directory")
     p.set_defaults(handler=cmd_train)
 
 
@@ -313,13 +307,19 @@ def _add_evaluate(commands) -> None:
                      help="how many test images (the first N) the IWAE estimate uses (default: 1000)")
     vae.add_argument("--seed", type=int, default=0,
                      help="seeds the latent noise of the ELBO and IWAE estimates (default: 0)")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", default=None, metavar="DIR",
-                     help="directory for metrics.json and reconstructions.png (default: "
-                          "evaluate-<dataset>/ inside the model's run directory, replaced on a rerun)")
-    out.add_argument("--force", action="store_true",
-                     help="write into an --out that exists and is not empty (its files are replaced)")
+    _add_output_directory_options(p, "directory for metrics.json and reconstructions.png (default: "
+                                     "evaluate-<dataset>/ inside the model's run directory, replaced on a rerun)")
     p.set_defaults(handler=cmd_evaluate)
+
+
+def _add_output_directory_options(p, out_help: str, *, quiet: str | None = None) -> None:
+    """The "output" group of a command that writes a directory: --out DIR, --force, and --quiet."""
+    out = p.add_argument_group("output")
+    out.add_argument("--out", default=None, metavar="DIR", help=out_help)
+    out.add_argument("--force", action="store_true",
+                     help="write into --out even if it exists and is not empty (its files are replaced)")
+    if quiet is not None:
+        out.add_argument("--quiet", action="store_true", help=quiet)
 
 
 def _add_sample(commands) -> None:
@@ -444,14 +444,9 @@ def _add_detect(commands) -> None:
                            "--ood, at most N MNIST images; 0 for all (default: 1000)")
     _add_architecture_options(p, loss_default="mse, whose score has no entropy floor")
     _add_model_specific_options(p)
-    out = p.add_argument_group("output")
-    out.add_argument("--out", default=None, metavar="DIR",
-                     help="run directory, created if needed (default: "
-                          "runs/detect-<model>-<class-C|classes|ood-mnist>-<time>)")
-    out.add_argument("--force", action="store_true",
-                     help="write into --out even if it exists and is not empty (its files are replaced)")
-    out.add_argument("--quiet", action="store_true",
-                     help="no progress bars and no table; print only the run directory")
+    _add_output_directory_options(p, "run directory, created if needed (default: "
+                                     "runs/detect-<model>-<class-C|classes|ood-mnist>-<time>)",
+                                  quiet="no progress bars and no table; print only the run directory")
     p.set_defaults(handler=cmd_detect)
 
 

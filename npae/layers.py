@@ -150,7 +150,7 @@ class Activation(Layer):
     def backward(self, grad_out):
         """dL/dz = dL/dh · f′(z), shapes (N, H)."""
         self._require_forward(self._z)
-        return self.activation.backward(self._z, grad_out)
+        return grad_out * self.activation.df(self._z)
 
     def __repr__(self) -> str:
         return f"Activation({self.activation.name!r})"

@@ -12,6 +12,8 @@ _build(n_features, rng)          create the layers (``encoder_``, ``decoder_``, 
 _named_layers()                  [(prefix, layer)] of parameter-holding layers, in order
 _encode(X) / _decode(Z)          device forward passes; ``_decode`` returns decoder outputs
 _forward_backward(X, **kw)       batch objective (0-d array), extra logs, and gradients in layers
+_training_objective(X)           what ``train_step`` descends (default ``_forward_backward(X)``;
+                                 the denoiser corrupts X first, the VAE passes its warm-up β)
 _sample_losses(X)                per-sample objective (N,) used by ``score_samples``
 """
 
@@ -237,9 +239,15 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
     def train_step(self, X):
         """One optimizer step on a device batch X (N, D); returns (loss, logs) as device scalars."""
         self.zero_grad(set_to_none=True)
-        loss, logs = self._forward_backward(X)
+        loss, logs = self._training_objective(X)
         self.optimizer_.step(self._parameter_gradient_pairs())
         return loss, logs
+
+    def _training_objective(self, X):
+        """The objective a training step descends, with its gradients left in the layers: by
+        default ``_forward_backward(X)``; a model that corrupts or anneals during training
+        overrides this."""
+        return self._forward_backward(X)
 
     def _parameter_gradient_pairs(self):
         """[(param, grad)] in ``parameters()`` order; a gradient no backward wrote is zero."""

@@ -176,17 +176,16 @@ class DenoisingAutoencoder(Autoencoder):
             self._collect_range = None
 
     def train_step(self, X):
-        """Corrupt the batch X (N, D) with ``noise_layer_`` and the model's Generator, then take one
-        optimizer step on L = mean_n ℓ(x_n, decoder(encoder(x̃_n))). Returns (loss, logs)."""
-        layer = getattr(self, "noise_layer_", None)
-        if layer is None:
+        """One optimizer step on a freshly corrupted batch (see ``_training_objective``)."""
+        if getattr(self, "noise_layer_", None) is None:
             raise RuntimeError(f"{type(self).__name__}.train_step() needs the noise layer that fit() or "
                                "partial_fit() builds from the data range; train through fit().")
-        self.zero_grad(set_to_none=True)
-        X_noisy = layer.forward(X, rng=self._rng)
-        loss, logs = self._forward_backward(X_noisy, target=X)
-        self.optimizer_.step(self._parameter_gradient_pairs())
-        return loss, logs
+        return super().train_step(X)
+
+    def _training_objective(self, X):
+        """Corrupt the batch X (N, D) with ``noise_layer_`` and the model's Generator; the step
+        descends L = mean_n ℓ(x_n, decoder(encoder(x̃_n)))."""
+        return self._forward_backward(self.noise_layer_.forward(X, rng=self._rng), target=X)
 
     # ------------------------------------------------------------------ inference
     def denoise(self, X):

@@ -446,12 +446,9 @@ class VAE(BaseAutoencoder):
             )
         return {"eps": eps}
 
-    def train_step(self, X):
-        """One optimizer step with the warm-up KL weight; returns (loss, logs) as device scalars."""
-        self.zero_grad(set_to_none=True)
-        loss, logs = self._forward_backward(X, beta=self._kl_weight())
-        self.optimizer_.step(self._parameter_gradient_pairs())
-        return loss, logs
+    def _training_objective(self, X):
+        """The step's objective with the warm-up KL weight β (``_kl_weight``)."""
+        return self._forward_backward(X, beta=self._kl_weight())
 
     def _forward_backward(self, X, eps=None, beta=None):
         """L = mean_n [NLL(x_n | z_n) + β·KL_n], z = mu + exp(½·log_var)·eps; gradients into the layers.
