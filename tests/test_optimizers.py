@@ -76,3 +76,40 @@ def test_optimizer_refuses_a_different_parameter_count():
     opt.step([(np.zeros(2), np.ones(2))])
     with pytest.raises(ValueError, match="set up for 1 parameters but step\\(\\) got 2"):
         opt.step([(np.zeros(2), np.ones(2)), (np.zeros(2), np.ones(2))])
+
+
+def _reference_adam(*args, **kwargs):
+    """An Adam that always takes the pure per-parameter path (``Optimizer._update_all``)."""
+    opt = O.Adam(*args, **kwargs)
+    opt._update_all = lambda params, grads: O.Optimizer._update_all(opt, params, grads)
+    return opt
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_numpy_fast_path_equals_the_reference_bit_for_bit(dtype, weight_decay, rng):
+    # Shapes that cross ADAM_BLOCK_ELEMENTS: many blocks, a ragged last block, rows wider than a
+    # block, a 1-D vector longer than a block, a bias, a 0-d scalar.
+    shapes = [(300, 257), (257,), (3, O.ADAM_BLOCK_ELEMENTS + 5), (2 * O.ADAM_BLOCK_ELEMENTS + 1,), (4, 3), ()]
+    params0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    fast, reference = O.Adam(1e-2, weight_decay=weight_decay), _reference_adam(1e-2, weight_decay=weight_decay)
+    fast_params, ref_params = [p.copy() for p in params0], [p.copy() for p in params0]
+    for _ in range(4):
+        grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        fast.step(list(zip(fast_params, grads)))
+        reference.step(list(zip(ref_params, grads)))
+    for a, b, sa, sb in zip(fast_params, ref_params, fast.state, reference.state):
+        assert a.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(sa["m"], sb["m"])
+        np.testing.assert_array_equal(sa["v"], sb["v"])
+    assert not np.array_equal(fast_params[0], params0[0])
+
+
+def test_adam_takes_the_block_fast_path_on_numpy_only(xp, monkeypatch):
+    calls = []
+    monkeypatch.setattr(O.Adam, "_update", lambda self, p, g, s: calls.append("reference"))
+    monkeypatch.setattr(O.Adam, "_update_host", lambda self, np_, p, g, s: calls.append("fast"))
+    p = to_backend(xp, np.ones((2, 2)), "float32")
+    O.Adam(0.1).step([(p, to_backend(xp, np.ones((2, 2)), "float32"))])
+    assert calls == (["fast"] if xp.name == "numpy" else ["reference"])
