@@ -72,8 +72,8 @@ def bce_with_logits_and_grad(x, logits):
     """
     xp = array_namespace(x, logits)
     e = xp.exp(-xp.abs(logits))
-    value = xp.sum(xp.maximum(logits, 0.0) + xp.log1p(e) - x * logits, axis=1)
-    grad = xp.exp(xp.minimum(logits, 0.0)) / (1.0 + e) - x
+    value = xp.sum(ops.positive_part(logits) + xp.log1p(e) - x * logits, axis=1)
+    grad = xp.exp(ops.negative_part(logits)) / (1.0 + e) - x
     return value, grad
 
 

@@ -5,9 +5,26 @@ Each function takes arrays of any backend and uses only the Array API standard.
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, device
 
-__all__ = ["sigmoid", "softplus", "log_sigmoid", "logsumexp"]
+__all__ = ["positive_part", "negative_part", "sigmoid", "softplus", "log_sigmoid", "logsumexp"]
+
+
+def _zero_row(z):
+    # max(z, 0) against a row of zeros, not the scalar 0: NumPy 2.4 runs maximum/minimum with a
+    # scalar through a broadcast loop that is not vectorised, twice as slow at 128 × 784 float32
+    # (34 µs vs 16 µs; 23 vs 10 µs at 128 × 512). The row broadcasts over the leading axes.
+    return array_namespace(z).zeros(z.shape[-1:], dtype=z.dtype, device=device(z))
+
+
+def positive_part(z):
+    """max(z, 0) element-wise (ReLU, the linear part of softplus); NaN stays NaN."""
+    return array_namespace(z).maximum(z, _zero_row(z))
+
+
+def negative_part(z):
+    """min(z, 0) element-wise; NaN stays NaN."""
+    return array_namespace(z).minimum(z, _zero_row(z))
 
 
 def sigmoid(z):
@@ -27,7 +44,7 @@ def sigmoid(z):
     array of the same shape and dtype, in [0, 1]
     """
     xp = array_namespace(z)
-    return xp.exp(xp.minimum(z, 0.0)) / (1.0 + xp.exp(-xp.abs(z)))
+    return xp.exp(negative_part(z)) / (1.0 + xp.exp(-xp.abs(z)))
 
 
 def softplus(z):
@@ -38,7 +55,7 @@ def softplus(z):
     (it is the dominant cost of the BCE loss otherwise; benchmarks/RESULTS.md).
     """
     xp = array_namespace(z)
-    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+    return positive_part(z) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 def log_sigmoid(z):

@@ -104,8 +104,8 @@ def log_mean_sigmoid(z):
     xp = array_namespace(z)
     log_n = math.log(z.shape[0])
     shared = xp.log1p(xp.exp(-xp.abs(z)))
-    log_sig = -(xp.maximum(-z, 0.0) + shared)      # = ops.log_sigmoid(z)
-    log_sig_neg = -(xp.maximum(z, 0.0) + shared)   # = ops.log_sigmoid(-z)
+    log_sig = -(ops.positive_part(-z) + shared)      # = ops.log_sigmoid(z)
+    log_sig_neg = -(ops.positive_part(z) + shared)   # = ops.log_sigmoid(-z)
     return (ops.logsumexp(log_sig, axis=0) - log_n,
             ops.logsumexp(log_sig_neg, axis=0) - log_n)
 
