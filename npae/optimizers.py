@@ -169,7 +169,7 @@ class Adam(Optimizer):
         v += (1.0 - self.beta2) * (grad * grad)
         if self.weight_decay:
             param -= (self.learning_rate * self.weight_decay) * param
-        param -= self._alpha * (m / (xp.sqrt(v) + self._eps_hat))
+        param -= self._alpha * m / (xp.sqrt(v) + self._eps_hat)
 
     def _update_all(self, params, grads) -> None:
         np_ = B.host_ufuncs(array_namespace(*params, *grads))
@@ -177,16 +177,16 @@ class Adam(Optimizer):
             super()._update_all(params, grads)
             return
         if getattr(self, "_scratch", None) is None or self._scratch.dtype != params[0].dtype:
-            self._scratch = np_.empty(ADAM_BLOCK_ELEMENTS, dtype=params[0].dtype)
+            self._scratch = np_.empty((2, ADAM_BLOCK_ELEMENTS), dtype=params[0].dtype)
         for param, grad, state in zip(params, grads, self.state):
             self._update_host(np_, param, grad, state)
 
     def _update_host(self, np_, param, grad, state) -> None:
         """``_update`` on NumPy, block by block: rows of at most ``ADAM_BLOCK_ELEMENTS`` numbers.
 
-        Per block (param p, gradient g, moments m and v, scratch t of the block's shape) the
+        Per block (param p, gradient g, moments m and v, scratch t and u of the block's shape) the
         reference's operations in its order, so the result is the same bit for bit:
-        m ← m·β₁ + g·(1 − β₁);  v ← v·β₂ + (g·g)·(1 − β₂);  p ← p − p·ηλ;  p ← p − (m / (√v + ε̂))·α_t.
+        m ← m·β₁ + g·(1 − β₁);  v ← v·β₂ + (g·g)·(1 − β₂);  p ← p − p·ηλ;  p ← p − α_t·m / (√v + ε̂).
         """
         b1, b2, alpha, eps_hat = self.beta1, self.beta2, self._alpha, self._eps_hat
         decay = self.learning_rate * self.weight_decay
@@ -196,8 +196,10 @@ class Adam(Optimizer):
         for start in range(0, rows, step):
             block = slice(start, start + step) if param.ndim else ...
             p, g, mb, vb = param[block], grad[block], m[block], v[block]
-            t = self._scratch[: p.size] if p.size <= self._scratch.size else np_.empty(p.size, p.dtype)
-            t = t.reshape(p.shape)
+            if p.size <= ADAM_BLOCK_ELEMENTS:
+                t, u = (row[: p.size].reshape(p.shape) for row in self._scratch)
+            else:  # one row wider than a block
+                t, u = np_.empty_like(p), np_.empty_like(p)
             mb *= b1
             np_.multiply(g, 1.0 - b1, out=t)
             mb += t
@@ -208,10 +210,10 @@ class Adam(Optimizer):
             if decay:
                 np_.multiply(p, decay, out=t)
                 p -= t
+            np_.multiply(mb, alpha, out=u)
             np_.sqrt(vb, out=t)
             t += eps_hat
-            np_.divide(mb, t, out=t)
-            t *= alpha
+            np_.divide(u, t, out=t)
             p -= t
 
 
