@@ -9,9 +9,7 @@ standard leaves out:
 * the two doors between host and device, ``asarray`` (host -> backend) and ``to_numpy``;
 * random numbers, drawn on the host from a ``numpy.random.Generator`` and moved to the device,
   so one seed gives the same numbers on every backend;
-* dtype names and defaults;
-* ``host_ufuncs``: NumPy itself, for the few measured fast paths that need ``out=`` (which the
-  standard lacks); each keeps its pure Array API reference beside it.
+* dtype names and defaults.
 
 ``array_api_strict`` is placed on its fake device ``Device("device1")``: it refuses implicit
 conversion to NumPy, arrays created without ``device=``, NumPy scalars and mixed-dtype in-place
@@ -49,7 +47,6 @@ __all__ = [
     "resolve_dtype",
     "dtype_name",
     "DEFAULT_DTYPE",
-    "host_ufuncs",
 ]
 
 BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
@@ -379,13 +376,3 @@ def uniform(rng: np.random.Generator, shape: tuple[int, ...], *, like: Any = Non
     backend = backend_of(like) if backend is None else backend
     host = rng.random(shape, dtype=_host_dtype(dtype))
     return asarray(host, backend=backend)
-
-
-def host_ufuncs(xp: ModuleType) -> ModuleType | None:
-    """NumPy itself when ``xp`` is NumPy's namespace, else None.
-
-    The standard has no ``out=``: every expression allocates its result and makes its own pass
-    over memory. A fast path that writes into a small scratch buffer asks here first, and keeps
-    the pure expression as its tested reference.
-    """
-    return np if array_api_compat.is_numpy_namespace(xp) else None

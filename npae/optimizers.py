@@ -6,13 +6,6 @@ the model) sees the new value. State (momenta, Adam moments) is kept per positio
 
 Hyperparameters are Python floats: on float32 arrays they stay float32 (a NumPy scalar would
 upcast, NEP 50).
-
-Adam's update is a dozen element-wise passes over every parameter, about a quarter of a training
-step on NumPy, and NumPy runs each pass on one core over arrays too big for the caches. Its NumPy
-fast path (``Adam._update_host``) makes the same operations in the same order on row blocks of at
-most ``ADAM_BLOCK_ELEMENTS`` numbers, writing temporaries into one small scratch buffer, so a
-block's later passes hit the cache; the result is bit for bit the reference ``Adam._update``
-(tests/test_optimizers.py; benchmarks/RESULTS.md has the A/B measurement).
 """
 
 from __future__ import annotations
@@ -21,14 +14,9 @@ import math
 
 from array_api_compat import array_namespace
 
-from npae import backend as B
 from npae.validation import check_nonnegative_float, check_option, check_positive_float
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "get_optimizer", "clip_grad_norm", "ADAM_BLOCK_ELEMENTS"]
-
-# 32k float32 numbers = 128 KiB per array: a block of p, g, m, v and the scratch stays in a core's
-# L2 cache (1 MiB on the benchmark machine) across Adam's passes.
-ADAM_BLOCK_ELEMENTS = 32768
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "get_optimizer", "clip_grad_norm"]
 
 
 def clip_grad_norm(grads, max_norm: float):
@@ -68,10 +56,7 @@ class Optimizer:
                 f"{len(pairs)}; use a new optimizer for a different model."
             )
         self.iterations += 1
-        self._update_all([p for p, _ in pairs], grads)
-
-    def _update_all(self, params, grads) -> None:
-        for param, grad, state in zip(params, grads, self.state):
+        for (param, _), grad, state in zip(pairs, grads, self.state):
             self._update(param, grad, state)
 
     def _init_state(self, param) -> dict:
@@ -160,7 +145,6 @@ class Adam(Optimizer):
         super().step(pairs)
 
     def _update(self, param, grad, state) -> None:
-        """The reference update of one parameter in pure expressions (``_update_host`` is its fast path)."""
         xp = array_namespace(param, grad)
         m, v = state["m"], state["v"]
         m *= self.beta1
@@ -170,51 +154,6 @@ class Adam(Optimizer):
         if self.weight_decay:
             param -= (self.learning_rate * self.weight_decay) * param
         param -= self._alpha * m / (xp.sqrt(v) + self._eps_hat)
-
-    def _update_all(self, params, grads) -> None:
-        np_ = B.host_ufuncs(array_namespace(*params, *grads))
-        if np_ is None:
-            super()._update_all(params, grads)
-            return
-        if getattr(self, "_scratch", None) is None or self._scratch.dtype != params[0].dtype:
-            self._scratch = np_.empty((2, ADAM_BLOCK_ELEMENTS), dtype=params[0].dtype)
-        for param, grad, state in zip(params, grads, self.state):
-            self._update_host(np_, param, grad, state)
-
-    def _update_host(self, np_, param, grad, state) -> None:
-        """``_update`` on NumPy, block by block: rows of at most ``ADAM_BLOCK_ELEMENTS`` numbers.
-
-        Per block (param p, gradient g, moments m and v, scratch t and u of the block's shape) the
-        reference's operations in its order, so the result is the same bit for bit:
-        m ← m·β₁ + g·(1 − β₁);  v ← v·β₂ + (g·g)·(1 − β₂);  p ← p − p·ηλ;  p ← p − α_t·m / (√v + ε̂).
-        """
-        b1, b2, alpha, eps_hat = self.beta1, self.beta2, self._alpha, self._eps_hat
-        decay = self.learning_rate * self.weight_decay
-        m, v = state["m"], state["v"]
-        rows = param.shape[0] if param.ndim else 1
-        step = max(1, ADAM_BLOCK_ELEMENTS // max(param.size // max(rows, 1), 1))
-        for start in range(0, rows, step):
-            block = slice(start, start + step) if param.ndim else ...
-            p, g, mb, vb = param[block], grad[block], m[block], v[block]
-            if p.size <= ADAM_BLOCK_ELEMENTS:
-                t, u = (row[: p.size].reshape(p.shape) for row in self._scratch)
-            else:  # one row wider than a block
-                t, u = np_.empty_like(p), np_.empty_like(p)
-            mb *= b1
-            np_.multiply(g, 1.0 - b1, out=t)
-            mb += t
-            np_.multiply(g, g, out=t)
-            t *= 1.0 - b2
-            vb *= b2
-            vb += t
-            if decay:
-                np_.multiply(p, decay, out=t)
-                p -= t
-            np_.multiply(mb, alpha, out=u)
-            np_.sqrt(vb, out=t)
-            t += eps_hat
-            np_.divide(u, t, out=t)
-            p -= t
 
 
 class AdamW(Adam):

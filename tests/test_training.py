@@ -31,20 +31,20 @@ def test_ctrl_c_mid_step_finishes_the_step_and_keeps_a_usable_model(rng):
     X = rng.random((64, 10))
     ae = small(epochs=5, warm_start=True)
     calls = {"n": 0}
-    original = npae.optimizers.Adam._update_host  # the per-parameter update NumPy takes
+    original = npae.optimizers.Adam._update
 
-    def interrupted_update(self, *args):
+    def interrupted_update(self, param, grad, state):
         calls["n"] += 1
         if calls["n"] == 8 * 4 + 3:  # 8 arrays per step: in the 5th step, between two updates
             os.kill(os.getpid(), signal.SIGINT)
-        original(self, *args)
+        original(self, param, grad, state)
 
-    npae.optimizers.Adam._update_host = interrupted_update
+    npae.optimizers.Adam._update = interrupted_update
     try:
         with pytest.warns(RuntimeWarning, match="Training interrupted in epoch 2"):
             ae.fit(X)
     finally:
-        npae.optimizers.Adam._update_host = original
+        npae.optimizers.Adam._update = original
     assert calls["n"] == 5 * 8  # the interrupted step still updated all eight arrays
     assert ae.optimizer_.iterations == 5
     assert len(ae.history_["loss"]) == 1  # only the completed epoch is recorded
