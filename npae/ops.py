@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace, device
 
-__all__ = ["positive_part", "negative_part", "sigmoid", "softplus", "log_sigmoid", "logsumexp"]
+__all__ = ["log_sigmoid", "logsumexp", "negative_part", "positive_part", "sigmoid", "softplus"]
 
 
 def _zero_row(z):
