@@ -20,7 +20,9 @@ from npae._version import __version__
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "write_checkpoint", "read_checkpoint"]
 
-FORMAT_VERSION = 1
+# 2: Adam's state as running sums ``m_sum``, ``v_sum`` (``npae.optimizers.Adam``); format-1
+#    files, with the normalised moments ``m``, ``v``, are still read and converted.
+FORMAT_VERSION = 2
 CONFIG_KEY = "__config__"
 
 

@@ -153,3 +153,33 @@ def test_the_file_is_a_plain_zip_with_a_json_config(saved):
     _, config = io.read_checkpoint(path)
     assert config["class"] == "Autoencoder" and config["format_version"] == io.FORMAT_VERSION
     assert config["npae_version"] == npae.__version__
+
+
+def test_optimizer_state_round_trip_is_exact(saved):
+    ae, path, _ = saved
+    loaded = npae.load(path)
+    assert loaded.optimizer_.iterations == ae.optimizer_.iterations
+    for before, after in zip(ae.optimizer_.state, loaded.optimizer_.state):
+        assert sorted(after) == ["m_sum", "v_sum"]
+        for key in before:
+            np.testing.assert_array_equal(after[key], before[key])
+
+
+def test_format_1_checkpoint_with_normalised_adam_moments_is_read_and_converted(saved, tmp_path):
+    ae, path, X = saved
+    moments = ae.optimizer_.moments()
+
+    def to_format_1(arrays):  # what npae wrote before Adam kept running sums
+        for i, (m, v) in enumerate(moments):
+            del arrays[f"optim:{i}.m_sum"], arrays[f"optim:{i}.v_sum"]
+            arrays[f"optim:{i}.m"], arrays[f"optim:{i}.v"] = m, v
+
+    old = _rewrite(path, tmp_path / "v1.npz", mutate_arrays=to_format_1,
+                   mutate_config=lambda c: c.update(format_version=1))
+    loaded = npae.load(old)
+    for before, after in zip(ae.optimizer_.state, loaded.optimizer_.state):
+        for key in ("m_sum", "v_sum"):
+            assert after[key].dtype == before[key].dtype
+            np.testing.assert_allclose(after[key], before[key], rtol=1e-6, atol=1e-12)
+    loaded.set_params(warm_start=True, epochs=1).fit(X)  # and training resumes from it
+    assert loaded.optimizer_.iterations > ae.optimizer_.iterations
