@@ -11,10 +11,15 @@ with) and times ``train_step`` of the AE 784-512-128-32 and the VAE 784-400-20 (
 samples/s and the median over rounds of the per-round ratio (fast path on) / (variant), which
 cancels most of the machine's drift. Then the primitives alone, best of many calls.
 
-Fast paths measured: ``ops.positive_part`` / ``negative_part`` against a zero row (reference:
-the scalar 0.0, which NumPy 2.4 broadcasts in a loop that is not vectorised), used by ReLU, BCE,
-sigmoid and softplus. (A blocked, ``out=`` Adam update was measured here too and dropped: 0.98–1.03×
-the reference inside training steps; benchmarks/RESULTS.md.)
+Measured:
+
+* ``ops.positive_part`` / ``negative_part`` against a zero row (reference: the scalar 0.0, which
+  NumPy 2.4 broadcasts in a loop that is not vectorised), used by ReLU, BCE, sigmoid and softplus;
+* Adam's running sums m_sum = m / (1 − β₁), v_sum = v / (1 − β₂) with the constants folded into
+  α_t and ε̂_t (10 passes) against the textbook normalised moments (12 passes), defined below.
+
+(A blocked, ``out=`` Adam update was measured here too and dropped: 0.98–1.03× the reference
+inside training steps; benchmarks/RESULTS.md.)
 
 Writes ``benchmarks/out/fast_paths.md``.
 """
@@ -27,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import argparse
 import datetime
+import math
 import platform
 import statistics
 import time
@@ -37,6 +43,7 @@ import threadpoolctl
 
 import npae
 from npae import ops
+from npae import optimizers as O
 
 OUT = R.HERE / "out" / "fast_paths.md"
 
@@ -45,9 +52,35 @@ def _scalar_zero(z):
     return 0.0
 
 
+def _textbook_init_state(self, param):
+    return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+
+
+def _textbook_step(self, pairs):
+    t = self.iterations + 1
+    correction2 = math.sqrt(1.0 - self.beta2**t)
+    self._alpha = self.learning_rate * correction2 / (1.0 - self.beta1**t)
+    self._eps_hat = self.epsilon * correction2
+    O.Optimizer.step(self, pairs)
+
+
+def _textbook_update(self, param, grad, state):
+    """npae's Adam before the running sums: m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g²."""
+    m, v = state["m"], state["v"]
+    m *= self.beta1
+    m += (1.0 - self.beta1) * grad
+    v *= self.beta2
+    v += (1.0 - self.beta2) * (grad * grad)
+    param -= self._alpha * m / (np.sqrt(v) + self._eps_hat)
+
+
+TEXTBOOK_ADAM = {(O.Adam, "_init_state"): _textbook_init_state, (O.Adam, "step"): _textbook_step,
+                 (O.Adam, "_update"): _textbook_update}
+
 VARIANTS = {
     "fast paths (default)": {},
     "scalar max/min (`maximum(z, 0.0)`)": {(ops, "_zero_row"): _scalar_zero},
+    "textbook Adam (normalised m, v)": TEXTBOOK_ADAM,
 }
 
 
@@ -79,16 +112,20 @@ def step_ab(name: str, X: np.ndarray, steps: int, warmup: int, repeats: int) -> 
     model.partial_fit(X[:128])
     batches = [np.ascontiguousarray(X[i:i + 128]) for i in range(0, 128 * 16, 128)]
 
-    def block(patches, k):
+    states = {}  # each Adam form keeps its own state (the two store different moments)
+
+    def block(variant, patches, k):
         def run():
             with patched(patches):
+                model.optimizer_.state = states.get(variant, [])
                 for i in range(k):
                     model.train_step(batches[i % len(batches)])
+                states[variant] = model.optimizer_.state
         return run
 
-    for patches in VARIANTS.values():
-        block(patches, warmup)()
-    rec = R.paired_timing({v: block(p, steps) for v, p in VARIANTS.items()}, repeats, budget_s=600.0)
+    for variant, patches in VARIANTS.items():
+        block(variant, patches, warmup)()
+    rec = R.paired_timing({v: block(v, p, steps) for v, p in VARIANTS.items()}, repeats, budget_s=600.0)
     base = rec["fast paths (default)"]["times"]
     out = {}
     for variant, r in rec.items():
