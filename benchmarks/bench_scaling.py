@@ -8,8 +8,8 @@ linear output and BCE on logits (float32, Adam lr 1e-3, 2 BLAS threads, Fashion-
 ``npae.Autoencoder`` and ``ContractiveAutoencoder(contractive_weight=0.1)`` with the exact
 penalty (``contractive_method="auto"``, whose choice is recorded). Two sweeps:
 
-* batch size N ∈ {32, 128, 512, 2048} at H = 512;
-* width H ∈ {128, 512, 2048} at N = 128.
+* batch size N ∈ {32, 64, 128, 256, 512, 1024, 2048} at H = 512;
+* width H ∈ {128, 256, 512, 1024, 2048} at N = 128.
 
 For each point: training throughput (samples/s, best of a few timed blocks after warm-up, with
 the other processes' load measured as in ``benchmarks/run.py``) and memory: the peak of
@@ -46,29 +46,30 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "scaling.md"
 FIGURE = HERE / "scaling.png"
 LATENT = 64
-BATCHES, WIDTHS = (32, 128, 512, 2048), (128, 512, 2048)
+BATCHES, WIDTHS = (32, 64, 128, 256, 512, 1024, 2048), (128, 256, 512, 1024, 2048)
 BASE_WIDTH, BASE_BATCH = 512, 128
 MODELS = ("plain", "contractive")
 
 
-def make_model(kind: str, width: int, batch: int):
+def make_model(kind: str, width: int, batch: int, method: str = "auto"):
     common = dict(hidden_sizes=(width,), latent_dim=LATENT, activation="tanh", latent_activation="sigmoid",
                   loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=batch, epochs=1,
                   dtype="float32", random_state=0, backend="numpy", verbose=0)
     if kind == "plain":
         return Autoencoder(**common)
-    return ContractiveAutoencoder(contractive_weight=0.1, contractive_method="auto", **common)
+    return ContractiveAutoencoder(contractive_weight=0.1, contractive_method=method, **common)
 
 
 def n_parameters(width: int, n_features: int = 784) -> int:
     return 2 * (n_features * width + width * LATENT) + width + LATENT + width + n_features
 
 
-def measure(kind: str, width: int, batch: int, X: np.ndarray, target_s: float, blocks: int) -> dict:
-    """Throughput and step memory of one (model, H, N) point."""
+def measure(kind: str, width: int, batch: int, X: np.ndarray, target_s: float, blocks: int,
+            method: str = "auto") -> dict:
+    """Throughput and step memory of one (model, H, N) point (``method``: the contractive path)."""
     n_batches = max(1, min(8, X.shape[0] // batch))
     batches = [np.ascontiguousarray(X[i * batch:(i + 1) * batch]) for i in range(n_batches)]
-    model = make_model(kind, width, batch)
+    model = make_model(kind, width, batch, method)
     model.partial_fit(batches[0])
     model.train_step(batches[0])  # warm-up
     t0 = time.perf_counter()
@@ -97,10 +98,10 @@ def measure(kind: str, width: int, batch: int, X: np.ndarray, target_s: float, b
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    method = "—"
+    method = method if kind == "contractive" else "—"
     if kind == "contractive":
         Ws, _ = model._penalty_inputs()
-        method = penalties.contractive_method(Ws, batch, "auto")
+        method = penalties.contractive_method(Ws, batch, method)
     P = n_parameters(width)
     return {"kind": kind, "width": width, "batch": batch, "steps": steps, "blocks": blocks,
             "sps": steps * batch / best, "us_per_sample": 1e6 * best / (steps * batch),
@@ -168,7 +169,7 @@ def plot(points, path: Path) -> None:
     plt.close(fig)
 
 
-def report(cfg, meta, points, growth) -> str:
+def report(cfg, meta, points, growth, methods) -> str:
     lines = []
     add = lines.append
     add("# npae scaling: throughput and memory vs batch size and width (plain vs contractive)")
@@ -202,6 +203,20 @@ def report(cfg, meta, points, growth) -> str:
     add("")
     for line in growth:
         add(f"- {line}")
+    if methods:
+        add("")
+        add(f"## The two exact contractive methods side by side (N = {BASE_BATCH})")
+        add("")
+        add("Both forced (`contractive_method=\"gram\"` / `\"recurrence\"`), µs per sample, best block; "
+            "`auto` weighs the recurrence's multiply-adds `penalties.RECURRENCE_COST_FACTOR` times the Gram "
+            "form's (`penalties.contractive_costs`).")
+        add("")
+        add("| H | Gram form | recurrence | recurrence ÷ Gram | cost ratio Gram ÷ recurrence | `auto` takes | right? |")
+        add("|---:|---:|---:|---:|---:|---|---|")
+        for m in methods:
+            faster = "gram" if m["gram"] <= m["recurrence"] else "recurrence"
+            add(f"| {m['width']} | {m['gram']:.0f} | {m['recurrence']:.0f} | {m['recurrence'] / m['gram']:.2f}× | "
+                f"{m['cost_ratio']:.2f} | {m['auto']} | {'yes' if faster == m['auto'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -273,6 +288,16 @@ def main(argv=None) -> int:
             print(f"[{time.perf_counter() - started:6.1f}s] {kind:11s} H={width:5d} N={batch:5d}: "
                   f"{p['sps']:9,.0f} samples/s, {p['us_per_sample']:8.1f} µs/sample, step memory "
                   f"{p['step_peak_mib']:7.1f} MiB, {p['method']}, load {p['load']:.2f}", file=sys.stderr, flush=True)
+    methods = []
+    for width in widths:  # the Gram form and the recurrence, both forced, across the width sweep
+        auto = next(p for p in points if p["kind"] == "contractive" and p["width"] == width and p["batch"] == BASE_BATCH)
+        other = "recurrence" if auto["method"] == "gram" else "gram"
+        q = measure("contractive", width, BASE_BATCH, X, cfg.target_s, cfg.blocks, method=other)
+        costs = penalties.contractive_costs((784, width, LATENT), BASE_BATCH)
+        methods.append({"width": width, "auto": auto["method"], auto["method"]: auto["us_per_sample"],
+                        other: q["us_per_sample"], "cost_ratio": costs["gram"] / costs["recurrence"]})
+        print(f"[{time.perf_counter() - started:6.1f}s] contractive H={width:5d}: {other} "
+              f"{q['us_per_sample']:8.1f} µs/sample (auto: {auto['method']})", file=sys.stderr, flush=True)
     points.sort(key=lambda p: (p["kind"] != "plain", p["width"], p["batch"]))
     growth = growth_lines(points)
     meta = {"command": f"env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE {sys.executable} benchmarks/bench_scaling.py "
@@ -280,7 +305,7 @@ def main(argv=None) -> int:
             "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "load_start": load_start, "load_end": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
             "wall_s": time.perf_counter() - started, "waited_s": R.WAIT.waited_s, "env_note": env_note}
-    text = report(cfg, meta, points, growth)
+    text = report(cfg, meta, points, growth, methods)
     print(text)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from npae.activations import Identity
 __all__ = [
     "CONTRACTIVE_METHODS",
     "MAX_JACOBIAN_ELEMENTS",
+    "RECURRENCE_COST_FACTOR",
     "contractive_costs",
     "contractive_method",
     "contractive_penalty_and_grad",
@@ -44,6 +45,14 @@ __all__ = [
 MAX_JACOBIAN_ELEMENTS = 2**24
 
 CONTRACTIVE_METHODS = ("auto", "gram", "recurrence", "one_layer")
+
+#: "auto" counts each recurrence multiply-add as this many of the Gram form's: the recurrence
+#: streams (rows, D, H_l) arrays through element-wise passes and batched products, the Gram form
+#: is mostly large GEMMs. Measured on 784-H-64 (tanh, sigmoid code, batch 128, 2 threads), the
+#: Gram form was faster up to H = 1280 (2.5 vs 3.0 ms per row, cost ratio 1.79) and slower from
+#: H = 1536 (5.0 vs 3.6 ms, cost ratio 2.15); with the plain count "auto" took the recurrence above
+#: H = 716, 1.36× slower at H = 1024 (1.9 vs 2.6 ms per row).
+RECURRENCE_COST_FACTOR = 2.0
 
 #: On the CPU the Gram form takes its rows in chunks whose (rows, K, H_1) arrays hold at most
 #: this many numbers (2**18 float32 = 1 MiB, a core's L2 cache on current x86), so its
@@ -294,8 +303,9 @@ def contractive_method(Ws, n_rows: int, method: str = "auto") -> str:
     * "one_layer": one layer only; Σ_j f′(z_nj)² ‖W_{:,j}‖² (what "gram" is at depth 1).
     * "gram": two or more layers; the Gram form (see ``contractive_penalty_and_grad``).
     * "recurrence": any depth; the N × D × H_l Jacobian recurrence, the tested reference.
-    * "auto": "one_layer" at depth 1; otherwise whichever of "gram" and "recurrence" has the
-      smaller ``contractive_costs`` (the Gram form loses when H_1 is much wider than D).
+    * "auto": "one_layer" at depth 1; otherwise "gram" unless its ``contractive_costs`` exceed
+      ``RECURRENCE_COST_FACTOR`` (2) times the recurrence's (the Gram form loses when H_1 is
+      wide next to K, or much wider than D).
 
     Parameters
     ----------
@@ -320,7 +330,7 @@ def contractive_method(Ws, n_rows: int, method: str = "auto") -> str:
     if method == "auto":
         sizes = [Ws[0].shape[0], *(W.shape[1] for W in Ws)]
         costs = contractive_costs(sizes, n_rows)
-        return "gram" if costs["gram"] <= costs["recurrence"] else "recurrence"
+        return "gram" if costs["gram"] <= RECURRENCE_COST_FACTOR * costs["recurrence"] else "recurrence"
     return method
 
 

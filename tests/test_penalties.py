@@ -235,6 +235,12 @@ def test_auto_takes_the_cheaper_exact_method():
     assert penalties.contractive_method(W, 128) == "gram"
     # a first layer much wider than the input: the D-wide recurrence is the cheaper one
     assert penalties.contractive_method([np.zeros((4, 64)), np.zeros((64, 3))], 128) == "recurrence"
+    # recurrence multiply-adds weigh RECURRENCE_COST_FACTOR (2) Gram ones: the crossover measured
+    # between H = 1280 and 1536 for 784-H-64
+    for width, expected in ((1024, "gram"), (1280, "gram"), (1536, "recurrence"), (2048, "recurrence")):
+        costs = penalties.contractive_costs((784, width, 64), 128)
+        assert (costs["gram"] <= 2 * costs["recurrence"]) == (expected == "gram")
+        assert penalties.contractive_method([np.zeros((784, width)), np.zeros((width, 64))], 128) == expected
     assert penalties.contractive_method(W[:1], 128) == "one_layer"
     assert penalties.contractive_method(W[:1], 128, "gram") == "one_layer"
     assert penalties.contractive_method(W[:1], 128, "recurrence") == "recurrence"
