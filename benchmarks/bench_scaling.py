@@ -16,6 +16,8 @@ the other processes' load measured as in ``benchmarks/run.py``) and memory: the 
 ``tracemalloc`` (NumPy reports its buffers to it) during one ``train_step`` above what was
 allocated before it (the step's working memory: activations, gradients, the penalty's
 temporaries), beside the model state (parameters, gradients and Adam's two moments, 4 × P floats).
+Then, across the width sweep, the contractive model with the exact method ``auto`` did not pick
+(the Gram form or the recurrence, forced), so every run checks that ``auto`` took the faster one.
 
 Writes ``benchmarks/out/scaling.md`` (git-ignored) and the log-log figure ``benchmarks/scaling.png``.
 """
