@@ -100,16 +100,16 @@ def measure(kind: str, width: int, batch: int, X: np.ndarray, target_s: float, b
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    method = method if kind == "contractive" else "—"
+    method_used = "—"
     if kind == "contractive":
         Ws, _ = model._penalty_inputs()
-        method = penalties.contractive_method(Ws, batch, method)
+        method_used = penalties.contractive_method(Ws, batch, method)
     P = n_parameters(width)
     return {"kind": kind, "width": width, "batch": batch, "steps": steps, "blocks": blocks,
             "sps": steps * batch / best, "us_per_sample": 1e6 * best / (steps * batch),
             "load": loads[i_best], "max_load": max(loads),
             "step_peak_mib": (peak - before) / 2**20, "state_mib": 4 * P * 4 / 2**20,
-            "params": P, "method": method}
+            "params": P, "method": method_used}
 
 
 def slope(xs, ys) -> float:
