@@ -21,6 +21,7 @@ __all__ = [
     "zeros",
     "INITIALIZERS",
     "get_initializer",
+    "default_init",
 ]
 
 
@@ -70,3 +71,8 @@ def get_initializer(name):
     if callable(name):
         return name
     return INITIALIZERS[check_option(name, tuple(INITIALIZERS), "initializer")]
+
+
+def default_init(activation) -> str:
+    """He initialisation for the ReLU family, Glorot otherwise (what Keras/PyTorch users expect)."""
+    return "he_uniform" if activation in ("relu", "leaky_relu", "elu") else "glorot_uniform"

@@ -20,9 +20,10 @@ from npae._version import __version__
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "write_checkpoint", "read_checkpoint"]
 
-# 2: Adam's state as running sums ``m_sum``, ``v_sum`` (``npae.optimizers.Adam``); format-1
-#    files, with the normalised moments ``m``, ``v``, are still read and converted.
-FORMAT_VERSION = 2
+# 1: Adam's moments ``m``, ``v``.  2: Adam's moments as running sums ``m_sum`` = m / (1 − β₁),
+#    ``v_sum`` = v / (1 − β₂).  3: ``m``, ``v`` again (``npae.optimizers.Adam``). Every format is
+#    read; format-2 running sums are converted back to m and v.
+FORMAT_VERSION = 3
 CONFIG_KEY = "__config__"
 
 

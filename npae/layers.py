@@ -4,9 +4,9 @@ A layer has ``params`` and ``grads`` (dicts with the same keys and shapes), ``fo
 ``backward(grad_out)`` and ``zero_grad()``. Forward keeps exactly what backward needs in named
 attributes; backward sits directly under it, **adds** parameter gradients with ``+=`` (a parameter
 reached twice, as by the contractive penalty, gets both contributions) and returns the gradient
-for its input. ``zero_grad(set_to_none=True)`` (as in PyTorch) sets the gradients to None instead,
-and the next backward writes its gradient instead of adding it: the training step's form, which
-saves the zero fill and one pass over every weight matrix.
+for its input; ``zero_grad()`` sets the gradients back to zero.
+
+``dense_stack`` builds the Dense/Activation stacks every model uses.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from npae import activations as A
 from npae import backend as B
 from npae import initializers
 
-__all__ = ["Layer", "Dense", "Activation", "Sequential"]
+__all__ = ["Layer", "Dense", "Activation", "Sequential", "dense_stack"]
 
 
 class Layer:
@@ -30,14 +30,18 @@ class Layer:
     def forward(self, x):
         raise NotImplementedError
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad: bool = True):
+        """Add the parameter gradients into ``grads`` and return dL/dx for the layer's input.
+
+        ``input_grad=False`` says the caller has no use for dL/dx (the input is the data): a
+        layer may then skip computing it and return None.
+        """
         raise NotImplementedError
 
-    def zero_grad(self, set_to_none: bool = False) -> None:
-        """Reset every gradient to a fresh zero array of the parameter's shape, dtype and device,
-        or to None with ``set_to_none=True`` (the next backward then assigns instead of adding)."""
+    def zero_grad(self) -> None:
+        """Reset every gradient to zeros of its parameter's shape, dtype and device."""
         for key, param in self.params.items():
-            self.grads[key] = None if set_to_none else array_namespace(param).zeros_like(param)
+            self.grads[key] = array_namespace(param).zeros_like(param)
 
     def _require_forward(self, cached) -> None:
         if cached is None:
@@ -100,16 +104,15 @@ class Dense(Layer):
         return x @ self.params["W"] + self.params["b"]
 
     def backward(self, grad_out, input_grad: bool = True):
-        """Add dL/dW = xᵀ g and dL/db = Σ_n g into self.grads (or store them where the gradient
-        is None, after ``zero_grad(set_to_none=True)``); return dL/dx = g Wᵀ.
+        """Add dL/dW = xᵀ g and dL/db = Σ_n g into self.grads; return dL/dx = g Wᵀ.
 
         Parameters
         ----------
         grad_out : array of shape (N, out_features)
             g = dL/dz, the gradient arriving from the layer above.
         input_grad : bool, default True
-            False skips dL/dx (returns None): a network's first layer does not need the gradient
-            for its data, which saves one of the layer's three matrix products.
+            False skips dL/dx and returns None: the first layer of a network has no use for the
+            gradient of its data (autograd skips it too), and it is one of the three products.
 
         Returns
         -------
@@ -118,11 +121,8 @@ class Dense(Layer):
         self._require_forward(self._x)
         x, g = self._x, grad_out
         xp = array_namespace(x, g)
-        for key, grad in (("W", x.T @ g), ("b", xp.sum(g, axis=0))):
-            if self.grads[key] is None:
-                self.grads[key] = grad
-            else:
-                self.grads[key] += grad
+        self.grads["W"] += x.T @ g
+        self.grads["b"] += xp.sum(g, axis=0)
         return g @ self.params["W"].T if input_grad else None
 
     def __repr__(self) -> str:
@@ -147,9 +147,11 @@ class Activation(Layer):
         self._z = z
         return self.activation.f(z)
 
-    def backward(self, grad_out):
-        """dL/dz = dL/dh · f′(z), shapes (N, H)."""
+    def backward(self, grad_out, input_grad: bool = True):
+        """dL/dz = dL/dh · f′(z), shapes (N, H); None with ``input_grad=False``."""
         self._require_forward(self._z)
+        if not input_grad:
+            return None
         return grad_out * self.activation.df(self._z)
 
     def __repr__(self) -> str:
@@ -173,18 +175,17 @@ class Sequential(Layer):
         return x
 
     def backward(self, grad_out, input_grad: bool = True):
-        """Run every layer's backward in reverse; ``input_grad=False`` lets a first Dense layer
-        skip the gradient for the network's input (returns None then)."""
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            if i == 0 and not input_grad and isinstance(layer, Dense):
-                return layer.backward(grad_out, input_grad=False)
-            grad_out = layer.backward(grad_out)
-        return grad_out
+        """Run every layer's backward in reverse order; return dL/dx for the network's input.
 
-    def zero_grad(self, set_to_none: bool = False) -> None:
+        ``input_grad=False`` is passed on to the first layer only (the network's input is data).
+        """
+        for layer in reversed(self.layers[1:]):
+            grad_out = layer.backward(grad_out)
+        return self.layers[0].backward(grad_out, input_grad=input_grad)
+
+    def zero_grad(self) -> None:
         for layer in self.layers:
-            layer.zero_grad(set_to_none)
+            layer.zero_grad()
 
     def parameter_layers(self):
         """The layers that own parameters, in order (their index names them)."""
@@ -211,3 +212,23 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}])"
+
+
+def dense_stack(sizes, activations, *, init, rng, dtype, backend):
+    """A Sequential of Dense layers sizes[i] → sizes[i+1], each followed by ``activations[i]``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first: (D, H_1, ..., K) gives len(sizes) − 1 Dense layers.
+    activations : sequence of str, Activation or None
+        One per Dense layer; None leaves that layer linear.
+    init, rng, dtype, backend
+        Passed to every ``Dense``.
+    """
+    stack = []
+    for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], activations):
+        stack.append(Dense(fan_in, fan_out, init=init, rng=rng, dtype=dtype, backend=backend))
+        if act is not None:
+            stack.append(Activation(act))
+    return Sequential(stack)

@@ -3,28 +3,21 @@
 Each layer corrupts its input only while training (``layer.training``, default True; ``eval()``
 makes it the identity). The corruption is either given (``noise=``, ``mask=``, ``salt=``), which
 makes the layer a deterministic function that gradient checks can difference, or drawn from a
-``numpy.random.Generator`` on the host (``npae.backend.uniform``, and for Gaussian noise the
-Box–Muller transform of such uniforms, ``box_muller_normal``) and moved beside x, so one seed
-gives the same corruption on every backend (for a given dtype: the float32 and float64 streams
-of a Generator differ).
+``numpy.random.Generator`` on the host (``npae.backend.uniform`` and ``npae.backend.standard_normal``)
+and moved beside x, so one seed gives the same corruption on every backend (for a given dtype:
+the float32 and float64 streams of a Generator differ).
 
 With x the input (N, D):
 
     GaussianNoise        x̃ = clip(x + σ·ε, low, high),  ε ~ N(0, 1)       (no clip if low = high = None)
-                         dL/dx = g where low < x + σ·ε < high, else 0  (identity without clipping)
-    MaskingNoise         x̃ = m ⊙ x,  m_nd ~ Bernoulli(1 − ν)  (a fraction ν set to 0, no rescaling)
+                         dL/dx = where(low < x + σ·ε < high, g, 0)  (the identity without clipping)
+    MaskingNoise         x̃ = where(m, x, 0),  m_nd ~ Bernoulli(1 − ν)  (a fraction ν set to 0, no rescaling)
                          dL/dx = where(m, g, 0)
-    SaltAndPepperNoise   x̃ = x where kept; a fraction ν replaced, half by `high` (salt), half by `low`
-                         dL/dx = where(kept, g, 0)
+    SaltAndPepperNoise   x̃ = where(kept, x, where(salt, high, low)); a fraction ν replaced, half by
+                         `high` (salt), half by `low` (pepper);  dL/dx = where(kept, g, 0)
 
 (Vincent et al., 2010, "Stacked denoising autoencoders", §4.) Forward caches the pass-through mask
 that backward needs; ``corrupt(x, rng)`` is the pure functional form (no cache, always corrupts).
-
-Speed (``benchmarks/bench_family.py``; NumPy, 128 × 784 float32, this 2-core machine): masks are
-applied by multiplying with ``astype(mask, dtype)``, not by a data-dependent ``where`` (NumPy's
-is ~15× slower: 16 µs against 250 µs for masking, 90 µs against 640 µs for salt-and-pepper);
-the ``where`` forms in the formulas above are the reference the tests compare with. Gaussian ε
-comes from ``box_muller_normal`` (~0.4 ms against ~0.85 ms for ``Generator.standard_normal``).
 """
 
 from __future__ import annotations
@@ -44,7 +37,6 @@ __all__ = [
     "MaskingNoise",
     "NoiseLayer",
     "SaltAndPepperNoise",
-    "box_muller_normal",
     "corrupt",
     "make_noise",
 ]
@@ -90,45 +82,6 @@ def _bool_beside(a, x, name: str):
     return a
 
 
-def box_muller_normal(rng, shape: tuple, *, like):
-    """ε ~ N(0, 1) of ``shape``, beside ``like`` (its backend and dtype), by the Box–Muller transform.
-
-        u₁, u₂ ~ U[0, 1) drawn on the host,  r = √(−2 log(1 − u₁)),  θ = 2π u₂,
-        ε = (r cos θ, r sin θ)   (two independent standard normals per pair)
-
-    The uniforms come from ``npae.backend.uniform`` in the target dtype and the transform runs on
-    the host, so one seed gives the same ε on every backend. This is a fast path for
-    ``npae.backend.standard_normal`` (the reference: NumPy's ziggurat), whose float32 draw of
-    128 × 784 numbers takes ~0.85 ms here against ~0.4 ms for this one (``bench_family.py``); the
-    two give different numbers from the same seed, with the same distribution (tested). 1 − u₁
-    lies in (0, 1] and is exact, so log never sees 0: |ε| ≤ √(2·24·log 2) ≈ 5.8 in float32
-    (≈ 8.6 in float64), a tail the normal reaches with probability < 1e-8.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-    shape : tuple of int
-    like : array
-        Gives the backend, device and dtype of the result.
-
-    Returns
-    -------
-    eps : array of shape ``shape``
-    """
-    n = math.prod(shape)
-    half = (n + 1) // 2
-    u = B.uniform(rng, (2, half), dtype=like.dtype, backend=B.get_backend("numpy"))
-    xp = array_namespace(u)
-    r = xp.sqrt(-2.0 * xp.log1p(-u[0, ...]))
-    theta = (2.0 * math.pi) * u[1, ...]
-    eps = xp.stack([xp.cos(theta), xp.sin(theta)])
-    eps *= r  # broadcast over the pair axis; eps is a fresh array
-    eps = xp.reshape(eps, (2 * half,))
-    if 2 * half != n:
-        eps = eps[:n]
-    return B.asarray(xp.reshape(eps, tuple(shape)), backend=B.backend_of(like))
-
-
 class NoiseLayer(Layer):
     """Base of the corruption layers: no parameters, a ``training`` switch, a pass-through mask.
 
@@ -168,22 +121,17 @@ class NoiseLayer(Layer):
         x_tilde, _ = self._apply(x, **self._draw(x, self._generator(rng)))
         return x_tilde
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad: bool = True):
         """dL/dx = where(mask, g, 0) with the pass-through mask cached by forward; g : (N, D).
 
-        Computed as g · astype(mask), the same numbers (mask entries are 0 or 1; g is finite)
-        without NumPy's slow data-dependent ``where``.
+        The mask is True (not an array) where forward did not corrupt: then dL/dx = g.
         """
         self._require_forward(self._mask)
-        mask = self._pass_mask(self._mask)
-        if mask is True:
+        if not input_grad:
+            return None
+        if self._mask is True:
             return grad_out
-        xp = array_namespace(grad_out)
-        return grad_out * xp.astype(mask, grad_out.dtype)
-
-    def _pass_mask(self, cache):
-        """The bool pass-through mask (or True) from what forward cached (by default, the mask)."""
-        return cache
+        return array_namespace(grad_out).where(self._mask, grad_out, 0.0)
 
     def _draw(self, x, rng) -> dict:
         raise NotImplementedError
@@ -210,10 +158,6 @@ class GaussianNoise(NoiseLayer):
     -----
     dL/dx = g where the unclipped value lies strictly inside (low, high), and 0 where the clip is
     active (there x̃ is the constant bound); without clipping the backward is the identity.
-    Forward caches x̃ and backward derives the mask from it: x̃ = clip(v) lies strictly inside
-    (low, high) exactly where v = x + σ·ε does, and training never runs this backward (the
-    corruption is not differentiated through), so forward skips the comparisons.
-    ε is drawn by ``box_muller_normal``.
     """
 
     def __init__(self, std: float, *, low=None, high=None, rng=None):
@@ -248,27 +192,21 @@ class GaussianNoise(NoiseLayer):
         return x_tilde
 
     def _draw(self, x, rng) -> dict:
-        return {"noise": box_muller_normal(rng, tuple(x.shape), like=x)}
+        return {"noise": B.standard_normal(rng, tuple(x.shape), like=x)}
 
     def _apply(self, x, noise):
-        """(x̃, cache for backward): x̃ itself when clipping, True (identity backward) otherwise."""
+        """(x̃, pass-through mask): low < v < high for v = x + σ·ε, or True without clipping."""
         xp = array_namespace(x)
         v = x + self.std * _beside(noise, x, "noise", dtype=x.dtype)
         if self.low is None and self.high is None:
             return v, True
-        x_tilde = xp.clip(v, min=self.low, max=self.high)
-        return x_tilde, x_tilde
-
-    def _pass_mask(self, cache):
-        """low < x̃ < high (the clip inactive), from the cached x̃; True without clipping."""
-        if cache is True:
-            return True
-        xp = array_namespace(cache)
         if self.high is None:
-            return cache > self.low
-        if self.low is None:
-            return cache < self.high
-        return xp.logical_and(cache > self.low, cache < self.high)
+            inside = v > self.low
+        elif self.low is None:
+            inside = v < self.high
+        else:
+            inside = xp.logical_and(v > self.low, v < self.high)
+        return xp.clip(v, min=self.low, max=self.high), inside
 
     def __repr__(self) -> str:
         return f"GaussianNoise(std={self.std}, low={self.low}, high={self.high})"
@@ -317,10 +255,9 @@ class MaskingNoise(NoiseLayer):
         return {"mask": B.uniform(rng, tuple(x.shape), like=x) >= self.rate}
 
     def _apply(self, x, mask):
-        """x̃ = where(m, x, 0), computed as x · astype(m) (the same numbers for finite x)."""
-        xp = array_namespace(x)
+        """(x̃ = where(m, x, 0), m)."""
         mask = _bool_beside(mask, x, "mask")
-        return x * xp.astype(mask, x.dtype), mask
+        return array_namespace(x).where(mask, x, 0.0), mask
 
     def __repr__(self) -> str:
         return f"MaskingNoise(rate={self.rate})"
@@ -384,19 +321,11 @@ class SaltAndPepperNoise(NoiseLayer):
         return {"mask": u >= self.rate, "salt": u >= 0.5 * self.rate}
 
     def _apply(self, x, mask, salt):
-        """x̃ = where(kept, x, where(salt, high, low)) as m·x + (1 − m)·((1 − s)·low + s·high).
-
-        m = astype(mask) and s = astype(salt) are 0 or 1, so every product is exactly a term or
-        0 and every sum adds an exact 0: the same numbers as the ``where`` form (for finite x),
-        without NumPy's slow data-dependent ``where``.
-        """
+        """(x̃ = where(kept, x, where(salt, high, low)), kept)."""
         xp = array_namespace(x)
         mask = _bool_beside(mask, x, "mask")
         salt = _bool_beside(salt, x, "salt")
-        m = xp.astype(mask, x.dtype)
-        s = xp.astype(salt, x.dtype)
-        replaced = (1.0 - s) * self.low + s * self.high
-        return m * x + (1.0 - m) * replaced, mask
+        return xp.where(mask, x, xp.where(salt, xp.full_like(x, self.high), self.low)), mask
 
     def __repr__(self) -> str:
         return f"SaltAndPepperNoise(rate={self.rate}, low={self.low}, high={self.high})"

@@ -1,39 +1,23 @@
-"""Numerically stable primitives shared by activations, losses and models.
+"""Numerically stable primitives shared by activations, losses and penalties.
 
 Each function takes arrays of any backend and uses only the Array API standard.
 """
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace
 
-__all__ = ["log_sigmoid", "logsumexp", "negative_part", "positive_part", "sigmoid", "softplus"]
-
-
-def _zero_row(z):
-    # max(z, 0) against a row of zeros, not the scalar 0: NumPy 2.4 runs maximum/minimum with a
-    # scalar through a broadcast loop that is not vectorised, twice as slow at 128 × 784 float32
-    # (34 µs vs 16 µs; 23 vs 10 µs at 128 × 512). The row broadcasts over the leading axes.
-    return array_namespace(z).zeros(z.shape[-1:], dtype=z.dtype, device=device(z))
-
-
-def positive_part(z):
-    """max(z, 0) element-wise (ReLU, the linear part of softplus); NaN stays NaN."""
-    return array_namespace(z).maximum(z, _zero_row(z))
-
-
-def negative_part(z):
-    """min(z, 0) element-wise; NaN stays NaN."""
-    return array_namespace(z).minimum(z, _zero_row(z))
+__all__ = ["log_sigmoid", "logsumexp", "sigmoid", "softplus"]
 
 
 def sigmoid(z):
-    """σ(z) = 1 / (1 + e^(−z)), computed as e = exp(−|z|).
+    """σ(z) = 1 / (1 + e^(−z)), computed from e = exp(−|z|).
 
-    For z ≥ 0 it is 1 / (1 + e), otherwise e / (1 + e); both are e^min(z, 0) / (1 + e), which
-    needs no data-dependent ``where`` (NumPy's is ~10× slower than arithmetic): exp never sees a
-    positive argument, so it cannot overflow, and for very negative z the result keeps full
-    relative accuracy (the shorter ½(1 + tanh(z/2)) loses digits there to cancellation).
+        σ(z) = 1 / (1 + e)   for z ≥ 0,      σ(z) = e / (1 + e)   for z < 0
+
+    exp never sees a positive argument, so it cannot overflow, and for very negative z the result
+    keeps full relative accuracy (the shorter ½(1 + tanh(z/2)) loses digits there to
+    cancellation: float32 has lost three by z = −11 and is exactly 0 from about −20).
 
     Parameters
     ----------
@@ -44,18 +28,17 @@ def sigmoid(z):
     array of the same shape and dtype, in [0, 1]
     """
     xp = array_namespace(z)
-    return xp.exp(negative_part(z)) / (1.0 + xp.exp(-xp.abs(z)))
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def softplus(z):
-    """softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^(−|z|)).
+    """softplus(z) = log(1 + e^z), as logaddexp(0, z) = log(e^0 + e^z).
 
-    The exponent is never positive, so nothing overflows, and log1p keeps full accuracy when
-    e^(−|z|) is tiny. Same values as logaddexp(0, z), which NumPy evaluates about 10× slower
-    (it is the dominant cost of the BCE loss otherwise; benchmarks/RESULTS.md).
+    ``logaddexp`` factors out the larger exponent, so nothing overflows for large z and the
+    result keeps full accuracy for very negative z (where it is ≈ e^z).
     """
-    xp = array_namespace(z)
-    return positive_part(z) + xp.log1p(xp.exp(-xp.abs(z)))
+    return array_namespace(z).logaddexp(0.0, z)
 
 
 def log_sigmoid(z):

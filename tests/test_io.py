@@ -160,26 +160,37 @@ def test_optimizer_state_round_trip_is_exact(saved):
     loaded = npae.load(path)
     assert loaded.optimizer_.iterations == ae.optimizer_.iterations
     for before, after in zip(ae.optimizer_.state, loaded.optimizer_.state):
-        assert sorted(after) == ["m_sum", "v_sum"]
+        assert sorted(after) == ["m", "v"]
         for key in before:
             np.testing.assert_array_equal(after[key], before[key])
 
 
-def test_format_1_checkpoint_with_normalised_adam_moments_is_read_and_converted(saved, tmp_path):
+def test_format_2_checkpoint_with_adam_running_sums_is_read_and_converted(saved, tmp_path):
     ae, path, X = saved
     moments = ae.optimizer_.moments()
 
-    def to_format_1(arrays):  # what npae wrote before Adam kept running sums
+    def to_format_2(arrays):  # what npae wrote while Adam kept running sums m / (1 − β₁), v / (1 − β₂)
         for i, (m, v) in enumerate(moments):
-            del arrays[f"optim:{i}.m_sum"], arrays[f"optim:{i}.v_sum"]
-            arrays[f"optim:{i}.m"], arrays[f"optim:{i}.v"] = m, v
+            del arrays[f"optim:{i}.m"], arrays[f"optim:{i}.v"]
+            arrays[f"optim:{i}.m_sum"] = m / (1 - ae.optimizer_.beta1)
+            arrays[f"optim:{i}.v_sum"] = v / (1 - ae.optimizer_.beta2)
 
-    old = _rewrite(path, tmp_path / "v1.npz", mutate_arrays=to_format_1,
-                   mutate_config=lambda c: c.update(format_version=1))
+    old = _rewrite(path, tmp_path / "v2.npz", mutate_arrays=to_format_2,
+                   mutate_config=lambda c: c.update(format_version=2))
     loaded = npae.load(old)
     for before, after in zip(ae.optimizer_.state, loaded.optimizer_.state):
-        for key in ("m_sum", "v_sum"):
+        assert sorted(after) == ["m", "v"]
+        for key in ("m", "v"):
             assert after[key].dtype == before[key].dtype
             np.testing.assert_allclose(after[key], before[key], rtol=1e-6, atol=1e-12)
     loaded.set_params(warm_start=True, epochs=1).fit(X)  # and training resumes from it
     assert loaded.optimizer_.iterations > ae.optimizer_.iterations
+
+
+def test_format_1_checkpoint_is_read_as_it_is(saved, tmp_path):
+    ae, path, _ = saved
+    old = _rewrite(path, tmp_path / "v1.npz", mutate_config=lambda c: c.update(format_version=1))
+    loaded = npae.load(old)
+    for before, after in zip(ae.optimizer_.state, loaded.optimizer_.state):
+        for key in ("m", "v"):
+            np.testing.assert_array_equal(after[key], before[key])

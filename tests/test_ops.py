@@ -52,16 +52,3 @@ def test_fast_forms_equal_the_reference_formulas(xp):
     s = B.to_numpy(ops.sigmoid(to_backend(xp, z)))
     reference = np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
     np.testing.assert_allclose(s, reference, rtol=1e-15)
-
-
-@pytest.mark.parametrize("shape", [(), (5,), (3, 4), (2, 3, 4)])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_positive_and_negative_part_equal_max_and_min_with_zero(xp, shape, dtype, rng):
-    host = rng.standard_normal(shape) * 10
-    if host.size >= 5:  # the edge values: infinities, NaN and both zeros
-        host.flat[:5] = [np.inf, -np.inf, np.nan, 0.0, -0.0]
-    z = to_backend(xp, host, dtype)
-    pos, neg = ops.positive_part(z), ops.negative_part(z)
-    assert tuple(pos.shape) == shape and pos.dtype == z.dtype and neg.dtype == z.dtype
-    np.testing.assert_array_equal(B.to_numpy(pos), np.maximum(host.astype(dtype), 0.0))
-    np.testing.assert_array_equal(B.to_numpy(neg), np.minimum(host.astype(dtype), 0.0))

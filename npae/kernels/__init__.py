@@ -1,0 +1,192 @@
+"""Kernels: faster versions of reference operations, and the one place that chooses them.
+
+The reference modules (``ops``, ``activations``, ``layers``, ``losses``, ``penalties``,
+``optimizers``, ``noise``, ``models``) are written for the reader, in the textbook form. A kernel
+replaces one of their operations (or a fused group of them) with the same mathematics arranged
+for speed on one backend: fewer passes over memory, shared intermediate values, arithmetic in
+place of a data-dependent ``where``. Each kernel
+
+* names the reference it replaces (``Kernel.reference``, and its docstring);
+* is tested equal to that reference, bit for bit or within a stated tolerance
+  (``tests/kernels/``), on every backend it serves;
+* serves only the backends where it was measured to pay in whole training steps
+  (``benchmarks/RESULTS.md``).
+
+How a kernel takes over
+-----------------------
+``KERNELS`` below is the whole table: reference attribute (a module function such as
+``npae.ops.sigmoid`` or a method such as ``npae.optimizers.Adam._update``), kernel, backends.
+``install()`` runs once, when ``npae`` is imported, and puts a small dispatcher in each
+reference's place. On every call the dispatcher looks at the mode and at the backend of the
+array argument: in ``"fast"`` mode, on a backend the kernel serves, it calls the kernel;
+otherwise it calls the reference function itself, unchanged. The reference modules never import
+this package, so a learner reading them never meets a kernel, and::
+
+    npae.set_kernels("reference")     # or NPAE_KERNELS=reference in the environment
+
+runs everything on the textbook code (for learning, for debugging, and as the A/B baseline in
+the benchmarks). Switch modes between training steps, not inside one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from dataclasses import dataclass
+
+import npae.activations
+import npae.layers
+import npae.losses
+import npae.noise
+import npae.ops
+import npae.optimizers
+import npae.penalties.sparsity
+from npae import backend as B
+from npae.kernels import activations, layers, losses, noise, ops, optimizers, penalties
+from npae.validation import check_option
+
+__all__ = ["KERNELS", "MODES", "Kernel", "get_kernels", "install", "kernels_for", "set_kernels", "use_kernels"]
+
+MODES = ("reference", "fast")
+ENV_VARIABLE = "NPAE_KERNELS"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One replacement: ``owner.name`` (the reference) is served by ``kernel`` on ``backends``.
+
+    ``array_arg`` is the position of the argument whose backend decides (1 for methods, after
+    ``self``); ``probe`` instead derives the deciding array from the arguments (e.g. a layer's
+    parameters for ``zero_grad``). ``exact`` says whether the kernel returns the reference's
+    numbers bit for bit; otherwise ``tolerance`` is the relative difference its test allows.
+    """
+
+    owner: object
+    name: str
+    kernel: object
+    backends: tuple
+    array_arg: int = 0
+    probe: object = None
+    exact: bool = True
+    tolerance: float = 0.0
+
+    @property
+    def reference_name(self) -> str:
+        owner = getattr(self.owner, "__qualname__", None) or self.owner.__name__
+        module = getattr(self.owner, "__module__", None) or ""
+        return f"{module}.{owner}.{self.name}" if module else f"{owner}.{self.name}"
+
+
+def _layer_parameter(layer, *args, **kwargs):
+    return next(iter(layer.params.values()), None)
+
+
+def _optimizer_parameter(optimizer, param, *args, **kwargs):
+    return param
+
+
+# The whole table: what replaces what, on which backends. NumPy is the only backend measured so
+# far (benchmarks/bench_fast_paths.py); other backends run the reference until a kernel pays there.
+_NUMPY = ("numpy",)
+KERNELS = (
+    Kernel(npae.ops, "sigmoid", ops.sigmoid, _NUMPY),
+    Kernel(npae.ops, "softplus", ops.softplus, _NUMPY, exact=False, tolerance=4e-7),
+    Kernel(npae.activations.ReLU, "f", activations.relu, _NUMPY, array_arg=1),
+    Kernel(npae.losses, "bce_with_logits_and_grad", losses.bce_with_logits_and_grad, _NUMPY,
+           exact=False, tolerance=1e-6),
+    Kernel(npae.penalties.sparsity, "kl_sparsity_and_grad", penalties.kl_sparsity_and_grad, _NUMPY,
+           exact=False, tolerance=1e-6),
+    Kernel(npae.layers.Layer, "zero_grad", layers.zero_grad, _NUMPY, probe=_layer_parameter),
+    Kernel(npae.layers.Dense, "backward", layers.dense_backward, _NUMPY, probe=_layer_parameter),
+    Kernel(npae.noise.NoiseLayer, "backward", noise.noise_backward, _NUMPY, array_arg=1),
+    Kernel(npae.noise.MaskingNoise, "_apply", noise.masking_apply, _NUMPY, array_arg=1),
+    Kernel(npae.noise.SaltAndPepperNoise, "_apply", noise.salt_and_pepper_apply, _NUMPY, array_arg=1),
+    Kernel(npae.optimizers.Adam, "_update", optimizers.adam_update, _NUMPY, probe=_optimizer_parameter,
+           exact=False, tolerance=1e-6),
+)
+
+_mode = "fast"
+_REFERENCES: dict = {}  # (owner, name) -> the reference function, before install() replaced it
+_BACKEND_OF_TYPE: dict = {}  # array type -> backend name (an array's type decides its backend)
+
+
+def set_kernels(mode: str) -> str:
+    """Run npae on its fast kernels (``"fast"``, the default) or on the pure reference code.
+
+    Returns the mode now in force. ``NPAE_KERNELS=reference`` sets the same at import.
+    """
+    global _mode
+    _mode = check_option(mode, MODES, "kernels")
+    return _mode
+
+
+def get_kernels() -> str:
+    """The mode in force: ``"fast"`` or ``"reference"``."""
+    return _mode
+
+
+@contextlib.contextmanager
+def use_kernels(mode: str):
+    """``with use_kernels("reference"): ...`` runs the block in ``mode``, then restores the previous one."""
+    previous = get_kernels()
+    set_kernels(mode)
+    try:
+        yield
+    finally:
+        set_kernels(previous)
+
+
+def kernels_for(backend: str | None = None) -> list:
+    """The kernels that serve ``backend`` (default: the active one) in fast mode."""
+    name = B.get_backend(backend).name if backend is not None else B.get_backend().name
+    return [k for k in KERNELS if name in k.backends]
+
+
+def reference(kernel: Kernel):
+    """The reference function ``kernel`` replaces (what ``owner.name`` was before ``install``)."""
+    return _REFERENCES[(kernel.owner, kernel.name)]
+
+
+def _backend_name(x) -> str | None:
+    """The backend name of array ``x`` (None for anything else), cached per type."""
+    kind = type(x)
+    try:
+        return _BACKEND_OF_TYPE[kind]
+    except KeyError:
+        try:
+            name = B.backend_of(x).name
+        except TypeError:
+            name = None
+        _BACKEND_OF_TYPE[kind] = name
+        return name
+
+
+def _dispatcher(spec: Kernel, reference_fn):
+    backends = frozenset(spec.backends)
+    kernel, probe, position = spec.kernel, spec.probe, spec.array_arg
+
+    @functools.wraps(reference_fn)
+    def dispatch(*args, **kwargs):
+        if _mode == "fast":
+            deciding = probe(*args, **kwargs) if probe is not None else args[position]
+            if _backend_name(deciding) in backends:
+                return kernel(*args, **kwargs)
+        return reference_fn(*args, **kwargs)
+
+    dispatch.__npae_kernel__ = spec
+    return dispatch
+
+
+def install() -> None:
+    """Put a dispatcher in the place of every reference in ``KERNELS`` (idempotent)."""
+    for spec in KERNELS:
+        key = (spec.owner, spec.name)
+        if key in _REFERENCES:
+            continue
+        reference_fn = spec.owner.__dict__[spec.name] if isinstance(spec.owner, type) else getattr(spec.owner, spec.name)
+        _REFERENCES[key] = reference_fn
+        setattr(spec.owner, spec.name, _dispatcher(spec, reference_fn))
+
+
+set_kernels(os.environ.get(ENV_VARIABLE, "fast") or "fast")

@@ -1,0 +1,96 @@
+"""The kernel switch: modes, the environment variable, and which code a call runs."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import npae
+from npae import activations, kernels, losses, ops
+from npae import backend as B
+
+
+def test_fast_is_the_default_and_set_kernels_switches_and_returns_the_mode():
+    assert npae.get_kernels() == "fast"
+    try:
+        assert npae.set_kernels("reference") == "reference"
+        assert npae.get_kernels() == "reference"
+    finally:
+        npae.set_kernels("fast")
+
+
+def test_an_unknown_mode_is_refused_with_the_valid_ones_and_nothing_changes():
+    with pytest.raises(ValueError, match=r"kernels.*'fast'"):
+        npae.set_kernels("turbo")
+    assert npae.get_kernels() == "fast"
+
+
+def test_use_kernels_restores_the_previous_mode_even_after_an_error():
+    with pytest.raises(RuntimeError):
+        with kernels.use_kernels("reference"):
+            assert npae.get_kernels() == "reference"
+            raise RuntimeError("boom")
+    assert npae.get_kernels() == "fast"
+
+
+def test_environment_variable_selects_the_reference_at_import():
+    env = {**os.environ, "NPAE_KERNELS": "reference"}
+    out = subprocess.run([sys.executable, "-c", "import npae; print(npae.get_kernels())"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "reference"
+
+
+def test_every_table_entry_is_installed_and_keeps_the_reference_docstring():
+    for spec in kernels.KERNELS:
+        installed = spec.owner.__dict__[spec.name] if isinstance(spec.owner, type) else getattr(spec.owner, spec.name)
+        assert installed.__npae_kernel__ is spec
+        reference = kernels.reference(spec)
+        assert reference is not installed and reference is not spec.kernel
+        assert installed.__doc__ == reference.__doc__
+        assert spec.kernel.__doc__ and "Replaces" in spec.kernel.__doc__  # it names what it replaces
+
+
+def _spy(monkeypatch, spec):
+    calls = []
+    original = spec.kernel
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    patched = kernels.Kernel(**{**spec.__dict__, "kernel": spy})
+    dispatcher = kernels._dispatcher(patched, kernels.reference(spec))
+    monkeypatch.setattr(spec.owner, spec.name, dispatcher)
+    return calls
+
+
+def _spec(owner, name):
+    return next(k for k in kernels.KERNELS if k.owner is owner and k.name == name)
+
+
+def test_fast_mode_calls_the_kernel_on_numpy_and_the_reference_elsewhere(monkeypatch):
+    calls = _spy(monkeypatch, _spec(ops, "sigmoid"))
+    ops.sigmoid(np.zeros(3))
+    assert len(calls) == 1
+    strict = pytest.importorskip("array_api_strict")
+    ops.sigmoid(B.asarray(np.zeros(3), backend=B.get_backend("array_api_strict")))
+    assert len(calls) == 1  # array_api_strict is not served: the reference ran
+    assert strict is not None
+
+
+def test_reference_mode_never_calls_a_kernel(monkeypatch):
+    calls = _spy(monkeypatch, _spec(activations.ReLU, "f"))
+    relu = activations.ReLU()
+    with kernels.use_kernels("reference"):
+        relu.f(np.ones(4))
+    assert calls == []
+    relu.f(np.ones(4))
+    assert calls == [1]
+
+
+def test_kernels_for_lists_the_numpy_kernels():
+    names = {(k.owner, k.name) for k in kernels.kernels_for("numpy")}
+    assert (losses, "bce_with_logits_and_grad") in names
+    assert kernels.kernels_for("array_api_strict") == []

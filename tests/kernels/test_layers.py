@@ -1,0 +1,50 @@
+"""npae.kernels.layers: gradients stored instead of zero-filled and added."""
+
+import numpy as np
+
+from npae import backend as B
+from npae import kernels
+from npae.layers import Dense
+
+
+def _dense():
+    return Dense(5, 4, rng=0, dtype="float64", backend=B.get_backend("numpy"))
+
+
+def test_fast_zero_grad_sets_none_and_the_next_backward_stores_then_adds(rng):
+    layer = _dense()
+    x, g = rng.standard_normal((3, 5)), rng.standard_normal((3, 4))
+    with kernels.use_kernels("reference"):
+        layer.zero_grad()
+        layer.forward(x)
+        layer.backward(g)
+        reference = {k: v.copy() for k, v in layer.grads.items()}  # zeros + xᵀg
+    layer.zero_grad()
+    assert all(v is None for v in layer.grads.values())
+    layer.forward(x)
+    layer.backward(g)
+    for key, want in reference.items():
+        np.testing.assert_array_equal(layer.grads[key], want)
+    layer.backward(g)  # a second contribution adds, as the contractive penalty needs
+    np.testing.assert_allclose(layer.grads["W"], 2 * reference["W"])
+
+
+def test_fast_dense_backward_returns_the_reference_input_gradient(rng):
+    layer = _dense()
+    x, g = rng.standard_normal((3, 5)), rng.standard_normal((3, 4))
+    layer.forward(x)
+    layer.zero_grad()
+    fast_dx = layer.backward(g)
+    with kernels.use_kernels("reference"):
+        layer.zero_grad()
+        ref_dx = layer.backward(g)
+    np.testing.assert_array_equal(fast_dx, ref_dx)
+    layer.zero_grad()
+    assert layer.backward(g, input_grad=False) is None
+
+
+def test_reference_zero_grad_gives_zeros_of_the_parameter_shape():
+    layer = _dense()
+    with kernels.use_kernels("reference"):
+        layer.zero_grad()
+    assert layer.grads["W"].shape == (5, 4) and not np.any(layer.grads["W"])
