@@ -51,7 +51,7 @@ import numpy as np
 import npae
 import npae.datasets
 from npae.gradcheck import check_model, numerical_gradient, relative_error
-from npae.models import psnr
+from npae.metrics import psnr
 from npae.noise import corrupt
 
 QUICK = os.environ.get("NPAE_QUICK") == "1"

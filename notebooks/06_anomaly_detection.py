@@ -51,7 +51,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 import npae
 import npae.datasets
 import npae.plotting
-from npae.anomaly import complexity_bits
+from npae.applications import complexity_bits
 
 try:  # in Jupyter, display() draws a figure; as a plain script the figures are only built
     from IPython.display import display

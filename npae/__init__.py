@@ -20,7 +20,7 @@ from npae import (
     training,
 )
 from npae._version import __version__
-from npae.anomaly import AnomalyDetector
+from npae.applications import AnomalyDetector
 from npae.backend import asarray, get_backend, set_backend, to_numpy
 from npae.models import VAE, Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, load
 from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN

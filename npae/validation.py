@@ -23,6 +23,8 @@ __all__ = [
     "check_nonnegative_float",
     "check_hidden_sizes",
     "restore_kind",
+    "check_int_at_least",
+    "check_float_in_range",
 ]
 
 
@@ -157,3 +159,24 @@ def restore_kind(result, kind: str):
     if kind in ("numpy", "sequence"):
         return B.to_numpy(result)
     return result
+
+
+def check_int_at_least(value, name: str, minimum: int) -> int:
+    """An int ≥ ``minimum`` (bools refused), e.g. ``steps >= 2`` for a path with both ends."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def check_float_in_range(value, name: str, low: float, high: float, *, include_low: bool = False,
+                         include_high: bool = False) -> float:
+    """A real in the interval from ``low`` to ``high``, open at each end unless included (NaN refused).
+
+    The message writes the interval as mathematics does: ``contamination must be in (0, 0.5]``.
+    """
+    lo_ok = isinstance(value, numbers.Real) and (value >= low if include_low else value > low)
+    hi_ok = isinstance(value, numbers.Real) and (value <= high if include_high else value < high)
+    if isinstance(value, bool) or not (lo_ok and hi_ok):
+        interval = f"{'[' if include_low else '('}{low:g}, {high:g}{']' if include_high else ')'}"
+        raise ValueError(f"{name} must be in {interval}; got {value!r}.")
+    return float(value)

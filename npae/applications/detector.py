@@ -22,7 +22,6 @@ This module works on host NumPy arrays (scores, quantiles, compression).
 from __future__ import annotations
 
 import math
-import numbers
 import zlib
 
 import numpy as np
@@ -30,9 +29,10 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from npae import backend as B
-from npae.validation import check_option
+from npae.applications._common import _is_fitted
+from npae.validation import check_float_in_range, check_option, check_positive_int
 
-__all__ = ["AnomalyDetector", "SCORES", "complexity_bits"]
+__all__ = ["SCORES", "AnomalyDetector", "complexity_bits"]
 
 SCORES = ("reconstruction", "elbo", "iwae", "elbo_complexity")
 
@@ -91,11 +91,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         check_option(self.score, SCORES, "score")
-        c = self.contamination
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (0.0 < c <= 0.5):
-            raise ValueError(f"contamination must be in (0, 0.5]; got {c!r}.")
-        if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, numbers.Integral) or self.n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer; got {self.n_samples!r}.")
+        check_float_in_range(self.contamination, "contamination", 0.0, 0.5, include_high=True)
+        check_positive_int(self.n_samples, "n_samples")
         if not hasattr(self.model, "fit") or not hasattr(self.model, "score_samples"):
             raise TypeError(f"model must be an npae autoencoder; got {type(self.model).__name__}.")
         if self.score != "reconstruction" and not hasattr(self.model, "elbo"):
@@ -107,8 +104,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Fit the autoencoder on (mostly normal) X and set the threshold; returns self."""
         self._check_params()
-        fitted = getattr(self.model, "n_features_in_", None) is not None
-        model = self.model if (not self.refit and fitted) else clone(self.model).fit(X)
+        model = self.model if (not self.refit and _is_fitted(self.model)) else clone(self.model).fit(X)
         self.model_ = model
         train_scores = self._scores(model, X)
         self.offset_ = float(np.quantile(train_scores, self.contamination))

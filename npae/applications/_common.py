@@ -1,0 +1,70 @@
+"""What every application shares: host copies of the inputs, and the model they fit by default.
+
+The applications are host code: inputs of any npae backend pass through
+``npae.backend.to_numpy`` here, and the rest is NumPy and scikit-learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+
+from npae import backend as B
+from npae.models import Autoencoder
+
+__all__ = ["default_autoencoder"]
+
+
+def _host2d(X, name: str = "X") -> np.ndarray:
+    """X as a 2-D floating host array (float32 stays float32, saving memory on image data)."""
+    X = np.asarray(B.to_numpy(X))
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D array for {name}, got {X.ndim}D array instead: shape={X.shape}. "
+                         "Reshape with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample.")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}.")
+    return X if X.dtype.kind == "f" else X.astype(np.float64)
+
+
+def _host1d(y, name: str = "y") -> np.ndarray:
+    """y as a 1-D host array (labels or per-row flags)."""
+    y = np.asarray(B.to_numpy(y))
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {y.shape}.")
+    return y
+
+
+def _is_fitted(model) -> bool:
+    return getattr(model, "n_features_in_", None) is not None
+
+
+def _fitted(model, X):
+    """``model`` if it is fitted, else a clone fitted on X (the caller's object is not changed)."""
+    return model if _is_fitted(model) else clone(model).fit(X)
+
+
+def _latent_dim(model) -> int:
+    return int(model.latent_dim)
+
+
+def default_autoencoder(latent_dim: int = 32, *, hidden_sizes=(256,), epochs: int = 20, loss: str = "bce",
+                        random_state=0, **params):
+    """The plain autoencoder the helpers build when given only a latent size.
+
+    Parameters
+    ----------
+    latent_dim : int, default=32
+    hidden_sizes : tuple of int, default=(256,)
+    epochs : int, default=20
+    loss : {"bce", "mse"}, default="bce"
+    random_state : None, int or Generator, default=0
+    **params
+        Any other ``npae.Autoencoder`` hyperparameter.
+
+    Returns
+    -------
+    npae.Autoencoder (unfitted, ``verbose=0`` unless given)
+    """
+    params.setdefault("verbose", 0)
+    return Autoencoder(hidden_sizes=hidden_sizes, latent_dim=latent_dim, epochs=epochs, loss=loss,
+                       random_state=random_state, **params)
