@@ -1,0 +1,150 @@
+"""Sparsity penalties on the code h of a sparse autoencoder, each value with its gradient beside it.
+
+* L1 activity: λ · mean_n Σ_j |h_nj|, gradient λ·sign(h)/N.
+* KL sparsity: β · Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j = mean_n h_nj, for codes h = σ(z) in (0, 1).
+
+The model scales by its penalty weight and adds the gradient where its backward reaches the code
+(``npae.models.sparse``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from array_api_compat import array_namespace
+
+from npae import ops
+
+__all__ = [
+    "kl_sparsity",
+    "kl_sparsity_and_grad",
+    "kl_sparsity_grad",
+    "l1_activity",
+    "l1_activity_grad",
+    "log_mean_sigmoid",
+]
+
+
+# ---------------------------------------------------------------------- L1 activity
+def l1_activity(h):
+    """Per-row L1 activity Σ_j |h_nj|.
+
+    The model's term is λ · mean_n of this; its gradient with respect to h is λ·sign(h)/N
+    (``l1_activity_grad`` gives sign(h); sign(0) = 0, a subgradient, so gradient checks keep h
+    away from 0).
+
+    Parameters
+    ----------
+    h : array of shape (N, K)
+        Codes.
+
+    Returns
+    -------
+    array of shape (N,)
+    """
+    xp = array_namespace(h)
+    return xp.sum(xp.abs(h), axis=1)
+
+
+def l1_activity_grad(h):
+    """d/dh_nj of Σ_j |h_nj|: sign(h), shape (N, K)."""
+    return array_namespace(h).sign(h)
+
+
+# ---------------------------------------------------------------------- KL sparsity
+def log_mean_sigmoid(z):
+    """log ρ̂_j and log(1 − ρ̂_j) for ρ̂_j = mean_n σ(z_nj), without rounding σ first.
+
+        log ρ̂_j       = logsumexp_n(log σ(z_nj))  − log N
+        log(1 − ρ̂_j)  = logsumexp_n(log σ(−z_nj)) − log N        (1 − σ(z) = σ(−z))
+
+    Where every unit of a column saturates, σ(z) rounds to 0 or 1 and log(mean(σ)) is −inf, or
+    1 − ρ̂ is 0; these forms stay finite and exact, as log σ(z) = −softplus(−z) never rounds σ.
+
+    Parameters
+    ----------
+    z : array of shape (N, K)
+        Pre-sigmoid code logits, h = σ(z).
+
+    Returns
+    -------
+    log_rho_hat, log_one_minus_rho_hat : arrays of shape (K,)
+    """
+    log_n = math.log(z.shape[0])
+    log_rho_hat = ops.logsumexp(ops.log_sigmoid(z), axis=0) - log_n
+    log_one_minus_rho_hat = ops.logsumexp(ops.log_sigmoid(-z), axis=0) - log_n
+    return log_rho_hat, log_one_minus_rho_hat
+
+
+def kl_sparsity(z, target: float):
+    """Σ_j KL(ρ ‖ ρ̂_j) for codes h = σ(z), with ρ̂_j = mean_n h_nj (the batch mean).
+
+        KL(ρ ‖ ρ̂) = ρ (log ρ − log ρ̂) + (1 − ρ) (log(1 − ρ) − log(1 − ρ̂))
+
+    with log ρ̂ and log(1 − ρ̂) from ``log_mean_sigmoid`` (stable where units saturate).
+
+    Parameters
+    ----------
+    z : array of shape (N, K)
+        Pre-sigmoid code logits.
+    target : float
+        ρ, the target mean activation, in (0, 1).
+
+    Returns
+    -------
+    0-d array
+    """
+    xp = array_namespace(z)
+    rho = float(target)
+    log_rho_hat, log_one_minus_rho_hat = log_mean_sigmoid(z)
+    kl = rho * (math.log(rho) - log_rho_hat) + (1.0 - rho) * (math.log1p(-rho) - log_one_minus_rho_hat)
+    return xp.sum(kl)
+
+
+def kl_sparsity_grad(z, target: float):
+    """d/dh_nj of Σ_j KL(ρ ‖ ρ̂_j), through the batch mean ρ̂_j = mean_n h_nj; shape (N, K).
+
+        ∂/∂h_nj = (1/N) (−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j))        (∂ρ̂_j/∂h_nj = 1/N)
+
+    the same for every row n of a column. The ratios are exp(−log ρ̂_j) and exp(−log(1 − ρ̂_j))
+    with the stable logs of ``log_mean_sigmoid``; they overflow only when a whole column's mean
+    is below about 1e-308 (float64) or 1e-38 (float32). The model multiplies by σ′(z) in the
+    code activation's backward.
+
+    Parameters
+    ----------
+    z : array of shape (N, K)
+        Pre-sigmoid code logits.
+    target : float
+        ρ in (0, 1).
+
+    Returns
+    -------
+    array of shape (N, K)
+    """
+    xp = array_namespace(z)
+    rho = float(target)
+    log_rho_hat, log_one_minus_rho_hat = log_mean_sigmoid(z)
+    column = (-rho * xp.exp(-log_rho_hat) + (1.0 - rho) * xp.exp(-log_one_minus_rho_hat)) * (1.0 / z.shape[0])
+    return xp.zeros_like(z) + column[None, :]
+
+
+def kl_sparsity_and_grad(z, target: float):
+    """``kl_sparsity(z, target)`` and ``kl_sparsity_grad(z, target)``, the pair a training step needs.
+
+    Here simply the two calls. A kernel (``npae.kernels.penalties.kl_sparsity_and_grad``) fuses
+    them: one ``log_mean_sigmoid`` for value and gradient, one exp(−|z|) for both log-sigmoids.
+
+    Parameters
+    ----------
+    z : array of shape (N, K)
+        Pre-sigmoid code logits.
+    target : float
+        ρ in (0, 1).
+
+    Returns
+    -------
+    value : 0-d array
+    grad : array of shape (N, K)
+    """
+    return kl_sparsity(z, target), kl_sparsity_grad(z, target)
