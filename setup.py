@@ -27,7 +27,9 @@ setup(
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
+        "fast": ["numba>=0.60"],
         "test": [
+            "numba>=0.60",
             "pytest>=7",
             "array-api-strict>=2.3",
             "hypothesis>=6",

@@ -15,9 +15,21 @@ def _run(opt, p0, grads, mode):
     return param, opt.moments()[0]
 
 
+@pytest.fixture(params=["numba", "arrays"])
+def adam_kernel(request, monkeypatch):
+    """Both forms of the Adam kernel: the compiled loop (when numba is installed) and the array one."""
+    from npae.kernels import optimizers as fast
+
+    if request.param == "numba" and not fast.HAVE_NUMBA:
+        pytest.skip("numba is not installed (pip install 'npae[fast]')")
+    if request.param == "arrays":
+        monkeypatch.setattr(fast, "_adam_compiled", None)
+    return request.param
+
+
 @pytest.mark.parametrize("cls, weight_decay", [(O.Adam, 0.0), (O.AdamW, 0.01)])
 @pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 2e-6)])
-def test_adam_kernel_matches_the_textbook_update(cls, weight_decay, dtype, rtol, rng):
+def test_adam_kernel_matches_the_textbook_update(adam_kernel, cls, weight_decay, dtype, rtol, rng):
     p0 = rng.standard_normal((50, 7)).astype(dtype)
     # gradients of mixed scales, as the layers of a network give
     grads = [(rng.standard_normal(p0.shape) * 10.0 ** rng.integers(-4, 2)).astype(dtype) for _ in range(30)]
@@ -27,6 +39,18 @@ def test_adam_kernel_matches_the_textbook_update(cls, weight_decay, dtype, rtol,
     np.testing.assert_allclose(fast, ref, rtol=rtol, atol=rtol * 1e-2)
     for got, want in ((m_fast, m_ref), (v_fast, v_ref)):
         assert np.linalg.norm(got - want) / np.linalg.norm(want) < rtol
+
+
+def test_adam_kernel_on_a_non_contiguous_parameter_falls_back_to_arrays(rng):
+    p0 = rng.standard_normal((8, 6))
+    grads = [rng.standard_normal((6, 8)) for _ in range(5)]
+    ref, _ = _run(O.Adam(0.01), p0.T.copy(), grads, "reference")
+    param = p0.T  # a transposed view: not C-contiguous, updated in place all the same
+    opt = O.Adam(0.01)
+    for g in grads:
+        opt.step([(param, g)])
+    np.testing.assert_allclose(param, ref, rtol=1e-12)
+    np.testing.assert_allclose(p0.T, ref, rtol=1e-12)
 
 
 def test_switching_modes_between_steps_continues_the_same_adam_run(rng):
