@@ -22,14 +22,18 @@ that backward needs; ``corrupt(x, rng)`` is the pure functional form (no cache, 
 
 from __future__ import annotations
 
-import math
-import numbers
 
 from array_api_compat import array_namespace
 
 from npae import backend as B
 from npae.layers import Layer
-from npae.validation import check_option
+from npae.validation import (
+    check_finite_or_none,
+    check_fraction,
+    check_nonnegative_float,
+    check_option,
+    check_ordered_range,
+)
 
 __all__ = [
     "NOISE_KINDS",
@@ -42,27 +46,6 @@ __all__ = [
 ]
 
 NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
-
-
-def _check_rate(rate, name: str) -> float:
-    """A fraction in [0, 1]."""
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{name} must be a fraction in [0, 1]; got {rate!r}. A typical value is 0.25.")
-    return float(rate)
-
-
-def _check_bound(value, name: str):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number or None; got {value!r}.")
-    return float(value)
-
-
-def _check_range(low, high) -> None:
-    if low is not None and high is not None and low > high:
-        raise ValueError(f"low must not exceed high; got low={low!r}, high={high!r}. "
-                         "Pass the data range, e.g. low=0.0, high=1.0.")
 
 
 def _beside(a, x, name: str, dtype=None):
@@ -162,11 +145,9 @@ class GaussianNoise(NoiseLayer):
 
     def __init__(self, std: float, *, low=None, high=None, rng=None):
         super().__init__(rng=rng)
-        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not math.isfinite(std) or std < 0:
-            raise ValueError(f"std must be a non-negative finite number; got {std!r}. A typical value is 0.1.")
-        self.std = float(std)
-        self.low, self.high = _check_bound(low, "low"), _check_bound(high, "high")
-        _check_range(self.low, self.high)
+        self.std = check_nonnegative_float(std, "std", hint="A typical value is 0.1.")
+        self.low, self.high = check_finite_or_none(low, "low"), check_finite_or_none(high, "high")
+        check_ordered_range(self.low, self.high)
 
     def forward(self, x, *, noise=None, rng=None):
         """x̃ = clip(x + σ·ε, low, high) while training (x itself in eval mode); cache the mask.
@@ -227,7 +208,7 @@ class MaskingNoise(NoiseLayer):
 
     def __init__(self, rate: float, *, rng=None):
         super().__init__(rng=rng)
-        self.rate = _check_rate(rate, "rate")
+        self.rate = check_fraction(rate, "rate", hint="A typical value is 0.25.")
 
     def forward(self, x, *, mask=None, rng=None):
         """x̃ = where(m, x, 0) while training (x itself in eval mode); cache m.
@@ -282,11 +263,11 @@ class SaltAndPepperNoise(NoiseLayer):
 
     def __init__(self, rate: float, *, low: float = 0.0, high: float = 1.0, rng=None):
         super().__init__(rng=rng)
-        self.rate = _check_rate(rate, "rate")
+        self.rate = check_fraction(rate, "rate", hint="A typical value is 0.25.")
         if low is None or high is None:
             raise ValueError("SaltAndPepperNoise needs numeric low and high values (the data range).")
-        self.low, self.high = _check_bound(low, "low"), _check_bound(high, "high")
-        _check_range(self.low, self.high)
+        self.low, self.high = check_finite_or_none(low, "low"), check_finite_or_none(high, "high")
+        check_ordered_range(self.low, self.high)
 
     def forward(self, x, *, mask=None, salt=None, rng=None):
         """Replace the entries where ``mask`` is False by ``high`` (salt) or ``low``; cache mask.
