@@ -1,0 +1,189 @@
+"""Data for the command line: ``--dataset`` values, saved models, and the test split they are scored on.
+
+Host code: every array here is NumPy; the models move what they are given to their backend.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from npae import backend as B
+from npae import datasets
+from npae.cli.options import CLIError
+from npae.models import load
+
+__all__ = [
+    "DATASETS",
+    "DIGITS_TEST_SIZE",
+    "data_range",
+    "held_out_split",
+    "image_shape",
+    "load_model",
+    "load_training_data",
+    "pick_examples",
+]
+
+#: Named datasets for --dataset (anything else must be a path to an .npz file).
+DATASETS = ("embedded", "fashion-mnist", "mnist", "digits")
+
+#: The digits set has no official split: a stratified, fixed-seed hold-out of this many images.
+DIGITS_TEST_SIZE = 360
+
+
+# ------------------------------------------------------------------------------ --dataset
+def load_training_data(dataset: str, *, data_dir=None, download: bool = False):
+    """Load ``(X_train, y_train, X_test, y_test, info)`` for a ``--dataset`` value.
+
+    ``X_*`` are host float arrays (N, D); ``y_*`` int arrays (N,) or None; ``X_test`` is None for
+    an .npz file without one. ``info`` is a dict: ``name`` (for run directories), ``title`` (for
+    the report), ``image_shape`` ((h, w) or None).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (listing the valid ones), an .npz file without ``X_train``, or arrays
+        of the wrong shape.
+    FileNotFoundError
+        For a missing file (the dataset loaders say where they looked and how to get the files).
+    """
+    key = dataset.strip().lower().replace("_", "-")
+    if key in DATASETS:
+        info = {"name": key, "image_shape": None}
+        if key == "digits":
+            X, y = datasets.load_digits()
+            X_train, X_test, y_train, y_test = train_test_split(
+                X, y, test_size=DIGITS_TEST_SIZE, stratify=y, random_state=0)
+            info["title"] = f"digits (scikit-learn 8x8, stratified hold-out of {DIGITS_TEST_SIZE})"
+            return X_train, y_train, X_test, y_test, info
+        kwargs = {} if key == "embedded" else {"data_dir": data_dir, "download": download}
+        X_train, y_train = datasets.load_dataset(key, "train", **kwargs)
+        X_test, y_test = datasets.load_dataset(key, "test", **kwargs)
+        info["title"] = {"embedded": "embedded (Fashion-MNIST subset shipped with npae)",
+                         "fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}[key]
+        return X_train, y_train, X_test, y_test, info
+    path = Path(dataset).expanduser()
+    if path.suffix.lower() != ".npz" and not path.is_file():
+        close = difflib.get_close_matches(key, DATASETS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise CLIError(f"Unknown dataset {dataset!r}; expected one of {', '.join(map(repr, DATASETS))} "
+                       f"or a path to an .npz file with X_train (and optionally X_test, y_train, y_test).{hint}")
+    return _load_npz(path)
+
+
+def _load_npz(path: Path):
+    if not path.is_file():
+        raise FileNotFoundError(f"Dataset file {str(path)!r} does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise CLIError(f"{str(path)!r} holds a single array, not an .npz archive; save the data "
+                               "with numpy.savez(path, X_train=..., X_test=...).")
+            arrays = {name: data[name] for name in data.files}
+    except CLIError:
+        raise
+    except (OSError, ValueError, EOFError) as err:
+        raise CLIError(f"Could not read {str(path)!r} as an .npz archive without pickles: {err}") from err
+    if "X_train" not in arrays:
+        raise CLIError(f"{str(path)!r} has no 'X_train' array (it has: {', '.join(sorted(arrays)) or 'nothing'}); "
+                       "a dataset file needs X_train (N, D) and optionally X_test, y_train, y_test.")
+    image_shape = None
+    out = {}
+    for split in ("train", "test"):
+        X = arrays.get(f"X_{split}")
+        y = arrays.get(f"y_{split}")
+        if X is not None:
+            if X.ndim == 3:  # a stack of (h, w) images: flatten rows, keep the shape for figures
+                image_shape = tuple(int(s) for s in X.shape[1:])
+                X = X.reshape(X.shape[0], -1)
+            if X.ndim != 2:
+                raise CLIError(f"X_{split} in {str(path)!r} must be 2-D (N, D) or a stack of images "
+                               f"(N, h, w); got shape {X.shape}.")
+        if y is not None:
+            if X is None:
+                raise CLIError(f"{str(path)!r} has y_{split} but no X_{split}.")
+            if y.ndim != 1 or y.shape[0] != X.shape[0]:
+                raise CLIError(f"y_{split} in {str(path)!r} must have one label per row of X_{split}: "
+                               f"expected shape ({X.shape[0]},), got {y.shape}.")
+        out[split] = (X, y)
+    (X_train, y_train), (X_test, y_test) = out["train"], out["test"]
+    if X_test is not None and X_test.shape[1] != X_train.shape[1]:
+        raise CLIError(f"X_test in {str(path)!r} has {X_test.shape[1]} features but X_train has "
+                       f"{X_train.shape[1]}.")
+    info = {"name": path.stem, "title": f"{path.name}", "image_shape": image_shape}
+    return X_train, y_train, X_test, y_test, info
+
+
+# ------------------------------------------------------------------------------ saved models
+def load_model(path_text: str, backend_name=None):
+    """(model, path) from a MODEL.npz path or a run directory holding model.npz."""
+    path = Path(path_text).expanduser()
+    if path.is_dir() and (path / "model.npz").is_file():
+        path = path / "model.npz"
+    if not path.is_file():
+        where = f"{str(path)!r} is a directory without model.npz" if path.is_dir() else f"{str(path)!r} does not exist"
+        raise CLIError(f"Model file {where}; pass the model.npz written by 'npae train' "
+                       "(e.g. runs/<run>/model.npz) or its run directory.")
+    if backend_name is not None:
+        backend_name = B.get_backend(backend_name).name  # unknown or unusable: fails here, clearly
+    return load(path, backend=backend_name), path
+
+
+def _recorded_dataset(model_path: Path):
+    """The --dataset recorded by 'npae train' in metrics.json beside the model, or None."""
+    try:
+        with open(model_path.parent / "metrics.json", encoding="utf-8") as handle:
+            value = json.load(handle).get("dataset")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def held_out_split(args, model, model_path: Path):
+    """(X, y, info, split) for a saved model: the test split of --dataset (or of the recorded one).
+
+    Sets ``args.dataset`` to the dataset used, for the metrics written afterwards.
+    """
+    dataset = args.dataset or _recorded_dataset(model_path) or "embedded"
+    args.dataset = dataset
+    X_train, y_train, X_test, y_test, info = load_training_data(dataset, data_dir=args.data_dir,
+                                                                download=args.download)
+    X, y, split = (X_train, y_train, "train") if X_test is None else (X_test, y_test, "test")
+    n_model = int(model.n_features_in_)
+    if X.shape[1] != n_model:
+        raise CLIError(f"{str(model_path)!r} expects {n_model} features but --dataset {dataset} has "
+                       f"{X.shape[1]}; pass the --dataset the model was trained on.")
+    return X, y, info, split
+
+
+# ------------------------------------------------------------------------------ what figures and PSNR need
+def image_shape(info, n_features: int):
+    """(h, w) for figures: the dataset's, a square, or (1, D) strips for rows that are not images."""
+    shape = info.get("image_shape")
+    if shape is not None:
+        return tuple(shape)
+    side = math.isqrt(n_features)
+    return (side, side) if side * side == n_features else (1, n_features)
+
+
+def data_range(X) -> float:
+    """R for PSNR: 1 for data in [0, 1], else the peak-to-peak range."""
+    low, high = float(np.min(X)), float(np.max(X))
+    return 1.0 if 0.0 <= low and high <= 1.0 else (high - low) or 1.0
+
+
+def pick_examples(y, n_rows: int, n: int = 10) -> np.ndarray:
+    """Indices of up to n rows: the first of each class when labels exist (then the next ones)."""
+    n = min(n, n_rows)
+    if y is None:
+        return np.arange(n)
+    y = np.asarray(y)
+    first = [int(np.flatnonzero(y == c)[0]) for c in np.unique(y)][:n]
+    taken = set(first)
+    rest = [i for i in range(n_rows) if i not in taken][: n - len(first)]
+    return np.array(sorted(first) + rest, dtype=np.int64)
