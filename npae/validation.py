@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+from typing import NoReturn
 
 from array_api_compat import array_namespace
 
@@ -19,8 +20,14 @@ __all__ = [
     "check_array",
     "check_in_unit_interval",
     "check_positive_int",
+    "check_nonnegative_int",
     "check_positive_float",
     "check_nonnegative_float",
+    "check_fraction",
+    "check_open_fraction",
+    "check_finite_or_none",
+    "check_ordered_range",
+    "check_verbose",
     "check_hidden_sizes",
     "restore_kind",
     "check_int_at_least",
@@ -37,25 +44,79 @@ def check_option(value, valid, what: str):
     raise ValueError(f"Unknown {what} {value!r}; expected one of {', '.join(map(repr, valid))}.{hint}")
 
 
-def check_positive_int(value, name: str) -> int:
-    """An int > 0 (bools refused)."""
+def _refuse(message: str, hint: str) -> NoReturn:
+    """Raise ValueError(message), with the hint (how to fix it) after it when one is given."""
+    raise ValueError(f"{message} {hint}" if hint else message)
+
+
+def _is_real(value) -> bool:
+    """A real number that is not a bool (``True`` is an ``int`` in Python, never a hyperparameter)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_positive_int(value, name: str, *, hint: str = "") -> int:
+    """An int > 0 (bools refused). ``hint`` is appended to the message (how to fix it)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        _refuse(f"{name} must be a positive integer; got {value!r}.", hint)
     return int(value)
 
 
-def check_positive_float(value, name: str) -> float:
+def check_nonnegative_int(value, name: str, *, hint: str = "") -> int:
+    """An int ≥ 0 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        _refuse(f"{name} must be a non-negative integer; got {value!r}.", hint)
+    return int(value)
+
+
+def check_positive_float(value, name: str, *, hint: str = "") -> float:
     """A finite real > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
+    if not _is_real(value) or not math.isfinite(value) or value <= 0:
+        _refuse(f"{name} must be a positive finite number; got {value!r}.", hint)
     return float(value)
 
 
-def check_nonnegative_float(value, name: str) -> float:
+def check_nonnegative_float(value, name: str, *, hint: str = "") -> float:
     """A finite real ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite number; got {value!r}.")
+    if not _is_real(value) or not math.isfinite(value) or value < 0:
+        _refuse(f"{name} must be a non-negative finite number; got {value!r}.", hint)
     return float(value)
+
+
+def check_fraction(value, name: str, *, hint: str = "") -> float:
+    """A real in [0, 1], e.g. the rate of a corruption (NaN refused)."""
+    if not _is_real(value) or not 0.0 <= value <= 1.0:
+        _refuse(f"{name} must be a fraction in [0, 1]; got {value!r}.", hint)
+    return float(value)
+
+
+def check_open_fraction(value, name: str, *, hint: str = "") -> float:
+    """A real strictly between 0 and 1, e.g. a target activation ρ whose log and log(1 − ρ) are taken."""
+    if not _is_real(value) or not 0.0 < value < 1.0:
+        _refuse(f"{name} must be a number strictly between 0 and 1; got {value!r}.", hint)
+    return float(value)
+
+
+def check_finite_or_none(value, name: str):
+    """None, or a finite real returned as a float (e.g. an optional clip bound)."""
+    if value is None:
+        return None
+    if not _is_real(value) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number or None; got {value!r}.")
+    return float(value)
+
+
+def check_ordered_range(low, high, low_name: str = "low", high_name: str = "high") -> None:
+    """Refuse low > high (either may be None: an open end)."""
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"{low_name} must not exceed {high_name}; got {low_name}={low!r}, {high_name}={high!r}. "
+                         f"Pass the data range, e.g. {low_name}=0.0, {high_name}=1.0.")
+
+
+def check_verbose(verbose) -> int:
+    """0 (silent) or 1 or 2 (a progress bar over epochs); False and True mean 0 and 1."""
+    if verbose not in (0, 1, 2, False, True):
+        raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}.")
+    return int(verbose)
 
 
 def check_hidden_sizes(hidden_sizes, name: str = "hidden_sizes") -> tuple[int, ...]:
@@ -143,14 +204,18 @@ def _check_finite(X, name: str) -> None:
     )
 
 
-def check_in_unit_interval(X, name: str, who: str) -> None:
-    """Refuse data outside [0, 1] (BCE / Bernoulli targets), quoting min and max."""
+def check_in_unit_interval(X, name: str, who: str, alternative: str = "loss='mse'") -> None:
+    """Refuse data outside [0, 1] (BCE / Bernoulli targets), quoting min and max.
+
+    ``who`` names the model and option ("VAE with likelihood='bernoulli'"); ``alternative`` is
+    the option that accepts any real data, suggested as the other fix.
+    """
     xp = array_namespace(X)
     lo, hi = float(xp.min(X)), float(xp.max(X))
     if lo < 0.0 or hi > 1.0:
         raise ValueError(
             f"{who} expects {name} in [0, 1]; got min={lo:g}, max={hi:g}. "
-            f"Scale it first, e.g. {name} / 255.0 for 8-bit images, or use loss='mse'."
+            f"Scale it first, e.g. {name} / 255.0 for 8-bit images, or use {alternative}."
         )
 
 
