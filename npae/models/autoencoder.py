@@ -15,30 +15,14 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from npae.activations import get_activation
-from npae.initializers import get_initializer
-from npae.layers import Activation, Dense, Sequential
+from npae.initializers import default_init, get_initializer
+from npae.layers import dense_stack
 from npae.losses import get_loss
 from npae.models.base import BaseAutoencoder
 from npae.optimizers import OPTIMIZERS
 from npae.validation import check_hidden_sizes, check_option
 
-__all__ = ["Autoencoder", "dense_stack"]
-
-
-def dense_stack(sizes, activations, *, init, rng, dtype, backend):
-    """A Sequential of Dense layers with sizes[i] → sizes[i+1], each followed by activations[i]
-    (``None`` for a linear layer)."""
-    layers = []
-    for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], activations):
-        layers.append(Dense(fan_in, fan_out, init=init, rng=rng, dtype=dtype, backend=backend))
-        if act is not None:
-            layers.append(Activation(act))
-    return Sequential(layers)
-
-
-def default_init(activation: str) -> str:
-    """He initialisation for the ReLU family, Glorot otherwise (what Keras/PyTorch users expect)."""
-    return "he_uniform" if activation in ("relu", "leaky_relu", "elu") else "glorot_uniform"
+__all__ = ["Autoencoder"]
 
 
 class Autoencoder(BaseAutoencoder):
@@ -75,6 +59,8 @@ class Autoencoder(BaseAutoencoder):
     Attributes
     ----------
     encoder_, decoder_ : npae.layers.Sequential
+    loss_ : npae.losses.Loss
+        The reconstruction loss, chosen from ``loss`` when the layers are built.
     n_features_in_ : int
     history_ : dict[str, list[float]]
         Per-epoch "loss" and, with validation data, "val_loss".
@@ -120,8 +106,8 @@ class Autoencoder(BaseAutoencoder):
             get_initializer(self.weight_init)
 
     def _check_data_range(self, Xb) -> None:
-        self.loss_ = get_loss(self.loss)
-        self.loss_.check_target(Xb, type(self).__name__)
+        """The loss's own check (BCE refuses data outside [0, 1]); changes nothing."""
+        get_loss(self.loss).check_target(Xb, type(self).__name__)
 
     def _encoder_sizes(self, n_features: int):
         return (n_features, *check_hidden_sizes(self.hidden_sizes), self.latent_dim)

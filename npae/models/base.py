@@ -8,9 +8,12 @@ device, and persistence.
 
 Subclass hooks
 --------------
-_build(n_features, rng)          create the layers (``encoder_``, ``decoder_``, ...)
+_build(n_features, rng)          create the layers (``encoder_``, ``decoder_``, ...) and the loss object
+_check_data_range(X)             refuse data the loss cannot score; a pure check (raises or returns)
+_observe_training_data(X, reset) record what training takes from the training data itself (the
+                                 denoiser's clip range); fit and partial_fit call it, nothing else
 _named_layers()                  [(prefix, layer)] of parameter-holding layers, in order
-_encode(X) / _decode(Z)          device forward passes; ``_decode`` returns decoder outputs
+_encode(X) / _decode_output(Z)   device forward passes; ``_decode_output`` returns data space
 _forward_backward(X, **kw)       batch objective (0-d array), extra logs, and gradients in layers
 _training_objective(X)           what ``train_step`` descends (default ``_forward_backward(X)``;
                                  the denoiser corrupts X first, the VAE passes its warm-up β)
@@ -37,6 +40,7 @@ from npae.validation import (
     check_option,
     check_positive_float,
     check_positive_int,
+    check_verbose,
     restore_kind,
 )
 
@@ -62,8 +66,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         check_positive_int(self.epochs, "epochs")
         check_positive_float(self.learning_rate, "learning_rate")
         check_option(self.dtype, B.FLOAT_DTYPES, "dtype")
-        if self.verbose not in (0, 1, 2, False, True):
-            raise ValueError(f"verbose must be 0, 1 or 2; got {self.verbose!r}.")
+        check_verbose(self.verbose)
         if self.backend is not None:
             check_option(self.backend, B.BACKENDS, "backend")
         B.check_random_state(self.random_state)
@@ -112,11 +115,10 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         self._check_is_fitted()
         return {f"{prefix}.{k}": v for prefix, layer in self._named_layers() for k, v in layer.grads.items()}
 
-    def zero_grad(self, set_to_none: bool = False) -> None:
-        """Clear every layer's accumulated gradients: zeros, or None with ``set_to_none=True`` (the
-        next backward then writes the gradients instead of adding them; what ``train_step`` uses)."""
+    def zero_grad(self) -> None:
+        """Set every layer's accumulated gradients back to zero."""
         for _, layer in self._named_layers():
-            layer.zero_grad(set_to_none)
+            layer.zero_grad()
 
     def get_weights(self) -> dict:
         """Copies of the parameters (device arrays), for snapshots and early stopping."""
@@ -182,7 +184,12 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         return B.asarray(rows, dtype=self.dtype, backend=self.backend_)
 
     def _check_data_range(self, Xb) -> None:
-        """Refuse data the reconstruction loss cannot score (BCE needs [0, 1])."""
+        """Refuse data the reconstruction loss cannot score (BCE needs [0, 1]); changes nothing."""
+
+    def _observe_training_data(self, Xb, *, reset: bool) -> None:
+        """Record what training takes from the training data X (N, D) itself, never from validation
+        data: nothing by default. ``reset`` is False when training continues (``warm_start``,
+        ``partial_fit``), so a subclass can merge with what it saw before."""
 
     def _chunks(self, fn, Xb):
         """Apply ``fn`` to row chunks of Xb and concatenate: bounded memory for big inputs."""
@@ -220,6 +227,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
             self._initialize(Xb.shape[1], rng, self._resolve_backend())
         else:
             self._rng = rng
+        self._observe_training_data(Xb, reset=not warm)
         train(self, Xb, epochs=self.epochs, batch_size=self.batch_size, rng=self._rng, history=self.history_,
               validation_data=Xval, callbacks=callbacks, verbose=int(self.verbose), shuffle=True,
               to_device=self._to_device if B.is_memmap(Xb) else None)
@@ -232,13 +240,14 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         Xb, _ = self._validate(X, n_features=self.n_features_in_ if built else None)
         if not built:
             self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
+        self._observe_training_data(Xb, reset=not built)
         train(self, Xb, epochs=1, batch_size=self.batch_size, rng=self._rng, history=self.history_,
               verbose=0, shuffle=True, to_device=self._to_device if B.is_memmap(Xb) else None)
         return self
 
     def train_step(self, X):
         """One optimizer step on a device batch X (N, D); returns (loss, logs) as device scalars."""
-        self.zero_grad(set_to_none=True)
+        self.zero_grad()
         loss, logs = self._training_objective(X)
         self.optimizer_.step(self._parameter_gradient_pairs())
         return loss, logs
@@ -250,9 +259,8 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         return self._forward_backward(X)
 
     def _parameter_gradient_pairs(self):
-        """[(param, grad)] in ``parameters()`` order; a gradient no backward wrote is zero."""
-        return [(param, array_namespace(param).zeros_like(param) if layer.grads[k] is None else layer.grads[k])
-                for _, layer in self._named_layers() for k, param in layer.params.items()]
+        """[(param, grad)] in ``parameters()`` order."""
+        return [(param, layer.grads[k]) for _, layer in self._named_layers() for k, param in layer.params.items()]
 
     def _evaluate(self, Xb) -> dict:
         """Device scalars for validation: by default the mean per-sample objective."""

@@ -21,7 +21,6 @@ deterministic and sees no noise.
 from __future__ import annotations
 
 import math
-import numbers
 
 from array_api_compat import array_namespace
 
@@ -32,6 +31,7 @@ from npae.noise import NOISE_KINDS, make_noise
 from npae.validation import (
     check_array,
     check_in_unit_interval,
+    check_open_fraction,
     check_option,
     check_positive_float,
     restore_kind,
@@ -102,27 +102,32 @@ class DenoisingAutoencoder(Autoencoder):
     def _check_hyperparameters(self) -> None:
         super()._check_hyperparameters()
         noise = check_option(self.noise, NOISE_KINDS, "noise")
-        level = self.noise_level
         if noise == "gaussian":
-            if isinstance(level, bool) or not isinstance(level, numbers.Real) or not math.isfinite(level) \
-                    or level <= 0:
-                raise ValueError(f"noise_level is the standard deviation σ of noise='gaussian' and must be a "
-                                 f"positive finite number; got {level!r}. A typical value for data in "
-                                 "[0, 1] is 0.1 to 0.5.")
-        elif isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0.0 < level < 1.0:
-            raise ValueError(f"noise_level is the fraction of entries corrupted by noise={noise!r} and must "
-                             f"lie strictly between 0 and 1; got {level!r}. A typical value is 0.25.")
+            check_positive_float(self.noise_level, "noise_level",
+                                 hint="It is the standard deviation σ of noise='gaussian'; a typical value "
+                                      "for data in [0, 1] is 0.1 to 0.5.")
+        else:
+            check_open_fraction(self.noise_level, "noise_level",
+                                hint=f"It is the fraction of entries noise={noise!r} corrupts; a typical "
+                                     "value is 0.25.")
 
-    def _check_data_range(self, Xb) -> None:
-        """The loss's check; during fit/partial_fit, also record the training data's range."""
-        super()._check_data_range(Xb)
-        mode = getattr(self, "_collect_range", None)
-        if mode is None:
-            return
-        self._collect_range = None  # only X, not validation_data, defines the range
-        xp = array_namespace(Xb)
-        low, high = float(xp.min(Xb)), float(xp.max(Xb))
-        if mode == "union" and getattr(self, "data_min_", None) is not None:
+    # ------------------------------------------------------------------ the training data's range
+    def _data_range(self, Xb) -> tuple[float, float]:
+        """(min, max) over every entry of X (N, D), from per-row extremes computed in row chunks
+        (``_chunks``), so a memory map is read a block at a time."""
+        lows = self._chunks(lambda x: array_namespace(x).min(x, axis=1), Xb)
+        highs = self._chunks(lambda x: array_namespace(x).max(x, axis=1), Xb)
+        xp = array_namespace(lows, highs)
+        return float(xp.min(lows)), float(xp.max(highs))
+
+    def _observe_training_data(self, Xb, *, reset: bool) -> None:
+        """Record the training data's range and build the corruption layer from it.
+
+        ``data_min_``/``data_max_`` are X's range, merged with the earlier one when training
+        continues; ``noise_range_`` is (0, 1) for loss="bce" and that range for loss="mse".
+        """
+        low, high = self._data_range(Xb)
+        if not reset and getattr(self, "data_min_", None) is not None:
             low, high = min(low, self.data_min_), max(high, self.data_max_)
         self.data_min_, self.data_max_ = low, high
         self.noise_range_ = (0.0, 1.0) if self.loss_.name == "bce" else (low, high)
@@ -149,32 +154,6 @@ class DenoisingAutoencoder(Autoencoder):
         return {"target": Tb}
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y=None, *, validation_data=None, callbacks=None):
-        """Train to reconstruct X from corrupted copies of its minibatches; returns self.
-
-        Parameters
-        ----------
-        X : array-like of shape (N, D)
-            Clean training data; its range sets ``data_min_``/``data_max_``.
-        y : ignored
-        validation_data : array-like of shape (N_val, D), optional
-            Scored clean (no corruption) into ``history_["val_loss"]``.
-        callbacks : list of npae.training.Callback, optional
-        """
-        self._collect_range = "union" if self.warm_start and self._is_built() else "reset"
-        try:
-            return super().fit(X, y, validation_data=validation_data, callbacks=callbacks)
-        finally:
-            self._collect_range = None
-
-    def partial_fit(self, X, y=None):
-        """One epoch of denoising training over X (building the model on the first call)."""
-        self._collect_range = "union"
-        try:
-            return super().partial_fit(X, y)
-        finally:
-            self._collect_range = None
-
     def train_step(self, X):
         """One optimizer step on a freshly corrupted batch (see ``_training_objective``)."""
         if getattr(self, "noise_layer_", None) is None:
@@ -219,7 +198,7 @@ class DenoisingAutoencoder(Autoencoder):
         bounds = getattr(self, "noise_range_", None)
         if bounds is None:
             xp = array_namespace(Xb)
-            bounds = (0.0, 1.0) if get_loss(self.loss).name == "bce" else (float(xp.min(Xb)), float(xp.max(Xb)))
+            bounds = (0.0, 1.0) if self.loss_.name == "bce" else (float(xp.min(Xb)), float(xp.max(Xb)))
         layer = make_noise(self.noise if noise is None else noise,
                            float(self.noise_level if noise_level is None else noise_level),
                            low=bounds[0], high=bounds[1])

@@ -17,15 +17,12 @@ every row).
 
 from __future__ import annotations
 
-import math
-import numbers
-
 from array_api_compat import array_namespace
 
 from npae import penalties
 from npae.activations import get_activation
 from npae.models.autoencoder import Autoencoder
-from npae.validation import check_nonnegative_float, check_option
+from npae.validation import check_nonnegative_float, check_open_fraction, check_option
 
 __all__ = ["SPARSITY_KINDS", "SparseAutoencoder"]
 
@@ -84,10 +81,7 @@ class SparseAutoencoder(Autoencoder):
         super()._check_hyperparameters()
         check_option(self.sparsity, SPARSITY_KINDS, "sparsity")
         check_nonnegative_float(self.sparsity_weight, "sparsity_weight")
-        rho = self.target_sparsity
-        if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not math.isfinite(rho) or not 0.0 < rho < 1.0:
-            raise ValueError(f"target_sparsity must be a number strictly between 0 and 1; got {rho!r}. "
-                             "A typical value is 0.05.")
+        check_open_fraction(self.target_sparsity, "target_sparsity", hint="A typical value is 0.05.")
         if self.sparsity == "kl" and get_activation(self.latent_activation).name != "sigmoid":
             raise ValueError(
                 f"SparseAutoencoder with sparsity='kl' needs codes in (0, 1), so it requires "

@@ -14,6 +14,9 @@ logits or the Gaussian mean. The objective is the batch mean of the negative β-
     bernoulli: NLL = Σ_d softplus(y_d) − x_d·y_d                 (BCE on logits, x in [0, 1])
     gaussian:  NLL = ½‖x − y‖²/σ² + D·log σ + ½·D·log 2π          (fixed σ = ``sigma``)
 
+The NLL and the KL are ``npae.losses``' (``BernoulliNLL``, ``GaussianNLL``, ``gaussian_kl``):
+the model picks its likelihood object once, when it builds its layers (``likelihood_``).
+
 Backward, in the order it runs: dy = ∂NLL/∂y / N through the decoder gives dz; the only
 hand-written junction is the split and the sampling,
 
@@ -26,24 +29,23 @@ then both heads' backward passes add into dh, which runs through the encoder sta
 from __future__ import annotations
 
 import math
-import numbers
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from npae import backend as B
-from npae import ops
+from npae import losses, ops
 from npae.activations import get_activation
-from npae.initializers import get_initializer
-from npae.layers import Dense
-from npae.losses import bce_with_logits_and_grad
-from npae.models.autoencoder import default_init, dense_stack
+from npae.initializers import default_init, get_initializer
+from npae.layers import Dense, dense_stack
+from npae.losses import gaussian_kl, gaussian_kl_grad  # public here before they moved to losses
 from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder
 from npae.optimizers import OPTIMIZERS
 from npae.validation import (
     check_array,
     check_hidden_sizes,
     check_nonnegative_float,
+    check_nonnegative_int,
     check_option,
     check_positive_float,
     check_positive_int,
@@ -63,7 +65,8 @@ __all__ = [
     "reparameterize_grad",
 ]
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+#: The ``likelihood`` options; ``npae.losses.LIKELIHOODS`` maps them to their loss classes.
+LIKELIHOODS = tuple(losses.LIKELIHOODS)
 
 #: log_var is clamped to [LOG_VAR_MIN, LOG_VAR_MAX] right after the split. exp(LOG_VAR_MAX) =
 #: exp(20) ≈ 4.9e8 and exp(½·LOG_VAR_MAX) ≈ 2.2e4 stay far from float32 overflow (3.4e38), and
@@ -74,8 +77,6 @@ LOG_VAR_MAX = 20.0
 #: How many rows (importance samples × data rows) one decoder pass of ``log_likelihood`` takes:
 #: memory per pass is IWAE_CHUNK_ROWS·D numbers, whatever k is.
 IWAE_CHUNK_ROWS = INFERENCE_CHUNK
-
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 # ---------------------------------------------------------------------- the junction pieces
@@ -161,36 +162,6 @@ def reparameterize_grad(dz, log_var, eps):
     return dz, dz * (0.5 * std * eps)
 
 
-def gaussian_kl(mu, log_var):
-    """KL(N(mu, diag(exp(log_var))) ‖ N(0, I)) per row: −½ Σ_k (1 + log_var − mu² − exp(log_var)).
-
-    Parameters
-    ----------
-    mu, log_var : arrays of shape (N, K)
-
-    Returns
-    -------
-    array of shape (N,), ≥ 0
-    """
-    xp = array_namespace(mu, log_var)
-    return -0.5 * xp.sum(1.0 + log_var - mu * mu - xp.exp(log_var), axis=1)
-
-
-def gaussian_kl_grad(mu, log_var):
-    """Gradients of the per-row ``gaussian_kl``: d/dmu = mu, d/dlog_var = ½(exp(log_var) − 1).
-
-    Parameters
-    ----------
-    mu, log_var : arrays of shape (N, K)
-
-    Returns
-    -------
-    dmu, dlog_var : arrays of shape (N, K)
-    """
-    xp = array_namespace(mu, log_var)
-    return mu, 0.5 * (xp.exp(log_var) - 1.0)
-
-
 # ---------------------------------------------------------------------- the model
 class VAE(BaseAutoencoder):
     """A variational autoencoder with hand-written backpropagation; a scikit-learn transformer.
@@ -238,6 +209,9 @@ class VAE(BaseAutoencoder):
         The heads (parameters ``encoder.mu.W/b`` and ``encoder.logvar.W/b``), H → K.
     decoder_ : npae.layers.Sequential
         Parameters ``decoder.{i}.W/b``; the last layer is linear.
+    likelihood_ : npae.losses.BernoulliNLL or npae.losses.GaussianNLL
+        −log p(x|z) as a loss object (value, gradient, output), chosen from ``likelihood`` and
+        ``sigma`` when the layers are built.
     n_features_in_ : int
     history_ : dict[str, list[float]]
         Per epoch: "loss" (the objective with that epoch's KL weight), "reconstruction" (mean
@@ -307,27 +281,17 @@ class VAE(BaseAutoencoder):
         check_option(self.likelihood, LIKELIHOODS, "likelihood")
         check_positive_float(self.sigma, "sigma")
         check_nonnegative_float(self.beta, "beta")
-        warmup = self.kl_warmup_epochs
-        if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
-            raise ValueError(f"kl_warmup_epochs must be a non-negative integer; got {warmup!r}. Use 0 for no warm-up.")
+        check_nonnegative_int(self.kl_warmup_epochs, "kl_warmup_epochs", hint="Use 0 for no warm-up.")
         check_option(self.optimizer, tuple(OPTIMIZERS), "optimizer")
         if self.weight_init is not None:
             get_initializer(self.weight_init)
 
     def _check_data_range(self, Xb) -> None:
-        """Bernoulli targets must lie in [0, 1]: BCE of anything else is not a likelihood."""
-        if self.likelihood != "bernoulli":
-            return
-        xp = array_namespace(Xb)
-        lo, hi = float(xp.min(Xb)), float(xp.max(Xb))
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"{type(self).__name__} with likelihood='bernoulli' expects X in [0, 1]; got "
-                f"min={lo:g}, max={hi:g}. Scale it first, e.g. X / 255.0 for 8-bit images, or use "
-                "likelihood='gaussian'."
-            )
+        """The likelihood's own check (Bernoulli targets must lie in [0, 1]); changes nothing."""
+        losses.get_likelihood(self.likelihood, self.sigma).check_target(Xb, type(self).__name__)
 
     def _build(self, n_features: int, rng) -> None:
+        self.likelihood_ = losses.get_likelihood(self.likelihood, self.sigma)
         init = self.weight_init or default_init(self.activation)
         hidden = check_hidden_sizes(self.hidden_sizes)
         common = {"init": init, "rng": rng, "dtype": self.dtype, "backend": self.backend_}
@@ -374,42 +338,15 @@ class VAE(BaseAutoencoder):
 
     def _decode_output(self, Z):
         """x̂ in data space, (N, K) -> (N, D): σ(logits) for "bernoulli", the mean for "gaussian"."""
-        y = self.decoder_.forward(Z)
-        return ops.sigmoid(y) if self.likelihood == "bernoulli" else y
-
-    def _nll(self, x, y):
-        """−log p(x|z) summed over the last axis: x (…, D) and y (…, D) -> (…).
-
-        bernoulli: Σ_d softplus(y_d) − x_d·y_d;  gaussian: ½‖x − y‖²/σ² + D·log σ + ½·D·log 2π.
-        """
-        xp = array_namespace(x, y)
-        if self.likelihood == "bernoulli":
-            return xp.sum(ops.softplus(y) - x * y, axis=-1)
-        sigma = float(self.sigma)
-        D = x.shape[-1]
-        r = x - y
-        return (0.5 / sigma**2) * xp.sum(r * r, axis=-1) + D * (math.log(sigma) + 0.5 * _LOG_2PI)
-
-    def _nll_grad(self, x, y):
-        """d/dy of ``_nll``: σ(y) − x (bernoulli) or (y − x)/σ² (gaussian), shape (N, D)."""
-        if self.likelihood == "bernoulli":
-            return ops.sigmoid(y) - x
-        return (y - x) * (1.0 / float(self.sigma) ** 2)
-
-    def _nll_and_grad(self, x, y):
-        """(``_nll(x, y)``, ``_nll_grad(x, y)``), for "bernoulli" sharing exp(−|y|) between them
-        (``losses.bce_with_logits_and_grad``, the same numbers)."""
-        if self.likelihood == "bernoulli":
-            return bce_with_logits_and_grad(x, y)
-        return self._nll(x, y), self._nll_grad(x, y)
+        return self.likelihood_.output(self.decoder_.forward(Z))
 
     def _terms(self, X, rng):
         """Per-row NLL and KL with z sampled from ``rng``, stacked as (N, 2)."""
         xp = array_namespace(X)
         mu, log_var, _ = self._encode_stats(X)
         z, _ = reparameterize(mu, log_var, random_state=rng)
-        nll = self._nll(X, self.decoder_.forward(z))
-        return xp.stack([nll, gaussian_kl(mu, log_var)], axis=1)
+        nll = self.likelihood_.value(X, self.decoder_.forward(z))
+        return xp.stack([nll, losses.gaussian_kl(mu, log_var)], axis=1)
 
     def _sample_losses(self, X, rng=None):
         """−ELBO per row with sampled z (β = 1 whatever ``beta`` is): NLL + KL, shape (N,)."""
@@ -476,14 +413,14 @@ class VAE(BaseAutoencoder):
         z, eps = reparameterize(mu, log_var, eps, random_state=self._rng)
         y = self.decoder_.forward(z)
         xp = array_namespace(y)
-        nll, dy = self._nll_and_grad(X, y)
-        kl = gaussian_kl(mu, log_var)
+        nll, dy = self.likelihood_.value_and_grad(X, y)
+        kl = losses.gaussian_kl(mu, log_var)
         recon, kl_mean = xp.mean(nll), xp.mean(kl)
         loss = xp.mean(nll + beta * kl)
 
         dz = self.decoder_.backward(dy * (1.0 / N))
         dmu, dlog_var = reparameterize_grad(dz, log_var, eps)
-        dmu_kl, dlog_var_kl = gaussian_kl_grad(mu, log_var)
+        dmu_kl, dlog_var_kl = losses.gaussian_kl_grad(mu, log_var)
         dmu = dmu + (beta / N) * dmu_kl
         dlog_var = dlog_var + (beta / N) * dlog_var_kl
         dh = self.mu_head_.backward(dmu) + self.logvar_head_.backward(clamp_log_var_grad(dlog_var, raw))
@@ -543,10 +480,11 @@ class VAE(BaseAutoencoder):
 
         log q(z_s|x) = −½ Σ_k (log 2π + log_var + eps_s²) and log N(z_s; 0, I) = −½ Σ_k (log 2π + z_s²),
         so the two log 2π terms cancel. The k samples run through the decoder in chunks of at most
-        IWAE_CHUNK_ROWS rows (samples × rows), eps drawn chunk after chunk from one stream.
+        IWAE_CHUNK_ROWS rows (samples × rows), eps drawn chunk after chunk from one stream; the
+        likelihood scores the s·N rows of a chunk against X repeated s times.
         """
         xp = array_namespace(X)
-        N, D = X.shape
+        N = X.shape[0]
         K = int(self.latent_dim)
         mu, log_var, _ = self._encode_stats(X)
         std = xp.exp(0.5 * log_var)
@@ -556,8 +494,8 @@ class VAE(BaseAutoencoder):
             s = min(per_chunk, k - start)
             eps = B.standard_normal(rng, (s, N, K), like=X)
             z = mu[None, :, :] + std[None, :, :] * eps
-            y = xp.reshape(self.decoder_.forward(xp.reshape(z, (s * N, K))), (s, N, D))
-            log_px = -self._nll(X[None, :, :], y)
+            y = self.decoder_.forward(xp.reshape(z, (s * N, K)))  # row s·N + n holds sample s of x_n
+            log_px = -xp.reshape(self.likelihood_.value(xp.tile(X, (s, 1)), y), (s, N))
             log_pz_minus_log_q = -0.5 * xp.sum(z * z - log_var[None, :, :] - eps * eps, axis=-1)
             out.append(log_px + log_pz_minus_log_q)
         return xp.concat(out, axis=0)

@@ -12,7 +12,11 @@ from npae import penalties
 from npae.gradcheck import check_model, relative_error
 from npae.models.autoencoder import Autoencoder
 from npae.models.contractive import ContractiveAutoencoder
-from tests.conftest import to_backend
+
+
+def to_backend(backend, a, dtype="float64"):
+    """Host array -> the backend under test, in dtype."""
+    return B.asarray(np.asarray(a), dtype=dtype, backend=backend)
 
 SMOOTH = ["tanh", "sigmoid", "softplus", "elu"]
 HIDDEN = {1: (), 2: (5,), 3: (5, 4)}

@@ -11,7 +11,11 @@ from npae.models.autoencoder import Autoencoder
 from npae.models.base import load
 from npae.models.denoising import DenoisingAutoencoder, psnr
 from npae.noise import corrupt
-from tests.conftest import to_backend
+
+
+def to_backend(backend, a, dtype="float64"):
+    """Host array -> the backend under test, in dtype."""
+    return B.asarray(np.asarray(a), dtype=dtype, backend=backend)
 
 KINDS = [("gaussian", 0.3), ("masking", 0.3), ("salt_pepper", 0.2)]
 
@@ -36,7 +40,8 @@ def _pair(kind, level, loss="bce", seed=0):
 
 
 class _Spy(DenoisingAutoencoder):
-    """Records what each training step fed the network and compared it with."""
+    """Records what each training step fed the network and compared it with, through
+    ``_forward_backward``, the subclass hook that npae.models.base documents."""
 
     def _forward_backward(self, X, target=None):
         self.seen_ = getattr(self, "seen_", [])
@@ -170,21 +175,30 @@ def test_fit_corrupts_each_batch_and_targets_the_clean_batch(kind, level):
     assert not np.array_equal(model.seen_[0][0], model.seen_[2][0][: model.seen_[0][0].shape[0]])
 
 
+def _next_training_step_is_the_untouched_twins(model, twin, Xb):
+    """The corruption of the next train_step comes from the model's own stream: equal weights
+    after it mean nothing else drew from that stream in between."""
+    model.train_step(Xb)
+    twin.train_step(Xb)
+    for key, value in twin.parameters().items():
+        np.testing.assert_array_equal(B.to_numpy(model.parameters()[key]), B.to_numpy(value))
+
+
 def test_inference_is_deterministic_and_noise_free(xp):
     X = _X(n=20, d=6)
     model = _small(noise="salt_pepper", noise_level=0.3, epochs=2, backend=xp.name).fit(X)
-    state = model._rng.bit_generator.state
+    untouched = clone(model).fit(X)
     Xb = to_backend(xp, X, "float32")
     first = B.to_numpy(model.reconstruct(Xb))
     np.testing.assert_array_equal(B.to_numpy(model.reconstruct(Xb)), first)
     np.testing.assert_array_equal(B.to_numpy(model.denoise(Xb)), first)
     np.testing.assert_array_equal(B.to_numpy(model.transform(Xb)), B.to_numpy(model.transform(Xb)))
     np.testing.assert_array_equal(B.to_numpy(model.score_samples(Xb)), B.to_numpy(model.score_samples(Xb)))
-    assert model._rng.bit_generator.state == state  # inference drew nothing
     twin = Autoencoder(**{k: v for k, v in model.get_params().items() if k not in ("noise", "noise_level")})
     twin.loss_and_grad(X)
     twin.set_weights(model.get_weights())
     np.testing.assert_allclose(B.to_numpy(twin.reconstruct(Xb)), first, rtol=1e-6)
+    _next_training_step_is_the_untouched_twins(model, untouched, Xb)  # inference drew nothing
 
 
 @pytest.mark.parametrize("kind, level", KINDS)
@@ -247,6 +261,32 @@ def test_refit_resets_the_range_and_a_refused_refit_keeps_it():
     assert model.data_min_ >= 0.0 and model.data_max_ <= 0.5 and model.noise_range_[1] < wide[1]
 
 
+def test_only_fit_and_partial_fit_record_the_range():
+    X = _X(n=12) * 2.0 - 0.5
+    model = _small(loss="mse", noise="gaussian", noise_level=0.2, epochs=1).fit(X)
+    recorded = (model.data_min_, model.data_max_, model.noise_range_)
+    wide = X * 10.0
+    model.score_samples(wide)
+    model.loss_and_grad(wide)
+    model.transform(wide)
+    model.corrupt(wide, random_state=0)
+    model.fit(X, validation_data=wide)
+    assert (model.data_min_, model.data_max_, model.noise_range_) == recorded
+
+
+def test_the_range_of_a_memory_map_covers_every_row(tmp_path, monkeypatch):
+    from npae.models import base
+
+    X = _X(n=23) * 0.2 + 0.4
+    X[3, 1], X[21, 4] = 0.0, 1.0  # the extremes in the first and the last row block
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    monkeypatch.setattr(base, "INFERENCE_CHUNK", 5)  # five row blocks
+    model = _small(loss="mse", noise="gaussian", noise_level=0.1, epochs=1, dtype="float64")
+    model.fit(np.load(path, mmap_mode="r"))
+    assert (model.data_min_, model.data_max_) == (0.0, 1.0) and model.noise_range_ == (0.0, 1.0)
+
+
 def test_corrupt_can_apply_another_corruption_than_training():
     model = _small(noise="gaussian", noise_level=0.2, epochs=1).fit(_X(n=12))
     noisy = model.corrupt(np.full((100, 6), 0.5), random_state=0, noise="masking", noise_level=0.5)
@@ -256,13 +296,13 @@ def test_corrupt_can_apply_another_corruption_than_training():
 
 def test_corrupt_is_reproducible_and_leaves_the_model_stream_alone(xp):
     model = _small(noise="masking", noise_level=0.4, epochs=1, backend=xp.name).fit(_X(n=12))
-    state = model._rng.bit_generator.state
+    untouched = clone(model).fit(_X(n=12))
     Xb = to_backend(xp, np.full((40, 6), 0.5), "float32")
     a, b = model.corrupt(Xb, random_state=3), model.corrupt(Xb, random_state=3)
     assert B.backend_of(a).name == xp.name
     np.testing.assert_array_equal(B.to_numpy(a), B.to_numpy(b))
     assert abs(float(np.mean(B.to_numpy(a) == 0.0)) - 0.4) < 0.1
-    assert model._rng.bit_generator.state == state
+    _next_training_step_is_the_untouched_twins(model, untouched, to_backend(xp, _X(n=12), "float32"))
 
 
 def test_saved_model_loads_denoises_and_corrupts(tmp_path):

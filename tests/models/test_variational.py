@@ -10,8 +10,13 @@ from npae import backend as B
 from npae.gradcheck import check_model, relative_error
 from npae.models import base
 from npae.models import variational as V
+from npae import losses
 from npae.models.variational import VAE
-from tests.conftest import to_backend
+
+
+def to_backend(backend, a, dtype="float64"):
+    """Host array -> the backend under test, in dtype."""
+    return B.asarray(np.asarray(a), dtype=dtype, backend=backend)
 
 N, D, K = 12, 8, 3
 
@@ -176,20 +181,32 @@ def test_sampler_mean_and_variance_match_mu_and_exp_log_var(xp):
     np.testing.assert_array_equal(B.to_numpy(eps), np.random.default_rng(0).standard_normal((M, 3)))
 
 
-def test_kl_closed_form_matches_monte_carlo(xp):
-    mu = np.array([[0.0, 0.0], [1.0, -0.5], [0.3, 2.0]])
-    log_var = np.array([[0.0, 0.0], [-1.0, 0.7], [1.5, -2.0]])
-    kl = B.to_numpy(V.gaussian_kl(to_backend(xp, mu), to_backend(xp, log_var)))
-    assert kl[0] == 0.0
-    M = 200000
-    e = np.random.default_rng(1).standard_normal((M, 3, 2))
-    z = mu + np.exp(0.5 * log_var) * e
-    log_q_minus_log_p = (-0.5 * (log_var + e**2) + 0.5 * z**2).sum(-1)  # the log 2π terms cancel
-    se = log_q_minus_log_p.std(0, ddof=1) / np.sqrt(M)
-    assert np.all(np.abs(log_q_minus_log_p.mean(0) - kl)[1:] < 4 * se[1:])
-    dmu, dlv = V.gaussian_kl_grad(to_backend(xp, mu), to_backend(xp, log_var))
-    np.testing.assert_allclose(B.to_numpy(dmu), mu)
-    np.testing.assert_allclose(B.to_numpy(dlv), 0.5 * (np.exp(log_var) - 1.0))
+def test_kl_is_the_one_in_losses_and_stays_importable_from_the_model_module():
+    # the closed form, its gradient and their checks live in tests/test_losses.py
+    assert V.gaussian_kl is losses.gaussian_kl and V.gaussian_kl_grad is losses.gaussian_kl_grad
+    assert {"gaussian_kl", "gaussian_kl_grad", "LIKELIHOODS"} <= set(V.__all__)
+    assert V.LIKELIHOODS == ("bernoulli", "gaussian")
+
+
+@pytest.mark.parametrize("likelihood, sigma, cls", [("bernoulli", 1.0, losses.BernoulliNLL),
+                                                    ("gaussian", 0.4, losses.GaussianNLL)])
+def test_the_likelihood_object_is_chosen_once_and_scores_the_decoder_output(data, likelihood, sigma, cls):
+    vae = small(likelihood=likelihood, sigma=sigma).fit(data)
+    assert type(vae.likelihood_) is cls
+    if likelihood == "gaussian":
+        assert vae.likelihood_.sigma == sigma
+    Z = np.random.default_rng(0).standard_normal((5, K))
+    P = vae.parameters()
+    y = np.tanh(Z @ P["decoder.0.W"] + P["decoder.0.b"]) @ P["decoder.1.W"] + P["decoder.1.b"]
+    np.testing.assert_allclose(vae.inverse_transform(Z), vae.likelihood_.output(y), rtol=1e-12)
+    # the ELBO's reconstruction term is the likelihood object's value on the sampled decoder output
+    E = np.random.default_rng(7).standard_normal((N, K))
+    h = np.tanh(data @ P["encoder.0.W"] + P["encoder.0.b"])
+    mu, lv = h @ P["encoder.mu.W"] + P["encoder.mu.b"], h @ P["encoder.logvar.W"] + P["encoder.logvar.b"]
+    z = mu + np.exp(0.5 * lv) * E
+    y = np.tanh(z @ P["decoder.0.W"] + P["decoder.0.b"]) @ P["decoder.1.W"] + P["decoder.1.b"]
+    expected = -(vae.likelihood_.value(data, y) + losses.gaussian_kl(mu, lv))
+    np.testing.assert_allclose(vae.elbo(data, random_state=7), expected, rtol=1e-12)
 
 
 # ---------------------------------------------------------------- ELBO and IWAE

@@ -1,0 +1,268 @@
+"""The estimator contract every npae model keeps (npae.models.base), through public methods only:
+hyperparameters stored as given, clone and get_params, NotFittedError wording, the fitted
+attributes (n_features_in_, history_), loss_and_grad, weights, save/load, and results returned
+as the kind of array that came in."""
+
+import re
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
+
+import npae
+from npae import backend as B
+from npae.io import CheckpointError
+from npae.kernels import use_kernels
+from npae.models import MODEL_CLASSES, BaseAutoencoder
+
+D, K = 5, 2
+COMMON = {"hidden_sizes": (6,), "latent_dim": K, "epochs": 2, "batch_size": 8, "random_state": 0, "verbose": 0}
+MODELS = {
+    "Autoencoder": lambda **kw: npae.Autoencoder(**{**COMMON, **kw}),
+    "SparseAutoencoder": lambda **kw: npae.SparseAutoencoder(**{**COMMON, "sparsity": "kl",
+                                                                "latent_activation": "sigmoid", **kw}),
+    "DenoisingAutoencoder": lambda **kw: npae.DenoisingAutoencoder(**{**COMMON, "noise": "masking",
+                                                                      "noise_level": 0.3, **kw}),
+    "ContractiveAutoencoder": lambda **kw: npae.ContractiveAutoencoder(**{**COMMON, "activation": "tanh", **kw}),
+    "VAE": lambda **kw: npae.VAE(**{**COMMON, **kw}),
+}
+NEEDS_FIT = ["transform", "encode", "inverse_transform", "decode", "reconstruct", "score_samples", "score"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return np.random.default_rng(0).random((24, D))
+
+
+def _host(a):
+    return B.to_numpy(a)
+
+
+def test_every_model_class_is_registered_and_is_a_scikit_learn_transformer():
+    assert set(MODELS) <= set(MODEL_CLASSES)
+    for name in MODELS:
+        cls = MODEL_CLASSES[name]
+        assert issubclass(cls, BaseAutoencoder) and issubclass(cls, TransformerMixin)
+        assert issubclass(cls, BaseEstimator)
+
+
+# ---------------------------------------------------------------- __init__, get_params, clone
+@pytest.mark.parametrize("name", list(MODELS))
+def test_init_stores_the_arguments_as_given_and_nothing_else(name):
+    model = MODELS[name](hidden_sizes=[7, 3], learning_rate="not checked until fit")
+    params = model.get_params()
+    assert params["hidden_sizes"] == [7, 3] and params["learning_rate"] == "not checked until fit"
+    assert not [k for k in vars(model) if k.endswith("_")]  # no fitted attribute before fit
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_clone_gives_an_unfitted_model_with_equal_params(name, data):
+    model = MODELS[name]().fit(data)
+    twin = clone(model)
+    assert twin.get_params() == model.get_params()
+    assert not hasattr(twin, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        twin.transform(data)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_set_params_returns_the_model_and_changes_the_next_fit(name, data):
+    model = MODELS[name]()
+    assert model.set_params(epochs=3) is model
+    assert len(model.fit(data).history_["loss"]) == 3
+
+
+# ---------------------------------------------------------------- not fitted
+@pytest.mark.parametrize("name", list(MODELS))
+def test_unfitted_models_raise_not_fitted_error_in_scikit_learn_words(name, data):
+    model = MODELS[name]()
+    message = (rf"^This {name} instance is not fitted yet\. Call 'fit' with appropriate arguments before "
+               r"using this estimator\.$")
+    for method in NEEDS_FIT:
+        arg = np.zeros((3, K)) if method in ("inverse_transform", "decode") else data
+        with pytest.raises(NotFittedError, match=message):
+            getattr(model, method)(arg)
+    for method in ("parameters", "gradients", "get_weights"):
+        with pytest.raises(NotFittedError, match=message):
+            getattr(model, method)()
+    with pytest.raises(NotFittedError, match=message):
+        model.save("never-written.npz")
+
+
+# ---------------------------------------------------------------- fitted attributes
+@pytest.mark.parametrize("name", list(MODELS))
+def test_fit_returns_self_and_sets_n_features_in_and_history(name, data):
+    model = MODELS[name]()
+    assert model.fit(data, validation_data=data[:6]) is model
+    assert model.n_features_in_ == D
+    history = model.history_
+    assert len(history["loss"]) == 2 and len(history["val_loss"]) == 2
+    assert all(isinstance(v, float) for values in history.values() for v in values)
+    assert all(len(values) == 2 for values in history.values())
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_partial_fit_builds_on_first_call_and_adds_one_epoch_each_time(name, data):
+    model = MODELS[name]()
+    assert model.partial_fit(data) is model
+    assert model.n_features_in_ == D and len(model.history_["loss"]) == 1
+    model.partial_fit(data)
+    assert len(model.history_["loss"]) == 2
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_fresh_fit_restarts_and_warm_start_continues(name, data):
+    model = MODELS[name]().fit(data)
+    model.fit(data)
+    assert len(model.history_["loss"]) == 2  # a fresh fit: new history
+    model.set_params(warm_start=True).fit(data)
+    assert len(model.history_["loss"]) == 4
+    wider = np.random.default_rng(1).random((10, D + 1))
+    model.set_params(warm_start=False).fit(wider)
+    assert model.n_features_in_ == D + 1  # a fresh fit may change the width (scikit-learn)
+
+
+# ---------------------------------------------------------------- loss_and_grad and weights
+@pytest.mark.parametrize("name", list(MODELS))
+def test_loss_and_grad_builds_returns_every_gradient_and_leaves_parameters(name, data):
+    model = MODELS[name](dtype="float64")
+    loss, grads = model.loss_and_grad(data)
+    assert isinstance(loss, float) and np.isfinite(loss)
+    assert model.n_features_in_ == D
+    params = model.parameters()
+    assert list(grads) == list(params)
+    for key, g in grads.items():
+        assert isinstance(g, np.ndarray) and g.shape == tuple(params[key].shape)
+    before = {k: _host(v).copy() for k, v in params.items()}
+    kwargs = {"eps": np.zeros((data.shape[0], K))} if name == "VAE" else {}  # else the VAE draws a new eps
+    first = model.loss_and_grad(data, **kwargs)
+    again, grads_again = model.loss_and_grad(data, **kwargs)
+    assert again == first[0]
+    for key in grads:
+        np.testing.assert_array_equal(grads_again[key], first[1][key])  # gradients do not pile up
+    for key, value in model.parameters().items():
+        np.testing.assert_array_equal(_host(value), before[key])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_zero_grad_clears_the_gradients_of_the_last_backward(name, data):
+    with use_kernels("reference"):  # the fast kernel clears to None instead, as set_to_none in PyTorch
+        model = MODELS[name]()
+        model.loss_and_grad(data)
+        assert any(np.any(_host(g) != 0.0) for g in model.gradients().values())
+        model.zero_grad()
+        assert all(np.all(_host(g) == 0.0) for g in model.gradients().values())
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_train_step_returns_the_loss_and_changes_the_parameters(name, data):
+    model = MODELS[name]().fit(data)
+    before = model.get_weights()
+    loss, logs = model.train_step(B.asarray(data, dtype="float32"))
+    assert np.isfinite(float(loss)) and isinstance(logs, dict)
+    assert any(not np.array_equal(_host(v), _host(before[k])) for k, v in model.parameters().items())
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_get_and_set_weights_round_trip_and_refuse_mismatches(name, data):
+    model = MODELS[name]().fit(data)
+    snapshot = model.get_weights()
+    reference = model.transform(data)
+    first = next(iter(model.parameters()))
+    model.parameters()[first][...] = 0.0
+    assert not np.array_equal(model.transform(data), reference)
+    model.set_weights(snapshot)
+    np.testing.assert_array_equal(model.transform(data), reference)
+    with pytest.raises(ValueError, match=re.escape(f"set_weights is missing parameters {[first]}.")):
+        model.set_weights({k: v for k, v in snapshot.items() if k != first})
+    shape = tuple(snapshot[first].shape)
+    with pytest.raises(ValueError, match=re.escape(f"{first} has shape {shape}; got (1, 1).")):
+        model.set_weights({**snapshot, first: np.zeros((1, 1))})
+
+
+def test_get_weights_are_copies_and_parameters_are_live(data):
+    model = MODELS["Autoencoder"]().fit(data)
+    weights = model.get_weights()
+    key = next(iter(weights))
+    weights[key][...] = 7.0
+    assert not np.all(model.parameters()[key] == 7.0)
+    model.parameters()[key][...] = 7.0  # the live arrays: the model changes
+    assert np.all(model.get_weights()[key] == 7.0)
+
+
+# ---------------------------------------------------------------- kinds returned
+@pytest.mark.parametrize("name", list(MODELS))
+def test_results_come_back_as_the_kind_of_array_given(name, data, xp):
+    model = MODELS[name](backend=xp.name).fit(data)
+    on_device = B.asarray(data, dtype="float32", backend=xp)
+    Z_device = B.asarray(np.zeros((3, K)), dtype="float32", backend=xp)
+    for method, host_arg, device_arg in [("transform", data, on_device), ("reconstruct", data, on_device),
+                                         ("score_samples", data, on_device),
+                                         ("inverse_transform", np.zeros((3, K)), Z_device)]:
+        assert isinstance(getattr(model, method)(host_arg), np.ndarray), method
+        assert isinstance(getattr(model, method)(host_arg.tolist()), np.ndarray), method
+        out = getattr(model, method)(device_arg)
+        assert B.backend_of(out).name == xp.name, method
+        if not (name == "VAE" and method == "score_samples"):  # the ELBO is sampled afresh each call
+            np.testing.assert_allclose(_host(out), getattr(model, method)(host_arg), rtol=1e-6, atol=1e-7)
+    assert isinstance(model.score(on_device), float)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "VAE"])  # the VAE's scores are sampled
+def test_score_is_the_mean_of_score_samples(name, data):
+    model = MODELS[name]().fit(data)
+    assert model.score(data) == pytest.approx(float(np.mean(model.score_samples(data))), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_shapes_of_the_transformer_methods(name, data):
+    model = MODELS[name]().fit(data)
+    assert model.transform(data).shape == (24, K) and model.encode(data).shape == (24, K)
+    assert model.inverse_transform(np.zeros((3, K))).shape == (3, D)
+    assert model.decode(np.zeros((3, K))).shape == (3, D)
+    assert model.reconstruct(data).shape == (24, D) and model.score_samples(data).shape == (24,)
+    assert model.fit_transform(data).shape == (24, K)
+
+
+# ---------------------------------------------------------------- save / load
+@pytest.mark.parametrize("name", list(MODELS))
+def test_save_load_round_trip_keeps_class_params_weights_and_history(name, data, tmp_path):
+    model = MODELS[name]().fit(data, validation_data=data[:6])
+    path = tmp_path / f"{name}.npz"
+    model.save(path)
+    loaded = npae.load(path)
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+    assert loaded.n_features_in_ == D and loaded.history_ == model.history_
+    for key, value in model.parameters().items():
+        np.testing.assert_array_equal(_host(loaded.parameters()[key]), _host(value))
+    np.testing.assert_array_equal(loaded.transform(data), model.transform(data))
+    np.testing.assert_array_equal(loaded.reconstruct(data), model.reconstruct(data))
+
+
+@pytest.mark.parametrize("include_optimizer", [True, False])
+def test_a_loaded_model_resumes_training(data, tmp_path, include_optimizer):
+    model = MODELS["Autoencoder"](warm_start=True).fit(data)
+    model.save(tmp_path / "ae.npz", include_optimizer=include_optimizer)
+    loaded = npae.load(tmp_path / "ae.npz")
+    assert loaded.optimizer_.iterations == (model.optimizer_.iterations if include_optimizer else 0)
+    loaded.fit(data)
+    assert len(loaded.history_["loss"]) == 4
+
+
+def test_load_refuses_a_file_that_does_not_hold_an_npae_model(tmp_path):
+    from npae import io
+
+    path = tmp_path / "other.npz"
+    io.write_checkpoint(path, {"param:w": np.zeros(2)}, {"class": "RandomForest", "params": {}})
+    with pytest.raises(CheckpointError, match=r"holds a 'RandomForest', which is not an npae model \(known: "):
+        npae.load(path)
+
+
+def test_a_generator_as_random_state_is_used_and_advanced(data):
+    rng = np.random.default_rng(5)
+    first = MODELS["Autoencoder"](random_state=rng).fit(data)
+    second = MODELS["Autoencoder"](random_state=rng).fit(data)  # the stream moved on
+    assert not np.array_equal(first.transform(data), second.transform(data))
+    again = MODELS["Autoencoder"](random_state=np.random.default_rng(5)).fit(data)
+    np.testing.assert_array_equal(again.transform(data), first.transform(data))
