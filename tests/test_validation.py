@@ -19,7 +19,8 @@ def test_check_option_returns_a_valid_option():
 
 
 def test_check_option_lists_the_valid_ones_and_suggests_the_closest():
-    with pytest.raises(ValueError, match=r"^Unknown optimizer 'adma'; expected one of 'sgd', 'adam'\. Did you mean 'adam'\?$"):
+    with pytest.raises(ValueError, match=r"^Unknown optimizer 'adma'; expected one of 'sgd', 'adam'\. "
+                                         r"Did you mean 'adam'\?$"):
         V.check_option("adma", ("sgd", "adam"), "optimizer")
     with pytest.raises(ValueError, match=r"^Unknown loss 3; expected one of 'bce', 'mse'\.$"):
         V.check_option(3, ("bce", "mse"), "loss")
@@ -76,7 +77,8 @@ def test_check_positive_float_accepts_finite_positive_reals(value):
 
 @pytest.mark.parametrize("value", [0.0, -1.0, math.inf, math.nan, *NOT_NUMBERS])
 def test_check_positive_float_refuses_the_rest(value):
-    with pytest.raises(ValueError, match=rf"^learning_rate must be a positive finite number; got {re.escape(repr(value))}\.$"):
+    with pytest.raises(ValueError, match=rf"^learning_rate must be a positive finite number; got "
+                                         rf"{re.escape(repr(value))}\.$"):
         V.check_positive_float(value, "learning_rate")
 
 
@@ -92,7 +94,8 @@ def test_check_nonnegative_float_accepts_zero_and_up(value):
 
 @pytest.mark.parametrize("value", [-1e-12, -math.inf, math.inf, math.nan, *NOT_NUMBERS])
 def test_check_nonnegative_float_refuses_the_rest(value):
-    with pytest.raises(ValueError, match=rf"^beta must be a non-negative finite number; got {re.escape(repr(value))}\.$"):
+    with pytest.raises(ValueError, match=rf"^beta must be a non-negative finite number; got "
+                                         rf"{re.escape(repr(value))}\.$"):
         V.check_nonnegative_float(value, "beta")
 
 

@@ -148,7 +148,7 @@ class Autoencoder(BaseAutoencoder):
         target = X if target is None else target
         y = self.decoder_.forward(self.encoder_.forward(X))
         xp = array_namespace(y)
-        losses, dy = self.loss_.value_and_grad(target, y)  # = loss_.value, loss_.grad; shared work
+        losses, dy = self.loss_.value_and_grad(target, y)  # = (loss_.value, loss_.grad)
         self.encoder_.backward(self.decoder_.backward(dy * (1.0 / X.shape[0])), input_grad=False)
         loss = xp.mean(losses)
         return loss, {}

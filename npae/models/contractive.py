@@ -8,9 +8,9 @@ The encoder is h_l = f_l(z_l), z_l = h_{l−1} W_l + b_l, h_0 = x, h = h_L, and 
 
 * one layer: ‖J_n‖² = Σ_j s_nj² ‖W_{:,j}‖², for a sigmoid code Rifai's
   Σ_j (h_nj(1 − h_nj))² ‖W_{:,j}‖²;
-* "gram" (deep, the fast path): R_l = ∂z_L/∂z_l (N, K, H_l) carried right to left, and
-  ‖J_n‖² = Σ_k s_L[n, k]² · R_1[n, k] Γ R_1[n, k]ᵀ with Γ = W_1ᵀ W_1, so the D-wide Jacobian is
-  never built (K·H_1² instead of D·H_1·K multiply-adds per row for two layers);
+* "gram" (deep, an exact algorithm of its own): R_l = ∂z_L/∂z_l (N, K, H_l) carried right to
+  left, and ‖J_n‖² = Σ_k s_L[n, k]² · R_1[n, k] Γ R_1[n, k]ᵀ with Γ = W_1ᵀ W_1, so the D-wide
+  Jacobian is never built (K·H_1² instead of D·H_1·K multiply-adds per row for two layers);
 * "recurrence" (deep, the reference): T_1 = W_1[None] · s_1[:, None, :],
   T_l = (T_{l−1} @ W_l) · s_l[:, None, :], the N × D × H_l Jacobians themselves.
 
@@ -148,7 +148,7 @@ class ContractiveAutoencoder(Autoencoder):
         h, zs = self._encoder_forward(X)
         y = self.decoder_.forward(h)
         xp = array_namespace(y)
-        losses, dy = self.loss_.value_and_grad(X, y)  # = loss_.value, loss_.grad; shared work
+        losses, dy = self.loss_.value_and_grad(X, y)  # = (loss_.value, loss_.grad)
         recon = xp.mean(losses)
         g = self.decoder_.backward(dy * (1.0 / X.shape[0]))
         weight = float(self.contractive_weight)

@@ -144,12 +144,12 @@ class SparseAutoencoder(Autoencoder):
         h = self.encoder_.layers[-1].forward(z)
         y = self.decoder_.forward(h)
         xp = array_namespace(y)
-        losses, dy = self.loss_.value_and_grad(X, y)  # = loss_.value, loss_.grad; shared work
+        losses, dy = self.loss_.value_and_grad(X, y)  # = (loss_.value, loss_.grad)
         recon = xp.mean(losses)
         dh = self.decoder_.backward(dy * (1.0 / X.shape[0]))
         weight = float(self.sparsity_weight)
         if weight > 0.0 and self.sparsity == "kl":
-            # = _penalty and _penalty_grad, with one log_mean_sigmoid instead of two
+            # = _penalty and _penalty_grad, as the one call a training step makes
             value, grad = penalties.kl_sparsity_and_grad(z, self.target_sparsity)
             penalty = weight * value
             dh = dh + weight * grad
