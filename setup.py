@@ -24,6 +24,7 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "scikit-learn>=1.6",
+        "pooch>=1.6",
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],

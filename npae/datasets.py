@@ -1,16 +1,17 @@
 """Datasets on the host: scikit-learn's digits, MNIST and Fashion-MNIST from IDX files, checksummed
-downloads, and a small stratified Fashion-MNIST subset shipped inside the package.
+downloads through pooch, and a small stratified Fashion-MNIST subset shipped inside the package.
 
 Every loader returns ``(X, y)`` as host NumPy arrays: ``X`` float32 of shape (N, D) scaled to
 [0, 1], ``y`` int64 of shape (N,). Move them to a backend with ``npae.asarray`` when needed; this
-module imports NumPy only (and scikit-learn inside :func:`load_digits`), never another npae module.
+module imports NumPy and pooch only (and scikit-learn inside :func:`load_digits`), never another
+npae module.
 
 Where the IDX files are looked for, in order (``<name>`` is ``"mnist"`` or ``"fashion-mnist"``):
 
 1. the ``data_dir`` argument;
 2. ``$NPAE_DATA/<name>/``, then ``$NPAE_DATA`` itself;
-3. the user cache, ``$NPAE_CACHE/<name>/`` (default ``~/.cache/npae/<name>/``), where
-   ``download=True`` stores what it fetches;
+3. the user cache, ``$NPAE_CACHE/<name>/``, by default ``pooch.os_cache("npae")/<name>/``
+   (``~/.cache/npae/<name>/`` on Linux), where ``download=True`` stores what it fetches;
 4. ``/usr/share/datasets/<name>/`` (Debian's ``dataset-fashion-mnist`` installs there).
 
 The first directory holding both files of the split (``train-images-idx3-ubyte.gz`` and
@@ -20,11 +21,11 @@ read that it lists is checked against it; files it does not list are read unchec
 
 Downloads (``download=True``) fetch the missing ``.gz`` files of the split into the cache from
 ``base_url`` (argument), else ``$NPAE_MIRROR/<name>/``, else :data:`MNIST_URL` /
-:data:`FASHION_MNIST_URL`. Each file goes to a temporary file in the cache directory, is checked
-against its known SHA-256 (:data:`MNIST_SHA256`, :data:`FASHION_MNIST_SHA256`, or the
-``checksums=`` override) and only then renamed into place (``os.replace``, atomic on POSIX); on
-any failure the temporary file is removed, so the cache never holds a partial or unverified file.
-A file without a known checksum is refused, never fetched unchecked.
+:data:`FASHION_MNIST_URL`, with ``pooch.retrieve``. pooch streams each file into a temporary file
+in the cache directory and moves it into place only once it is complete and its SHA-256 is one of
+the known digests (:data:`MNIST_SHA256`, :data:`FASHION_MNIST_SHA256`, or the ``checksums=``
+override); on any failure the temporary file is removed, so the cache never holds a partial or
+unverified file. A file without a known checksum is refused, never fetched unchecked.
 """
 
 from __future__ import annotations
@@ -32,11 +33,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import gzip
-import hashlib
-import http.client
+import logging
 import os
-import tempfile
-import urllib.error
+import shutil
 import urllib.parse
 import urllib.request
 import zlib
@@ -219,11 +218,9 @@ def read_idx(path) -> np.ndarray:
 
 
 def _sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    import pooch
+
+    return pooch.file_hash(os.fspath(path), alg="sha256")
 
 
 def _read_sha256sums(path: Path) -> dict:
@@ -274,9 +271,13 @@ def _check_split(split) -> None:
 
 
 def _cache_dir(name: str) -> Path:
+    """``$NPAE_CACHE/<name>``, else pooch's per-user cache for npae (``~/.cache/npae`` on Linux)."""
     root = os.environ.get("NPAE_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "npae"
-    return base / name
+    if root:
+        return Path(root).expanduser() / name
+    import pooch  # imported here, not at the top: ``import npae`` does not need it
+
+    return Path(pooch.os_cache("npae")) / name
 
 
 def _candidate_dirs(name: str, data_dir) -> list:
@@ -341,62 +342,104 @@ def _base_url(name: str, base_url) -> str:
     return base_url.rstrip("/") + "/"
 
 
-def _download(url: str, dest: Path, accepted: tuple, timeout: float) -> Path:
-    """Fetch ``url`` to ``dest`` through a temporary file, keeping it only if its SHA-256 is in
-    ``accepted``; on any failure nothing is left behind."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        digest, received, announced = hashlib.sha256(), 0, None
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    length = response.headers.get("Content-Length")
-                    announced = int(length) if length is not None and length.isdigit() else None
-                    for block in iter(lambda: response.read(1 << 20), b""):
-                        out.write(block)
-                        digest.update(block)
-                        received += len(block)
-            except http.client.IncompleteRead as err:  # raised by some Python versions, not 3.11
-                received += len(err.partial)
+def _causes(err: BaseException):
+    """``err`` and what it wraps, outermost first: requests wraps urllib3, which wraps the socket
+    error ("[Errno 111] Connection refused", "timed out") or an ``IncompleteRead``."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        wrapped = [a for a in (getattr(err, "reason", None), *err.args) if isinstance(a, BaseException)]
+        err = wrapped[0] if wrapped else (err.__cause__ or err.__context__)
+
+
+class _VerifiedDownloader:
+    """A pooch downloader that refuses a file whose SHA-256 is not one of ``accepted``.
+
+    pooch streams into a temporary file beside the destination and moves it into place only when
+    the downloader returns; an exception raised here makes pooch delete the temporary file, so the
+    cache never holds a partial or unverified file. The digest is checked here rather than through
+    pooch's ``known_hash`` because a file may have several accepted digests (upstream's and
+    Debian's re-gzipped copy) and the refusal reports the size received. HTTP(S) goes through
+    ``pooch.HTTPDownloader``; ``file://`` URLs (a local mirror) are copied.
+    """
+
+    def __init__(self, accepted: tuple, timeout: float):
+        self.accepted = accepted
+        self.timeout = timeout
+
+    def _fetch(self, url: str, output_file: str, pup) -> None:
+        import pooch
+
+        if urllib.parse.urlparse(url).scheme == "file":
+            with open(urllib.request.url2pathname(urllib.parse.urlparse(url).path), "rb") as source:
+                with open(output_file, "wb") as target:
+                    shutil.copyfileobj(source, target)
+            return
+        pooch.HTTPDownloader(timeout=self.timeout, progressbar=False, chunk_size=1 << 16)(url, output_file, pup)
+
+    def __call__(self, url: str, output_file: str, pup) -> None:
+        import pooch
+
+        try:
+            self._fetch(url, output_file, pup)
+        except OSError as err:  # requests' exceptions are OSErrors too
+            response = getattr(err, "response", None)  # set by requests' HTTPError
+            if response is not None:
                 raise DownloadError(
-                    f"Download of {url} was truncated: expected {announced} bytes "
-                    f"(Content-Length), got {received}. Try again; nothing was saved."
+                    f"Downloading {url} failed: HTTP {response.status_code} {response.reason}. Check the "
+                    "URL, or use another mirror (base_url= or $NPAE_MIRROR); nothing was saved."
                 ) from err
-            except urllib.error.HTTPError as err:
-                raise DownloadError(
-                    f"Downloading {url} failed: HTTP {err.code} {err.reason}. Check the URL, or "
-                    "use another mirror (base_url= or $NPAE_MIRROR); nothing was saved."
-                ) from err
-            except (OSError, http.client.HTTPException) as err:
-                reason = err.reason if isinstance(err, urllib.error.URLError) else err
-                raise DownloadError(
-                    f"Could not download {url}: {reason}. Check the network connection and "
-                    "that the server is up, or use another mirror (base_url= or $NPAE_MIRROR); "
-                    "nothing was saved."
-                ) from err
-            out.flush()
-            os.fsync(out.fileno())
-        if announced is not None and received != announced:
+            causes = list(_causes(err))
+            for cause in causes:  # urllib3's IncompleteRead(bytes read, bytes still expected)
+                received, missing = getattr(cause, "partial", None), getattr(cause, "expected", None)
+                if isinstance(received, int) and isinstance(missing, int):
+                    raise DownloadError(
+                        f"Download of {url} was truncated: expected {received + missing} bytes "
+                        f"(Content-Length), got {received}. Try again; nothing was saved."
+                    ) from err
             raise DownloadError(
-                f"Download of {url} was truncated: expected {announced} bytes "
-                f"(Content-Length), got {received}. Try again; nothing was saved."
-            )
-        actual = digest.hexdigest()
-        if actual not in accepted:
+                f"Could not download {url}: {causes[-1]}. Check the network connection and "
+                "that the server is up, or use another mirror (base_url= or $NPAE_MIRROR); "
+                "nothing was saved."
+            ) from err
+        actual = pooch.file_hash(output_file, alg="sha256")
+        if actual not in self.accepted:
+            received = os.path.getsize(output_file)
+            name = urllib.parse.urlparse(url).path.rsplit("/", 1)[-1]
             raise ChecksumError(
                 f"Downloaded {url} failed its checksum: expected SHA-256 "
-                f"{' or '.join(accepted)}, got {actual} ({received} bytes). The file is corrupt, "
+                f"{' or '.join(self.accepted)}, got {actual} ({received} bytes). The file is corrupt, "
                 "truncated or not the official one; nothing was saved. Try again or use another "
-                f"mirror (base_url= or $NPAE_MIRROR), or pass checksums={{{dest.name!r}: "
+                f"mirror (base_url= or $NPAE_MIRROR), or pass checksums={{{name!r}: "
                 "'<sha256>'}} if you trust this file."
             )
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return dest
+
+
+@contextlib.contextmanager
+def _quiet_pooch():
+    """Silence pooch's INFO lines for one call: with the digest checked by the downloader, its
+    "use this value as known_hash" advice would be wrong, and npae's loaders print nothing."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _download(url: str, dest: Path, accepted: tuple, timeout: float) -> Path:
+    """Fetch ``url`` to ``dest`` with ``pooch.retrieve``, keeping it only if its SHA-256 is in
+    ``accepted``; on any failure nothing is left behind."""
+    import pooch
+
+    with _quiet_pooch():
+        path = pooch.retrieve(url, known_hash=None, fname=dest.name, path=dest.parent,
+                              downloader=_VerifiedDownloader(accepted, timeout))
+    return Path(path)
 
 
 def _fetch_split(name, split, base_url, checksums) -> tuple:
@@ -474,7 +517,7 @@ def load_fashion_mnist(split: str = "train", data_dir=None, download: bool = Fal
     """Load Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017): 28 x 28 grey clothing images.
 
     Files are looked up in ``data_dir``, ``$NPAE_DATA/fashion-mnist/``, ``$NPAE_DATA``, the user
-    cache (``$NPAE_CACHE/fashion-mnist/``, default ``~/.cache/npae/fashion-mnist/``) and
+    cache (``$NPAE_CACHE/fashion-mnist/``, default ``~/.cache/npae/fashion-mnist/`` on Linux) and
     ``/usr/share/datasets/fashion-mnist/`` (``apt-get install dataset-fashion-mnist``), in that
     order; see the module docstring. Class names are :data:`FASHION_MNIST_CLASSES`.
 
@@ -518,7 +561,7 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = False, *, b
     """Load MNIST (LeCun, Cortes & Burges): 28 x 28 grey handwritten digits.
 
     Files are looked up in ``data_dir``, ``$NPAE_DATA/mnist/``, ``$NPAE_DATA``, the user cache
-    (``$NPAE_CACHE/mnist/``, default ``~/.cache/npae/mnist/``) and ``/usr/share/datasets/mnist/``,
+    (``$NPAE_CACHE/mnist/``, default ``~/.cache/npae/mnist/`` on Linux) and ``/usr/share/datasets/mnist/``,
     in that order; see the module docstring. A ``SHA256SUMS`` file beside them is honoured.
 
     Parameters

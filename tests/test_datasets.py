@@ -10,12 +10,14 @@ import functools
 import gzip
 import hashlib
 import importlib.util
+import logging
 import re
 import shutil
 import socket
 import sys
 import tempfile
 import threading
+import time
 import zlib
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -117,16 +119,33 @@ def no_system_data(monkeypatch, tmp_path):
 # the module itself
 
 
-def test_datasets_imports_only_the_standard_library_and_numpy():
-    tree = ast.parse(Path(datasets.__file__).read_text(encoding="utf-8"))
+def _imported_top_names(path):
     top = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             top |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             top.add((node.module or "").split(".")[0])
+    return top
+
+
+def test_datasets_imports_only_the_standard_library_numpy_and_pooch():
+    top = _imported_top_names(datasets.__file__)
     assert not top & {"npae", "torch", "cupy", "array_api_strict", "array_api_compat"}
-    assert top - {"__future__", "sklearn", "numpy"} <= set(sys.stdlib_module_names)
+    assert top - {"__future__", "sklearn", "numpy", "pooch"} <= set(sys.stdlib_module_names)
+
+
+def test_datasets_carries_no_http_code_of_its_own():
+    """HTTP, temporary files and hashing are pooch's (issue 17): none of the modules that did
+    them by hand is imported any more."""
+    assert not _imported_top_names(datasets.__file__) & {"http", "tempfile", "hashlib", "requests", "urllib3"}
+    assert "urlopen" not in Path(datasets.__file__).read_text(encoding="utf-8")
+
+
+def test_default_cache_is_poochs_cache_for_npae(monkeypatch):
+    pooch = pytest.importorskip("pooch")
+    monkeypatch.delenv("NPAE_CACHE")
+    assert datasets._cache_dir("mnist") == Path(pooch.os_cache("npae")) / "mnist"
 
 
 def test_all_lists_public_names_that_exist():
@@ -523,25 +542,47 @@ def test_embedded_subset_is_the_scripts_draw_from_the_matching_official_split(fa
 # downloads from a local HTTP server
 
 
+#: seconds the slow/ folder waits before answering, and the download timeout the slow tests set
+SLOW_DELAY, SLOW_TIMEOUT = 1.0, 0.25
+
+
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves the mirror directory; in any short/ folder it announces the full length but sends half."""
+    """Serves the mirror directory, with three misbehaving folders: short/ announces the full
+    length but sends half; slow/ waits SLOW_DELAY s before answering; trickle/ sends the file in
+    small pieces with pauses, each shorter than SLOW_TIMEOUT (slow but alive)."""
 
     def log_message(self, *args):
         pass
+
+    def send_head(self):
+        if "/slow/" in self.path:
+            time.sleep(SLOW_DELAY)
+        return super().send_head()
 
     def copyfile(self, source, outputfile):
         if "/short/" in self.path:
             data = source.read()
             outputfile.write(data[: len(data) // 2])
+        elif "/trickle/" in self.path:
+            data = source.read()
+            for start in range(0, len(data), max(1, len(data) // 4)):
+                outputfile.write(data[start : start + max(1, len(data) // 4)])
+                outputfile.flush()
+                time.sleep(SLOW_TIMEOUT / 5)
         else:
             super().copyfile(source, outputfile)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up on slow/ leaves a broken pipe: expected, not worth a traceback
 
 
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory):
     """(root directory, base URL) of one HTTP server on 127.0.0.1 for the module."""
     root = tmp_path_factory.mktemp("mirror")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    server = _QuietServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -647,6 +688,61 @@ def test_failed_download_raises_clearly_and_leaves_nothing(mirror, tmp_path, no_
     )
     assert "nothing was saved" in message
     assert files_under(tmp_path / "cache") == []
+
+
+def test_download_from_a_slow_server_times_out_and_leaves_nothing(monkeypatch, mirror, tmp_path, no_system_data):
+    root, url = mirror
+    _, _, checksums = _publish(root / "slow")
+    monkeypatch.setattr(datasets, "DOWNLOAD_TIMEOUT", SLOW_TIMEOUT)
+    base = f"{url}/slow"
+    with pytest.raises(DownloadError, match=rf"Could not download {base}/t10k-images-idx3-ubyte.gz: .*timed out"):
+        load_mnist("test", download=True, base_url=base, checksums=checksums)
+    assert files_under(tmp_path / "cache") == []
+
+
+def test_download_from_a_slow_but_steady_server_completes(monkeypatch, mirror, tmp_path, no_system_data):
+    """The timeout bounds each wait for data, not the whole transfer."""
+    root, url = mirror
+    images, _, checksums = _publish(root / "trickle")
+    monkeypatch.setattr(datasets, "DOWNLOAD_TIMEOUT", SLOW_TIMEOUT)
+    X, _ = load_mnist("test", download=True, base_url=f"{url}/trickle", checksums=checksums)
+    np.testing.assert_array_equal(X, images.reshape(6, 784) / np.float32(255))
+    assert files_under(tmp_path / "cache") == ["mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"]
+
+
+def test_download_from_a_file_url_mirror(tmp_path, no_system_data):
+    images, _, checksums = _publish(tmp_path / "local-mirror")
+    X, _ = load_mnist("test", download=True, base_url=(tmp_path / "local-mirror").as_uri(), checksums=checksums)
+    np.testing.assert_array_equal(X, images.reshape(6, 784) / np.float32(255))
+    assert files_under(tmp_path / "cache") == ["mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"]
+
+
+def test_download_accepts_any_of_several_known_digests(mirror, tmp_path, no_system_data):
+    """Fashion-MNIST has two accepted digests per file (upstream's and Debian's copy)."""
+    root, url = mirror
+    _, _, checksums = _publish(root / "second")
+    either = {name: ("0" * 64, digest) for name, digest in checksums.items()}
+    X, _ = load_mnist("test", download=True, base_url=f"{url}/second", checksums=either)
+    assert X.shape == (6, 784)
+
+
+def test_download_prints_nothing(mirror, no_system_data):
+    """pooch logs each download at INFO (with advice on known_hash that does not apply here);
+    npae's loaders stay silent, and leave pooch's logger as they found it."""
+    pooch = pytest.importorskip("pooch")
+    root, url = mirror
+    _, _, checksums = _publish(root / "quiet")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.addHandler(handler)
+    try:
+        load_mnist("test", download=True, base_url=f"{url}/quiet", checksums=checksums)
+    finally:
+        logger.removeHandler(handler)
+    assert records == [] and logger.level == level
 
 
 def test_download_from_a_server_that_is_down_leaves_nothing(tmp_path, no_system_data):
