@@ -1,8 +1,8 @@
 """The applications of issue 5, measured: anomaly AUROC tables, denoising PSNR, rate-distortion,
 linear probes and samples, each beside its baseline in the same run; writes a markdown report.
 
-    /work/venv/bin/python benchmarks/applications.py            # full settings, ~6-8 min on 2 cores
-    /work/venv/bin/python benchmarks/applications.py --quick    # smoke run, < 1 min
+    python benchmarks/applications.py            # full settings, ~6-8 min on 2 cores
+    python benchmarks/applications.py --quick    # smoke run, < 1 min
 
 Output: ``benchmarks/out/applications.md`` and PNG figures beside it (``benchmarks/out/`` is
 git-ignored; the tables are merged into ``benchmarks/RESULTS.md`` by hand).
@@ -13,31 +13,26 @@ Data (full settings):
   the whole 10,000-image test set) when the IDX files are found (``npae.datasets``), else the
   embedded subset (500 per class / 1,000 test);
 * out-of-distribution (b): trained on ``--ood-train`` Fashion-MNIST training images, scored on
-  the Fashion-MNIST test set (normal) vs the MNIST test set (anomalies);
+  the Fashion-MNIST test set (normal) vs the MNIST test set (anomalies; ``npae.datasets.load_mnist``
+  and its usual search: ``$NPAE_DATA/mnist``, ``$NPAE_DATA``, the user cache, the system folder);
 * tabular (c): scikit-learn's breast-cancer data (``npae.applications.breast_cancer_split``);
 * denoising, rate-distortion, linear probe, generation: the embedded subset, 5,000 / 1,000.
 
 ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the environment (the script
-re-executes itself without them), as in ``benchmarks/run.py``: they pin OpenBLAS to a slower kernel.
+re-executes itself without them, ``harness.reexec_without_openblas_env``): they pin OpenBLAS to a
+slower kernel.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(name in os.environ for name in _UNSET) and "--keep-openblas-env" not in sys.argv:
-    _env = {k: v for k, v in os.environ.items() if k not in _UNSET}
-    os.execve(sys.executable, [sys.executable, *sys.argv], _env)
-
 import argparse
 import datetime
 import math
-import platform
+import sys
 import time
 from pathlib import Path
 
+import harness as H
 import numpy as np
 import sklearn
 import threadpoolctl
@@ -47,9 +42,6 @@ from npae import applications as A
 from npae.datasets import FASHION_MNIST_CLASSES, load_embedded, load_fashion_mnist, load_mnist
 from npae.models.denoising import DenoisingAutoencoder
 from npae.models.variational import VAE
-
-HERE = Path(__file__).resolve().parent
-MNIST_DIRS = (os.environ.get("NPAE_DATA"), "/work/shared/data/mnist", "/work/shared/data")
 
 try:
     from npae import plotting
@@ -99,17 +91,6 @@ class Timer:
                 print(f"    {name}: {timer.times[name]:.1f} s", flush=True)
 
         return _Ctx()
-
-
-def load_mnist_test():
-    for d in MNIST_DIRS:
-        if not d:
-            continue
-        try:
-            return load_mnist("test", data_dir=d)
-        except FileNotFoundError:
-            continue
-    return load_mnist("test")
 
 
 def load_fashion(quick: bool):
@@ -176,7 +157,7 @@ def section_ood(cfg, timer, out, saved):
     X_train_all = cfg["fashion"][0]
     X_train = X_train_all[: cfg["ood_train"]]
     X_in = cfg["fashion"][2][: cfg["ood_test"]]
-    X_out, _ = load_mnist_test()
+    X_out, _ = load_mnist("test")
     X_out = X_out[: cfg["ood_test"]]
     with timer("OOD: fit autoencoders and VAE"):
         ae = {f"AE, {loss.upper()} loss (reconstruction)":
@@ -203,7 +184,8 @@ def section_ood(cfg, timer, out, saved):
         "",
         "Likelihoods (BCE-ELBO / IWAE, bits per dimension, lower = likelier):",
         "",
-        table([r for r in rows if "bits_per_dim_in" in r], ["method", "bits_per_dim_in", "bits_per_dim_out", "out_likelier"],
+        table([r for r in rows if "bits_per_dim_in" in r],
+              ["method", "bits_per_dim_in", "bits_per_dim_out", "out_likelier"],
               ["score", "Fashion-MNIST", "MNIST", "MNIST likelier?"], digits=4),
         "",
         f"zlib complexity L(x): mean {L_in.mean():.0f} bits on Fashion-MNIST, {L_out.mean():.0f} bits on MNIST.",
@@ -378,13 +360,14 @@ def section_generation(cfg, timer, out, saved):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings for a smoke run (< 1 min)")
-    parser.add_argument("--out", type=Path, default=HERE / "out", help="output folder (default benchmarks/out)")
+    parser.add_argument("--out", type=Path, default=H.OUT_DIR, help="output folder (default benchmarks/out)")
     parser.add_argument("--ood-train", type=int, default=20000, help="Fashion-MNIST training rows for (b)")
-    parser.add_argument("--keep-openblas-env", action="store_true", help="do not unset OPENBLAS_* variables")
+    parser.add_argument(H.KEEP_FLAG, action="store_true", help="do not unset OPENBLAS_* variables")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads (default 1: on a shared 2-core machine, 2 threads per process "
                              "oversubscribe the cores and made training 25x slower)")
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     with threadpoolctl.threadpool_limits(args.threads):
         return run(args)
 
@@ -410,13 +393,13 @@ def run(args) -> int:
     md = [
         "# npae applications: measured results",
         "",
-        (f"Generated by `benchmarks/applications.py{' --quick' if quick else ''}` on "
-        f"{datetime.date.today().isoformat()}; npae {npae.__version__}, NumPy {np.__version__}, "
-        f"scikit-learn {sklearn.__version__}, Python {platform.python_version()}, backend "
-        f"{npae.get_backend().name}, float32, CPU ({os.cpu_count()} cores, {args.threads} BLAS thread(s)). "
+        (f"Generated by `benchmarks/applications.py{' --quick' if quick else ''}`; scikit-learn "
+        f"{sklearn.__version__}, backend {npae.get_backend().name}, float32, {args.threads} BLAS thread(s). "
         "Seeds fixed (0). "
         "All anomaly figures are computed from continuous scores (ROC AUC, average precision), never 0/1 "
         "predictions; every baseline is fitted and scored in the same run on the same split."),
+        "",
+        *H.machine_lines(H.machine_info(torch_used=False), H.command_line("applications.py", args.argv)),
         "",
     ]
     results = {}
@@ -436,4 +419,5 @@ def run(args) -> int:
 
 
 if __name__ == "__main__":
+    H.reexec_without_openblas_env()
     sys.exit(main())

@@ -1,12 +1,13 @@
-"""Training throughput of the model family against PyTorch twins, side by side in one run.
+"""Training throughput of the model family: npae fast, npae reference and PyTorch twins in one run.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/bench_family.py
-    python benchmarks/bench_family.py --quick          # smoke run
+    python benchmarks/bench_family.py --wait-quiet 30      # full run; writes benchmarks/out/family.md
+    python benchmarks/bench_family.py --results            # … and its section of RESULTS.md
+    python benchmarks/bench_family.py --quick              # smoke run
 
-Models (float32, batch 128, Adam lr 1e-3, 2 threads, Fashion-MNIST rows in [0, 1], BCE on logits):
+Models (``harness.make_npae``; float32, batch 128, Adam lr 1e-3, Fashion-MNIST rows in [0, 1],
+BCE on logits):
 
-* ``ae``: the plain autoencoder 784-512-128-32 ReLU (identity code), the reference row of
-  ``benchmarks/run.py``;
+* ``ae``: the plain autoencoder 784-512-128-32 ReLU (identity code), the row of ``run.py``;
 * ``dae``: the same network with Gaussian corruption, ``DenoisingAutoencoder(noise="gaussian",
   noise_level=0.3)``: x̃ = clip(x + 0.3·ε, 0, 1); the twin draws ε with ``torch.randn_like``;
 * ``sparse_l1`` / ``sparse_kl``: 784-512-128-32 with a sigmoid code and the L1 activity penalty
@@ -14,93 +15,44 @@ Models (float32, batch 128, Adam lr 1e-3, 2 threads, Fashion-MNIST rows in [0, 1
 * ``vae``: ``VAE(hidden_sizes=(400,), latent_dim=20)``, 784-400-(20, 20)-20-400-784 ReLU,
   Bernoulli likelihood, β = 1; the twin draws eps with ``torch.randn_like``.
 
-Each twin is written as a PyTorch user would (``nn.Linear``, autograd, ``torch.optim.Adam``,
-the penalty as a formula of the code), starts from the same He-uniform weight scheme, and is
-checked once against npae with copied weights and the same noise (loss and first-kernel gradient).
-npae and the twin are timed in alternating blocks of optimizer steps with the quiet-block method
-of ``benchmarks/run.py`` (importing it also re-executes this script without
-``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE``). Then every phase of one npae step is timed on its
-own, so the hot spots show. Writes a markdown report to ``benchmarks/out/family.md``.
+Three arms per model, timed in interleaved blocks of optimizer steps (``harness.paired_timing``):
+npae with its kernels (*fast*), npae on its reference code (*reference*,
+``npae.set_kernels("reference")``; absent on a checkout without the switch) and the PyTorch twin,
+written as a PyTorch user would (``nn.Linear``, autograd, ``torch.optim.Adam``, the penalty as a
+formula of the code), from the same He-uniform weight scheme and checked once against npae with
+copied weights and the same noise (loss and first-kernel gradient). Then the phases of one npae
+step are timed alone in both npae arms, so the hot spots and what the kernels buy show.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import argparse
 import cProfile
-import datetime
 import io
-import os
-import platform
+import itertools
 import pstats
-import statistics
+import sys
 import time
+from pathlib import Path
 
+import harness as H
 import numpy as np
-import run as R
-import threadpoolctl
 import torch
 from torch import nn
 from torch.nn import functional as F
 from twins import he_uniform_
 
-import npae
-from npae import backend as B
-from npae.models.autoencoder import Autoencoder
-from npae.models.denoising import DenoisingAutoencoder
-from npae.models.sparse import SparseAutoencoder
-from npae.models.variational import (
-    VAE,
-    clamp_log_var,
-    clamp_log_var_grad,
-    gaussian_kl,
-    gaussian_kl_grad,
-    reparameterize,
-    reparameterize_grad,
-)
-
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out" / "family.md"
 BATCH = 128
-NOISE_LEVEL = 0.3
-L1_WEIGHT, KL_WEIGHT, RHO = 0.1, 0.1, 0.05
-MODELS = ("ae", "dae", "sparse_l1", "sparse_kl", "vae")
-DESCRIPTIONS = {
-    "ae": "AE 784-512-128-32 ReLU, identity code",
-    "dae": f"DAE, same net, Gaussian noise σ = {NOISE_LEVEL}, clipped to [0, 1]",
-    "sparse_l1": f"sparse, 784-512-128-32, sigmoid code, L1 λ = {L1_WEIGHT}",
-    "sparse_kl": f"sparse, 784-512-128-32, sigmoid code, KL β = {KL_WEIGHT}, ρ = {RHO}",
-    "vae": "VAE 784-400-20 ReLU, Bernoulli, β = 1",
-}
-
-
-# ------------------------------------------------------------------------------------ npae
-def make_npae(name: str, seed: int = 0):
-    common = dict(optimizer="adam", learning_rate=1e-3, batch_size=BATCH, epochs=1, dtype="float32",
-                  random_state=seed, backend="numpy", verbose=0)
-    ae = dict(hidden_sizes=(512, 128), latent_dim=32, activation="relu", loss="bce", **common)
-    if name == "ae":
-        return Autoencoder(**ae)
-    if name == "dae":
-        return DenoisingAutoencoder(noise="gaussian", noise_level=NOISE_LEVEL, **ae)
-    if name == "sparse_l1":
-        return SparseAutoencoder(latent_activation="sigmoid", sparsity="l1", sparsity_weight=L1_WEIGHT, **ae)
-    if name == "sparse_kl":
-        return SparseAutoencoder(latent_activation="sigmoid", sparsity="kl", sparsity_weight=KL_WEIGHT,
-                                 target_sparsity=RHO, **ae)
-    if name == "vae":
-        return VAE(hidden_sizes=(400,), latent_dim=20, activation="relu", likelihood="bernoulli", **common)
-    raise ValueError(f"unknown model {name!r}; expected one of {MODELS}")
+FAMILY = ("ae", "dae", "sparse_l1", "sparse_kl", "vae")
+OUT = H.OUT_DIR / "family.md"
+SECTION = "bench_family.py"
 
 
 # ------------------------------------------------------------------------------------ twins
 def _stack(sizes, last):
     """Linear layers with ReLU between them; ``last`` is the module after the final Linear."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -121,7 +73,7 @@ class AEFamilyTwin(nn.Module):
 
     def __init__(self, n_features: int = 784, code: str = "identity", seed: int = 0):
         super().__init__()
-        sizes = (n_features, 512, 128, 32)
+        sizes = (n_features, *H.HIDDEN, H.LATENT)
         self.encoder = _stack(sizes, nn.Sigmoid() if code == "sigmoid" else None)
         self.decoder = _stack(sizes[::-1], None)
         _init(self, seed)
@@ -169,25 +121,25 @@ def make_twin(name: str, seed: int = 0):
     if name == "dae":
         def loss_fn(x, noise=None):
             eps = torch.randn_like(x) if noise is None else noise
-            x_noisy = (x + NOISE_LEVEL * eps).clamp_(0.0, 1.0)
+            x_noisy = (x + H.NOISE_LEVEL * eps).clamp_(0.0, 1.0)
             return _bce(twin.decoder(twin.encoder(x_noisy)), x)
 
         return twin, loss_fn
     if name == "sparse_l1":
         def loss_fn(x, noise=None):
             h = twin.encoder(x)
-            return _bce(twin.decoder(h), x) + L1_WEIGHT * h.abs().sum(dim=1).mean()
+            return _bce(twin.decoder(h), x) + H.L1_WEIGHT * h.abs().sum(dim=1).mean()
 
         return twin, loss_fn
     if name == "sparse_kl":
         def loss_fn(x, noise=None):
             h = twin.encoder(x)
-            rho_hat = h.mean(dim=0)
-            kl = (RHO * torch.log(RHO / rho_hat) + (1 - RHO) * torch.log((1 - RHO) / (1 - rho_hat))).sum()
-            return _bce(twin.decoder(h), x) + KL_WEIGHT * kl
+            rho_hat, rho = h.mean(dim=0), H.RHO
+            kl = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+            return _bce(twin.decoder(h), x) + H.KL_WEIGHT * kl
 
         return twin, loss_fn
-    raise ValueError(f"unknown model {name!r}")
+    raise ValueError(f"unknown model {name!r}; expected one of {FAMILY}")
 
 
 def make_step(twin: nn.Module, loss_fn):
@@ -204,34 +156,37 @@ def make_step(twin: nn.Module, loss_fn):
 
 
 def copy_weights(twin: nn.Module, model) -> None:
-    """npae's kernels (in, out) into the twin's Linear layers (out, in), in ``_named_layers`` order."""
-    layers = [layer for _, layer in model._named_layers()]
+    """npae's kernels (in, out) into the twin's Linear layers (out, in), in ``parameters()`` order."""
+    params = model.parameters()
+    prefixes = list(dict.fromkeys(key.rsplit(".", 1)[0] for key in params))
     linears = twin.linears()
-    if len(layers) != len(linears):
-        raise RuntimeError(f"{len(layers)} npae layers but {len(linears)} twin layers")
+    if len(prefixes) != len(linears):
+        raise RuntimeError(f"{len(prefixes)} npae layers but {len(linears)} twin layers")
     with torch.no_grad():
-        for layer, linear in zip(layers, linears):
-            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(np.asarray(layer.params["W"]).T)))
-            linear.bias.copy_(torch.from_numpy(np.array(layer.params["b"])))
+        for prefix, linear in zip(prefixes, linears):
+            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(np.asarray(params[f"{prefix}.W"]).T)))
+            linear.bias.copy_(torch.from_numpy(np.array(params[f"{prefix}.b"])))
 
 
-def build(model, xb):
-    """Create the parameters (and, for the DAE, its noise layer) with one partial_fit step."""
-    model.partial_fit(xb)
+def built(name: str, xb: np.ndarray, arm: str = "fast"):
+    """The npae model ``name``, parameters created by one ``partial_fit`` step under ``arm``."""
+    with H.kernels(arm):
+        model = H.make_npae(name, batch_size=BATCH)
+        model.partial_fit(xb)
     return model
 
 
 # ------------------------------------------------------------------------------------ checks
 def parity(name: str, xb: np.ndarray) -> dict:
     """Copied weights, same batch and noise: relative differences of loss and first-kernel gradient."""
-    model = build(make_npae(name), xb)
+    model = built(name, xb)
     twin, loss_fn = make_twin(name)
     copy_weights(twin, model)
     rng = np.random.default_rng(1)
     tx = torch.from_numpy(xb)
     if name == "dae":
         eps = rng.standard_normal(xb.shape, dtype=np.float32)
-        x_noisy = np.clip(xb + np.float32(NOISE_LEVEL) * eps, 0.0, 1.0)
+        x_noisy = np.clip(xb + np.float32(H.NOISE_LEVEL) * eps, 0.0, 1.0)
         loss, grads = model.loss_and_grad(x_noisy, target=xb)
         noise = torch.from_numpy(eps)
     elif name == "vae":
@@ -252,111 +207,74 @@ def parity(name: str, xb: np.ndarray) -> dict:
 
 
 # ------------------------------------------------------------------------------------ timing
-def throughput(name: str, batches, steps: int, warmup: int, repeats: int, budget_s: float) -> dict:
+def throughput(name: str, batches, steps: int, warmup: int, repeats: int, budget_s: float, arms) -> dict:
+    """Samples/s of every arm (npae arms and the twin), blocks of ``steps`` steps interleaved."""
     tbatches = [torch.from_numpy(b) for b in batches]
-    model = build(make_npae(name), batches[0])
-    twin, loss_fn = make_twin(name)
-    tstep = make_step(twin, loss_fn)
-    return R.paired_step_throughput(model, tstep, batches, tbatches, steps, warmup, repeats, budget_s)
+    fns = {arm: H.in_mode(arm, H.step_runner(built(name, batches[0], arm), batches)) for arm in arms}
+    tstep = make_step(*make_twin(name))
+
+    def run_torch(k):
+        for i in range(k):
+            tstep(tbatches[i % len(tbatches)])
+
+    fns["torch"] = run_torch
+    for fn in fns.values():
+        fn(warmup)
+    rec = H.paired_timing({arm: (lambda fn=fn: fn(steps)) for arm, fn in fns.items()}, repeats, budget_s)
+    return H.summarize_arms(rec, steps * BATCH)
 
 
-def time_phases(phases, reps: int) -> list:
-    """[(name, best ms, median ms, other load)] of each callable, retried while the machine is busy."""
-    out = []
-    for name, fn in phases:
-        fn()  # warm-up
-        attempts = []
-        for _ in range(3):
-            R.WAIT(5.0)
-            times = []
-            snapshot = R._cpu_snapshot()
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            load = R._since(snapshot)[1]
-            attempts.append((1e3 * min(times), 1e3 * statistics.median(times), load))
-            if load < R.QUIET:
-                break
-        best, med, load = min(attempts)
-        out.append((name, best, med, load))
-    return out
-
-
-def phase_list(name: str, xb: np.ndarray) -> list:
-    """The phases of one npae training step (model internals: this is a profiler), and the twin's."""
-    model = build(make_npae(name), xb)
+def phase_list(name: str, model, xb: np.ndarray) -> list:
+    """The phases of one npae training step (model internals: this is a profiler). A phase whose
+    internal is gone fails its warm-up and is left out by ``harness.time_phases``."""
     for _ in range(3):
         model.train_step(xb)
-    twin, loss_fn = make_twin(name)
-    tstep = make_step(twin, loss_fn)
-    tx = torch.from_numpy(xb)
     pairs = model._parameter_gradient_pairs()
     rng = np.random.default_rng(2)
-    phases = [("npae whole step (`train_step`)", lambda: model.train_step(xb)),
-              ("zero_grad(set_to_none=True)", lambda: model.zero_grad(set_to_none=True))]
 
+    def objective():
+        model.zero_grad()
+        model._training_objective(xb)
+
+    phases = [("whole step (`train_step`)", lambda: model.train_step(xb)),
+              ("`zero_grad()`", model.zero_grad),
+              ("zero_grad + objective and its backward (`_training_objective`)", objective)]
     if name == "dae":
-        layer = model.noise_layer_
-        eps = layer._draw(xb, rng)["noise"]
-        x_noisy = layer.forward(xb, noise=eps)
-        phases += [
-            ("noise draw ε ~ N(0, 1), 128×784 (`GaussianNoise._draw`)", lambda: layer._draw(xb, rng)),
-            ("corruption clip(x + σε) and its mask (`forward(noise=ε)`)", lambda: layer.forward(xb, noise=eps)),
-            ("forward + loss + backward (`_forward_backward`)",
-             lambda: (model.zero_grad(set_to_none=True), model._forward_backward(x_noisy, target=xb))),
-        ]
-        torch_extra = [("torch: `randn_like` + clamp", lambda: (tx + NOISE_LEVEL * torch.randn_like(tx)).clamp_(0, 1))]
+        phases.append(("corruption alone (public `corrupt`: checks, draw, clip)",
+                       lambda: model.corrupt(xb, random_state=rng)))
     elif name.startswith("sparse"):
-        z = model._code_logits(xb)
-        h = model.encoder_.layers[-1].forward(z)
-        phases += [
-            ("penalty value + dS/dh on the code, 128×32", lambda: (model._penalty(h, z), model._penalty_grad(h, z))),
-            ("forward + loss + backward (`_forward_backward`)", lambda: (model.zero_grad(set_to_none=True), model._forward_backward(xb))),
-        ]
-        torch_extra = []
-    elif name == "vae":
-        h = model.encoder_.forward(xb)
-        raw = model.logvar_head_.forward(h)
-        mu, log_var = model.mu_head_.forward(h), clamp_log_var(raw)
-        eps = B.standard_normal(rng, tuple(mu.shape), like=mu)
-        z, _ = reparameterize(mu, log_var, eps)
-        y = model.decoder_.forward(z)
-        dz = np.asarray(model.decoder_.backward(model._nll_grad(xb, y) * (1.0 / BATCH)))
+        def penalty():
+            z = model._code_logits(xb)
+            h = model.encoder_.layers[-1].forward(z)
+            return model._penalty(h, z), model._penalty_grad(h, z)
 
-        def junction():
-            reparameterize(mu, log_var, eps)
-            gaussian_kl(mu, log_var)
-            dmu, dlv = reparameterize_grad(dz, log_var, eps)
-            dmu_kl, dlv_kl = gaussian_kl_grad(mu, log_var)
-            clamp_log_var_grad(dlv + dlv_kl, raw)
-            return dmu + dmu_kl
+        phases.append(("code logits, penalty value + dS/dh (`_penalty`, `_penalty_grad`)", penalty))
+    phases.append(("Adam update", lambda: model.optimizer_.step(pairs)))
+    return phases
 
-        phases += [
-            ("eps draw, 128×20 (`backend.standard_normal`)", lambda: B.standard_normal(rng, tuple(mu.shape), like=mu)),
-            ("junction: clamp, reparameterize, KL and their gradients (128×20)", junction),
-            ("NLL value + gradient (BCE on logits, 128×784)", lambda: (model._nll(xb, y), model._nll_grad(xb, y))),
-            ("forward + loss + backward (`_forward_backward`)", lambda: (model.zero_grad(set_to_none=True), model._forward_backward(xb))),
-        ]
-        torch_extra = []
-    else:
-        phases += [("forward + loss + backward (`_forward_backward`)",
-                     lambda: (model.zero_grad(set_to_none=True), model._forward_backward(xb)))]
-        torch_extra = []
-    phases += [("Adam update", lambda: model.optimizer_.step(pairs)),
-               ("torch whole step", lambda: tstep(tx))] + torch_extra
+
+def torch_phases(name: str, xb: np.ndarray) -> list:
+    tstep = make_step(*make_twin(name))
+    tx = torch.from_numpy(xb)
+    for _ in range(3):
+        tstep(tx)
+    phases = [("PyTorch whole step", lambda: tstep(tx))]
+    if name == "dae":
+        phases.append(("PyTorch: `randn_like` + clamp",
+                       lambda: (tx + H.NOISE_LEVEL * torch.randn_like(tx)).clamp_(0, 1)))
     return phases
 
 
 def profile_steps(name: str, batches, steps: int, top: int = 14) -> str:
-    model = build(make_npae(name), batches[0])
-    for b in batches[:3]:
-        model.train_step(b)
-    prof = cProfile.Profile()
-    prof.enable()
-    for i in range(steps):
-        model.train_step(batches[i % len(batches)])
-    prof.disable()
+    model = built(name, batches[0])
+    with H.kernels("fast"):
+        for b in batches[:3]:
+            model.train_step(b)
+        prof = cProfile.Profile()
+        prof.enable()
+        for i in range(steps):
+            model.train_step(batches[i % len(batches)])
+        prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(top)
     lines = [line for line in buf.getvalue().splitlines() if line.strip()]
@@ -366,40 +284,30 @@ def profile_steps(name: str, batches, steps: int, top: int = 14) -> str:
 
 # ------------------------------------------------------------------------------------ report
 def report(cfg, meta, checks, train, phases, profiles) -> str:
+    arms = meta["arms"]
     lines = []
     add = lines.append
-    add("# npae vs PyTorch: the model family (DAE, sparse, VAE)")
+    add("# npae fast vs npae reference vs PyTorch: the model family (`bench_family.py`)")
     add("")
     if cfg.quick:
         add("> **Quick smoke run** (`--quick`): few steps; not reference figures.")
         add("")
-    add("Generated by `benchmarks/bench_family.py` (timing method of `benchmarks/run.py`: npae and its "
-        "twin in alternating blocks; *best* = min time, *median* = median of the quiet blocks, other "
-        f"processes using < {R.QUIET} cores). Float32, batch {BATCH}, Adam lr 1e-3, "
-        f"{R.THREADS} threads (threadpoolctl, `torch.set_num_threads`), Fashion-MNIST training rows.")
+    add(f"Generated by `benchmarks/bench_family.py`. Float32, batch {BATCH}, Adam lr 1e-3, {cfg.threads} threads "
+        "(threadpoolctl, `torch.set_num_threads`). " + H.timing_method(cfg.repeats))
     add("")
-    add(f"- Command: `{meta['command']}`")
-    add(f"- Date: {meta['date']}; wall time {meta['wall_s']:.0f} s ({meta['waited_s']:.0f} s waiting for quiet); "
-        f"load average at start / end: {meta['load_start']} / {meta['load_end']}")
-    add(f"- CPU: {R.cpu_model()} ({os.cpu_count()} logical CPUs); Python {platform.python_version()}, "
-        f"numpy {np.__version__}, torch {torch.__version__}, npae {npae.__version__}")
-    add(f"- Environment: {meta['env_note']}; BLAS: "
-        + "; ".join(f"{p['internal_api']} {p['version']} ({p['architecture']}, {p['num_threads']} threads)"
-                    for p in meta["pools"] if p["user_api"] == "blas")
-        + f"; torch {R.torch_blas()}")
-    add("- GPU: not measured on a GPU (no device was lent to this session).")
+    lines += H.machine_lines(meta["machine"], meta["command"])
+    add(f"- Wall time {meta['wall_s']:.0f} s ({H.WAIT.waited_s:.0f} s waiting for quiet); data: {meta['data']}")
+    if len(arms) == 1:
+        add("- This npae has no `set_kernels`: only its (fast) path and the twins were timed.")
     add("")
     add("## Training throughput (samples/s)")
     add("")
-    add(f"Blocks of {cfg.steps} optimizer steps after {cfg.warmup} warm-up steps, at least {cfg.repeats} rounds. "
-        "Target: ratio ≥ 1.3×.")
+    add(f"Blocks of {cfg.steps} optimizer steps after {cfg.warmup} warm-up steps.")
     add("")
-    add("| model " + R.RATIO_HEADER)
-    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, res in train.items():
-        add(R.ratio_row(f"`{name}`: {DESCRIPTIONS[name]}", res))
+    lines += H.arm_table("model", [(f"`{name}`: {H.MODELS[name]}", res) for name, res in train.items()],
+                         (*arms, "torch"))
     add("")
-    add("## Twin parity (copied weights, same batch and noise, one loss and gradient)")
+    add("## Twin parity (copied weights, same batch and noise, one loss and gradient, fast arm)")
     add("")
     add("| model | npae loss | torch loss | rel. diff loss | rel. diff dL/dW₁ (norm-wise) |")
     add("|---|---:|---:|---:|---:|")
@@ -408,21 +316,32 @@ def report(cfg, meta, checks, train, phases, profiles) -> str:
     add("")
     add("## Where an npae step's time goes (batch 128)")
     add("")
-    add(f"Each phase timed on its own, best / median of {cfg.phase_reps} calls, ms; share of the whole npae "
-        "step (best). Phases are parts of the step (they overlap: the forward/backward row contains "
-        "the penalty, noise rows are outside it).")
-    for name, rows in phases.items():
+    add(f"Each phase timed on its own, best / median of {cfg.phase_reps} calls, ms, in both npae arms; share "
+        "of the whole fast step (best). Phases are parts of the step and may overlap (the objective row "
+        "contains the penalty and, for the DAE, the corruption).")
+    for name, per_arm in phases.items():
         add("")
         add(f"### `{name}`")
         add("")
-        add("| phase | best ms | median ms | share | other load (cores) |")
-        add("|---|---:|---:|---:|---:|")
-        whole = rows[0][1]
-        for phase, best, med, load in rows:
-            add(f"| {phase} | {best:.3f} | {med:.3f} | {100 * best / whole:.0f}% | {load:.2f} |")
+        ref = {p: (b, m, load) for p, b, m, load in per_arm.get("reference", [])}
+        whole = per_arm["fast"][0][1] if per_arm["fast"] else float("nan")
+        add("| phase | fast best / median ms | " + ("reference best / median ms | reference ÷ fast | " if ref else "")
+            + "share of the fast step | other load (cores) |")
+        add("|---|---:|" + ("---:|---:|" if ref else "") + "---:|---:|")
+        for phase, best, med, load in per_arm["fast"]:
+            cells = [phase, f"{best:.3f} / {med:.3f}"]
+            if ref:
+                rb, rm, rl = ref.get(phase, (float("nan"),) * 3)
+                cells += [f"{rb:.3f} / {rm:.3f}", f"{rb / best:.2f}×"]
+                load = max(load, rl)
+            cells += [f"{100 * best / whole:.0f}%", f"{load:.2f}"]
+            add("| " + " | ".join(cells) + " |")
+        for phase, best, med, load in per_arm["torch"]:
+            cells = [phase, f"{best:.3f} / {med:.3f}"] + (["–", "–"] if ref else [])
+            add("| " + " | ".join(cells + [f"{100 * best / whole:.0f}%", f"{load:.2f}"]) + " |")
     if profiles:
         add("")
-        add("## cProfile of npae training steps (sorted by own time)")
+        add("## cProfile of npae training steps (fast kernels, sorted by own time)")
         for name, text in profiles.items():
             add("")
             add(f"### `{name}`")
@@ -436,76 +355,66 @@ def report(cfg, meta, checks, train, phases, profiles) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {MODELS}")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 rounds of a few steps")
+    parser.add_argument("--models", default=",".join(FAMILY), help=f"comma-separated subset of {','.join(FAMILY)}")
     parser.add_argument("--repeats", type=int, default=None, help="timing rounds (5; quick: 2)")
-    parser.add_argument("--steps", type=int, default=None, help="steps per block (40; quick: 10)")
-    parser.add_argument("--warmup", type=int, default=None, help="warm-up steps (10; quick: 3)")
-    parser.add_argument("--phase-reps", type=int, default=None, help="calls per phase timing (30; quick: 5)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per block (40; quick: 5)")
+    parser.add_argument("--warmup", type=int, default=None, help="warm-up steps (10; quick: 2)")
+    parser.add_argument("--phase-reps", type=int, default=None, help="calls per phase timing (30; quick: 3)")
     parser.add_argument("--profile", action="store_true", help="add a cProfile listing per model")
-    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                        help="total seconds the run may wait for other processes to go idle (default 0)")
-    parser.add_argument("--out", default=str(OUT), help=f"markdown output (default {OUT})")
-    parser.add_argument("--keep-openblas-env", action="store_true")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"markdown output (default {OUT})")
+    parser.add_argument("--results", action="store_true", help="also write this report's section of RESULTS.md")
+    H.add_common_arguments(parser)
     cfg = parser.parse_args(argv)
     q = cfg.quick
     cfg.repeats = cfg.repeats or (2 if q else 5)
-    cfg.steps = cfg.steps or (10 if q else 40)
-    cfg.warmup = cfg.warmup or (3 if q else 10)
-    cfg.phase_reps = cfg.phase_reps or (5 if q else 30)
-    names = [n.strip() for n in cfg.models.split(",") if n.strip()]
-    for n in names:
-        if n not in MODELS:
-            parser.error(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
+    cfg.steps = cfg.steps or (5 if q else 40)
+    cfg.warmup = cfg.warmup or (2 if q else 10)
+    cfg.phase_reps = cfg.phase_reps or (3 if q else 30)
+    names = H.parse_models(cfg.models, FAMILY)
 
-    R.WAIT.budget_s = max(0.0, cfg.wait_quiet)
+    H.WAIT.budget_s = max(0.0, cfg.wait_quiet)
+    H.limit_threads(cfg.threads)
     started = time.perf_counter()
-    load_start = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    threadpoolctl.threadpool_limits(R.THREADS, user_api="blas")
-    torch.set_num_threads(R.THREADS)
-    was = os.environ.get(R._WAS_SET)
-    env_note = (f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (the caller had {was.replace(';', ', ')})" if was
-                else "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE not set")
-    if cfg.keep_openblas_env:
-        env_note = "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE kept as found"
+    machine = H.machine_info()
+    arms = H.npae_arms()
+    log = H.logger("bench_family")
 
-    def log(msg):
-        print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    X, source = R.load_fashion_mnist("train")
-    X = X[:BATCH * 100]
-    batches = [np.ascontiguousarray(X[s:s + BATCH]) for s in range(0, X.shape[0], BATCH)]
-    log(f"data: {X.shape} from {source}")
+    X, source = H.load_data("train", rows=BATCH * 100)
+    batches = H.batches_of(X, BATCH)
+    log(f"data: {X.shape} from {source}; arms {', '.join(arms)} and torch")
 
     checks, train, phases, profiles = {}, {}, {}, {}
     for name in names:
         checks[name] = parity(name, batches[0])
-        R.WAIT()
-        train[name] = throughput(name, batches, cfg.steps, cfg.warmup, cfg.repeats, budget_s=15 if q else 40)
-        a, b = train[name]["npae"], train[name]["torch"]
-        log(f"{name}: npae {a['best']:.0f} torch {b['best']:.0f} samples/s, ratio {a['best'] / b['best']:.2f} "
-            f"(median {a['median'] / b['median']:.2f}, load {max(a['load'], b['load']):.2f}); "
-            f"parity loss {checks[name]['loss_rel']:.1e}, grad {checks[name]['grad_rel']:.1e}")
+        H.WAIT()
+        train[name] = throughput(name, batches, cfg.steps, cfg.warmup, cfg.repeats, 15 if q else 60, arms)
+        res = train[name]
+        log(f"{name}: " + ", ".join(f"{a} {res[a]['best']:,.0f}" for a in (*arms, "torch")) + " samples/s (best); "
+            f"fast ÷ torch paired {res['paired'][('fast', 'torch')]:.2f}"
+            + (f", fast ÷ reference paired {res['paired'][('fast', 'reference')]:.2f}" if "reference" in arms else "")
+            + f"; parity loss {checks[name]['loss_rel']:.1e}, grad {checks[name]['grad_rel']:.1e}")
     for name in names:
-        phases[name] = time_phases(phase_list(name, batches[0]), cfg.phase_reps)
-        log(f"{name} phases: " + ", ".join(f"{p.split(' (')[0]} {b:.2f}" for p, b, _, _ in phases[name]))
+        per_arm = {}
+        for arm in arms:
+            model = built(name, batches[0], arm)
+            with H.kernels(arm):
+                per_arm[arm] = H.time_phases(phase_list(name, model, batches[0]), cfg.phase_reps, log)
+        per_arm["torch"] = H.time_phases(torch_phases(name, batches[0]), cfg.phase_reps, log)
+        phases[name] = per_arm
+        log(f"{name} phases (fast): " + ", ".join(f"{p.split(' (')[0]} {b:.2f}" for p, b, _, _ in per_arm["fast"]))
         if cfg.profile:
             profiles[name] = profile_steps(name, batches, 10 if q else 60)
 
-    unset = " ".join(f"-u {k}" for k in R._UNSET)
-    meta = {"command": f"env {unset} {sys.executable} benchmarks/bench_family.py {' '.join(argv)}".rstrip(),
-            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-            "load_start": load_start, "load_end": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
-            "wall_s": time.perf_counter() - started, "waited_s": R.WAIT.waited_s,
-            "env_note": env_note, "pools": R.blas_pools()}
+    meta = {"command": H.command_line("bench_family.py", argv), "machine": machine, "arms": arms,
+            "wall_s": time.perf_counter() - started, "data": source}
     text = report(cfg, meta, checks, train, phases, profiles)
     print(text)
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    log(f"wrote {out}")
+    for path in H.write_report(text, cfg.out, SECTION, results=cfg.results and not q):
+        log(f"wrote {path}")
     return 0
 
 
 if __name__ == "__main__":
+    H.reexec_without_openblas_env()
     sys.exit(main())

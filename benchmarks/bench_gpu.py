@@ -5,8 +5,10 @@
 
 Models (float32, Adam lr 1e-3), each at batch 128 and 1024:
 
-* ``ae``: Autoencoder 784-512-128-32 ReLU, identity code (twin: ``bench_family.make_twin("ae")``);
-* ``vae``: VAE 784-400-20 ReLU, Bernoulli (twin: ``bench_family.make_twin("vae")``);
+* ``ae``: Autoencoder 784-512-128-32 ReLU, identity code (``harness.make_npae("ae")``; twin:
+  ``bench_family.make_twin("ae")``);
+* ``vae``: VAE 784-400-20 ReLU, Bernoulli (``harness.make_npae("vae")``; twin:
+  ``bench_family.make_twin("vae")``);
 * ``contractive``: 784-256-64 tanh/sigmoid, λ = 0.1, exact penalty, npae's Gram form against the
   PyTorch Gram form and torch.func vmap(jacrev) (``bench_contractive``).
 
@@ -21,25 +23,21 @@ device.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import argparse
-import datetime
-import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import bench_contractive as BC
 import bench_family as BF
+import harness as H
 import numpy as np
 import torch
 
-import npae
 from npae import backend as B
 
-OUT = Path(__file__).resolve().parent / "out" / "gpu.md"
+OUT = H.OUT_DIR / "gpu.md"
 MODELS = ("ae", "vae", "contractive")
 
 
@@ -62,10 +60,7 @@ def synchronizer(npae_backend: str, torch_device: str):
 
 def make_npae(name: str, backend: str, batch: int):
     """The benchmark's npae model on ``backend``; its twin is built from the same seed."""
-    if name == "contractive":
-        model = BC.make_npae("gram")
-    else:
-        model = BF.make_npae(name)
+    model = BC.make_npae("gram") if name == "contractive" else H.make_npae(name)
     return model.set_params(backend=backend, batch_size=batch)
 
 
@@ -95,7 +90,8 @@ def make_twin_step(name: str, model, device: str):
 
 
 def _layer_keys(model) -> list:
-    return [prefix for prefix, layer in model._named_layers()]
+    """The layer prefixes ("encoder.0", …) in ``parameters()`` order."""
+    return list(dict.fromkeys(key.rsplit(".", 1)[0] for key in model.parameters()))
 
 
 def time_pair(fns: dict, sync, steps: int, repeats: int) -> dict:
@@ -134,13 +130,12 @@ def run_model(name: str, batch: int, cfg, sync, X: np.ndarray) -> dict:
 
 
 def versions(cfg) -> list:
-    lines = [(f"- npae {npae.__version__}, NumPy {np.__version__}, PyTorch {torch.__version__}, "
-              f"Python {platform.python_version()}")]
+    lines = H.machine_lines(H.machine_info(), H.command_line("bench_gpu.py", cfg.argv))
     if cfg.torch_device.startswith("cuda"):
         lines.append(f"- device: {torch.cuda.get_device_name()} (PyTorch CUDA {torch.version.cuda}, "
                      f"cuDNN {torch.backends.cudnn.version()})")
     else:
-        lines.append(f"- device: CPU ({platform.processor() or platform.machine()}), a dry run, not GPU figures")
+        lines.append("- device: the CPU above, a dry run, not GPU figures")
     if cfg.npae_backend == "cupy":
         import cupy
 
@@ -161,6 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
     cfg = parser.parse_args(argv)
+    cfg.argv = sys.argv[1:] if argv is None else argv
     cfg.steps = cfg.steps or (5 if cfg.quick else 50)
     cfg.repeats = cfg.repeats or (2 if cfg.quick else 7)
     cfg.warmup = cfg.warmup or (2 if cfg.quick else 20)
@@ -171,13 +167,11 @@ def main(argv=None) -> int:
         parser.error(f"unknown model(s) {sorted(unknown)}; choose from {MODELS}")
     torch.manual_seed(0)
     sync = synchronizer(cfg.npae_backend, cfg.torch_device)
-    X = BC.load_data(max(batches) * 8)[0]
+    X = H.load_data("train", rows=max(batches) * 8)[0]
     started = time.perf_counter()
     lines = [
         f"# npae ({cfg.npae_backend}) vs PyTorch eager ({cfg.torch_device}): training throughput",
         "",
-        f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
-        f"- date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         *versions(cfg),
         (f"- float32, Adam lr 1e-3; blocks of {cfg.steps} steps after {cfg.warmup} warm-up steps, "
          f"{cfg.repeats} blocks each, interleaved, device synchronised per block; twins start from "
@@ -203,4 +197,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    H.reexec_without_openblas_env()
     sys.exit(main())

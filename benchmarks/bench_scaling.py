@@ -1,10 +1,11 @@
 """How training cost grows with batch size and width: the plain AE against the contractive AE.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/bench_scaling.py
+    python benchmarks/bench_scaling.py                  # full grid; writes benchmarks/out/scaling.md
     python benchmarks/bench_scaling.py --quick          # smoke run, smaller grid
 
 Both models are 784-H-64 with a tanh hidden layer, a sigmoid code, a mirrored decoder with
-linear output and BCE on logits (float32, Adam lr 1e-3, 2 BLAS threads, Fashion-MNIST rows):
+linear output and BCE on logits (float32, Adam lr 1e-3, 2 BLAS threads, Fashion-MNIST rows through
+``npae.datasets``, or the embedded subset where the full files are not found):
 ``npae.Autoencoder`` and ``ContractiveAutoencoder(contractive_weight=0.1)`` with the exact
 penalty (``contractive_method="auto"``, whose choice is recorded). Two sweeps:
 
@@ -12,41 +13,35 @@ penalty (``contractive_method="auto"``, whose choice is recorded). Two sweeps:
 * width H ∈ {128, 256, 512, 1024, 2048} at N = 128.
 
 For each point: training throughput (samples/s, best of a few timed blocks after warm-up, with
-the other processes' load measured as in ``benchmarks/run.py``) and memory: the peak of
+the other processes' load measured by ``harness.timed``) and memory: the peak of
 ``tracemalloc`` (NumPy reports its buffers to it) during one ``train_step`` above what was
 allocated before it (the step's working memory: activations, gradients, the penalty's
 temporaries), beside the model state (parameters, gradients and Adam's two moments, 4 × P floats).
 Then, across the width sweep, the contractive model with the exact method ``auto`` did not pick
 (the Gram form or the recurrence, forced), so every run checks that ``auto`` took the faster one.
 
-Writes ``benchmarks/out/scaling.md`` (git-ignored) and the log-log figure ``benchmarks/scaling.png``.
+Writes ``benchmarks/out/scaling.md`` (git-ignored; ``--results`` also writes its section of
+RESULTS.md) and the log-log figure ``benchmarks/scaling.png`` (``--figure``).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import argparse
-import datetime
-import os
-import platform
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
+import harness as H
 import numpy as np
-import run as R
-import threadpoolctl
 
-import npae
 from npae import penalties
 from npae.models.autoencoder import Autoencoder
 from npae.models.contractive import ContractiveAutoencoder
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out" / "scaling.md"
-FIGURE = HERE / "scaling.png"
+OUT = H.OUT_DIR / "scaling.md"
+FIGURE = H.HERE / "scaling.png"
+SECTION = "bench_scaling.py"
 LATENT = 64
 BATCHES, WIDTHS = (32, 64, 128, 256, 512, 1024, 2048), (128, 256, 512, 1024, 2048)
 BASE_WIDTH, BASE_BATCH = 512, 128
@@ -54,9 +49,9 @@ MODELS = ("plain", "contractive")
 
 
 def make_model(kind: str, width: int, batch: int, method: str = "auto"):
-    common = dict(hidden_sizes=(width,), latent_dim=LATENT, activation="tanh", latent_activation="sigmoid",
-                  loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=batch, epochs=1,
-                  dtype="float32", random_state=0, backend="numpy", verbose=0)
+    common = {"hidden_sizes": (width,), "latent_dim": LATENT, "activation": "tanh", "latent_activation": "sigmoid",
+              "loss": "bce", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": batch, "epochs": 1,
+              "dtype": "float32", "random_state": 0, "backend": "numpy", "verbose": 0}
     if kind == "plain":
         return Autoencoder(**common)
     return ContractiveAutoencoder(contractive_weight=0.1, contractive_method=method, **common)
@@ -86,8 +81,8 @@ def measure(kind: str, width: int, batch: int, X: np.ndarray, target_s: float, b
 
     times, loads = [], []
     for _ in range(blocks):
-        R.WAIT(5.0)
-        wall, load = R.timed(block)
+        H.WAIT(5.0)
+        wall, load = H.timed(block)
         times.append(wall)
         loads.append(load)
     best = min(times)
@@ -102,7 +97,8 @@ def measure(kind: str, width: int, batch: int, X: np.ndarray, target_s: float, b
 
     method_used = "—"
     if kind == "contractive":
-        Ws, _ = model._penalty_inputs()
+        params = model.parameters()
+        Ws = [params[k] for k in params if k.startswith("encoder.") and k.endswith(".W")]
         method_used = penalties.contractive_method(Ws, batch, method)
     P = n_parameters(width)
     return {"kind": kind, "width": width, "batch": batch, "steps": steps, "blocks": blocks,
@@ -125,7 +121,7 @@ def plot(points, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
-    styles = {"plain": dict(color="C0", marker="o"), "contractive": dict(color="C3", marker="s")}
+    styles = {"plain": {"color": "C0", "marker": "o"}, "contractive": {"color": "C3", "marker": "s"}}
     for kind in MODELS:
         by_batch = sorted((p for p in points if p["kind"] == kind and p["width"] == BASE_WIDTH),
                           key=lambda p: p["batch"])
@@ -152,8 +148,10 @@ def plot(points, path: Path) -> None:
         w = np.array([p["width"] for p in contr_w], float)
         axes[0, 1].plot(w, contr_w[0]["us_per_sample"] * (w / w[0]) ** 2, ":", color="C3", lw=1, label="∝ H²")
     titles = [[f"throughput vs batch size (H = {BASE_WIDTH})", f"time per sample vs width (N = {BASE_BATCH})"],
-              [f"step working memory vs batch size (H = {BASE_WIDTH})", f"step working memory vs width (N = {BASE_BATCH})"]]
-    ylabels = [["samples / s", "µs per sample"], ["tracemalloc peak of one step, MiB", "tracemalloc peak of one step, MiB"]]
+              [f"step working memory vs batch size (H = {BASE_WIDTH})",
+               f"step working memory vs width (N = {BASE_BATCH})"]]
+    ylabels = [["samples / s", "µs per sample"],
+               ["tracemalloc peak of one step, MiB", "tracemalloc peak of one step, MiB"]]
     xlabels = ["batch size N", "hidden width H"]
     for i in range(2):
         for j in range(2):
@@ -181,17 +179,14 @@ def report(cfg, meta, points, growth, methods) -> str:
         add("")
     add("Generated by `benchmarks/bench_scaling.py`; figure: `benchmarks/scaling.png`. Models 784-H-64, tanh "
         "hidden layer, sigmoid code, mirrored decoder, BCE on logits, Adam, float32, NumPy backend, "
-        f"{R.THREADS} BLAS threads; the contractive model adds λ = 0.1 times the exact ‖∂h/∂x‖²_F "
+        f"{cfg.threads} BLAS threads; the contractive model adds λ = 0.1 times the exact ‖∂h/∂x‖²_F "
         "(`contractive_method=\"auto\"`). Throughput: best of the timed blocks (each ≈ "
         f"{cfg.target_s:g} s of steps after warm-up). Memory: tracemalloc peak during one `train_step` above "
         "what was allocated before it (the step's working memory); model state = parameters + gradients + "
         "Adam's two moments (4 · P float32).")
     add("")
-    add(f"- Command: `{meta['command']}`")
-    add(f"- Date: {meta['date']}; wall time {meta['wall_s']:.0f} s ({meta['waited_s']:.0f} s waiting for quiet); "
-        f"load average at start / end: {meta['load_start']} / {meta['load_end']}")
-    add(f"- CPU: {R.cpu_model()} ({os.cpu_count()} logical CPUs); Python {platform.python_version()}, "
-        f"numpy {np.__version__}, npae {npae.__version__}; {meta['env_note']}")
+    lines.extend(H.machine_lines(meta["machine"], meta["command"]))
+    add(f"- Wall time {meta['wall_s']:.0f} s ({H.WAIT.waited_s:.0f} s waiting for quiet); data: {meta['data']}")
     add("")
     add("| model | H | N | exact method | samples/s | µs / sample | step working memory, MiB | "
         "model state, MiB | steps × blocks | other load (cores) |")
@@ -258,64 +253,58 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller grid and shorter blocks")
     parser.add_argument("--blocks", type=int, default=None, help="timed blocks per point (3; quick: 2)")
-    parser.add_argument("--target-s", type=float, default=None, help="seconds per block (0.4; quick: 0.15)")
-    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                        help="total seconds the run may wait for other processes to go idle (default 0)")
-    parser.add_argument("--out", default=str(OUT))
-    parser.add_argument("--figure", default=str(FIGURE))
-    parser.add_argument("--keep-openblas-env", action="store_true")
+    parser.add_argument("--target-s", type=float, default=None, help="seconds per block (0.4; quick: 0.05)")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"markdown output (default {OUT})")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help=f"log-log figure (default {FIGURE}; quick: {H.OUT_DIR / 'scaling_quick.png'})")
+    parser.add_argument("--results", action="store_true", help="also write this report's section of RESULTS.md")
+    H.add_common_arguments(parser)
     cfg = parser.parse_args(argv)
     q = cfg.quick
     cfg.blocks = cfg.blocks or (2 if q else 3)
-    cfg.target_s = cfg.target_s or (0.15 if q else 0.4)
+    cfg.target_s = cfg.target_s or (0.05 if q else 0.4)
+    cfg.figure = cfg.figure or (H.OUT_DIR / "scaling_quick.png" if q else FIGURE)
     batches = (32, 128, 512) if q else BATCHES
     widths = (128, 512) if q else WIDTHS
 
-    R.WAIT.budget_s = max(0.0, cfg.wait_quiet)
+    H.WAIT.budget_s = max(0.0, cfg.wait_quiet)
+    H.limit_threads(cfg.threads, torch_too=False)
     started = time.perf_counter()
-    load_start = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    threadpoolctl.threadpool_limits(R.THREADS, user_api="blas")
-    was = os.environ.get(R._WAS_SET)
-    env_note = (f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (the caller had {was.replace(';', ', ')})" if was
-                else "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE not set")
+    machine = H.machine_info(torch_used=False)
+    log = H.logger("bench_scaling")
 
-    X, source = R.load_fashion_mnist("train")
-    X = np.ascontiguousarray(X[:8 * max(batches)])
+    X, source = H.load_data("train", rows=8 * max(batches))
     grid = [(BASE_WIDTH, b) for b in batches] + [(w, BASE_BATCH) for w in widths if w != BASE_WIDTH]
     points = []
     for width, batch in grid:
         for kind in MODELS:
             p = measure(kind, width, batch, X, cfg.target_s, cfg.blocks)
             points.append(p)
-            print(f"[{time.perf_counter() - started:6.1f}s] {kind:11s} H={width:5d} N={batch:5d}: "
-                  f"{p['sps']:9,.0f} samples/s, {p['us_per_sample']:8.1f} µs/sample, step memory "
-                  f"{p['step_peak_mib']:7.1f} MiB, {p['method']}, load {p['load']:.2f}", file=sys.stderr, flush=True)
+            log(f"{kind:11s} H={width:5d} N={batch:5d}: {p['sps']:9,.0f} samples/s, {p['us_per_sample']:8.1f} "
+                f"µs/sample, step memory {p['step_peak_mib']:7.1f} MiB, {p['method']}, load {p['load']:.2f}")
     methods = []
     for width in widths:  # the Gram form and the recurrence, both forced, across the width sweep
-        auto = next(p for p in points if p["kind"] == "contractive" and p["width"] == width and p["batch"] == BASE_BATCH)
+        auto = next(p for p in points
+                    if p["kind"] == "contractive" and p["width"] == width and p["batch"] == BASE_BATCH)
         other = "recurrence" if auto["method"] == "gram" else "gram"
-        q = measure("contractive", width, BASE_BATCH, X, cfg.target_s, cfg.blocks, method=other)
+        forced = measure("contractive", width, BASE_BATCH, X, cfg.target_s, cfg.blocks, method=other)
         costs = penalties.contractive_costs((784, width, LATENT), BASE_BATCH)
         methods.append({"width": width, "auto": auto["method"], auto["method"]: auto["us_per_sample"],
-                        other: q["us_per_sample"], "cost_ratio": costs["gram"] / costs["recurrence"]})
-        print(f"[{time.perf_counter() - started:6.1f}s] contractive H={width:5d}: {other} "
-              f"{q['us_per_sample']:8.1f} µs/sample (auto: {auto['method']})", file=sys.stderr, flush=True)
+                        other: forced["us_per_sample"], "cost_ratio": costs["gram"] / costs["recurrence"]})
+        log(f"contractive H={width:5d}: {other} {forced['us_per_sample']:8.1f} µs/sample (auto: {auto['method']})")
     points.sort(key=lambda p: (p["kind"] != "plain", p["width"], p["batch"]))
     growth = growth_lines(points)
-    meta = {"command": f"env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE {sys.executable} benchmarks/bench_scaling.py "
-                       f"{' '.join(argv)}".rstrip(),
-            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-            "load_start": load_start, "load_end": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
-            "wall_s": time.perf_counter() - started, "waited_s": R.WAIT.waited_s, "env_note": env_note}
+    meta = {"command": H.command_line("bench_scaling.py", argv), "machine": machine, "data": source,
+            "wall_s": time.perf_counter() - started}
     text = report(cfg, meta, points, growth, methods)
     print(text)
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    plot(points, Path(cfg.figure))
-    print(f"wrote {out} and {cfg.figure} (source: {source})", file=sys.stderr)
+    for path in H.write_report(text, cfg.out, SECTION, results=cfg.results and not q):
+        log(f"wrote {path}")
+    plot(points, cfg.figure)
+    log(f"wrote {cfg.figure}")
     return 0
 
 
 if __name__ == "__main__":
+    H.reexec_without_openblas_env()
     sys.exit(main())

@@ -1,6 +1,6 @@
 """Quality of the five npae models against PyTorch twins on Fashion-MNIST (issue 4, "Quality, measured").
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/quality.py
+    python benchmarks/quality.py                  # full run; writes benchmarks/out/quality.md
     python benchmarks/quality.py --quick          # smoke run: a subset, 1 epoch, one seed
 
 Each model is trained with ``fit`` on the 60,000 training images and, beside it, a PyTorch twin
@@ -23,8 +23,10 @@ initial weights copied into the twin, float64, a 256-row batch; for the VAE the 
 IWAE the same eps as npae draws them), so a ratio away from 1 cannot come from a different
 definition. The criterion: the mean over seeds of npae's test loss within 2% of the twin's.
 
-Writes ``benchmarks/out/quality.md`` (the table, command, date, versions) and ``quality.json``
-(every seed's figures and per-epoch training losses).
+Data: ``npae.datasets.load_fashion_mnist`` (``harness.load_data``; the embedded subset where the
+full files are not found). Writes ``benchmarks/out/quality.md`` (the table, command, date, CPU,
+versions) and ``quality.json`` (every seed's figures and per-epoch training losses);
+``--results`` also writes the table's section of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -32,33 +34,21 @@ from __future__ import annotations
 import os
 import sys
 
-_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
 # Idle torch (OpenMP) threads sleep instead of spinning: on a machine shared with other jobs the
 # default active wait made a twin's training step up to 60x slower (818 ms against 14 ms per
 # step of the 784-256-32 autoencoder with two other jobs running). libgomp reads it at load time.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-if any(name in os.environ for name in _UNSET):
-    # These pin OpenBLAS to a slower kernel; the benchmark is specified without them.
-    os.execve(sys.executable, [sys.executable, *sys.argv], {k: v for k, v in os.environ.items() if k not in _UNSET})
-
 import argparse
-import datetime
 import json
 import math
-import platform
-import shlex
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
+import harness as H
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from quality_twins import (
     AETwin,
     VAETwin,
@@ -70,13 +60,14 @@ from quality_twins import (
     train_twin,
 )
 
-import npae
+from npae.models.autoencoder import Autoencoder
 from npae.models.contractive import ContractiveAutoencoder
 from npae.models.denoising import DenoisingAutoencoder
 from npae.models.sparse import SparseAutoencoder
 from npae.models.variational import VAE
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
+OUT_DIR = H.OUT_DIR
+SECTION = "quality.py"
 TOLERANCE = 0.02
 NOISE_SEED = 12345  # the fixed corruption of the test set
 EVAL_CHUNK = 1000
@@ -185,7 +176,7 @@ class Spec:
 _AE = {"hidden_sizes": (256,), "latent_dim": 32, "activation": "relu", "latent_activation": "identity", "loss": "bce"}
 
 SPECS = [
-    Spec("ae", "Autoencoder 784-256-32, relu, identity code", "ae", npae.Autoencoder, _AE),
+    Spec("ae", "Autoencoder 784-256-32, relu, identity code", "ae", Autoencoder, _AE),
     Spec("sparse_l1", "SparseAutoencoder 784-256-32, relu, identity code, l1 λ=0.1", "sparse", SparseAutoencoder,
          {**_AE, "sparsity": "l1", "sparsity_weight": 0.1, "target_sparsity": 0.05}),
     Spec("sparse_kl", "SparseAutoencoder 784-256-32, relu, sigmoid code, kl β=1 ρ=0.05", "sparse", SparseAutoencoder,
@@ -302,33 +293,14 @@ def _fmt(values):
     return f"{m:.2f} ± {s:.2f}" if len(values) > 1 else f"{m:.2f}"
 
 
-def _git_state() -> str:
-    """The commit and the npae files changed since (several engineers share the checkout)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--short", "--", "npae"], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.split("\n")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    changed = sorted(line[3:] for line in status if line.strip())
-    return commit + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
-
-
 def build_report(results, parity, args, data, wall):
     seeds = args.seeds
     lines = [
-        "# Quality: npae against PyTorch twins on Fashion-MNIST",
+        "# Quality: npae against PyTorch twins on Fashion-MNIST (`quality.py`)",
         "",
-        ("- command: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
-         f"{' '.join(shlex.quote(a) for a in [Path(sys.executable).as_posix(), *sys.argv])}` (the script "
-         "re-executes itself without those two variables)"),
-        f"- date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        (f"- versions: npae {npae.__version__}, NumPy {np.__version__}, PyTorch {torch.__version__}, "
-        f"Python {platform.python_version()}, {platform.machine()}; torch threads {torch.get_num_threads()}; "
-         f"git {args.git}"),
-        (f"- data: {data['train'].shape[0]} training images, {data['test'].shape[0]} test images "
+        *H.machine_lines(args.machine, args.command),
+        f"- git: {args.git}",
+        (f"- data: {data['source']}: {data['train'].shape[0]} training images, {data['test'].shape[0]} test images "
         f"(IWAE on the first {data['iwae'].shape[0]}, k = {data['k']}); float32; {args.epochs} epochs; "
         f"Adam lr 1e-3, batch 128; seeds {', '.join(map(str, seeds))} (npae `random_state=seed`, twin "
         "`torch.Generator().manual_seed(seed)`)"),
@@ -394,18 +366,21 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", choices=[s.name for s in SPECS], default=None)
     parser.add_argument("--contractive-weight", type=float, default=None, help="override λ of the contractive model")
     parser.add_argument("--out", type=Path, default=None, help="markdown path (default benchmarks/out/quality.md)")
+    parser.add_argument("--results", action="store_true", help="also write the report's section of RESULTS.md")
+    H.add_common_arguments(parser)
     args = parser.parse_args(argv)
     args.epochs = args.epochs or (1 if args.quick else 5)
     args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     out = args.out or OUT_DIR / ("quality_quick.md" if args.quick else "quality.md")
-    torch.set_num_threads(2)
+    H.limit_threads(args.threads)
+    args.machine, args.command = H.machine_info(), H.command_line("quality.py", sys.argv[1:] if argv is None else argv)
 
-    X_train, _ = npae.datasets.load_fashion_mnist("train")
-    X_test, _ = npae.datasets.load_fashion_mnist("test")
+    X_train, source = H.load_data("train")
+    X_test, _ = H.load_data("test")
     if args.quick:
         X_train, X_test = X_train[:6000], X_test[:2000]
     n_iwae = min(200 if args.quick else 1000, X_test.shape[0])
-    data = {"train": X_train, "test": X_test, "iwae": X_test[:n_iwae], "k": 100}
+    data = {"train": X_train, "test": X_test, "iwae": X_test[:n_iwae], "k": 100, "source": source}
     dae = next(s for s in SPECS if s.name == "denoising")
     eps = np.random.default_rng(NOISE_SEED).standard_normal(X_test.shape, dtype=np.float32)
     data["noisy"] = np.clip(X_test + np.float32(dae.kwargs["noise_level"]) * eps, 0.0, 1.0).astype(np.float32)
@@ -415,7 +390,7 @@ def main(argv=None):
             if spec.kind == "contractive":
                 spec.kwargs["contractive_weight"] = args.contractive_weight
     specs = [s for s in SPECS if args.models is None or s.name in args.models]
-    args.load, args.git = os.getloadavg(), _git_state()
+    args.load, args.git = os.getloadavg(), H.git_state()
     t_start = time.perf_counter()
     parity = {}
     for spec in specs:
@@ -431,8 +406,7 @@ def main(argv=None):
                   f"twin {r['twin']['loss']:.3f} ({r['twin_seconds']:.0f} s){extra}", flush=True)
     wall = time.perf_counter() - t_start
     report, summary = build_report(results, parity, args, data, wall)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
+    H.write_report(report, out, SECTION, results=args.results and not args.quick)
     out.with_suffix(".json").write_text(json.dumps({"results": results, "parity": parity, "summary": summary,
                                                      "epochs": args.epochs, "seeds": args.seeds}, indent=1))
     print(report)
@@ -443,4 +417,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    H.reexec_without_openblas_env()
     sys.exit(main())

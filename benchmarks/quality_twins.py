@@ -7,7 +7,7 @@ Each twin is what a PyTorch user would write for the same model: ``nn.Linear`` l
   ``latent_activation`` on the code; decoder K → … → H_1 → D, hidden sizes reversed,
   ``activation`` on its hidden layers and a linear output (logits). The VAE's encoder ends with the
   hidden stack and two linear heads (mu, log_var), its decoder mirrors the hidden stack.
-* Initialisation (``npae.models.autoencoder.default_init``): every Dense layer, heads and output
+* Initialisation (``npae.initializers.default_init``): every Dense layer, heads and output
   included, draws its kernel He-uniform U(−√(6/fan_in), √(6/fan_in)) when the model's
   ``activation`` is in the ReLU family and Glorot-uniform U(−√(6/(fan_in+fan_out)), …)
   otherwise; biases start at zero. npae keeps W as (in, out); ``nn.Linear`` keeps (out, in).

@@ -1,210 +1,90 @@
-"""npae vs a PyTorch twin, side by side in one run; writes a markdown report.
+"""npae's fast kernels, npae's reference code and a PyTorch twin, side by side in one run.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/run.py
-    python benchmarks/run.py --quick            # smoke run (prints, writes nothing unless --out)
+    python benchmarks/run.py --wait-quiet 90        # full run; writes its section of RESULTS.md
+    python benchmarks/run.py --quick                # smoke run: prints, writes nothing unless --out
+    python benchmarks/run.py --ab-tree PATH         # A/B: this checkout's npae against PATH's npae
 
-What it measures (float32, CPU, Fashion-MNIST 60k train / 10k test):
+Three arms, timed in interleaved blocks in the same process (``harness.paired_timing``):
 
-* GEMM peak GFLOP/s, float32, 2 threads, NumPy (its BLAS) and PyTorch (its BLAS);
+* **fast**: npae with its kernels (``npae.set_kernels("fast")``, the default);
+* **reference**: npae on its textbook code only (``npae.set_kernels("reference")``);
+* **torch**: a PyTorch twin (``twins.py``: the same network and initial-weight scheme written with
+  ``nn.Linear``, autograd and ``torch.optim.Adam``).
+
+On a checkout whose npae has no ``set_kernels`` (before the kernels existed) only the fast arm
+and the twin run. Measured (float32, CPU, Fashion-MNIST through ``npae.datasets``, or the
+embedded subset where its files are not found):
+
+* GEMM peak GFLOP/s, float32, of NumPy's BLAS and PyTorch's, with the same thread count;
 * training throughput in samples/s of the autoencoder 784-512-128-32 (ReLU, identity code,
-  mirrored decoder, linear output, BCE on logits), Adam lr 1e-3, batch 128 (and 512): a fixed
-  number of optimizer steps timed after warm-up, repeated, npae and the twin interleaved, min
-  time (best) and median over the repeats;
+  mirrored decoder, linear output, BCE on logits), Adam lr 1e-3, batch 128 (and 512), and the
+  ratios fast ÷ torch, reference ÷ torch, fast ÷ reference;
 * achieved training FLOP/s ÷ GEMM peak, counting 6 · parameters FLOPs per sample;
-* inference throughput: ``transform`` (encoder) and ``score_samples`` (per-sample loss) against
-  the twin under ``torch.no_grad()``, both taking and returning NumPy arrays;
-* test loss (per-sample BCE summed over pixels, mean over the test set) after ``--epochs``
-  epochs of ``fit`` for npae and the same loop in PyTorch; the ratio must be within 2%.
+* inference throughput: ``transform`` and ``score_samples`` against the twin under
+  ``torch.no_grad()``, NumPy in and out;
+* test loss after ``--epochs`` epochs of ``fit`` for every arm (within 2% of the twin);
+* the phases of one training step, fast and reference, and a cProfile listing.
 
-``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the environment (the script
-re-executes itself without them if they are set) because they pin OpenBLAS to a slower kernel;
-the report says what they were and which kernel threadpoolctl reports.
+``--ab-tree PATH`` runs another measurement instead: the same timing code in alternating
+subprocesses, one importing this checkout's npae and one importing the npae found in PATH (a
+checkout of an earlier commit, e.g. ``git worktree add ../npae-before <commit>``), several
+rounds, and reports the per-round ratio of their training throughputs (see benchmarks/README.md).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-_WAS_SET = "NPAE_BENCH_UNSET_ENV"
-
-if any(name in os.environ for name in _UNSET) and "--keep-openblas-env" not in sys.argv:
-    _env = {k: v for k, v in os.environ.items() if k not in _UNSET}
-    _env[_WAS_SET] = ";".join(f"{k}={os.environ[k]}" for k in _UNSET if k in os.environ)
-    os.execve(sys.executable, [sys.executable, *sys.argv], _env)
-
 import argparse
 import cProfile
-import datetime
-import gzip
 import io
 import itertools
-import platform
+import json
+import os
 import pstats
-import shlex
 import statistics
-import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import harness as H
 import numpy as np
-import threadpoolctl
 import torch
-
-import npae
-from npae.models.autoencoder import Autoencoder
-from npae.training import Callback
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from twins import AETwin, bce_per_sample, copy_from_npae, make_train_step
 
-HERE = Path(__file__).resolve().parent
-THREADS = 2
-HIDDEN, LATENT = (512, 128), 32
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+import npae
+from npae.training import Callback
+
 LOSS_TOLERANCE = 0.02
+SECTION = "run.py"
+AB_SECTION = "run.py --ab-tree"
+AB_PREFIX = "AB-RESULT "
 
 
-# ---------------------------------------------------------------------------------------- data
-def _read_idx_gz(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (header {data[:4]!r}).")
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: expected {int(np.prod(shape))} values for shape {shape}, found {body.size}.")
-    return body.reshape(shape)
+# ------------------------------------------------------------------------------------ models
+def n_parameters(sizes) -> int:
+    return sum(a * b + b for a, b in itertools.pairwise(sizes))
 
 
-def load_fashion_mnist(split: str):
-    """(X float32 (N, 784) in [0, 1], source description)."""
-    try:
-        from npae.datasets import load_fashion_mnist as npae_loader
-    except ImportError:
-        npae_loader = None
-    if npae_loader is not None:
-        X, _ = npae_loader(split)
-        return np.ascontiguousarray(X, dtype=np.float32), "npae.datasets.load_fashion_mnist"
-    stem = "train" if split == "train" else "t10k"
-    images = _read_idx_gz(FASHION_DIR / f"{stem}-images-idx3-ubyte.gz")
-    X = images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255.0)
-    return X, f"IDX files in {FASHION_DIR}"
+N_PARAMS = n_parameters((784, *H.HIDDEN, H.LATENT)) + n_parameters((H.LATENT, *H.HIDDEN[::-1], 784))
 
 
-# ----------------------------------------------------------------------------------- machine
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def make_twin(n_features: int, seed: int = 0):
+    twin = AETwin(n_features, H.HIDDEN, H.LATENT, seed=seed)
+    return twin, torch.optim.Adam(twin.parameters(), lr=1e-3)
 
 
-def blas_pools() -> list[dict]:
-    return [
-        {k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "architecture",
-                                  "threading_layer", "prefix", "filepath")}
-        for info in threadpoolctl.threadpool_info()
-    ]
+def built_models(xb: np.ndarray, arms, batch_size: int = 128, epochs: int = 1) -> dict:
+    """{arm: the AE, parameters created (same seed: same weights) under that arm's kernels}."""
+    models = {}
+    for arm in arms:
+        with H.kernels(arm):
+            model = H.make_npae("ae", batch_size=batch_size, epochs=epochs)
+            model.loss_and_grad(xb)  # creates the parameters without a step
+        models[arm] = model
+    return models
 
 
-def torch_blas() -> str:
-    """e.g. "BLAS_INFO=mkl (Intel(R) oneAPI Math Kernel Library Version 2024.2 ...)", from the build config."""
-    config = torch.__config__.show()
-    info = next((t.split("BLAS_INFO=")[1].strip() for t in config.split(",") if "BLAS_INFO=" in t), "unknown")
-    library = next((line.strip(" -") for line in config.splitlines() if "Math Kernel Library" in line
-                    or "OpenBLAS" in line), "")
-    return f"BLAS_INFO={info}" + (f" ({library})" if library else "")
-
-
-# ------------------------------------------------------------------------------------ timing
-_HZ = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_snapshot():
-    """(busy seconds of the whole machine, CPU seconds of this process, wall clock)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:9]]
-        busy = (sum(fields) - fields[3] - fields[4]) / _HZ  # minus idle and iowait
-    except (OSError, ValueError):
-        busy = float("nan")
-    t = os.times()
-    return busy, t.user + t.system, time.perf_counter()
-
-
-def timed(fn):
-    """Run fn once; return (seconds, foreign load), the foreign load being the average number of
-    cores kept busy by other processes meanwhile (machine busy time minus this process's CPU time)."""
-    b0, own0, t0 = _cpu_snapshot()
-    fn()
-    b1, own1, t1 = _cpu_snapshot()
-    wall = t1 - t0
-    return wall, max(0.0, ((b1 - b0) - (own1 - own0)) / wall)
-
-
-QUIET = 0.25  # cores used by other processes below which a timing block counts as quiet
-
-
-class QuietWaiter:
-    """Waits, within a total budget, for a few seconds in which other processes are idle."""
-
-    def __init__(self, budget_s: float):
-        self.budget_s = budget_s
-        self.waited_s = 0.0
-
-    def __call__(self, max_s: float = 15.0) -> None:
-        deadline = time.perf_counter() + min(max_s, self.budget_s - self.waited_s)
-        start = time.perf_counter()
-        while time.perf_counter() < deadline:
-            _, load = timed(lambda: time.sleep(1.0))
-            if load < QUIET / 2:
-                break
-        self.waited_s += time.perf_counter() - start
-
-
-WAIT = QuietWaiter(0.0)
-
-
-def paired_timing(fns: dict, repeats: int, budget_s: float) -> dict:
-    """Time each callable in ``fns`` once per round, alternating their order every round.
-
-    Rounds continue until every callable has ``repeats`` quiet blocks (other processes using
-    < QUIET cores), or 3 × ``repeats`` rounds, or ``budget_s`` seconds (at least ``repeats``
-    rounds are always run). Returns {name: {"times": [...], "loads": [...]}}.
-    """
-    out = {name: {"times": [], "loads": []} for name in fns}
-    items = list(fns.items())
-    start = time.perf_counter()
-    for r in range(3 * repeats):
-        if r >= repeats:
-            quiet = min(sum(load < QUIET for load in v["loads"]) for v in out.values())
-            if quiet >= repeats or time.perf_counter() - start > budget_s:
-                break
-        if r and max(v["loads"][-1] for v in out.values()) >= QUIET:
-            WAIT(5.0)
-        for name, fn in items if r % 2 == 0 else items[::-1]:
-            wall, load = timed(fn)
-            out[name]["times"].append(wall)
-            out[name]["loads"].append(load)
-    return out
-
-
-def summarize(record: dict, units: float) -> dict:
-    """Rates from a timing record: best (min time), median over quiet blocks (all if none)."""
-    times, loads = record["times"], record["loads"]
-    quiet = [t for t, load in zip(times, loads) if load < QUIET] or times
-    return {"best": units / min(times), "median": units / statistics.median(quiet),
-            "blocks": len(times), "quiet": sum(load < QUIET for load in loads),
-            "load": statistics.median(loads)}
-
-
+# ------------------------------------------------------------------------------------ measurements
 def gemm_peak(n: int, repeats: int) -> dict:
     """Best and median GFLOP/s of an n×n×n float32 product (2n³ FLOPs) for NumPy and torch."""
     rng = np.random.default_rng(0)
@@ -213,111 +93,77 @@ def gemm_peak(n: int, repeats: int) -> dict:
     ta, tb = torch.from_numpy(a.copy()), torch.from_numpy(b.copy())
     c = np.empty((n, n), dtype=np.float32)
     tc = torch.empty((n, n))
-    flops = 2.0 * n**3
     np.matmul(a, b, out=c)
     torch.mm(ta, tb, out=tc)
-    rec = paired_timing({"numpy": lambda: np.matmul(a, b, out=c), "torch": lambda: torch.mm(ta, tb, out=tc)},
-                        repeats, budget_s=30.0)
-    return {name: summarize(r, flops / 1e9) for name, r in rec.items()}
+    rec = H.paired_timing({"numpy": lambda: np.matmul(a, b, out=c), "torch": lambda: torch.mm(ta, tb, out=tc)},
+                          repeats, budget_s=30.0)
+    return {name: H.summarize(r, 2.0 * n**3 / 1e9) for name, r in rec.items()}
 
 
-def n_parameters(sizes) -> int:
-    return sum(a * b + b for a, b in itertools.pairwise(sizes))
-
-
-# ------------------------------------------------------------------------------------ models
-def make_npae(epochs: int, batch_size: int = 128, seed: int = 0) -> Autoencoder:
-    return Autoencoder(hidden_sizes=HIDDEN, latent_dim=LATENT, activation="relu", latent_activation="identity",
-                       loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=batch_size, epochs=epochs,
-                       dtype="float32", random_state=seed, backend="numpy", verbose=0)
-
-
-def make_twin(n_features: int, seed: int = 0):
-    twin = AETwin(n_features, HIDDEN, LATENT, seed=seed)
-    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
-    return twin, optimizer
-
-
-def parity_check(X: np.ndarray) -> dict:
-    """Same initial weights, same batch: loss before and after one Adam step, both frameworks."""
+def parity_check(X: np.ndarray, arms) -> dict:
+    """Same initial weights, same batch: loss before and after one Adam step, every arm."""
     xb = X[:128]
-    model = make_npae(1)
-    model.loss_and_grad(xb)  # builds the parameters without updating them
+    models = built_models(xb, arms)
     twin, optimizer = make_twin(X.shape[1])
-    copy_from_npae(twin, model.parameters())
+    copy_from_npae(twin, models["fast"].parameters())
     step = make_train_step(twin, optimizer)
     tx = torch.from_numpy(xb)
-    loss_np = float(model.train_step(xb)[0])
-    loss_t = float(step(tx).detach())
-    after_np = -model.score(xb)
+    out = {}
+    for arm, model in models.items():
+        with H.kernels(arm):
+            out[arm] = (float(model.train_step(xb)[0]), -model.score(xb))
+    before = float(step(tx).detach())
     with torch.no_grad():
-        after_t = float(bce_per_sample(twin(tx), tx).mean())
-    return {"loss0_npae": loss_np, "loss0_torch": loss_t, "loss1_npae": after_np, "loss1_torch": after_t}
+        out["torch"] = (before, float(bce_per_sample(twin(tx), tx).mean()))
+    return out
 
 
 def training_throughput(X: np.ndarray, batch_size: int, steps: int, warmup: int, repeats: int,
-                        budget_s: float) -> dict:
-    """Samples/s of ``steps`` optimizer steps, npae and twin interleaved, over ``repeats``."""
-    n = X.shape[0]
-    starts = [s for s in range(0, n - batch_size + 1, batch_size)]
-    batches = [X[s:s + batch_size] for s in starts]
+                        budget_s: float, arms) -> dict:
+    """Samples/s of ``steps`` optimizer steps per block, every arm, interleaved."""
+    batches = H.batches_of(X, batch_size, count=16)
     tbatches = [torch.from_numpy(b) for b in batches]
-
-    model = make_npae(1, batch_size)
-    model.loss_and_grad(batches[0])
+    models = built_models(batches[0], arms, batch_size)
     twin, optimizer = make_twin(X.shape[1])
     tstep = make_train_step(twin, optimizer)
-    return paired_step_throughput(model, tstep, batches, tbatches, steps, warmup, repeats, budget_s)
-
-
-def paired_step_throughput(model, tstep, batches, tbatches, steps: int, warmup: int, repeats: int,
-                           budget_s: float) -> dict:
-    """Samples/s of ``model.train_step`` and the twin's ``tstep`` over the same batches, cycled:
-    ``warmup`` steps each, then blocks of ``steps`` steps interleaved by ``paired_timing``."""
-
-    def run_npae(k):
-        for i in range(k):
-            model.train_step(batches[i % len(batches)])
 
     def run_torch(k):
         for i in range(k):
             tstep(tbatches[i % len(tbatches)])
 
-    run_npae(warmup)
-    run_torch(warmup)
-    rec = paired_timing({"npae": lambda: run_npae(steps), "torch": lambda: run_torch(steps)}, repeats, budget_s)
-    return {name: summarize(r, steps * batches[0].shape[0]) for name, r in rec.items()}
+    fns = {arm: H.in_mode(arm, H.step_runner(model, batches)) for arm, model in models.items()}
+    fns["torch"] = run_torch
+    for fn in fns.values():
+        fn(warmup)
+    rec = H.paired_timing({name: (lambda fn=fn: fn(steps)) for name, fn in fns.items()}, repeats, budget_s)
+    return H.summarize_arms(rec, steps * batch_size)
 
 
-def inference_throughput(Xtr: np.ndarray, Xte: np.ndarray, repeats: int, budget_s: float) -> dict:
-    """Rows/s of transform and score_samples on the test set vs the twin in torch.no_grad()."""
-    model = make_npae(1)
-    model.loss_and_grad(Xtr[:128])
+def inference_throughput(Xtr: np.ndarray, Xte: np.ndarray, repeats: int, budget_s: float, arms) -> dict:
+    """Rows/s of transform and score_samples on the test set, every arm (the twin in no_grad)."""
+    models = built_models(Xtr[:128], arms)
     twin, _ = make_twin(Xtr.shape[1])
-    copy_from_npae(twin, model.parameters())
+    copy_from_npae(twin, models["fast"].parameters())
+    tx = torch.from_numpy(Xte)
 
     def twin_transform():
         with torch.no_grad():
-            return twin.encoder(torch.from_numpy(Xte)).numpy()
+            return twin.encoder(tx).numpy()
 
     def twin_score():
         with torch.no_grad():
-            x = torch.from_numpy(Xte)
-            return (-bce_per_sample(twin(x), x)).numpy()
+            return (-bce_per_sample(twin(tx), tx)).numpy()
 
-    z_np, z_t = model.transform(Xte), twin_transform()
-    s_np, s_t = model.score_samples(Xte), twin_score()
-    agree = {"transform": float(np.max(np.abs(z_np - z_t)) / np.max(np.abs(z_t))),
-             "score_samples": float(np.max(np.abs(s_np - s_t)) / np.max(np.abs(s_t)))}
-    tasks = {"transform": (lambda: model.transform(Xte), twin_transform),
-             "score_samples": (lambda: model.score_samples(Xte), twin_score)}
     out = {}
-    n = Xte.shape[0]
-    for task, (f_np, f_t) in tasks.items():
-        f_np(), f_t()  # warm-up
-        rec = paired_timing({"npae": f_np, "torch": f_t}, repeats, budget_s)
-        out[task] = {name: summarize(r, n) for name, r in rec.items()}
-        out[task]["max_rel_diff"] = agree[task]
+    for task, twin_fn in (("transform", twin_transform), ("score_samples", twin_score)):
+        fns = {arm: H.in_mode(arm, lambda m=model, t=task: getattr(m, t)(Xte)) for arm, model in models.items()}
+        fns["torch"] = twin_fn
+        results = {name: fn() for name, fn in fns.items()}  # warm-up, and the outputs to compare
+        want = results["torch"]
+        rec = H.paired_timing(fns, repeats, budget_s)
+        out[task] = H.summarize_arms(rec, Xte.shape[0])
+        out[task]["max_rel_diff"] = {arm: float(np.max(np.abs(results[arm] - want)) / np.max(np.abs(want)))
+                                     for arm in arms}
     return out
 
 
@@ -328,77 +174,63 @@ class EpochClock(Callback):
         self.epochs = []
 
     def on_train_begin(self, logs=None) -> None:
-        self._last = _cpu_snapshot()
+        self._last = H.cpu_snapshot()
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        self.epochs.append(_since(self._last))
-        self._last = _cpu_snapshot()
+        self.epochs.append(H.since(self._last))
+        self._last = H.cpu_snapshot()
 
 
-def _since(snapshot):
-    b0, own0, t0 = snapshot
-    b1, own1, t1 = _cpu_snapshot()
-    return t1 - t0, max(0.0, ((b1 - b0) - (own1 - own0)) / (t1 - t0))
-
-
-def train_to_test_loss(Xtr: np.ndarray, Xte: np.ndarray, epochs: int) -> dict:
-    """Train both for ``epochs`` epochs (batch 128, shuffled per epoch); test loss, wall time."""
-    model = make_npae(epochs)
-    clock = EpochClock()
-    WAIT()
-    fit_np, load_np = timed(lambda: model.fit(Xtr, callbacks=[clock]))
-    test_np = -model.score(Xte)
+def train_to_test_loss(Xtr: np.ndarray, Xte: np.ndarray, epochs: int, arms) -> dict:
+    """Train every arm for ``epochs`` epochs (batch 128, shuffled per epoch): test loss, times."""
+    out = {}
+    n = Xtr.shape[0]
+    for arm in arms:
+        with H.kernels(arm):
+            model = H.make_npae("ae", epochs=epochs)
+            clock = EpochClock()
+            H.WAIT()
+            fit_s, load = H.timed(lambda m=model, c=clock: m.fit(Xtr, callbacks=[c]))
+            out[arm] = {"test": -model.score(Xte), "fit_s": fit_s, "load": load, "epochs": clock.epochs,
+                        "history": list(model.history_["loss"])}
 
     twin, optimizer = make_twin(Xtr.shape[1])
     step = make_train_step(twin, optimizer)
     rng = np.random.default_rng(0)
     X_t = torch.from_numpy(Xtr)
-    n = X_t.shape[0]
-    history_t, epochs_t = [], []
+    history, epoch_times = [], []
 
     def fit_twin():
         for _ in range(epochs):
-            snapshot = _cpu_snapshot()
+            snapshot = H.cpu_snapshot()
             shuffled = X_t.index_select(0, torch.from_numpy(rng.permutation(n)))
             total = torch.zeros(())
             for s in range(0, n, 128):
                 xb = shuffled[s:min(s + 128, n)]
                 total += step(xb).detach() * xb.shape[0]
-            history_t.append(float(total) / n)
-            epochs_t.append(_since(snapshot))
+            history.append(float(total) / n)
+            epoch_times.append(H.since(snapshot))
 
-    WAIT()
-    fit_t, load_t = timed(fit_twin)
+    H.WAIT()
+    fit_s, load = H.timed(fit_twin)
     with torch.no_grad():
         x = torch.from_numpy(Xte)
-        test_t = float(bce_per_sample(twin(x), x).double().mean())
-    samples = epochs * n
-    return {"test_npae": test_np, "test_torch": test_t, "fit_s_npae": fit_np, "fit_s_torch": fit_t,
-            "fit_sps_npae": samples / fit_np, "fit_sps_torch": samples / fit_t,
-            "load_npae": load_np, "load_torch": load_t,
-            "epoch_sps_npae": n / min(t for t, _ in clock.epochs), "epoch_sps_torch": n / min(t for t, _ in epochs_t),
-            "epochs_npae": clock.epochs, "epochs_torch": epochs_t,
-            "history_npae": list(model.history_["loss"]), "history_torch": history_t}
+        test = float(bce_per_sample(twin(x), x).double().mean())
+    out["torch"] = {"test": test, "fit_s": fit_s, "load": load, "epochs": epoch_times, "history": history}
+    for r in out.values():
+        r["fit_sps"] = epochs * n / r["fit_s"]
+        r["epoch_sps"] = n / min(t for t, _ in r["epochs"])
+    return out
 
 
-def phase_breakdown(X: np.ndarray, reps: int = 30) -> list:
-    """Best-of-``reps`` milliseconds of each phase of one npae training step at batch 128, and the
-    whole step of both frameworks. Uses the model's internals (this is a profiler)."""
-    xb = X[:128]
-    model = make_npae(1)
-    model.loss_and_grad(xb)
+def phase_list(model, xb: np.ndarray) -> list:
+    """The phases of one npae training step at batch 128 (model internals: this is a profiler)."""
     for _ in range(5):
         model.train_step(xb)
     enc, dec, loss = model.encoder_, model.decoder_, model.loss_
     y = dec.forward(enc.forward(xb))
-    dy = loss.grad(xb, y) * (1.0 / 128)
     pairs = model._parameter_gradient_pairs()
-    twin, optimizer = make_twin(X.shape[1])
-    tstep = make_train_step(twin, optimizer)
-    tx = torch.from_numpy(xb)
-    for _ in range(5):
-        tstep(tx)
-    Ws = [layer.params["W"] for _, layer in model._named_layers()]
+    Ws = [W for key, W in model.parameters().items() if key.endswith(".W")]
 
     def gemms():
         hs, h = [], xb
@@ -411,227 +243,202 @@ def phase_breakdown(X: np.ndarray, reps: int = 30) -> list:
             if i:
                 g = g @ Ws[i].T
 
-    phases = [
-        ("npae whole step (`train_step`)", lambda: model.train_step(xb)),
-        ("zero_grad(set_to_none=True)", lambda: model.zero_grad(set_to_none=True)),
+    def forward_backward():
+        model.zero_grad()
+        model._forward_backward(xb)
+
+    return [
+        ("whole step (`train_step`)", lambda: model.train_step(xb)),
+        ("`zero_grad()`", model.zero_grad),
         ("forward, encoder + decoder (GEMMs, bias, ReLU)", lambda: dec.forward(enc.forward(xb))),
-        ("loss value and gradient (BCE: softplus(y) − x·y and σ(y) − x, one exp)",
-         lambda: loss.value_and_grad(xb, y)),
-        ("backward, decoder + encoder", lambda: enc.backward(dec.backward(dy))),
+        ("loss value and gradient (BCE on logits)", lambda: loss.value_and_grad(xb, y)),
+        ("zero_grad + forward + loss + backward (`_forward_backward`)", forward_backward),
         ("Adam update", lambda: model.optimizer_.step(pairs)),
-        ("for reference: the step's GEMMs alone (no dx for the data)", gemms),
-        ("torch whole step", lambda: tstep(tx)),
+        ("for comparison: the step's GEMMs alone (no dx for the data)", gemms),
     ]
-    out = []
-    for name, fn in phases:
-        attempts = []
-        for _ in range(3):  # retry a phase timed while other processes were busy
-            WAIT(5.0)
-            times = []
-            snapshot = _cpu_snapshot()
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            load = _since(snapshot)[1]
-            attempts.append((1e3 * min(times), 1e3 * statistics.median(times), load))
-            if load < QUIET:
-                break
-        best, med, load = min(attempts)
-        out.append((name, best, med, load))
+
+
+def phase_breakdown(X: np.ndarray, reps: int, arms, log) -> dict:
+    """{arm: [(phase, best ms, median ms, load)]}; the twin's whole step is a "torch" entry."""
+    xb = X[:128]
+    models = built_models(xb, arms)
+    out = {}
+    for arm, model in models.items():
+        with H.kernels(arm):
+            out[arm] = H.time_phases(phase_list(model, xb), reps, log)
+    twin, optimizer = make_twin(X.shape[1])
+    tstep = make_train_step(twin, optimizer)
+    tx = torch.from_numpy(xb)
+    for _ in range(5):
+        tstep(tx)
+    out["torch"] = H.time_phases([("PyTorch whole step", lambda: tstep(tx))], reps, log)
     return out
 
 
 def profile_npae_steps(X: np.ndarray, steps: int, top: int = 18) -> str:
-    """cProfile of ``steps`` npae training steps (batch 128), sorted by own time."""
-    model = make_npae(1)
-    model.loss_and_grad(X[:128])
-    batches = [X[s:s + 128] for s in range(0, 128 * steps, 128)]
-    for b in batches[:5]:
-        model.train_step(b)
-    prof = cProfile.Profile()
-    prof.enable()
-    for b in batches:
-        model.train_step(b)
-    prof.disable()
+    """cProfile of ``steps`` npae training steps (fast kernels, batch 128), sorted by own time."""
+    batches = H.batches_of(X, 128, count=steps)
+    with H.kernels("fast"):
+        model = H.make_npae("ae")
+        model.loss_and_grad(batches[0])
+        for b in batches[:5]:
+            model.train_step(b)
+        prof = cProfile.Profile()
+        prof.enable()
+        for b in batches:
+            model.train_step(b)
+        prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(top)
-    lines = buf.getvalue().splitlines()
-    keep = [line for line in lines if line.strip()]
-    # drop the pstats preamble up to the column header
-    for i, line in enumerate(keep):
-        if line.lstrip().startswith("ncalls"):
-            keep = keep[i - 1:] if i else keep
-            break
-    return "\n".join(keep)
+    lines = [line for line in buf.getvalue().splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    return "\n".join(lines[start:])
 
 
 # ------------------------------------------------------------------------------------ report
-def fmt(x: float, digits: int = 0) -> str:
-    return f"{x:,.{digits}f}"
-
-
-RATIO_HEADER = ("| npae best | npae median | torch best | torch median | ratio best | ratio median "
-                "| quiet blocks npae / torch | other load (cores) |")
-
-
-def ratio_row(label, res, unit_digits=0) -> str:
-    a, b = res["npae"], res["torch"]
-    return (f"| {label} | {fmt(a['best'], unit_digits)} | {fmt(a['median'], unit_digits)} | "
-            f"{fmt(b['best'], unit_digits)} | {fmt(b['median'], unit_digits)} | "
-            f"**{a['best'] / b['best']:.2f}×** | {a['median'] / b['median']:.2f}× | "
-            f"{a['quiet']}/{a['blocks']} · {b['quiet']}/{b['blocks']} | "
-            f"{max(a['load'], b['load']):.2f} |")
-
-
-def command_line(argv) -> str:
-    unset = " ".join(f"-u {k}" for k in _UNSET)
-    return f"env {unset} {sys.executable} benchmarks/run.py {shlex.join(argv)}".rstrip()
-
-
 def build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile) -> str:
-    P = meta["n_params"]
+    arms = meta["arms"]
+    all_arms = (*arms, "torch")
+    P = N_PARAMS
     lines = []
     add = lines.append
-    add("# npae vs PyTorch: side-by-side benchmark")
+    add("# npae fast vs npae reference vs PyTorch: the autoencoder (`run.py`)")
     add("")
     if cfg.quick:
         add("> **Quick smoke run** (`--quick`): few steps, 1 epoch; not reference figures.")
         add("")
-    add("Generated by `benchmarks/run.py`; every ratio below comes from the same run "
-        "(npae and the twin interleaved). Absolute numbers on this shared 2-core machine are noisy: "
-        "*best* is from the minimum time over repeats, *median* from the median time of the quiet "
-        f"blocks (other processes using < {QUIET} cores, measured from /proc/stat minus this process's "
-        "CPU time; all blocks if none was quiet). Rounds go on past `--repeats` (up to 3×, within a time "
-        "budget) until each side has that many quiet blocks. With 2 BLAS threads on 2 shared cores, one "
-        "busy neighbour can slow a block down many times over, so compare *best* figures and check "
-        "the load columns.")
+    add("Generated by `benchmarks/run.py`: npae with its kernels (*fast*, the default), npae on its "
+        "textbook code only (*reference*, `npae.set_kernels(\"reference\")`) and the PyTorch twin "
+        "(*torch*, `benchmarks/twins.py`), every ratio from the same run. " + H.timing_method(cfg.repeats)
+        + " With as many BLAS threads as cores, one busy neighbour can slow a block down several times "
+        "over: check the load columns.")
     add("")
-    add(f"- Command: `{meta['command']}`")
-    add(f"- Date: {meta['date']}; wall time of the whole run: {meta['wall_s']:.0f} s (of which "
-        f"{meta['waited_s']:.0f} s waiting for a quiet machine, `--wait-quiet {cfg.wait_quiet:g}`); "
-        f"load average at start / end: {meta['load_start']} / {meta['load_end']}")
-    add(f"- CPU: {meta['cpu']} ({os.cpu_count()} logical CPUs), {platform.system()} {platform.release()}")
-    add(f"- Versions: Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
-        f"npae {npae.__version__}, threadpoolctl {threadpoolctl.__version__}")
-    add(f"- Environment: {meta['env_note']}")
-    add(f"- Threads: BLAS limited to {THREADS} with threadpoolctl; `torch.set_num_threads({THREADS})` "
-        f"(`torch.get_num_threads()` = {meta['torch_threads']}); torch {meta['torch_blas']}")
-    add("- Thread pools (threadpoolctl):")
-    for pool in meta["pools"]:
-        add(f"  - {pool['user_api']} / {pool['internal_api']} {pool['version'] or ''}: "
-            f"num_threads={pool['num_threads']}, kernel/architecture={pool['architecture']}, "
-            f"`{'/'.join(Path(pool['filepath'] or '?').parts[-3:])}`")
-    add(f"- Data: Fashion-MNIST, {meta['n_train']:,} train / {meta['n_test']:,} test rows, float32 in [0, 1] "
-        f"({meta['data_source']})")
+    lines += H.machine_lines(meta["machine"], meta["command"])
+    add(f"- Wall time {meta['wall_s']:.0f} s, of which {H.WAIT.waited_s:.0f} s waiting for a quiet machine "
+        f"(`--wait-quiet {cfg.wait_quiet:g}`); load average at the end: {meta['load_end']}")
+    add(f"- Threads: BLAS limited to {cfg.threads} with threadpoolctl, `torch.set_num_threads({cfg.threads})`")
+    add(f"- Data: {meta['data_source']}: {meta['n_train']:,} train / {meta['n_test']:,} test rows, float32 in [0, 1]")
     add(f"- Model: 784-512-128-32 ReLU autoencoder, identity code, mirrored decoder with linear output, "
-        f"BCE on logits summed over pixels, Adam lr 1e-3, float32; {P:,} parameters. npae "
-        f"`Autoencoder(hidden_sizes=(512, 128), latent_dim=32)` on the numpy backend; twin: "
-        f"`benchmarks/twins.py` (`nn.Linear` + autograd + `torch.optim.Adam` defaults), "
-        f"same He-uniform U(±√(6/fan_in)) weights scheme and zero biases.")
-    add("- GPU: not measured on a GPU (no device was lent to this session).")
+        f"BCE on logits summed over pixels, Adam lr 1e-3, float32, {P:,} parameters: "
+        "`harness.make_npae(\"ae\")` on the numpy backend; twin: `nn.Linear` + autograd + `torch.optim.Adam` "
+        "defaults, the same He-uniform U(±√(6/fan_in)) weight scheme and zero biases.")
+    if len(arms) == 1:
+        add("- This npae has no `set_kernels`: only its (fast) path and the twin were timed.")
     add("")
 
     add("## Training throughput (samples/s)")
     add("")
     add(f"Blocks of {cfg.steps} optimizer steps at batch 128 (the same number of samples at larger batches) "
-        f"after {cfg.warmup} warm-up steps, at least {cfg.repeats} rounds "
-        "(`model.train_step(batch)` vs zero_grad/forward/backward/step in PyTorch, no per-step host sync).")
+        f"after {cfg.warmup} warm-up steps (`model.train_step(batch)` against zero_grad/forward/backward/step "
+        "in PyTorch, no per-step host sync).")
     add("")
-    add("| batch " + RATIO_HEADER)
-    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for bs, res in train.items():
-        add(ratio_row(str(bs), res))
+    lines += H.arm_table("batch", [(str(bs), res) for bs, res in train.items()], all_arms)
     add("")
 
     add("## Efficiency: achieved training FLOP/s ÷ GEMM peak")
     add("")
-    add(f"Training FLOPs counted as 6 · parameters per sample (2 forward + 4 backward per weight; "
-        f"{6 * P / 1e6:.2f} MFLOP per sample). GEMM peak: {peak['n']}×{peak['n']}×{peak['n']} float32 "
-        f"product, {THREADS} threads, best / quiet median of {peak['repeats']}+ calls: NumPy "
+    add(f"Training FLOPs counted as 6 · parameters per sample ({6 * P / 1e6:.2f} MFLOP). GEMM peak: "
+        f"{peak['n']}×{peak['n']}×{peak['n']} float32 product, {cfg.threads} threads, best / quiet median: NumPy "
         f"{peak['numpy']['best']:.0f} / {peak['numpy']['median']:.0f} GFLOP/s, PyTorch "
-        f"{peak['torch']['best']:.0f} / {peak['torch']['median']:.0f} GFLOP/s. Each framework is divided "
-        "by its own peak (best throughput ÷ best peak).")
+        f"{peak['torch']['best']:.0f} / {peak['torch']['median']:.0f} GFLOP/s. Each arm is divided by its own "
+        "library's peak (best throughput ÷ best peak).")
     add("")
-    add("| batch | npae GFLOP/s | npae ÷ NumPy peak | torch GFLOP/s | torch ÷ PyTorch peak |")
-    add("|---|---:|---:|---:|---:|")
+    add("| batch | " + " | ".join(f"{H.ARM_LABELS[a]} GFLOP/s (÷ peak)" for a in all_arms) + " |")
+    add("|---|" + "---:|" * len(all_arms))
     for bs, res in train.items():
-        g_np = res["npae"]["best"] * 6 * P / 1e9
-        g_t = res["torch"]["best"] * 6 * P / 1e9
-        add(f"| {bs} | {g_np:.0f} | {100 * g_np / peak['numpy']['best']:.0f}% | {g_t:.0f} | "
-            f"{100 * g_t / peak['torch']['best']:.0f}% |")
+        cells = []
+        for a in all_arms:
+            g = res[a]["best"] * 6 * P / 1e9
+            cells.append(f"{g:.0f} ({100 * g / peak['torch' if a == 'torch' else 'numpy']['best']:.0f}%)")
+        add(f"| {bs} | " + " | ".join(cells) + " |")
     add("")
 
     add("## Inference throughput (rows/s, test set, NumPy in and out)")
     add("")
-    add(f"{meta['n_test']:,} rows per call, {cfg.repeats} repeats; the twin runs under `torch.no_grad()`.")
+    add(f"{meta['n_test']:,} rows per call; the twin runs under `torch.no_grad()`.")
     add("")
-    add("| task " + RATIO_HEADER)
-    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for task, res in infer.items():
-        add(ratio_row(f"`{task}`", res))
+    lines += H.arm_table("task", [(f"`{task}`", res) for task, res in infer.items()], all_arms)
     add("")
-    add("Same weights in both: max relative difference of the outputs "
-        + ", ".join(f"{k} {v['max_rel_diff']:.1e}" for k, v in infer.items()) + ".")
+    add("Same weights in every arm: max relative difference of the outputs from the twin's: "
+        + "; ".join(f"{task} " + ", ".join(f"{a} {d:.1e}" for a, d in res["max_rel_diff"].items())
+                    for task, res in infer.items()) + ".")
     add("")
 
-    ratio = fit["test_npae"] / fit["test_torch"]
-    ok = abs(ratio - 1.0) <= LOSS_TOLERANCE
     add(f"## Test loss after {cfg.epochs} epoch(s)")
     add("")
     add("Per-sample BCE summed over the 784 pixels, mean over the test set. npae: "
-        "`Autoencoder(epochs=E, random_state=0).fit(X_train)` then `-score(X_test)`; twin: the same loop "
-        "(batch 128, reshuffled every epoch, last partial batch kept) from its own seed-0 He-uniform draw.")
+        "`fit(X_train)` with `random_state=0`, then `-score(X_test)`; twin: the same loop (batch 128, "
+        "reshuffled every epoch, last partial batch kept) from its own seed-0 He-uniform draw.")
     add("")
-    add("| | npae | torch | ratio npae/torch |")
-    add("|---|---:|---:|---:|")
-    add(f"| test loss | {fit['test_npae']:.3f} | {fit['test_torch']:.3f} | **{ratio:.4f}** "
-        f"({'within' if ok else 'NOT within'} {100 * LOSS_TOLERANCE:.0f}%) |")
-    add(f"| final-epoch train loss | {fit['history_npae'][-1]:.3f} | {fit['history_torch'][-1]:.3f} | "
-        f"{fit['history_npae'][-1] / fit['history_torch'][-1]:.4f} |")
-    add(f"| fit wall time, s | {fit['fit_s_npae']:.1f} | {fit['fit_s_torch']:.1f} | "
-        f"{fit['fit_s_npae'] / fit['fit_s_torch']:.2f} |")
-    add(f"| end-to-end fit samples/s | {fmt(fit['fit_sps_npae'])} | {fmt(fit['fit_sps_torch'])} | "
-        f"**{fit['fit_sps_npae'] / fit['fit_sps_torch']:.2f}×** |")
-    add(f"| other load during fit (cores) | {fit['load_npae']:.2f} | {fit['load_torch']:.2f} | |")
-    add(f"| fastest epoch, samples/s | {fmt(fit['epoch_sps_npae'])} | {fmt(fit['epoch_sps_torch'])} | "
-        f"**{fit['epoch_sps_npae'] / fit['epoch_sps_torch']:.2f}×** |")
+    add("| | " + " | ".join(H.ARM_LABELS[a] for a in all_arms) + " |")
+    add("|---|" + "---:|" * len(all_arms))
+    tw = fit["torch"]
+
+    def verdict(a):
+        ratio = fit[a]["test"] / tw["test"]
+        within = "within" if abs(ratio - 1) <= LOSS_TOLERANCE else "NOT within"
+        return f"{fit[a]['test']:.3f} (÷ torch **{ratio:.4f}**, {within} {100 * LOSS_TOLERANCE:.0f}%)"
+
+    add("| test loss | " + " | ".join(verdict(a) for a in arms) + f" | {tw['test']:.3f} |")
+    add("| final-epoch train loss | " + " | ".join(f"{fit[a]['history'][-1]:.3f}" for a in all_arms) + " |")
+    add("| fit wall time, s | " + " | ".join(f"{fit[a]['fit_s']:.1f}" for a in all_arms) + " |")
+    add("| end-to-end fit samples/s (÷ torch) | " + " | ".join(
+        f"{H.fmt(fit[a]['fit_sps'])} ({fit[a]['fit_sps'] / tw['fit_sps']:.2f}×)" for a in all_arms) + " |")
+    add("| fastest epoch, samples/s (÷ torch) | " + " | ".join(
+        f"{H.fmt(fit[a]['epoch_sps'])} ({fit[a]['epoch_sps'] / tw['epoch_sps']:.2f}×)" for a in all_arms) + " |")
+    add("| other load during fit (cores) | " + " | ".join(f"{fit[a]['load']:.2f}" for a in all_arms) + " |")
     add("")
-    add("Epoch seconds (other load in cores): npae "
-        + ", ".join(f"{t:.1f} ({load:.2f})" for t, load in fit["epochs_npae"]) + "; torch "
-        + ", ".join(f"{t:.1f} ({load:.2f})" for t, load in fit["epochs_torch"]) + ".")
+    add("Epoch seconds (other load in cores): " + "; ".join(
+        f"{a} " + ", ".join(f"{t:.1f} ({load:.2f})" for t, load in fit[a]["epochs"]) for a in all_arms) + ".")
     add("")
-    add("Train loss per epoch: npae " + ", ".join(f"{v:.2f}" for v in fit["history_npae"])
-        + "; torch " + ", ".join(f"{v:.2f}" for v in fit["history_torch"]) + ".")
+    add("Train loss per epoch: " + "; ".join(
+        f"{a} " + ", ".join(f"{v:.2f}" for v in fit[a]["history"]) for a in all_arms) + ".")
+    if "reference" in arms:
+        rel = abs(fit["fast"]["test"] / fit["reference"]["test"] - 1)
+        add("")
+        add(f"Fast and reference test losses differ by {rel:.1e} relative (kernels that are not bit-exact "
+            "in float32 let the two runs drift apart slowly).")
     add("")
 
-    add("## Twin parity check")
+    add("## Parity check")
     add("")
-    add("npae's initial weights copied into the twin, one Adam step on the same batch of 128 (float32): "
-        f"loss before the step npae {parity['loss0_npae']:.6f} vs torch {parity['loss0_torch']:.6f} "
-        f"(rel. diff {abs(parity['loss0_npae'] / parity['loss0_torch'] - 1):.1e}); after it "
-        f"{parity['loss1_npae']:.6f} vs {parity['loss1_torch']:.6f} "
-        f"(rel. diff {abs(parity['loss1_npae'] / parity['loss1_torch'] - 1):.1e}).")
+    add("npae's initial weights (identical in every npae arm: same seed) copied into the twin, one Adam step "
+        "on the same batch of 128 (float32): loss before / after the step: "
+        + "; ".join(f"{a} {b:.6f} / {c:.6f}" for a, (b, c) in parity.items()) + ".")
     add("")
 
     add("## Where a training step's time goes (batch 128)")
     add("")
-    add("Each phase of one npae step timed on its own, best / median of 30 calls, in ms (the phases run "
-        "on the same batch, so their sum is close to the whole step; a phase timed while other processes "
-        "were busy is retried up to twice and the fastest attempt kept).")
+    add(f"Each phase timed on its own, best / median of {cfg.phase_reps} calls, in ms, in every npae arm "
+        "(a phase timed while other processes were busy is retried up to twice, the fastest attempt kept).")
     add("")
-    add("| phase | best ms | median ms | share of npae step (best) | other load (cores) |")
-    add("|---|---:|---:|---:|---:|")
-    whole = phases[0][1]
-    for name, best, med, load in phases:
-        add(f"| {name} | {best:.3f} | {med:.3f} | {100 * best / whole:.0f}% | {load:.2f} |")
+    fast_rows = {name: (best, med, load) for name, best, med, load in phases["fast"]}
+    ref_rows = {name: (best, med, load) for name, best, med, load in phases.get("reference", [])}
+    whole = phases["fast"][0][1] if phases["fast"] else float("nan")
+    if ref_rows:
+        add("| phase | fast best / median ms | reference best / median ms | reference ÷ fast (best) "
+            "| share of the fast step | other load (cores) |")
+        add("|---|---:|---:|---:|---:|---:|")
+    else:
+        add("| phase | fast best / median ms | share of the fast step | other load (cores) |")
+        add("|---|---:|---:|---:|")
+    for name, (best, med, load) in fast_rows.items():
+        if ref_rows:
+            rb, rm, rl = ref_rows.get(name, (float("nan"),) * 3)
+            add(f"| {name} | {best:.3f} / {med:.3f} | {rb:.3f} / {rm:.3f} | {rb / best:.2f}× | "
+                f"{100 * best / whole:.0f}% | {max(load, rl):.2f} |")
+        else:
+            add(f"| {name} | {best:.3f} / {med:.3f} | {100 * best / whole:.0f}% | {load:.2f} |")
+    for name, best, med, load in phases["torch"]:
+        ref_cells = "– | – | " if ref_rows else ""
+        add(f"| {name} | {best:.3f} / {med:.3f} | {ref_cells}{100 * best / whole:.0f}% | {load:.2f} |")
     add("")
 
     if profile:
-        add("## Profile of npae training steps (cProfile, batch 128, sorted by own time)")
+        add("## Profile of npae training steps (fast kernels, cProfile, batch 128, sorted by own time)")
         add("")
-        add(f"{cfg.profile_steps} steps. Matrix products run inside the Python function that calls `@` "
-            "(`Dense.forward`/`backward`), so their time is that function's own time.")
+        add(f"{cfg.profile_steps} steps. Matrix products run inside the Python function that calls `@`, "
+            "so their time is that function's own time.")
         add("")
         add("```")
         add(profile)
@@ -640,132 +447,215 @@ def build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile) ->
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+# ------------------------------------------------------------------------------------ A/B of two checkouts
+def ab_worker(cfg) -> int:
+    """Time this process's npae (whatever PYTHONPATH found) and print one JSON line."""
+    arms = [a for a in cfg.arms.split(",") if a in H.npae_arms()]
+    X, source = H.load_data("train", rows=128 * 16)
+    batches = H.batches_of(X, 128)
+    results = {}
+    for name in H.parse_models(cfg.models, H.MODELS):
+        runners = {}
+        for arm in arms:
+            with H.kernels(arm):
+                model = H.make_npae(name)
+                model.partial_fit(batches[0])
+            runners[arm] = H.in_mode(arm, H.step_runner(model, batches))
+            runners[arm](cfg.warmup)
+        rec = H.paired_timing({arm: (lambda run=run: run(cfg.steps)) for arm, run in runners.items()},
+                              cfg.repeats, budget_s=120.0)
+        results[name] = {arm: H.summarize(r, cfg.steps * 128) for arm, r in rec.items()}
+    print(AB_PREFIX + json.dumps({"npae_file": npae.__file__, "version": getattr(npae, "__version__", "?"),
+                                  "arms": arms, "data": source, "results": results}), flush=True)
+    return 0
+
+
+def ab_compare(cfg, argv, log) -> int:
+    """Alternate worker subprocesses on this checkout's npae and on ``cfg.ab_tree``'s; report."""
+    trees = {"new": H.ROOT, "old": Path(cfg.ab_tree).expanduser().resolve()}
+    if not (trees["old"] / "npae" / "__init__.py").is_file():
+        raise SystemExit(f"--ab-tree {cfg.ab_tree}: no npae/__init__.py there; pass the root of a checkout.")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NPAE_KERNELS")}
+    base = [sys.executable, str(Path(__file__).resolve()), "--ab-worker", "--models", cfg.models,
+            "--steps", str(cfg.steps), "--warmup", str(cfg.warmup), "--repeats", str(cfg.repeats),
+            "--threads", str(cfg.threads)]
+    if cfg.keep_openblas_env:
+        base.append(H.KEEP_FLAG)
+    runs = {"new": [], "old": []}
+    for r in range(cfg.ab_rounds):
+        for side in ("new", "old") if r % 2 == 0 else ("old", "new"):
+            arms = "fast,reference" if side == "new" and cfg.ab_reference else "fast"
+            proc = subprocess.run([*base, "--arms", arms], env={**env, "PYTHONPATH": str(trees[side])},
+                                  cwd=H.ROOT, capture_output=True, text=True, check=False)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(AB_PREFIX)), None)
+            if proc.returncode or line is None:
+                sys.stderr.write(proc.stdout + proc.stderr)
+                raise SystemExit(f"the {side} worker failed (exit {proc.returncode})")
+            res = json.loads(line[len(AB_PREFIX):])
+            expected = trees[side] / "npae"
+            if Path(res["npae_file"]).resolve().parent != expected:
+                raise SystemExit(f"the {side} worker imported {res['npae_file']}, not npae from {expected}")
+            runs[side].append(res)
+            log(f"round {r + 1} {side}: " + ", ".join(f"{m} {v['fast']['best']:,.0f}"
+                                                      for m, v in res["results"].items()) + " samples/s (best)")
+    text = ab_report(cfg, argv, trees, runs)
+    print(text)
+    for path in H.write_report(text, cfg.out, AB_SECTION, results=cfg.out is None and not cfg.quick):
+        log(f"wrote {path}")
+    return 0
+
+
+def ab_report(cfg, argv, trees, runs) -> str:
+    models = list(runs["new"][0]["results"])
+    old_commit, new_commit = H.git_state(trees["old"]), H.git_state(trees["new"])
+    info = H.machine_info(torch_used=False)
+    info["kernels"] = "fast (the default) on both sides" + (", and the new side's reference arm"
+                                                           if cfg.ab_reference else "")
+    command = H.command_line("run.py", argv).replace(cfg.ab_tree, f"<checkout of {old_commit.split()[0]}>")
+    lines = ["# Before and after: this checkout's npae against an earlier checkout's (`run.py --ab-tree`)", ""]
+    if cfg.quick:
+        lines += ["> **Quick smoke run** (`--quick`): not reference figures.", ""]
+    lines += [
+        (f"The same timing code (`benchmarks/run.py --ab-worker`, this checkout's harness) in alternating "
+         f"subprocesses, {cfg.ab_rounds} rounds, the order swapped every round: *new* imports npae from this "
+         f"checkout ({new_commit}), *old* from a checkout of {old_commit} (`PYTHONPATH`). Each subprocess "
+         f"times blocks of {cfg.steps} `train_step`s at batch 128 after {cfg.warmup} warm-up steps, "
+         f"{cfg.repeats}+ blocks, and reports its best and median block. Per-round ratio = new ÷ old "
+         "samples/s of the two subprocesses of that round (adjacent in time, so the machine's drift mostly "
+         "cancels); above 1, the new code is faster."),
+        "",
+        *H.machine_lines(info, command),
+        f"- Threads: BLAS {cfg.threads} (threadpoolctl); data: {runs['new'][0]['data']}",
+        "",
+        "| model | per-round new fast ÷ old (best blocks) | median | min – max | median-block ratio, median "
+        + ("| new reference ÷ old (best, median over rounds) " if cfg.ab_reference else "")
+        + "| new / old samples/s (median of best blocks) |",
+        "|---|---|---:|---:|---:|" + ("---:|" if cfg.ab_reference else "") + "---:|",
+    ]
+    for m in models:
+        new = [r["results"][m] for r in runs["new"]]
+        old = [r["results"][m]["fast"] for r in runs["old"]]
+        ratios = [n["fast"]["best"] / o["best"] for n, o in zip(new, old)]
+        med_ratios = [n["fast"]["median"] / o["median"] for n, o in zip(new, old)]
+        cells = [f"`{m}`: {H.MODELS[m]}", ", ".join(f"{x:.3f}" for x in ratios),
+                 f"**{statistics.median(ratios):.3f}×**", f"{min(ratios):.3f} – {max(ratios):.3f}",
+                 f"{statistics.median(med_ratios):.3f}×"]
+        if cfg.ab_reference:
+            cells.append(f"{statistics.median(n['reference']['best'] / o['best'] for n, o in zip(new, old)):.3f}×")
+        cells.append(f"{H.fmt(statistics.median(n['fast']['best'] for n in new))} / "
+                     f"{H.fmt(statistics.median(o['best'] for o in old))}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------ main
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few steps, 1 epoch, small GEMM")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs for the test-loss comparison (5)")
-    parser.add_argument("--repeats", type=int, default=None, help="timing repeats (5; quick: 2)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per block at batch 128 (60; quick: 20)")
-    parser.add_argument("--warmup", type=int, default=None, help="warm-up steps (20; quick: 5)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs for the test-loss comparison (5; quick: 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="timing rounds (5; quick: 2)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per block at batch 128 (60; quick: 10)")
+    parser.add_argument("--warmup", type=int, default=None, help="warm-up steps (20; quick: 3)")
     parser.add_argument("--batch-sizes", default="128,512", help="batch sizes for throughput (128,512)")
-    parser.add_argument("--gemm-n", type=int, default=None, help="GEMM size for the peak (2048; quick: 1024)")
+    parser.add_argument("--gemm-n", type=int, default=None, help="GEMM size for the peak (2048; quick: 512)")
+    parser.add_argument("--phase-reps", type=int, default=None, help="calls per phase timing (30; quick: 5)")
     parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
-                        help="cProfile npae steps: auto = when npae is slower than torch at batch 128")
-    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                        help="total seconds the run may spend waiting for other processes to go idle "
-                             "before timing blocks (default 0: never wait)")
-    parser.add_argument("--out", default=None,
-                        help="markdown output (default benchmarks/RESULTS.md; quick: none, print only)")
-    parser.add_argument("--keep-openblas-env", action="store_true",
-                        help="do not unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE")
+                        help="cProfile npae steps: auto = when npae's fast arm is slower than torch at batch 128")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the report to this file instead of RESULTS.md's section (quick: print only)")
+    parser.add_argument("--ab-tree", default=None, metavar="PATH",
+                        help="A/B this checkout's npae against the npae of the checkout at PATH instead")
+    parser.add_argument("--ab-rounds", type=int, default=None,
+                        help="A/B rounds, one subprocess per side each (6; quick: 2)")
+    parser.add_argument("--ab-reference", action="store_true", help="A/B: also time the new side's reference arm")
+    parser.add_argument("--models", default=None,
+                        help=f"A/B: models, from {', '.join(H.MODELS)} "
+                             "(default ae,dae,sparse_l1,sparse_kl,vae; quick: ae)")
+    parser.add_argument("--ab-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--arms", default="fast", help=argparse.SUPPRESS)
+    H.add_common_arguments(parser)
     cfg = parser.parse_args(argv)
     q = cfg.quick
     cfg.epochs = cfg.epochs or (1 if q else 5)
     cfg.repeats = cfg.repeats or (2 if q else 5)
-    cfg.steps = cfg.steps or (20 if q else 60)
-    cfg.warmup = cfg.warmup or (5 if q else 20)
-    cfg.gemm_n = cfg.gemm_n or (1024 if q else 2048)
-    cfg.profile_steps = 20 if q else 100
-    out = cfg.out or (None if q else str(HERE / "RESULTS.md"))
+    cfg.steps = cfg.steps or (10 if q else 60 if not cfg.ab_tree else 40)
+    cfg.warmup = cfg.warmup or (3 if q else 20 if not cfg.ab_tree else 10)
+    cfg.gemm_n = cfg.gemm_n or (512 if q else 2048)
+    cfg.phase_reps = cfg.phase_reps or (5 if q else 30)
+    cfg.profile_steps = 10 if q else 100
+    cfg.ab_rounds = cfg.ab_rounds or (2 if q else 6)
+    cfg.models = cfg.models or ("ae" if q else "ae,dae,sparse_l1,sparse_kl,vae")
+    return cfg
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    cfg = parse_args(argv)
+    H.WAIT.budget_s = max(0.0, cfg.wait_quiet)
+    H.limit_threads(cfg.threads, torch_too=not cfg.ab_worker)
+    if cfg.ab_worker:
+        return ab_worker(cfg)
+    log = H.logger("run.py")
+    if cfg.ab_tree:
+        return ab_compare(cfg, argv, log)
+
+    started = time.perf_counter()
+    machine = H.machine_info()
+    arms = H.npae_arms()
     batch_sizes = [int(b) for b in cfg.batch_sizes.split(",") if b.strip()]
     if 128 not in batch_sizes:
         batch_sizes.insert(0, 128)
+    q = cfg.quick
 
-    WAIT.budget_s = max(0.0, cfg.wait_quiet)
-    started = time.perf_counter()
-    load_start = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    threadpoolctl.threadpool_limits(THREADS, user_api="blas")
-    torch.set_num_threads(THREADS)
+    Xtr, source = H.load_data("train")
+    Xte, _ = H.load_data("test")
+    log(f"data: train {Xtr.shape}, test {Xte.shape} from {source}; arms {', '.join(arms)} and torch")
 
-    was = os.environ.get(_WAS_SET)
-    if cfg.keep_openblas_env:
-        kept = ", ".join(f"{k}={os.environ[k]}" for k in _UNSET if k in os.environ) or "neither was set"
-        env_note = f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE kept as found ({kept})"
-    elif was:
-        env_note = f"OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (the caller had {was.replace(';', ', ')})"
-    else:
-        env_note = "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (neither was set by the caller)"
-
-    def log(msg):
-        print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    Xtr, source = load_fashion_mnist("train")
-    Xte, _ = load_fashion_mnist("test")
-    log(f"data: train {Xtr.shape}, test {Xte.shape} from {source}")
-
-    WAIT()
+    H.WAIT()
     peak = gemm_peak(cfg.gemm_n, 3 if q else 7)
-    peak.update(n=cfg.gemm_n, repeats=3 if q else 7)
+    peak["n"] = cfg.gemm_n
     log(f"GEMM peak GFLOP/s: numpy {peak['numpy']['best']:.0f}, torch {peak['torch']['best']:.0f}")
 
-    parity = parity_check(Xtr)
-    log(f"parity: loss0 {parity['loss0_npae']:.6f} vs {parity['loss0_torch']:.6f}")
+    parity = parity_check(Xtr, arms)
+    log("parity: " + ", ".join(f"{a} {b:.6f}" for a, (b, _) in parity.items()))
 
     train = {}
     for bs in batch_sizes:
-        steps = max(1, cfg.steps * 128 // bs) if bs > 128 else cfg.steps
-        WAIT()
-        train[bs] = training_throughput(Xtr, bs, steps, cfg.warmup, cfg.repeats, budget_s=20 if q else 45)
-        log(f"train batch {bs}: npae {train[bs]['npae']['best']:.0f}, torch {train[bs]['torch']['best']:.0f} samples/s")
+        steps = max(1, cfg.steps * 128 // bs)
+        H.WAIT()
+        train[bs] = training_throughput(Xtr, bs, steps, cfg.warmup, cfg.repeats, 20 if q else 60, arms)
+        log(f"train batch {bs}: " + ", ".join(f"{a} {train[bs][a]['best']:,.0f}" for a in (*arms, "torch"))
+            + " samples/s (best)")
 
-    WAIT()
-    infer = inference_throughput(Xtr, Xte, max(cfg.repeats, 3), budget_s=10 if q else 20)
-    log("inference: " + ", ".join(f"{k} npae {v['npae']['best']:.0f} torch {v['torch']['best']:.0f}"
+    H.WAIT()
+    infer = inference_throughput(Xtr, Xte, max(cfg.repeats, 3), 10 if q else 30, arms)
+    log("inference: " + "; ".join(f"{k} " + ", ".join(f"{a} {v[a]['best']:,.0f}" for a in (*arms, "torch"))
                                   for k, v in infer.items()))
 
-    fit = train_to_test_loss(Xtr, Xte, cfg.epochs)
-    log(f"test loss after {cfg.epochs} epochs: npae {fit['test_npae']:.3f}, torch {fit['test_torch']:.3f}")
+    fit = train_to_test_loss(Xtr, Xte, cfg.epochs, arms)
+    log(f"test loss after {cfg.epochs} epoch(s): " + ", ".join(f"{a} {v['test']:.3f}" for a, v in fit.items()))
 
-    phases = phase_breakdown(Xtr, 10 if q else 30)
+    phases = phase_breakdown(Xtr, cfg.phase_reps, arms, log)
     log("timed the phases of a training step")
 
-    slower = train[128]["npae"]["best"] < train[128]["torch"]["best"]
+    slower = train[128]["fast"]["best"] < train[128]["torch"]["best"]
     profile = None
     if cfg.profile == "always" or (cfg.profile == "auto" and slower):
         profile = profile_npae_steps(Xtr, cfg.profile_steps)
         log("profiled npae training steps")
 
-    meta = {
-        "command": command_line(argv),
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "cpu": cpu_model(),
-        "env_note": env_note,
-        "torch_threads": torch.get_num_threads(),
-        "torch_blas": torch_blas(),
-        "pools": blas_pools(),
-        "n_train": Xtr.shape[0],
-        "n_test": Xte.shape[0],
-        "data_source": source,
-        "n_params": n_parameters((784, *HIDDEN, LATENT)) + n_parameters((LATENT, *HIDDEN[::-1], 784)),
-        "load_start": load_start,
-        "load_end": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "wall_s": time.perf_counter() - started,
-        "waited_s": WAIT.waited_s,
-    }
+    meta = {"command": H.command_line("run.py", argv), "machine": machine, "arms": arms,
+            "n_train": Xtr.shape[0], "n_test": Xte.shape[0], "data_source": source,
+            "load_end": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
+            "wall_s": time.perf_counter() - started}
     report = build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile)
     print(report)
-    if out:
-        write_section(Path(out), report)
-        log(f"wrote {out}")
+    for path in H.write_report(report, cfg.out, SECTION, results=cfg.out is None and not q):
+        log(f"wrote {path}")
     return 0
 
 
-BEGIN, END = "<!-- benchmarks/run.py: begin -->", "<!-- benchmarks/run.py: end -->"
-
-
-def write_section(path: Path, report: str) -> None:
-    """Replace this script's section of RESULTS.md (between the markers), keeping the other
-    benchmarks' sections; a file without the markers is written whole."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        report = "\n".join("#" + line if line.startswith("#") else line for line in report.splitlines())
-        path.write_text(f"{head}{BEGIN}\n{report.rstrip()}\n{END}{tail}", encoding="utf-8")
-    else:
-        path.write_text(report, encoding="utf-8")
-
-
 if __name__ == "__main__":
+    H.reexec_without_openblas_env()
     sys.exit(main())

@@ -7,7 +7,7 @@ the way a PyTorch user would write it (``nn.Linear``, autograd, ``torch.optim``)
   D → H_1 → … → K with ReLU on hidden layers and an identity code; decoder K → … → H_1 → D, the
   hidden sizes reversed, ReLU on hidden layers and a linear output (logits). Objective: mean over
   the batch of Σ_d softplus(y_d) − x_d·y_d (BCE on logits summed over pixels).
-* Initial weights as npae draws them for ReLU (``npae.models.autoencoder.default_init``):
+* Initial weights as npae draws them for ReLU (``npae.initializers.default_init``):
   He-uniform W ~ U(−√(6/fan_in), √(6/fan_in)), zero biases.
 
 npae keeps kernels as (in, out) and computes ``x @ W + b``; ``nn.Linear`` keeps (out, in) and
