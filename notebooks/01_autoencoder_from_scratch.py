@@ -20,7 +20,7 @@
 #
 # In this chapter you will
 #
-# 1. derive the backward pass of a dense layer, $z = xW + b$, by hand, read the four lines of
+# 1. derive the backward pass of a dense layer, $z = xW + b$, by hand, read the three lines of
 #    npae that implement it, and verify them against a numerical derivative;
 # 2. train a one-hidden-layer autoencoder on a 5,000-image subset of Fashion-MNIST that ships
 #    with npae, and read its loss curves and reconstructions;
@@ -60,7 +60,7 @@ rng = np.random.default_rng(SEED)
 # ## 1.1 The dense layer and its backward pass
 #
 # A dense (fully connected) layer maps a batch of $N$ row vectors $x \in \mathbb{R}^{N\times D}$
-# to $z \in \mathbb{R}^{N\times H}$ with a kernel $W \in \mathbb{R}^{D\times H}$ and a bias
+# to $z \in \mathbb{R}^{N\times H}$ with a weight matrix $W \in \mathbb{R}^{D\times H}$ and a bias
 # $b \in \mathbb{R}^{H}$:
 #
 # $$z_{nj} = \sum_{i} x_{ni} W_{ij} + b_j, \qquad z = xW + b.$$
@@ -80,14 +80,27 @@ rng = np.random.default_rng(SEED)
 # shape of $W$, and $gW^\top$ is $(N\times H)(H\times D) = N\times D$, the shape of $x$. The sum
 # over $n$ is why a batch gradient is a *sum* of per-example gradients.
 #
-# Here is npae's implementation; `backward` sits right under `forward`, and it **adds** into
-# `grads` (a parameter reached twice collects both contributions).
+# Here is npae's implementation; `backward` sits right under `forward`.
 
 # %%
 print(inspect.getsource(Dense.forward))
 print(inspect.getsource(Dense.backward))
 
 # %% [markdown]
+# After a guard (`_require_forward` raises a clear error if `forward` has not cached an $x$ yet),
+# `backward` is the three formulas above, one line each:
+#
+# * `grads["W"] += x.T @ g` is $\partial L/\partial W = x^\top g$;
+# * `grads["b"] += xp.sum(g, axis=0)` is $\partial L/\partial b = \sum_n g_n$;
+# * `return g @ W.T` is $\partial L/\partial x = g W^\top$, handed to the layer below.
+#
+# The parameter gradients are **added** into `grads`, which `zero_grad()` fills with zeros before
+# each step: a parameter reached twice (chapter 4's contractive penalty reaches $W$ a second time)
+# simply collects both contributions. The flag `input_grad=False` skips the third product and
+# returns `None`. The first layer of a network is fed the data, and nobody needs the gradient of
+# the data, so the models pass `input_grad=False` there, just as autograd computes no gradient for
+# an input that does not require one.
+#
 # Let us run it on a tiny example, $N = 5$, $D = 4$, $H = 3$, in float64, with a random upstream
 # gradient $g$. The scalar being differentiated is $L = \sum_{n,j} g_{nj} z_{nj}$, whose
 # gradient with respect to $z$ is exactly $g$.
@@ -107,6 +120,15 @@ by_hand = {"W": x_np.T @ g_np, "b": g_np.sum(axis=0), "x": g_np @ W_np.T}
 print("dL/dW by hand matches layer.grads['W']:", np.allclose(by_hand["W"], npae.to_numpy(layer.grads["W"])))
 print("dL/db by hand matches layer.grads['b']:", np.allclose(by_hand["b"], npae.to_numpy(layer.grads["b"])))
 print("dL/dx by hand matches backward's return:", np.allclose(by_hand["x"], npae.to_numpy(grad_x)))
+
+# On a second layer: two backward passes add up, and input_grad=False returns no data gradient.
+twice = Dense(4, 3, rng=SEED, dtype="float64")
+twice.forward(x)
+twice.zero_grad()
+twice.backward(g)
+skipped = twice.backward(g, input_grad=False)
+doubled = np.allclose(npae.to_numpy(twice.grads["W"]), 2 * by_hand["W"])
+print("backward(g, input_grad=False) returns", skipped, "| after two backward passes grads['W'] = 2 xᵀg:", doubled)
 
 # %% [markdown]
 # Agreeing with our own algebra proves little if the algebra is wrong. An independent check is
@@ -139,7 +161,8 @@ print(dense_check)
 # formula gives errors of order one.
 #
 # An activation layer $h = f(z)$ applied entry by entry has no parameters; its backward pass is
-# $\partial L/\partial z = \partial L/\partial h \odot f'(z)$ — one multiplication:
+# $\partial L/\partial z = \partial L/\partial h \odot f'(z)$, one multiplication (skipped, like
+# Dense's data gradient, when `input_grad=False`):
 
 # %%
 print(inspect.getsource(Activation.backward))
@@ -166,7 +189,8 @@ print(tanh_check)
 # $\log\sigma(y) = -\operatorname{softplus}(-y)$ and
 # $\operatorname{softplus}(-y) = \operatorname{softplus}(y) - y$ to get it.) The training loss
 # is the batch mean of $\ell$; backward starts from $(\sigma(y) - x)/N$ and runs the layers'
-# `backward` in reverse order. That is all `Autoencoder` does:
+# `backward` in reverse order, the encoder's first layer with `input_grad=False`. That is all
+# `Autoencoder` does:
 
 # %%
 print(inspect.getsource(npae.Autoencoder._forward_backward))
@@ -326,8 +350,8 @@ plt.show()
 #
 # 1. **Count the parameters.** How many numbers does the non-linear autoencoder `ae` learn?
 #    Work it out from the layer sizes 784 → 256 → 32 → 256 → 784 (every Dense layer has a
-#    kernel and a bias), then set `n_parameters` below and run the check cell.
-# 2. **The transpose convention.** PyTorch stores a kernel as $(H\times D)$ and computes
+#    weight matrix and a bias), then set `n_parameters` below and run the check cell.
+# 2. **The transpose convention.** PyTorch stores a weight matrix as $(H\times D)$ and computes
 #    $z = xW^\top + b$. Derive $\partial L/\partial W$ and $\partial L/\partial x$ for that
 #    convention. Which of npae's two matrix products change?
 # 3. **The rank of a batch gradient.** For a single row ($N = 1$), $\partial L/\partial W$
@@ -370,6 +394,7 @@ else:
 
 # %%
 assert err_W < 1e-8, err_W
+assert skipped is None and doubled
 assert dense_check.passed, str(dense_check)
 assert tanh_check.passed, str(tanh_check)
 assert model_check.passed, str(model_check)

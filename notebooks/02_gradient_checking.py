@@ -287,18 +287,18 @@ print("\nforgotten f':\n" + str(forgetful))
 # are still right, because their gradients are computed before the signal reaches the broken
 # activation; everything below it (`0.W`, `0.b`, the input) is wrong.
 #
-# **Bug 2: a missing transpose.** With a square kernel, $gW$ has the same shape as the correct
-# $gW^\top$, so nothing crashes.
+# **Bug 2: a missing transpose.** With a square weight matrix, $gW$ has the same shape as the
+# correct $gW^\top$, so nothing crashes. The broken layer lets `Dense.backward` add the (correct)
+# parameter gradients, asking it for no data gradient (`input_grad=False`), and returns its own,
+# wrong one.
 
 # %%
 class TransposeBugDense(Dense):
     """Broken on purpose: returns g W instead of g Wᵀ (shapes agree when W is square)."""
 
-    def backward(self, grad_out):
-        x, g = self._x, grad_out
-        self.grads["W"] += x.T @ g
-        self.grads["b"] += xp.sum(g, axis=0)
-        return g @ self.params["W"]
+    def backward(self, grad_out, input_grad=True):
+        super().backward(grad_out, input_grad=False)  # dL/dW and dL/db, correct
+        return grad_out @ self.params["W"]  # should be grad_out @ self.params["W"].T
 
 
 transpose_bug = check_layer(TransposeBugDense(4, 4, rng=SEED, dtype="float64"),

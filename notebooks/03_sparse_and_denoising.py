@@ -249,7 +249,7 @@ plt.show()
 #
 # ### Learned filters
 #
-# Column $j$ of the encoder's kernel $W$ (784 × 64) is the image that excites unit $j$ most, for
+# Column $j$ of the encoder's weight matrix $W$ (784 × 64) is the image that excites unit $j$ most, for
 # a fixed norm. Shown as 28 × 28 pictures (red positive, blue negative, each filter scaled to
 # its own range; `npae.plotting.plot_filters(W)` draws one model's filters in one line):
 

@@ -92,7 +92,7 @@ print("train", X_train.shape, "evaluation", X_eval.shape)
 # vector, or saturation ($h_k$ near 0 or 1, where the slope $h_k(1-h_k)$ vanishes).
 #
 # Let us check it on a small float64 model trained for a couple of epochs: the closed form from
-# `transform` and the kernel, the exact Jacobian from `model.jacobian`, and central differences
+# `transform` and the weight matrix, the exact Jacobian from `model.jacobian`, and central differences
 # of `transform` itself, $\big(h(x + \epsilon e_d) - h(x - \epsilon e_d)\big)/2\epsilon$ for every pixel $d$.
 
 # %%
@@ -162,12 +162,12 @@ print(f"λ·mean ‖J‖², closed form {closed_val:.6f}; logged by the model {l
 # $$\frac{\partial P}{\partial A_l} = G_l \odot f'(z_l), \qquad
 #   \frac{\partial P}{\partial z_{lk}} = f''(z_{lk}) \sum_{d} G_l[d, k]\, A_l[d, k],$$
 #
-# and from $A_l = T_{l-1}W_l$: a direct kernel gradient $T_{l-1}^\top (\partial P/\partial A_l)$ and
+# and from $A_l = T_{l-1}W_l$: a direct weight gradient $T_{l-1}^\top (\partial P/\partial A_l)$ and
 # $G_{l-1} = (\partial P/\partial A_l)\, W_l^\top$. The middle term is the new one: the penalty
 # depends on the *slopes* $f'(z_l)$, so moving $z_l$ changes it at the rate $f''(z_l)$. That extra
 # $\partial P/\partial z_l$ is added to the ordinary gradient at layer $l$'s pre-activation and then
 # flows into $W_l$, $b_l$ and all earlier layers through the usual dense backward. (For ReLU,
-# $f'' = 0$ almost everywhere, so that path is dead and the penalty can only shrink the kernels;
+# $f'' = 0$ almost everywhere, so that path is dead and the penalty can only shrink the weights;
 # smooth activations such as tanh, sigmoid or softplus suit it better.) The second derivatives
 # live next to the first in `npae.activations`:
 
@@ -206,6 +206,22 @@ print(f"median ratio shortcut / exact: {ratio_shortcut:.2f}")
 # it measures the sensitivity of the code to the *hidden layer*, not to the image: it ignores how
 # strongly the first layer amplifies or damps each pixel. Penalising it does not make the code
 # insensitive to the input.
+#
+# The recurrence is npae's reference for deep encoders (`npae.penalties.contractive`, selected by
+# `contractive_method="recurrence"`). The default, `"auto"`, uses the closed form of 4.1 for one
+# layer and, for deeper encoders, the cheaper by a cost model of the recurrence and the **Gram
+# form** (`npae.penalties.gram`): a different exact algorithm, which carries
+# $\partial z_L/\partial z_l$ from right to left and meets the input only through the
+# $H_1\times H_1$ matrix $W_1^\top W_1$, so it never builds the $D$-wide Jacobian. Both give the
+# same objective and gradients, to rounding:
+
+# %%
+loss_rec, grads_rec = deep.set_params(contractive_method="recurrence").loss_and_grad(X_check)
+loss_gram, grads_gram = deep.set_params(contractive_method="gram").loss_and_grad(X_check)
+deep.set_params(contractive_method="auto")
+err_methods = max(relative_difference(grads_gram[k], grads_rec[k]) for k in grads_rec)
+print(f"objective: recurrence {loss_rec:.10f}, Gram form {loss_gram:.10f}")
+print(f"largest relative difference of a parameter gradient: {err_methods:.1e}")
 #
 # ## 4.3 Jacobian spectra: contractive vs plain
 #
@@ -368,7 +384,7 @@ if c_max is not None:
 if tanh_d2f is not None:
     z_try = np.linspace(-3, 3, 13)
     assert np.allclose(tanh_d2f(z_try), get_activation("tanh").d2f(z_try)), "Differentiate 1 − tanh²(z) once more."
-    print("Exercise 3: correct: f''(0) = 0, so at z = 0 the penalty pushes only through the kernels.")
+    print("Exercise 3: correct: f''(0) = 0, so at z = 0 the penalty pushes only through the weights.")
 if None in (linear_penalty, c_max, tanh_d2f):
     print("Set the answer variables above to check your answers.")
 
@@ -376,15 +392,16 @@ if None in (linear_penalty, c_max, tanh_d2f):
 # ## What must hold
 #
 # The claims of this chapter as assertions: the closed form, the recurrence, the model's logged
-# penalty and finite differences agree; the last-layer shortcut does not; the contractive model
-# has smaller Jacobian singular values, fewer of them above the threshold, and a less sensitive
-# code (and, in the full setting, a larger along-data / random sensitivity ratio); and the
-# gradient checks pass.
+# penalty and finite differences agree; the Gram form agrees with the recurrence; the last-layer
+# shortcut does not; the contractive model has smaller Jacobian singular values, fewer of them
+# above the threshold, and a less sensitive code (and, in the full setting, a larger along-data /
+# random sensitivity ratio); and the gradient checks pass.
 
 # %%
 plain_name, cae_name = list(models)
 assert err_closed < 1e-10 and err_logged < 1e-10, (err_closed, err_logged)
 assert err_fd_one < 1e-6 and err_fd_deep < 1e-6, (err_fd_one, err_fd_deep)
+assert abs(loss_gram - loss_rec) <= 1e-12 * abs(loss_rec) and err_methods < 1e-12, (loss_gram, loss_rec, err_methods)
 assert abs(ratio_shortcut - 1.0) > 0.5, ratio_shortcut
 assert mean_singular[cae_name] < mean_singular[plain_name], mean_singular
 assert count_above[cae_name] < count_above[plain_name], count_above

@@ -49,7 +49,8 @@ import npae
 import npae.datasets
 import npae.plotting
 from npae.gradcheck import check_model, numerical_gradient, relative_error
-from npae.models.variational import gaussian_kl, reparameterize, reparameterize_grad
+from npae.losses import gaussian_kl, gaussian_kl_grad
+from npae.models.variational import reparameterize, reparameterize_grad
 
 QUICK = os.environ.get("NPAE_QUICK") == "1"
 N_TRAIN = 1000 if QUICK else 5000  # training images (the embedded subset has 5,000)
@@ -157,10 +158,13 @@ print(f"closed form KL = {kl_closed:.4f}; Monte Carlo over {N_MC:,} samples = {k
 #
 # where the second terms are the KL gradients from 5.2, weighted by $\beta$ and divided by the
 # batch size $N$ (the loss is a batch mean). A Monte Carlo average of these gradients is an unbiased
-# estimate of the gradient of the expectation. npae's junction is exactly this:
+# estimate of the gradient of the expectation. In npae the first terms are the junction
+# `reparameterize_grad`, the second ones `gaussian_kl_grad` (beside `gaussian_kl` in
+# `npae.losses`); the VAE adds the two, the second times $\beta/N$:
 
 # %%
 print(inspect.getsource(reparameterize_grad))
+print(inspect.getsource(gaussian_kl_grad))
 
 # %% [markdown]
 # A quick numerical check of the two partial derivatives on the scalar $\sum_k G_k z_k$ with a
