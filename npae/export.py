@@ -1,0 +1,204 @@
+"""Hand-over to PyTorch: a fitted npae model as a ``torch.nn.Module`` with the same weights.
+
+A learner who has followed every derivative in npae can carry the model on in a framework:
+:func:`to_torch` rebuilds the architecture from PyTorch's own layers and copies the weights in,
+
+    npae Dense  z = x @ W + b,  W : (in, out)   ->   torch.nn.Linear, weight = Wᵀ : (out, in), bias = b
+    npae Activation(name)                      ->   torch.nn.ReLU, Sigmoid, Tanh, Softplus, ELU, ...
+
+so the module computes what the estimator computes (to rounding) and trains with
+``loss.backward()`` and any ``torch.optim`` optimizer from where npae stopped. Nothing is shared:
+the module owns copies of the weights, on the CPU, in the model's dtype (``module.to(device)``
+moves it).
+
+torch is imported inside :func:`to_torch` only: ``import npae`` never imports it, and npae does
+not depend on it. This module is the hand-over, not a backend: ``npae.backend`` stays the one
+place that runs npae's own arithmetic on torch tensors.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from npae import backend as B
+from npae.layers import Activation, Dense, Sequential
+from npae.models.base import BaseAutoencoder
+from npae.models.variational import LOG_VAR_MAX, LOG_VAR_MIN, VAE
+
+__all__ = ["to_torch"]
+
+#: npae activation name -> (torch.nn class name, keyword arguments read off the npae activation)
+_TORCH_ACTIVATIONS = {
+    "identity": ("Identity", lambda act: {}),
+    "relu": ("ReLU", lambda act: {}),
+    "leaky_relu": ("LeakyReLU", lambda act: {"negative_slope": act.negative_slope}),
+    "elu": ("ELU", lambda act: {"alpha": 1.0}),
+    "sigmoid": ("Sigmoid", lambda act: {}),
+    "tanh": ("Tanh", lambda act: {}),
+    # torch's Softplus returns z itself above z = 20, where log(1 + e^z) − z < 2.1e-9
+    "softplus": ("Softplus", lambda act: {}),
+}
+#: losses and likelihoods whose decoder emits logits, so data space is σ(decoder(z))
+_LOGIT_OUTPUTS = ("bce", "bernoulli")
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as err:
+        raise ImportError("npae.export.to_torch needs PyTorch: pip install torch "
+                          "(the CPU build is enough).") from err
+    return torch
+
+
+@functools.cache
+def _module_classes(nn, torch):
+    """The two module classes, defined once, when torch is first at hand (their base is torch's)."""
+
+    class AutoencoderModule(nn.Module):
+        """An npae autoencoder in PyTorch: ``encoder`` and ``decoder`` are ``nn.Sequential``.
+
+        ``encode(x)`` = npae's ``transform``, ``decode(z)`` = ``inverse_transform`` (data space),
+        ``forward(x)`` = ``reconstruct``. For loss="bce" the decoder ends in logits and
+        ``output`` is ``nn.Sigmoid``: train on ``self.decoder(self.encoder(x))`` with
+        ``torch.nn.functional.binary_cross_entropy_with_logits(..., reduction="sum") / N`` to
+        keep npae's objective (summed over features, averaged over rows).
+        """
+
+        def __init__(self, encoder, decoder, output):
+            super().__init__()
+            self.encoder, self.decoder, self.output = encoder, decoder, output
+
+        def encode(self, x):
+            """h = encoder(x): (N, D) -> (N, K)."""
+            return self.encoder(x)
+
+        def decode(self, z):
+            """x̂ = output(decoder(z)): (N, K) -> (N, D), in data space."""
+            return self.output(self.decoder(z))
+
+        def forward(self, x):
+            """decode(encode(x)): (N, D) -> (N, D)."""
+            return self.decode(self.encode(x))
+
+    class VAEModule(nn.Module):
+        """An npae VAE in PyTorch: hidden stack ``encoder``, heads ``mu`` and ``logvar``, ``decoder``.
+
+        ``encode(x)`` returns (mu, log_var), log_var = log σ² clamped to [LOG_VAR_MIN, LOG_VAR_MAX]
+        as npae does; mu is npae's ``transform``. ``decode(z)`` is ``inverse_transform``;
+        ``forward(x, eps=None)`` samples z = mu + exp(½·log_var)·eps and returns
+        (decode(z), mu, log_var), eps ~ N(0, I) from torch's generator unless given.
+        """
+
+        def __init__(self, encoder, mu, logvar, decoder, output):
+            super().__init__()
+            self.encoder, self.mu, self.logvar = encoder, mu, logvar
+            self.decoder, self.output = decoder, output
+
+        def encode(self, x):
+            """(mu, log_var), each (N, K), from x (N, D)."""
+            h = self.encoder(x)
+            return self.mu(h), torch.clamp(self.logvar(h), LOG_VAR_MIN, LOG_VAR_MAX)
+
+        @staticmethod
+        def reparameterize(mu, log_var, eps=None):
+            """z = mu + std·eps with std = exp(½·log_var), (N, K)."""
+            eps = torch.randn_like(mu) if eps is None else eps
+            return mu + torch.exp(0.5 * log_var) * eps
+
+        def decode(self, z):
+            """x̂ = output(decoder(z)): (N, K) -> (N, D), in data space."""
+            return self.output(self.decoder(z))
+
+        def forward(self, x, eps=None):
+            """(x̂ (N, D), mu (N, K), log_var (N, K)) with z sampled by reparameterization."""
+            mu, log_var = self.encode(x)
+            return self.decode(self.reparameterize(mu, log_var, eps)), mu, log_var
+
+    return AutoencoderModule, VAEModule
+
+
+def _linear(nn, torch, dense: Dense):
+    W, b = B.to_numpy(dense.params["W"]), B.to_numpy(dense.params["b"])
+    layer = nn.Linear(dense.in_features, dense.out_features, dtype=torch.from_numpy(W).dtype)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(W.T.copy()))
+        layer.bias.copy_(torch.from_numpy(b.copy()))
+    return layer
+
+
+def _activation(nn, activation):
+    spec = _TORCH_ACTIVATIONS.get(getattr(activation, "name", None))
+    if spec is None:
+        raise TypeError(f"to_torch knows the activations {sorted(_TORCH_ACTIVATIONS)}; got "
+                        f"{activation!r}. Map it to a torch.nn module in npae.export._TORCH_ACTIVATIONS.")
+    cls_name, kwargs = spec
+    return getattr(nn, cls_name)(**kwargs(activation))
+
+
+def _sequential(nn, torch, stack: Sequential):
+    layers = []
+    for layer in stack.layers:
+        if isinstance(layer, Dense):
+            layers.append(_linear(nn, torch, layer))
+        elif isinstance(layer, Activation):
+            layers.append(_activation(nn, layer.activation))
+        else:
+            raise TypeError(f"to_torch converts Dense and Activation layers; got {layer!r}.")
+    return nn.Sequential(*layers)
+
+
+def to_torch(model):
+    """A ``torch.nn.Module`` with the architecture and a copy of the weights of a fitted npae model.
+
+    Parameters
+    ----------
+    model : fitted npae.Autoencoder, SparseAutoencoder, DenoisingAutoencoder,
+            ContractiveAutoencoder or VAE
+        Trained on any backend; the weights are copied through the host.
+
+    Returns
+    -------
+    torch.nn.Module
+        For the autoencoders, ``encode`` (N, D) -> (N, K), ``decode`` (N, K) -> (N, D) in data
+        space and ``forward`` = decode(encode(x)), with submodules ``encoder``, ``decoder``
+        (``nn.Sequential`` of ``nn.Linear`` and activations; the decoder ends in logits for
+        loss="bce") and ``output`` (``nn.Sigmoid`` or ``nn.Identity``). For the VAE, also the
+        heads ``mu`` and ``logvar``; ``encode`` returns (mu, log_var) and ``forward(x, eps=None)``
+        returns (x̂, mu, log_var). Parameters are CPU tensors in the model's dtype, with
+        ``requires_grad=True``, ready for ``torch.optim``.
+
+    Raises
+    ------
+    ImportError
+        If PyTorch is not installed.
+    TypeError
+        If ``model`` is not an npae model, or uses an activation with no torch counterpart.
+    sklearn.exceptions.NotFittedError
+        If ``model`` has not been fitted.
+
+    Examples
+    --------
+    >>> import torch, npae
+    >>> from npae.export import to_torch
+    >>> X, _ = npae.datasets.load_embedded("test")
+    >>> ae = npae.Autoencoder(hidden_sizes=(64,), latent_dim=8, epochs=1, dtype="float64", verbose=0).fit(X)
+    >>> net = to_torch(ae)
+    >>> torch.allclose(net.encode(torch.from_numpy(X.astype("float64"))), torch.from_numpy(ae.transform(X)))
+    True
+    """
+    if not isinstance(model, BaseAutoencoder):
+        raise TypeError(f"to_torch converts npae models (npae.Autoencoder, ..., npae.VAE); got "
+                        f"{type(model).__name__}.")
+    model.parameters()  # raises NotFittedError for an unfitted model
+    torch = _torch()
+    nn = torch.nn
+    AutoencoderModule, VAEModule = _module_classes(nn, torch)
+    likelihood = getattr(model, "likelihood_", None) or model.loss_
+    output = nn.Sigmoid() if likelihood.name in _LOGIT_OUTPUTS else nn.Identity()
+    encoder = _sequential(nn, torch, model.encoder_)
+    decoder = _sequential(nn, torch, model.decoder_)
+    if isinstance(model, VAE):
+        return VAEModule(encoder, _linear(nn, torch, model.mu_head_), _linear(nn, torch, model.logvar_head_),
+                         decoder, output)
+    return AutoencoderModule(encoder, decoder, output)
