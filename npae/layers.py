@@ -179,6 +179,8 @@ class Sequential(Layer):
 
         ``input_grad=False`` is passed on to the first layer only (the network's input is data).
         """
+        if not self.layers:  # the identity network
+            return grad_out if input_grad else None
         for layer in reversed(self.layers[1:]):
             grad_out = layer.backward(grad_out)
         return self.layers[0].backward(grad_out, input_grad=input_grad)

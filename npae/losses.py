@@ -1,4 +1,7 @@
-"""Reconstruction losses: one value per row (summed over features) and the gradient beside it.
+"""Losses: one value per row (summed over features) and the gradient beside it.
+
+Reconstruction losses (BCE on logits, squared error), the VAE's likelihoods (Bernoulli = BCE on
+logits, Gaussian NLL with a fixed σ) and the Gaussian KL of its latent code to N(0, I).
 
 Models average the rows over the batch, so penalty weights mean the same for any width D.
 A per-pixel figure is the row value divided by D, and is labelled so where it is reported.
@@ -62,12 +65,10 @@ def bce_with_logits_grad(x, logits):
 
 
 def bce_with_logits_and_grad(x, logits):
-    """``bce_with_logits(x, y)`` (N,) and ``bce_with_logits_grad(x, y)`` (N, D) in one pass.
+    """``bce_with_logits(x, y)`` (N,) and ``bce_with_logits_grad(x, y)`` (N, D) together.
 
-    Both need e = exp(−|y|) (softplus(y) = max(y, 0) + log1p(e), σ(y) = exp(min(y, 0)) / (1 + e),
-    the forms of ``ops.softplus`` and ``ops.sigmoid``); computing it once gives the same numbers
-    as the two functions with an abs, a negation and an exp fewer (~45 µs of ~285 µs at
-    128 × 784 float32 on NumPy, ``benchmarks/bench_family.py``).
+    A training step needs both; here they are simply the two functions above. (The fast kernel,
+    ``npae.kernels.losses``, computes e^(−|y|) once for the softplus and the sigmoid.)
 
     Parameters
     ----------
@@ -80,11 +81,7 @@ def bce_with_logits_and_grad(x, logits):
     value : array of shape (N,)
     grad : array of shape (N, D)
     """
-    xp = array_namespace(x, logits)
-    e = xp.exp(-xp.abs(logits))
-    value = xp.sum(ops.positive_part(logits) + xp.log1p(e) - x * logits, axis=1)
-    grad = xp.exp(ops.negative_part(logits)) / (1.0 + e) - x
-    return value, grad
+    return bce_with_logits(x, logits), bce_with_logits_grad(x, logits)
 
 
 def squared_error(x, x_hat):
@@ -116,7 +113,7 @@ class Loss:
         return out
 
     def value_and_grad(self, x, out):
-        """(``value(x, out)``, ``grad(x, out)``); subclasses may share work (same numbers)."""
+        """(``value(x, out)``, ``grad(x, out)``), what a training step needs."""
         return self.value(x, out), self.grad(x, out)
 
     def check_target(self, x, who: str = "This model") -> None:

@@ -16,7 +16,17 @@ __all__ = ["dense_backward", "zero_grad"]
 
 
 def zero_grad(layer) -> None:
-    """Replaces ``npae.layers.Layer.zero_grad``: gradients become None until the next backward."""
+    """Replaces ``npae.layers.Layer.zero_grad``: gradients become None until the next backward.
+
+    Only for layers whose backward is the kernel below, which knows what None means. Any other
+    layer (a learner's own subclass, or Dense with the backward kernel switched off) follows the
+    reference contract, ``grads[k] += ...``, so it gets zeros as from the reference.
+    """
+    spec = getattr(type(layer).backward, "__npae_kernel__", None)
+    if spec is None or spec.kernel is not dense_backward:
+        for key, param in layer.params.items():
+            layer.grads[key] = array_namespace(param).zeros_like(param)
+        return
     for key in layer.params:
         layer.grads[key] = None
 

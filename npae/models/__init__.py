@@ -3,9 +3,9 @@
 from npae.models.autoencoder import Autoencoder
 from npae.models.base import MODEL_CLASSES, BaseAutoencoder, load
 from npae.models.contractive import ContractiveAutoencoder
-from npae.models.denoising import DenoisingAutoencoder, psnr
+from npae.models.denoising import DenoisingAutoencoder
 from npae.models.sparse import SparseAutoencoder
 from npae.models.variational import VAE
 
 __all__ = ["Autoencoder", "BaseAutoencoder", "ContractiveAutoencoder", "DenoisingAutoencoder", "MODEL_CLASSES",
-           "SparseAutoencoder", "VAE", "load", "psnr"]
+           "SparseAutoencoder", "VAE", "load"]

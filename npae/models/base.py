@@ -116,7 +116,11 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         return {f"{prefix}.{k}": v for prefix, layer in self._named_layers() for k, v in layer.grads.items()}
 
     def zero_grad(self) -> None:
-        """Set every layer's accumulated gradients back to zero."""
+        """Set every layer's accumulated gradients back to zero.
+
+        (With the fast kernels on NumPy, as with PyTorch's ``zero_grad()``, the gradients are None
+        until the next backward pass writes them; ``npae.set_kernels("reference")`` zero-fills.)
+        """
         for _, layer in self._named_layers():
             layer.zero_grad()
 

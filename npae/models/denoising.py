@@ -15,12 +15,11 @@ so backward is the plain autoencoder's, with dL/dy = ∂ℓ(x, y)/∂y / N again
 Everything else (``transform``, ``reconstruct``, ``score_samples``, validation losses) is
 deterministic and sees no noise.
 
-``psnr`` measures the result: 10·log10(range² / MSE) per image, in dB, averaged over images.
+``npae.metrics.psnr`` measures the result: 10·log10(range² / MSE) per image, in dB, averaged over images.
 """
 
 from __future__ import annotations
 
-import math
 
 from array_api_compat import array_namespace
 
@@ -37,7 +36,7 @@ from npae.validation import (
     restore_kind,
 )
 
-__all__ = ["NOISE_KINDS", "DenoisingAutoencoder", "psnr"]
+__all__ = ["NOISE_KINDS", "DenoisingAutoencoder"]
 
 
 class DenoisingAutoencoder(Autoencoder):
@@ -78,7 +77,8 @@ class DenoisingAutoencoder(Autoencoder):
     Examples
     --------
     >>> import npae
-    >>> from npae.models.denoising import DenoisingAutoencoder, psnr
+    >>> from npae.models.denoising import DenoisingAutoencoder
+    >>> from npae.metrics import psnr
     >>> X, _ = npae.datasets.load_digits()
     >>> dae = DenoisingAutoencoder(hidden_sizes=(64,), latent_dim=32, noise="masking",
     ...                            noise_level=0.3, epochs=2, verbose=0, random_state=0).fit(X)
@@ -205,42 +205,3 @@ class DenoisingAutoencoder(Autoencoder):
         X_noisy = layer.corrupt(Xb, B.check_random_state(random_state))
         return restore_kind(X_noisy, kind)
 
-
-def psnr(clean, other, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB, per image then averaged over images.
-
-        PSNR_n = 10·log10(R² / MSE_n),   MSE_n = mean_d (clean_nd − other_nd)²,   PSNR = mean_n PSNR_n
-
-    Computed on the host in float64 (arrays of any backend are copied there). An image with
-    MSE_n = 0 has PSNR_n = +inf, and then so has the mean.
-
-    Parameters
-    ----------
-    clean, other : arrays of shape (N, D), or (N, ...) images (flattened per image), or (D,)
-        The reference and the image to score (noisy or denoised).
-    data_range : float, default=1.0
-        R, the peak-to-peak range of the data: 1.0 for images in [0, 1], 255.0 for 8-bit.
-
-    Returns
-    -------
-    float
-    """
-    R = check_positive_float(data_range, "data_range")
-    a, b = B.to_numpy(clean), B.to_numpy(other)
-    if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"psnr needs arrays of the same shape; got {tuple(a.shape)} and {tuple(b.shape)}.")
-    xp = array_namespace(a, b)
-    a = xp.astype(a, xp.float64)
-    b = xp.astype(b, xp.float64)
-    if a.ndim == 1:
-        a, b = xp.reshape(a, (1, -1)), xp.reshape(b, (1, -1))
-    elif a.ndim > 2:
-        a, b = xp.reshape(a, (a.shape[0], -1)), xp.reshape(b, (b.shape[0], -1))
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"psnr needs at least one image with at least one value; got shape {tuple(a.shape)}.")
-    if not bool(xp.all(xp.isfinite(a))) or not bool(xp.all(xp.isfinite(b))):
-        raise ValueError("psnr got NaN or infinity; pass finite images.")
-    mse = xp.mean((a - b) ** 2, axis=1)
-    positive = mse > 0.0
-    per_image = xp.where(positive, 20.0 * math.log10(R) - 10.0 * xp.log10(xp.where(positive, mse, 1.0)), math.inf)
-    return float(xp.mean(per_image))

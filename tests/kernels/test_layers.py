@@ -48,3 +48,22 @@ def test_reference_zero_grad_gives_zeros_of_the_parameter_shape():
     with kernels.use_kernels("reference"):
         layer.zero_grad()
     assert layer.grads["W"].shape == (5, 4) and not np.any(layer.grads["W"])
+
+
+class _LearnersDense(Dense):
+    """A learner's own backward, written to the reference contract (``+=`` into zeroed grads)."""
+
+    def backward(self, grad_out, input_grad=True):
+        self.grads["W"] += self._x.T @ grad_out
+        self.grads["b"] += grad_out.sum(axis=0)
+        return grad_out @ self.params["W"].T
+
+
+def test_a_subclass_with_its_own_backward_still_gets_zeroed_gradients(rng):
+    layer = _LearnersDense(5, 4, rng=0, dtype="float64", backend=B.get_backend("numpy"))
+    x, g = rng.standard_normal((3, 5)), rng.standard_normal((3, 4))
+    layer.zero_grad()
+    assert not np.any(layer.grads["W"])
+    layer.forward(x)
+    layer.backward(g)
+    np.testing.assert_allclose(layer.grads["W"], x.T @ g)

@@ -11,7 +11,7 @@ MODELS = {
     "ae_bce": lambda **kw: npae.Autoencoder(**SMALL, **kw),
     "ae_mse_relu": lambda **kw: npae.Autoencoder(**SMALL, loss="mse", activation="relu", **kw),
     "sparse_l1": lambda **kw: npae.SparseAutoencoder(**SMALL, sparsity="l1", **kw),
-    "sparse_kl": lambda **kw: npae.SparseAutoencoder(**SMALL, sparsity="kl", **kw),
+    "sparse_kl": lambda **kw: npae.SparseAutoencoder(**SMALL, sparsity="kl", latent_activation="sigmoid", **kw),
     "dae_gaussian": lambda **kw: npae.DenoisingAutoencoder(**SMALL, noise="gaussian", **kw),
     "dae_masking": lambda **kw: npae.DenoisingAutoencoder(**SMALL, noise="masking", **kw),
     "dae_salt_pepper": lambda **kw: npae.DenoisingAutoencoder(**SMALL, noise="salt_pepper", **kw),

@@ -9,7 +9,8 @@ from npae import backend as B
 from npae.gradcheck import check_model
 from npae.models.autoencoder import Autoencoder
 from npae.models.base import load
-from npae.models.denoising import DenoisingAutoencoder, psnr
+from npae.metrics import psnr
+from npae.models.denoising import DenoisingAutoencoder
 from npae.noise import corrupt
 
 
@@ -313,28 +314,6 @@ def test_saved_model_loads_denoises_and_corrupts(tmp_path):
     assert isinstance(loaded, DenoisingAutoencoder) and loaded.noise == "masking"
     np.testing.assert_array_equal(loaded.denoise(X), model.denoise(X))
     np.testing.assert_array_equal(loaded.corrupt(X, random_state=2), model.corrupt(X, random_state=2))
-
-
-# ---------------------------------------------------------------- PSNR
-def test_psnr_is_the_mean_of_per_image_values():
-    clean = np.zeros((2, 4))
-    other = np.stack([np.full(4, 0.1), np.full(4, 0.01)])  # MSE 1e-2 and 1e-4: 20 dB and 40 dB
-    assert psnr(clean, other) == pytest.approx(30.0, rel=1e-12)
-    assert psnr(clean, 255.0 * other, data_range=255.0) == pytest.approx(30.0, rel=1e-12)
-    assert psnr(clean[0], other[0]) == pytest.approx(20.0, rel=1e-12)
-    assert psnr(np.zeros((2, 2, 2)), np.full((2, 2, 2), 0.1)) == pytest.approx(20.0, rel=1e-12)
-    assert psnr(clean, clean) == np.inf
-
-
-def test_psnr_accepts_backend_arrays_and_refuses_bad_input(xp):
-    clean, other = np.zeros((3, 5)), np.full((3, 5), 0.1)
-    assert psnr(to_backend(xp, clean), to_backend(xp, other, "float32")) == pytest.approx(20.0, rel=1e-6)
-    with pytest.raises(ValueError, match="same shape"):
-        psnr(clean, other[:2])
-    with pytest.raises(ValueError, match="data_range must be a positive finite number"):
-        psnr(clean, other, data_range=0.0)
-    with pytest.raises(ValueError, match="NaN or infinity"):
-        psnr(clean, np.full((3, 5), np.nan))
 
 
 def _digits_split():
