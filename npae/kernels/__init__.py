@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 from dataclasses import dataclass
 
 import npae.activations
@@ -179,14 +180,25 @@ def _dispatcher(spec: Kernel, reference_fn):
 
 
 def install() -> None:
-    """Put a dispatcher in the place of every reference in ``KERNELS`` (idempotent)."""
+    """Put a dispatcher in the place of every reference in ``KERNELS`` (idempotent).
+
+    A module function is also replaced where another npae module re-exports it under the same
+    name (``npae.penalties`` re-exports ``npae.penalties.sparsity``'s functions), so every public
+    path to a reference reaches its dispatcher.
+    """
+    npae_modules = [m for name, m in sorted(sys.modules.items()) if name == "npae" or name.startswith("npae.")]
     for spec in KERNELS:
         key = (spec.owner, spec.name)
         if key in _REFERENCES:
             continue
         reference_fn = spec.owner.__dict__[spec.name] if isinstance(spec.owner, type) else getattr(spec.owner, spec.name)
         _REFERENCES[key] = reference_fn
-        setattr(spec.owner, spec.name, _dispatcher(spec, reference_fn))
+        dispatcher = _dispatcher(spec, reference_fn)
+        setattr(spec.owner, spec.name, dispatcher)
+        if not isinstance(spec.owner, type):
+            for module in npae_modules:
+                if module is not None and getattr(module, spec.name, None) is reference_fn:
+                    setattr(module, spec.name, dispatcher)
 
 
 set_kernels(os.environ.get(ENV_VARIABLE, "fast") or "fast")

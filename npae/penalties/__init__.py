@@ -26,7 +26,14 @@ from npae.penalties.gram import (
     contractive_penalty_and_grad,
     contractive_penalty_rows,
 )
-from npae.penalties.sparsity import kl_sparsity, kl_sparsity_grad, l1_activity, l1_activity_grad, log_mean_sigmoid
+from npae.penalties.sparsity import (
+    kl_sparsity,
+    kl_sparsity_and_grad,
+    kl_sparsity_grad,
+    l1_activity,
+    l1_activity_grad,
+    log_mean_sigmoid,
+)
 
 __all__ = [
     "CONTRACTIVE_METHODS",
@@ -45,15 +52,3 @@ __all__ = [
     "log_mean_sigmoid",
 ]
 
-
-def __getattr__(name: str):
-    # kl_sparsity_and_grad has a fast kernel, which npae.kernels installs on npae.penalties.sparsity;
-    # looking it up there on each access means this package serves whichever is in force, where a
-    # name bound at import would keep the reference for good.
-    if name == "kl_sparsity_and_grad":
-        return sparsity.kl_sparsity_and_grad
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))

@@ -94,3 +94,10 @@ def test_kernels_for_lists_the_numpy_kernels():
     names = {(k.owner, k.name) for k in kernels.kernels_for("numpy")}
     assert (losses, "bce_with_logits_and_grad") in names
     assert kernels.kernels_for("array_api_strict") == []
+
+
+def test_a_re_exported_reference_reaches_the_same_dispatcher():
+    from npae import penalties
+
+    assert penalties.kl_sparsity_and_grad is penalties.sparsity.kl_sparsity_and_grad
+    assert penalties.kl_sparsity_and_grad.__npae_kernel__.owner is penalties.sparsity
