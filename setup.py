@@ -39,6 +39,8 @@ setup(
             "ipykernel>=6",
         ],
         "bench": ["torch>=2.2", "threadpoolctl>=3"],
+        # ONNX export (npae.onnx): build the graphs with skl2onnx, run them with onnxruntime
+        "onnx": ["onnx>=1.16", "skl2onnx>=1.17", "onnxruntime>=1.18"],
     },
     entry_points={"console_scripts": ["npae=npae.cli:main"]},
 )
