@@ -13,9 +13,28 @@ correct gradients that happen to have near-zero entries. Checks run in float64: 
 rounding error of f (≈1e-7 relative) divided by 2h swamps the difference.
 
 Layers and losses are checked through the scalar Σ G·output with a random upstream gradient G:
-a plain sum would hide transposition and broadcasting slips. Large models can be checked along
-random directions v instead of every coordinate: the directional derivative
-(f(θ + hv) − f(θ − hv)) / 2h must match ⟨a, v⟩.
+a plain sum would hide transposition and broadcasting slips.
+
+Two more modes:
+
+* ``directional=True`` (large models): along random directions v ~ N(0, I), the directional
+  difference n = (f(θ + hv) − f(θ − hv)) / 2h must match ⟨a, v⟩, with the error
+
+      |⟨a, v⟩ − n| / (‖a‖ + |n|)
+
+  ⟨a, v⟩ is N(0, ‖a‖²) over v, so ‖a‖ is its typical size: dividing by it (not by |⟨a, v⟩|,
+  which is near 0 for an unlucky v) keeps a correct gradient far below ``tol`` for every draw,
+  while a wrong one is off by |⟨a − g, v⟩| ≈ ‖a − g‖, as in the norm-wise error.
+* ``per_entry=True`` (tiny entries): the norm-wise error is dominated by the largest entries, so
+  a wrong entry a million times smaller than the rest (a sign-flipped row of W for a feature
+  scaled by 1e-8) moves it by 1e-8 and passes. This mode scores every entry,
+
+      max_i max(0, |a_i − n_i| − δ) / (|a_i| + |n_i|),     δ = 100 ε |f(θ)| / h,
+
+  where δ bounds the rounding noise of the difference (ε the float64 machine epsilon), so an
+  entry counts only where a and n disagree by more than the arithmetic can explain. It uses the
+  fourth-order stencil with h = 1e-4 unless told otherwise: the truncation error is then
+  negligible and the noise floor δ a hundred times lower than with h = 1e-6.
 
 Arrays are perturbed in place on their own backend (one element at a time, through the
 standard's ``__setitem__``), so the checker works on every backend, GPUs included.
@@ -41,10 +60,18 @@ __all__ = [
     "check_layer",
     "check_loss",
     "check_model",
+    "entrywise_error",
 ]
 
 DEFAULT_H = 1e-6
 DEFAULT_TOL = 1e-6
+#: The per-entry mode's stencil: fourth order, so a larger step keeps truncation negligible
+#: while dividing the rounding noise of the difference by 100.
+PER_ENTRY_H = 1e-4
+PER_ENTRY_ORDER = 4
+#: δ = NOISE_FACTOR · ε · |f| / h, the largest entry-wise disagreement rounding can explain.
+NOISE_FACTOR = 100.0
+EPS = 2.0**-52  # float64 machine epsilon
 
 
 def relative_error(a, n) -> float:
@@ -69,12 +96,15 @@ class GradcheckResult:
         Relative error per checked array.
     tol : float
     mode : str
-        ``"full"`` (every coordinate) or ``"directional"``.
+        ``"full"`` (every coordinate, norm-wise), ``"directional"`` or ``"entrywise"``.
+    worst_entries : dict[str, tuple]
+        In the entrywise mode, the index of the worst entry of each array.
     """
 
     errors: dict = field(default_factory=dict)
     tol: float = DEFAULT_TOL
     mode: str = "full"
+    worst_entries: dict = field(default_factory=dict)
 
     @property
     def max_error(self) -> float:
@@ -92,7 +122,9 @@ class GradcheckResult:
         lines = [f"{'array':<{width}}  relative error  ({self.mode}, tol {self.tol:g})"]
         for name, err in self.errors.items():
             mark = "ok" if err < self.tol else "FAIL"
-            lines.append(f"{name:<{width}}  {err:.3e}  {mark}")
+            where = self.worst_entries.get(name)
+            at = f"  (worst entry {where})" if where is not None and err >= self.tol else ""
+            lines.append(f"{name:<{width}}  {err:.3e}  {mark}{at}")
         return "\n".join(lines)
 
 
@@ -132,8 +164,11 @@ def numerical_gradient(f, x, h: float = DEFAULT_H, order: int = 2):
 
 
 def _directional(f, arrays: dict, analytic: dict, h: float, n_directions: int, rng) -> dict:
+    """Worst |⟨a, v⟩ − n| / (‖a‖ + |n|) over ``n_directions`` draws v ~ N(0, I) per array."""
     errors = {}
     for name, x in arrays.items():
+        xp = array_namespace(x)
+        a_norm = float(xp.linalg.vector_norm(analytic[name]))
         worst = 0.0
         for _ in range(n_directions):
             v = B.standard_normal(rng, tuple(x.shape), like=x)
@@ -143,16 +178,53 @@ def _directional(f, arrays: dict, analytic: dict, h: float, n_directions: int, r
             f_minus = float(f())
             x += h * v
             numeric = (f_plus - f_minus) / (2.0 * h)
-            xp = array_namespace(v)
             exact = float(xp.sum(analytic[name] * v))
-            denom = abs(exact) + abs(numeric)
+            denom = a_norm + abs(numeric)
             worst = max(worst, 0.0 if denom == 0.0 else abs(exact - numeric) / denom)
         errors[name] = worst
     return errors
 
 
-def check_gradients(f, arrays: dict, analytic: dict, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL,
-                    directional: bool = False, n_directions: int = 8, random_state=0, order: int = 2) -> GradcheckResult:
+def entrywise_error(a, n, noise: float = 0.0) -> tuple[float, tuple]:
+    """max_i max(0, |a_i − n_i| − noise) / (|a_i| + |n_i|) and the index of the worst entry.
+
+    Entries where both are zero, or whose disagreement is within ``noise``, score 0.
+    """
+    a, n = B.to_numpy(a).astype("float64"), B.to_numpy(n).astype("float64")
+    if a.shape != n.shape:
+        raise ValueError(f"Gradient shapes differ: analytic {a.shape}, numerical {n.shape}.")
+    excess = abs(a - n) - noise
+    scale = abs(a) + abs(n)
+    score = 0.0 * scale
+    resolved = (excess > 0) & (scale > 0)
+    score[resolved] = excess[resolved] / scale[resolved]
+    if score.size == 0:
+        return 0.0, ()
+    flat = int(score.argmax())
+    index = tuple(int(i) for i in _unravel(flat, a.shape))
+    return float(score.max()), index
+
+
+def _unravel(flat: int, shape: tuple) -> tuple:
+    """The multi-index of entry ``flat`` of a C-ordered array of ``shape``."""
+    index = []
+    for size in reversed(shape):
+        flat, i = divmod(flat, size)
+        index.append(i)
+    return tuple(reversed(index))
+
+
+def _entrywise(f, arrays: dict, analytic: dict, h: float, order: int) -> tuple[dict, dict]:
+    errors, where = {}, {}
+    noise = NOISE_FACTOR * EPS * abs(float(f())) / h
+    for name, x in arrays.items():
+        errors[name], where[name] = entrywise_error(analytic[name], numerical_gradient(f, x, h, order), noise)
+    return errors, where
+
+
+def check_gradients(f, arrays: dict, analytic: dict, *, h: float | None = None, tol: float = DEFAULT_TOL,
+                    directional: bool = False, n_directions: int = 8, random_state=0, order: int | None = None,
+                    per_entry: bool = False) -> GradcheckResult:
     """Check ``analytic[name]`` = ∂f/∂``arrays[name]`` for every name.
 
     Parameters
@@ -161,13 +233,29 @@ def check_gradients(f, arrays: dict, analytic: dict, *, h: float = DEFAULT_H, to
         The scalar function; it must read the arrays in ``arrays`` (which are perturbed in place).
     arrays, analytic : dict[str, array]
         The inputs and their hand-written gradients (same keys and shapes).
+    h : float, optional
+        The finite-difference step: 1e-6 (``PER_ENTRY_H`` = 1e-4 with ``per_entry``).
     directional : bool
-        Compare along ``n_directions`` random directions per array instead of every entry.
-    order : {2, 4}
-        Accuracy order of the central-difference stencil (see ``numerical_gradient``).
+        Compare along ``n_directions`` random directions per array instead of every entry, with
+        the error |⟨a, v⟩ − n| / (‖a‖ + |n|) (see the module docstring).
+    order : {2, 4}, optional
+        Accuracy order of the central-difference stencil (see ``numerical_gradient``): 2 (4 with
+        ``per_entry``).
+    per_entry : bool
+        Score every entry on its own, above the rounding noise of the difference, so a wrong
+        entry far smaller than the rest still fails (see the module docstring).
     """
+    if directional and per_entry:
+        raise ValueError("Choose one of directional=True and per_entry=True, not both.")
     for name, x in arrays.items():
         _require_float64(x, name)
+    if per_entry:
+        h = PER_ENTRY_H if h is None else h
+        order = PER_ENTRY_ORDER if order is None else order
+        errors, where = _entrywise(f, arrays, analytic, h, order)
+        return GradcheckResult(errors, tol, "entrywise", where)
+    h = DEFAULT_H if h is None else h
+    order = 2 if order is None else order
     if directional:
         rng = B.check_random_state(random_state)
         return GradcheckResult(_directional(f, arrays, analytic, h, n_directions, rng), tol, "directional")
@@ -193,8 +281,8 @@ def _upstream(rng, out):
     return B.standard_normal(rng, tuple(out.shape), like=out)
 
 
-def check_layer(layer, x, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, random_state=0,
-                directional: bool = False) -> GradcheckResult:
+def check_layer(layer, x, *, h: float | None = None, tol: float = DEFAULT_TOL, random_state=0,
+                directional: bool = False, per_entry: bool = False) -> GradcheckResult:
     """Check a layer's backward: parameter gradients and the input gradient.
 
     The scalar is L = Σ G·layer.forward(x) with a random upstream gradient G, so backward(G)
@@ -213,7 +301,8 @@ def check_layer(layer, x, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, ran
     grad_in = layer.backward(G)
     arrays = {"input": x, **layer.params}
     analytic = {"input": grad_in, **layer.grads}
-    return check_gradients(f, arrays, analytic, h=h, tol=tol, directional=directional, random_state=rng)
+    return check_gradients(f, arrays, analytic, h=h, tol=tol, directional=directional, random_state=rng,
+                           per_entry=per_entry)
 
 
 def check_loss(loss, x, out, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, random_state=0) -> GradcheckResult:
@@ -233,8 +322,9 @@ def check_loss(loss, x, out, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, 
     return check_gradients(f, {"output": out}, {"output": analytic}, h=h, tol=tol)
 
 
-def check_model(model, X, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, directional: bool = False,
-                n_directions: int = 8, random_state=0, order: int = 2, **loss_kwargs) -> GradcheckResult:
+def check_model(model, X, *, h: float | None = None, tol: float = DEFAULT_TOL, directional: bool = False,
+                n_directions: int = 8, random_state=0, order: int | None = None, per_entry: bool = False,
+                **loss_kwargs) -> GradcheckResult:
     """Check ``model.loss_and_grad(X, **loss_kwargs)`` for every parameter, in float64.
 
     The model is deep-copied and its parameters cast to float64 first (the original is left as it
@@ -251,4 +341,5 @@ def check_model(model, X, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, dir
         return model.loss_and_grad(X, **loss_kwargs)[0]
 
     return check_gradients(f, params, grads, h=h, tol=tol, directional=directional,
-                           n_directions=n_directions, random_state=random_state, order=order)
+                           n_directions=n_directions, random_state=random_state, order=order,
+                           per_entry=per_entry)

@@ -4,7 +4,10 @@ import pytest
 from npae import backend as B
 from npae import gradcheck
 from npae.layers import Activation, Dense, Sequential
-from tests.conftest import to_backend
+
+
+def to_backend(backend, a, dtype="float64"):
+    return B.asarray(np.asarray(a), dtype=dtype, backend=backend)
 
 
 def test_relative_error_is_normwise_and_zero_for_two_zeros():
@@ -78,3 +81,90 @@ def test_result_prints_a_table():
     result = gradcheck.GradcheckResult({"encoder.0.W": 1e-9, "encoder.0.b": 1e-3})
     text = str(result)
     assert "encoder.0.W" in text and "FAIL" in text and not result.passed
+
+
+def _small_net(seed, first=Dense, act=Activation, backend=None):
+    return Sequential([first(4, 5, rng=seed, dtype="float64", backend=backend), act("tanh"),
+                       Dense(5, 3, rng=seed + 1, dtype="float64", backend=backend)])
+
+
+def test_directional_error_passes_a_correct_net_and_fails_a_dropped_fprime_for_100_seeds():
+    # The old error divided by the directional derivative itself, which is near 0 for an unlucky
+    # direction, and failed correct models for a few seeds in 40.
+    worst_correct, best_wrong = 0.0, 1.0
+    for seed in range(100):
+        x = np.random.default_rng(seed).standard_normal((6, 4))
+        correct = gradcheck.check_layer(_small_net(seed), x, directional=True, random_state=seed)
+        wrong = gradcheck.check_layer(_small_net(seed, act=_DroppedDerivative), x, directional=True,
+                                      random_state=seed)
+        worst_correct = max(worst_correct, correct.max_error)
+        best_wrong = min(best_wrong, wrong.max_error)
+    assert worst_correct < 1e-7
+    assert best_wrong > 1e-2
+
+
+def test_directional_mode_passes_a_correct_autoencoder_for_every_seed():
+    from npae import Autoencoder
+
+    X = np.random.default_rng(0).uniform(0.05, 0.95, (6, 7))
+    model = Autoencoder(hidden_sizes=[5], latent_dim=3, activation="tanh", dtype="float64", random_state=0,
+                        verbose=0)
+    # seed 12 failed at 1.01e-6 when the error was divided by |⟨a, v⟩| + |n|
+    errors = [gradcheck.check_model(model, X, directional=True, random_state=s).max_error for s in range(40)]
+    assert max(errors) < 1e-7
+
+
+class _FlippedTinyRow(Dense):
+    """A planted bug a norm-wise error cannot see: dW's first row (input feature 0) sign-flipped."""
+
+    def backward(self, grad_out, input_grad=True):
+        grad_in = super().backward(grad_out, input_grad)
+        self.grads["W"][0, :] = -self.grads["W"][0, :]
+        return grad_in
+
+
+def _tiny_feature(seed):
+    x = np.random.default_rng(seed).standard_normal((6, 4))
+    x[:, 0] *= 1e-8  # feature 0 is a million times smaller, so its row of dW is too
+    return x
+
+
+def test_per_entry_mode_catches_a_wrong_tiny_row_the_normwise_error_passes():
+    for seed in range(20):
+        x = _tiny_feature(seed)
+        normwise = gradcheck.check_layer(_small_net(seed, first=_FlippedTinyRow), x, random_state=seed)
+        entrywise = gradcheck.check_layer(_small_net(seed, first=_FlippedTinyRow), x, random_state=seed,
+                                          per_entry=True)
+        assert normwise.passed  # the flipped row moves ‖a − n‖ / (‖a‖ + ‖n‖) by about 1e-8
+        assert not entrywise.passed and entrywise.mode == "entrywise"
+        assert [k for k, e in entrywise.errors.items() if e >= entrywise.tol] == ["0.W"]
+        assert entrywise.errors["0.W"] > 0.5 and entrywise.worst_entries["0.W"][0] == 0
+        assert "worst entry (0, " in str(entrywise)
+
+
+def test_per_entry_mode_passes_correct_gradients_with_tiny_entries(xp):
+    for seed in range(100 if xp.name == "numpy" else 5):
+        x = to_backend(xp, _tiny_feature(seed))
+        result = gradcheck.check_layer(_small_net(seed, backend=xp), x, random_state=seed, per_entry=True)
+        assert result.passed, (seed, result.errors)
+
+
+def test_per_entry_mode_fails_a_slightly_wrong_large_entry():
+    a = np.array([2.0, -1.0, 1e-9])
+    f = lambda: 0.5 * float((a * a).sum())  # ∂f/∂a = a
+    wrong = np.array([2.0 * (1 + 1e-5), -1.0, 1e-9])
+    assert not gradcheck.check_gradients(f, {"a": a}, {"a": wrong}, per_entry=True).passed
+    assert gradcheck.check_gradients(f, {"a": a}, {"a": a.copy()}, per_entry=True).passed
+
+
+def test_entrywise_error_ignores_disagreement_within_the_noise_floor():
+    error, where = gradcheck.entrywise_error(np.array([1.0, 1e-12]), np.array([1.0, -1e-12]), noise=1e-10)
+    assert error == 0.0
+    error, where = gradcheck.entrywise_error(np.array([1.0, 1e-8]), np.array([1.0, -1e-8]), noise=1e-10)
+    assert error > 0.9 and where == (1,)
+
+
+def test_directional_and_per_entry_together_are_refused():
+    a = np.ones(2)
+    with pytest.raises(ValueError, match="Choose one of directional=True and per_entry=True"):
+        gradcheck.check_gradients(lambda: float(a.sum()), {"a": a}, {"a": a}, directional=True, per_entry=True)
