@@ -1,7 +1,9 @@
 """Input checks with scikit-learn-style messages: what was expected, what came, how to fix it.
 
 Nothing here coerces silently: a float64 array becomes the model's dtype (as scikit-learn casts
-to float), but booleans, complex numbers, text, objects, NaN and infinity are refused by name.
+to float), but booleans, complex numbers, text, objects, NaN and infinity are refused by name, and
+so are sparse matrices (the layers are dense) and masked arrays with masked entries (a mask would
+be dropped, and the values under it used).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from array_api_compat import array_namespace
 from npae import backend as B
 
 __all__ = [
+    "ComplexDataError",
     "check_option",
     "check_array",
     "check_in_unit_interval",
@@ -32,7 +35,13 @@ __all__ = [
     "restore_kind",
     "check_int_at_least",
     "check_float_in_range",
+    "check_squares_finite",
 ]
+
+
+class ComplexDataError(TypeError, ValueError):
+    """Complex input: a TypeError (the wrong kind of number) that is also the ValueError with
+    "Complex data not supported" scikit-learn's estimator checks expect."""
 
 
 def check_option(value, valid, what: str):
@@ -120,13 +129,19 @@ def check_verbose(verbose) -> int:
 
 
 def check_hidden_sizes(hidden_sizes, name: str = "hidden_sizes") -> tuple[int, ...]:
-    """A tuple of positive ints (an int alone means one hidden layer; () means none)."""
+    """A tuple of positive ints (an int alone means one hidden layer; () means none).
+
+    Lists, tuples and 1-D integer arrays are sequences (``np.arange(16, 64, 16)`` works, and NumPy
+    integers become Python ints); text, mappings and sets are refused, since their iteration
+    order or items are not widths.
+    """
     if isinstance(hidden_sizes, numbers.Integral) and not isinstance(hidden_sizes, bool):
         hidden_sizes = (hidden_sizes,)
-    try:
-        sizes = tuple(hidden_sizes)
-    except TypeError:
-        raise ValueError(f"{name} must be a sequence of positive integers; got {hidden_sizes!r}.") from None
+    ordered = isinstance(hidden_sizes, (list, tuple)) or (
+        hasattr(hidden_sizes, "shape") and hasattr(hidden_sizes, "dtype") and len(hidden_sizes.shape) == 1)
+    if not ordered:
+        raise ValueError(f"{name} must be a sequence of positive integers; got {hidden_sizes!r}.")
+    sizes = tuple(hidden_sizes)
     for size in sizes:
         check_positive_int(size, f"each entry of {name}")
     return tuple(int(s) for s in sizes)
@@ -155,11 +170,17 @@ def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = 
     kind : str
         ``"numpy"``, ``"sequence"`` or the backend name: what came in, for ``restore_kind``.
     """
+    _refuse_sparse_or_masked(X, name)
     kind, letter = B.input_kind(X)
     if kind not in ("numpy", "sequence") and kind != backend.name:
         raise TypeError(
             f"{name} is a {kind} array but this {estimator_name} runs on the {backend.name!r} backend. "
             f"Pass a NumPy array or a {backend.name} array (convert with npae.backend.to_numpy)."
+        )
+    if letter == "c":
+        raise ComplexDataError(
+            f"{name} has complex dtype; expected real numbers (float or int). Complex data not supported: "
+            f"pass the part that carries the signal, e.g. {name}.real or abs({name}), as float32."
         )
     if letter not in "fiu":
         what = _KIND_NAMES.get(letter, f"dtype kind {letter!r}")
@@ -189,6 +210,51 @@ def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = 
     Xb = B.asarray(X, dtype=dtype, backend=backend)
     _check_finite(Xb, name)
     return Xb, kind
+
+
+def _refuse_sparse_or_masked(X, name: str) -> None:
+    """Sparse matrices (SciPy, PyData ``sparse``, sparse torch tensors) and masked arrays with
+    masked entries, each refused with its own fix rather than as "object dtype" or silently unmasked."""
+    module = type(X).__module__
+    if module.startswith(("scipy.sparse", "sparse.")) or getattr(X, "is_sparse", False) is True:
+        raise TypeError(
+            f"Sparse data was passed for {name}, but dense data is required: npae's layers work on dense "
+            f"arrays. Convert it with {name}.toarray() (it then holds every zero), or keep data larger than "
+            "memory in a dense np.memmap, which fit and the inference methods stream."
+        )
+    if module.startswith("numpy.ma") and hasattr(X, "mask"):
+        masked = int(B.to_numpy(X.mask).sum())
+        if masked:
+            raise ValueError(
+                f"{name} is a masked array with {masked} masked entr{'y' if masked == 1 else 'ies'}; npae does "
+                f"not honour masks, and converting it would use the values under the mask. Fill them first, "
+                f"e.g. {name}.filled({name}.mean()), or drop the masked rows: "
+                f"{name}.data[~{name}.mask.any(axis=1)]."
+            )
+
+
+def check_squares_finite(X, name: str = "X") -> None:
+    """Refuse data whose rows' sums of squares overflow the dtype (a reconstruction error that is
+    infinite from the first step, whatever the learning rate), with the data named as the cause.
+
+    X : array of shape (N, D), finite. Cheap when max|x|²·D fits the dtype (the usual case).
+    """
+    xp = array_namespace(X)
+    largest = float(xp.max(xp.abs(X)))
+    top = float(xp.finfo(X.dtype).max)
+    if largest * largest * X.shape[1] <= top:
+        return
+    sums = xp.sum(X * X, axis=1)
+    if bool(xp.all(xp.isfinite(sums))):
+        return
+    dtype = B.dtype_name(X.dtype)
+    fix = "Scale it first (e.g. sklearn.preprocessing.StandardScaler)"
+    fix += ", or use dtype='float64'." if dtype == "float32" else "."
+    raise ValueError(
+        f"Input {name} has values up to {largest:.3g} in absolute value: a row's sum of squares overflows "
+        f"{dtype} (max {top:.3g}), so the reconstruction error is infinite from the first step whatever the "
+        f"learning rate. {fix}"
+    )
 
 
 def _check_finite(X, name: str) -> None:

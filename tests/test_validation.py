@@ -177,6 +177,17 @@ def test_check_hidden_sizes_returns_a_tuple_of_ints(value, expected):
     assert out == expected and all(type(s) is int for s in out)
 
 
+def test_check_hidden_sizes_takes_a_numpy_grid_as_python_ints():
+    out = V.check_hidden_sizes(np.arange(16, 64, 16))
+    assert out == (16, 32, 48) and all(type(s) is int for s in out)
+
+
+@pytest.mark.parametrize("value", ["64", b"64", {64: 1}, {64}, frozenset({8}), np.ones((2, 2), dtype=int)])
+def test_check_hidden_sizes_refuses_text_mappings_sets_and_2d_arrays(value):
+    with pytest.raises(ValueError, match=r"^hidden_sizes must be a sequence of positive integers; got "):
+        V.check_hidden_sizes(value)
+
+
 def test_check_hidden_sizes_refuses_non_sequences_and_bad_entries():
     with pytest.raises(ValueError, match=r"^hidden_sizes must be a sequence of positive integers; got 2\.5\.$"):
         V.check_hidden_sizes(2.5)
@@ -207,7 +218,6 @@ def test_check_array_refuses_an_array_of_another_backend():
 
 @pytest.mark.parametrize("X, what", [
     (np.ones((2, 3), dtype=bool), "boolean"),
-    (np.ones((2, 3), dtype=complex), "complex"),
     (np.full((2, 3), "a"), "string"),
     (np.full((2, 3), 0.5, dtype=object), "object"),
 ])
@@ -215,6 +225,50 @@ def test_check_array_refuses_non_real_dtypes_by_name(X, what):
     with pytest.raises(TypeError, match=rf"^Z has {what} dtype; expected real numbers \(float or int\)\. "
                                         r"Convert it first, e\.g\. Z\.astype\('float32'\)\.$"):
         V.check_array(X, backend=B.get_backend("numpy"), dtype="float32", name="Z")
+
+
+def test_check_array_refuses_complex_data_as_a_type_error_that_is_also_a_value_error():
+    with pytest.raises(V.ComplexDataError, match=r"^Z has complex dtype; expected real numbers \(float or int\)\. "
+                                                 r"Complex data not supported: .*Z\.real or abs\(Z\)"):
+        V.check_array(np.ones((2, 3), dtype=complex), backend=B.get_backend("numpy"), dtype="float32", name="Z")
+    assert issubclass(V.ComplexDataError, TypeError) and issubclass(V.ComplexDataError, ValueError)
+
+
+@pytest.mark.parametrize("fmt", ["csr_matrix", "csr_array", "coo_matrix"])
+def test_check_array_says_sparse_is_not_supported_and_how_to_densify(fmt):
+    sparse = pytest.importorskip("scipy.sparse")
+    X = getattr(sparse, fmt)(np.eye(3))
+    with pytest.raises(TypeError, match=r"^Sparse data was passed for X, but dense data is required.*X\.toarray\(\)"):
+        V.check_array(X, backend=B.get_backend("numpy"), dtype="float32")
+
+
+def test_check_array_refuses_a_masked_array_with_masked_entries():
+    X = np.ma.masked_array(np.arange(6.0).reshape(2, 3), mask=[[0, 1, 0], [0, 0, 0]])
+    with pytest.raises(ValueError, match=r"^X is a masked array with 1 masked entry; npae does not honour masks.*"
+                                         r"X\.filled\("):
+        V.check_array(X, backend=B.get_backend("numpy"), dtype="float32")
+    X.mask[1] = True
+    with pytest.raises(ValueError, match="with 4 masked entries"):
+        V.check_array(X, backend=B.get_backend("numpy"), dtype="float32")
+
+
+def test_check_array_takes_a_masked_array_without_masked_entries_as_its_data():
+    X = np.ma.masked_array(np.arange(6.0).reshape(2, 3))
+    Xb, _ = V.check_array(X, backend=B.get_backend("numpy"), dtype="float64")
+    np.testing.assert_array_equal(Xb, np.arange(6.0).reshape(2, 3))
+
+
+@pytest.mark.parametrize("dtype, big", [("float32", 1e20), ("float64", 1e160)])
+def test_check_squares_finite_names_the_data_as_the_cause_of_an_overflow(xp, dtype, big):
+    X = B.asarray(np.array([[0.5, big], [0.1, 0.2]]), dtype=dtype, backend=xp)
+    with pytest.raises(ValueError, match=rf"^Input X has values up to {re.escape(f'{big:.3g}')} in absolute value: a row's sum of "
+                                         rf"squares overflows {dtype} .*whatever the learning rate"):
+        V.check_squares_finite(X)
+
+
+def test_check_squares_finite_accepts_large_values_whose_squares_fit(xp):
+    V.check_squares_finite(B.asarray(np.array([[1e18, -1e18]]), dtype="float32", backend=xp))  # 2e36 < 3.4e38
+    V.check_squares_finite(B.asarray(np.array([[1e20, 0.0]]), dtype="float64", backend=xp))
 
 
 def test_check_array_refuses_wrong_shapes_with_scikit_learn_wording():
