@@ -41,7 +41,8 @@ class ContractiveAutoencoder(Autoencoder):
     Parameters
     ----------
     hidden_sizes, latent_dim, activation, latent_activation, loss, optimizer, learning_rate,
-    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start
+    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start,
+    clip_norm
         As for ``npae.Autoencoder``. Smooth activations (sigmoid, tanh, softplus, elu) suit the
         penalty best: its gradient uses f″, which is 0 almost everywhere for the ReLU family.
     contractive_weight : float, default=0.1
@@ -74,12 +75,14 @@ class ContractiveAutoencoder(Autoencoder):
     def __init__(self, hidden_sizes=(256,), latent_dim=32, activation="relu", latent_activation="identity",
                  loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=10,
                  dtype="float32", random_state=None, backend=None, verbose=1, weight_init=None,
-                 warm_start=False, contractive_weight=0.1, contractive_method="auto"):
+                 warm_start=False, contractive_weight=0.1, contractive_method="auto",
+                 clip_norm=None):
         super().__init__(hidden_sizes=hidden_sizes, latent_dim=latent_dim, activation=activation,
                          latent_activation=latent_activation, loss=loss, optimizer=optimizer,
                          learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, dtype=dtype,
                          random_state=random_state, backend=backend, verbose=verbose,
-                         weight_init=weight_init, warm_start=warm_start)
+                         weight_init=weight_init, warm_start=warm_start,
+                         clip_norm=clip_norm)
         self.contractive_weight = contractive_weight
         self.contractive_method = contractive_method
 
@@ -141,7 +144,7 @@ class ContractiveAutoencoder(Autoencoder):
 
         The decoder's backward gives dL/dh; the encoder's backward then runs layer by layer,
         adding the penalty's dz_l after each activation's backward and its direct dW_l into
-        each Dense's gradient (``+=``, after the Dense's backward has stored or added xᵀg).
+        each Dense's gradient (``+=``, after the Dense's backward has added xᵀg).
 
         Returns (L as a 0-d array, {"reconstruction": …, "contractive": λ·P}).
         """
