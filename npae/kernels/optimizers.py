@@ -20,14 +20,9 @@ import math
 
 from array_api_compat import array_namespace
 
-try:
-    import numba
-except ImportError:  # numba is optional (the "fast" extra)
-    numba = None
+from npae.kernels._compiled import HAVE_NUMBA, jit
 
 __all__ = ["HAVE_NUMBA", "adam_update"]
-
-HAVE_NUMBA = numba is not None
 
 
 def _adam_loop(theta, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, alpha, eps_hat, lr_decay):
@@ -47,7 +42,7 @@ def _adam_loop(theta, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, a
         theta[i] = t - alpha * mi / (math.sqrt(vi) + eps_hat)
 
 
-_adam_compiled = numba.njit(cache=True, nogil=True)(_adam_loop) if HAVE_NUMBA else None
+_adam_compiled = jit(_adam_loop)
 
 
 def _flat_view(a):

@@ -1,10 +1,11 @@
 """npae.kernels.layers: gradients stored instead of zero-filled and added."""
 
 import numpy as np
+import pytest
 
 from npae import backend as B
 from npae import kernels
-from npae.layers import Dense
+from npae.layers import Activation, Dense
 
 
 def _dense():
@@ -67,3 +68,40 @@ def test_a_subclass_with_its_own_backward_still_gets_zeroed_gradients(rng):
     layer.forward(x)
     layer.backward(g)
     np.testing.assert_allclose(layer.grads["W"], x.T @ g)
+
+
+def test_dense_forward_kernel_is_bit_exact(rng):
+    layer = Dense(7, 5, rng=0, dtype="float32", backend=B.get_backend("numpy"))
+    x = rng.standard_normal((9, 7)).astype("float32")
+    fast = layer.forward(x)
+    with kernels.use_kernels("reference"):
+        ref = layer.forward(x)
+    np.testing.assert_array_equal(fast, ref)
+    assert layer._x is x
+
+
+@pytest.fixture(params=["compiled", "arrays"])
+def compiled(request, monkeypatch):
+    from npae.kernels import layers as fast
+
+    if request.param == "compiled" and fast._relu_backward_compiled is None:
+        pytest.skip("numba is not installed (pip install 'npae[fast]')")
+    if request.param == "arrays":
+        monkeypatch.setattr(fast, "_relu_backward_compiled", None)
+    return request.param
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_activation_backward_kernel_is_bit_exact(compiled, act, dtype, rng):
+    layer = Activation(act)
+    z = (rng.standard_normal((6, 11)) * 3).astype(dtype)
+    z[0, :2] = [0.0, -0.0]
+    g = rng.standard_normal((6, 11)).astype(dtype)
+    layer.forward(z)
+    fast = layer.backward(g)
+    with kernels.use_kernels("reference"):
+        ref = layer.backward(g)
+    assert fast.dtype == ref.dtype
+    np.testing.assert_array_equal(fast, ref)
+    assert layer.backward(g, input_grad=False) is None

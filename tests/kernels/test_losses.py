@@ -7,8 +7,17 @@ from npae import kernels, losses
 from npae.kernels import losses as fast
 
 
+@pytest.fixture(params=["compiled", "arrays"])
+def compiled(request, monkeypatch):
+    if request.param == "compiled" and fast._bce_compiled is None:
+        pytest.skip("numba is not installed (pip install 'npae[fast]')")
+    if request.param == "arrays":
+        monkeypatch.setattr(fast, "_bce_compiled", None)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype, rtol", [("float32", 1e-6), ("float64", 1e-14)])
-def test_bce_value_and_grad_kernel_matches_the_two_reference_functions(dtype, rtol, rng):
+def test_bce_value_and_grad_kernel_matches_the_two_reference_functions(compiled, dtype, rtol, rng):
     x = rng.random((32, 50)).astype(dtype)
     x[:, :5] = np.round(x[:, :5])  # binary targets too
     y = (rng.standard_normal((32, 50)) * 8).astype(dtype)
@@ -19,6 +28,15 @@ def test_bce_value_and_grad_kernel_matches_the_two_reference_functions(dtype, rt
     assert value.dtype == grad.dtype == np.dtype(dtype)
     np.testing.assert_allclose(value, want_value, rtol=rtol)
     np.testing.assert_allclose(grad, want_grad, rtol=rtol, atol=np.finfo(dtype).eps)
+
+
+def test_bce_kernel_takes_non_contiguous_and_mixed_inputs(rng):
+    x, y = rng.random((8, 6)), rng.standard_normal((6, 8)).T  # y is a transposed view
+    value, grad = fast.bce_with_logits_and_grad(x, y)
+    with kernels.use_kernels("reference"):
+        want_value, want_grad = losses.bce_with_logits_and_grad(x, y)
+    np.testing.assert_allclose(value, want_value, rtol=1e-14)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-14, atol=1e-16)
 
 
 def test_bce_kernel_is_what_the_loss_object_runs_on_numpy(rng):
