@@ -51,8 +51,3 @@ def xp(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
-
-
-def to_backend(backend, a, dtype="float64"):
-    """Host array -> the backend under test, in dtype."""
-    return B.asarray(np.asarray(a), dtype=dtype, backend=backend)

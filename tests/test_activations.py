@@ -4,7 +4,7 @@ import pytest
 from npae import activations as A
 from npae import backend as B
 from npae.gradcheck import check_activation
-from tests.conftest import to_backend
+from tests.helpers import to_backend
 
 NAMES = list(A.ACTIVATIONS)
 

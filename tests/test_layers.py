@@ -4,7 +4,7 @@ import pytest
 from npae import backend as B
 from npae.gradcheck import check_layer
 from npae.layers import Activation, Dense, Sequential
-from tests.conftest import to_backend
+from tests.helpers import to_backend
 
 
 def _dense(xp, fan_in=5, fan_out=4, seed=0, dtype="float64"):

@@ -8,7 +8,7 @@ from npae import backend as B
 from npae.gradcheck import check_layer
 from npae.layers import Layer
 from npae.noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise, corrupt, make_noise
-from tests.conftest import to_backend
+from tests.helpers import to_backend
 
 
 class _Fixed(Layer):

@@ -5,7 +5,7 @@ import pytest
 
 from npae import backend as B
 from npae import ops
-from tests.conftest import to_backend
+from tests.helpers import to_backend
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

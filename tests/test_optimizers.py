@@ -3,7 +3,7 @@ import pytest
 
 from npae import backend as B
 from npae import optimizers as O
-from tests.conftest import to_backend
+from tests.helpers import to_backend
 
 CASES = [
     ("sgd", {}, "SGD", {}),

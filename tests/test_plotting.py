@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from npae import backend as B
 from npae import plotting
-from tests.conftest import to_backend
+from tests.helpers import to_backend
 
 
 def _rendered(fig):
