@@ -372,9 +372,9 @@ class _VerifiedDownloader:
         import pooch
 
         if urllib.parse.urlparse(url).scheme == "file":
-            with open(urllib.request.url2pathname(urllib.parse.urlparse(url).path), "rb") as source:
-                with open(output_file, "wb") as target:
-                    shutil.copyfileobj(source, target)
+            local = urllib.request.url2pathname(urllib.parse.urlparse(url).path)
+            with open(local, "rb") as source, open(output_file, "wb") as target:
+                shutil.copyfileobj(source, target)
             return
         pooch.HTTPDownloader(timeout=self.timeout, progressbar=False, chunk_size=1 << 16)(url, output_file, pup)
 

@@ -26,12 +26,15 @@ What each graph computes:
   plus λ Σ_j |h_j| for sparsity="l1", and λ ‖∂h/∂x‖²_F for the contractive autoencoder (the
   Jacobian by the recurrence T_1 = W_1 · f′(z_1), T_l = (T_{l−1} W_l) · f′(z_l), or the one-layer
   closed form Σ_j f′(z_j)² ‖W_{:,j}‖²). Also accepts a Pipeline ending in such a model.
-* ``AnomalyDetector`` (score="reconstruction"): outputs "label" (+1 inlier, −1 outlier, int64)
-  and "scores" (``decision_function`` = score_samples − offset_), as skl2onnx does for
-  IsolationForest; ``options={"score_samples": True}`` adds a third output, "score_samples".
+* ``AnomalyDetector`` with the "reconstruction" or "gaussian" score, its own scaler included:
+  outputs "label" (+1 inlier, −1 outlier, int64) and "scores" (``decision_function`` =
+  score_samples − offset_), as skl2onnx does for IsolationForest; ``options={"score_samples":
+  True}`` adds a third output, "score_samples". Rows the detector scores as EXTREME_SCORE (out
+  of the model's float range) come out as whatever float arithmetic gives, not that constant.
 
-The VAE's ``score_samples`` is a sampled ELBO (a fresh eps on every call), which no
-deterministic graph reproduces; its score graph and a detector built on it are refused.
+The VAE's ``score_samples`` is a sampled ELBO (a fresh eps on every call), and so are the
+detector's "elbo", "iwae" and "elbo_complexity"; no deterministic graph reproduces them, so
+they are refused.
 
 Graphs take the input's float type (float32 or float64); in float32 they agree with npae to
 float32 rounding. Needs ``pip install "npae[onnx]"`` (onnx, skl2onnx, onnxruntime).
@@ -243,7 +246,7 @@ class _Graph:
     def score_samples(self, model, x, output=None):
         """−(per-row objective) (N,), as ``model.score_samples``."""
         if isinstance(model, VAE):
-            raise ValueError(_VAE_SCORE_REFUSAL)
+            raise TypeError(_VAE_SCORE_REFUSAL)
         h, trace = self.encode(model, x)
         loss = self.reconstruction_loss(model, x, self.decode_raw(model, h))
         weight = None
@@ -254,6 +257,39 @@ class _Graph:
         if weight:
             loss = self.op("Add", [loss, self.op("Mul", [penalty, self.const(weight, "weight")], "penalty")], "objective")
         return self.op("Neg", [loss], "score_samples", output)
+
+
+    # -- the detector's own steps
+    def standardize(self, scaler, x):
+        """(x − mean) / scale with a fitted StandardScaler's statistics; x itself for None."""
+        if scaler is None:
+            return x
+        if getattr(scaler, "mean_", None) is not None:
+            x = self.op("Sub", [x, self.const(scaler.mean_, "mean")], "centred")
+        if getattr(scaler, "scale_", None) is not None:
+            x = self.op("Div", [x, self.const(scaler.scale_, "scale")], "standardized")
+        return x
+
+    def gaussian_log_density(self, detector, x, output=None):
+        """log N(r; 0, diag v) + log N(h; μ_h, Σ_h) per row (N,), the detector's "gaussian" score:
+
+            −½ (Σ_d r_d²/v_d + Σ_d log 2πv_d)  −  ½ (‖(h − μ_h) L⁻ᵀ‖² + 2 Σ_k log L_kk + K log 2π)
+
+        with r = x − x̂, h = encode(x) and Σ_h = L Lᵀ (Cholesky); the constants are folded on the host.
+        """
+        model = detector.model_
+        v = np.asarray(detector.residual_var_, dtype=np.float64)
+        L = np.linalg.cholesky(np.asarray(detector.code_cov_, dtype=np.float64))
+        h, _ = self.encode(model, x)
+        r = self.op("Sub", [x, self.decode(model, h)], "residual")
+        quad_r = self.op("MatMul", [self.op("Mul", [r, r], "r2"), self.const(1.0 / v, "inv_var")], "quad_r")
+        u = self.op("MatMul", [self.op("Sub", [h, self.const(detector.code_mean_, "code_mean")], "h_centred"),
+                               self.const(np.linalg.inv(L).T, "inv_chol_T")], "u")
+        quad_h = self.reduce_sum(self.op("Mul", [u, u], "u2"), [1], "quad_h")
+        constant = (np.sum(np.log(2.0 * np.pi * v)) + 2.0 * np.sum(np.log(np.diag(L)))
+                    + L.shape[0] * np.log(2.0 * np.pi))
+        total = self.op("Add", [self.op("Add", [quad_r, quad_h], "quad"), self.const(constant, "log_norm")], "twice_nll")
+        return self.op("Mul", [total, self.const(-0.5, "minus_half")], "log_density", output)
 
 
 def _likelihood(model):
@@ -331,7 +367,7 @@ def _detector_parser(scope, model, inputs, custom_parsers=None):
     operator.inputs = inputs
     operator.outputs.append(scope.declare_local_variable("label", Int64TensorType()))
     operator.outputs.append(scope.declare_local_variable("scores", guess_tensor_type(inputs[0].type)))
-    if scope.get_options(model, dict(score_samples=False))["score_samples"]:
+    if scope.get_options(model, {"score_samples": False})["score_samples"]:
         operator.outputs.append(scope.declare_local_variable("score_samples", guess_tensor_type(inputs[0].type)))
     return operator.outputs
 
@@ -343,17 +379,29 @@ def _detector_shape(operator):
         output.type = _float_type(operator, [N])
 
 
+def _detector_score(detector) -> str:
+    """The score a fitted detector uses: ``anomaly_score_`` ("auto" resolved), else the older
+    ``score`` parameter."""
+    resolved = getattr(detector, "anomaly_score_", None)
+    return resolved if resolved is not None else detector.score
+
+
 def _detector_converter(scope, operator, container):
     detector = operator.raw_operator
-    if detector.score != "reconstruction":
-        raise ValueError(f"npae.onnx converts an AnomalyDetector with score='reconstruction'; got "
-                         f"score={detector.score!r}, a sampled score no deterministic graph reproduces.")
     if not hasattr(detector, "model_"):
         raise ValueError("This AnomalyDetector instance is not fitted yet. Call 'fit' before converting it.")
+    score = _detector_score(detector)
+    if score not in ("reconstruction", "gaussian"):
+        raise ValueError(f"npae.onnx converts an AnomalyDetector whose score is 'reconstruction' or 'gaussian'; "
+                         f"got {score!r}, a sampled score no deterministic graph reproduces.")
     graph = _Graph(scope, operator, container)
     outputs = [o.full_name for o in operator.outputs]
-    score = graph.score_samples(detector.model_, operator.inputs[0].full_name,
-                                outputs[2] if len(outputs) > 2 else None)
+    x = graph.standardize(getattr(detector, "scaler_", None), operator.inputs[0].full_name)
+    named = outputs[2] if len(outputs) > 2 else None
+    if score == "gaussian":
+        score = graph.gaussian_log_density(detector, x, named)
+    else:
+        score = graph.score_samples(detector.model_, x, named)
     decision = graph.op("Sub", [score, graph.const(detector.offset_, "offset")], "scores", outputs[1])
     outlier = graph.op("Less", [decision, graph.const(0.0, "zero")], "outlier")
     graph.op("Where", [outlier, graph.const(-1, "minus_one", np.int64), graph.const(1, "one", np.int64)], "label",
@@ -424,7 +472,7 @@ def to_onnx_score_samples(model, *, dtype: str = "float32", target_opset=None):
     Parameters
     ----------
     model : fitted npae autoencoder, or sklearn.pipeline.Pipeline whose last step is one
-        The VAE is refused: its score_samples is a sampled ELBO.
+        The VAE is refused (TypeError): its score_samples is a sampled ELBO.
     dtype : {"float32", "float64"}, default="float32"
     target_opset : int, optional
 
@@ -437,7 +485,7 @@ def to_onnx_score_samples(model, *, dtype: str = "float32", target_opset=None):
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
     _check_model(final, "to_onnx_score_samples")
     if isinstance(final, VAE):
-        raise ValueError(_VAE_SCORE_REFUSAL)
+        raise TypeError(_VAE_SCORE_REFUSAL)
     tensor = _tensor_type(dtype)
     wrapped = Pipeline([*steps, ("score_samples", _ScoreSamples(final))]) if steps else _ScoreSamples(final)
     n_features = int(getattr(model, "n_features_in_", final.n_features_in_))
