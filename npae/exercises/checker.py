@@ -1,0 +1,393 @@
+"""The checker: run a learner's function on fresh inputs, compare with npae's reference, name the mistake.
+
+For each random case (two sets of shapes, float64, on the backend under test) the checker calls the
+function, then for every returned array checks in turn: that it is an array of the inputs' backend
+and device, its dtype, its shape, that it is finite, and its values, by the relative error
+‖a − e‖ / (‖a‖ + ‖e‖) against npae's reference. A gradient is also compared with central
+differences of the scalar it belongs to. Once the values are right, float32 inputs must give
+float32 results, and edge inputs (huge logits, saturated units) must still give the right numbers.
+
+A wrong array is diagnosed, never shown: the checker tries the exercise's catalogued mistakes (each
+a wrong variant computed on the same inputs), a transpose, and a constant factor (the sign, 2, N,
+the penalty weight, …), and reports the one that matches by name. No expected value, array or
+formula appears in the report.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from npae import backend as B
+from npae.exercises.registry import get
+from npae.gradcheck import DEFAULT_TOL, numerical_gradient, relative_error
+
+__all__ = ["CheckResult", "check"]
+
+#: A wrong variant, a transpose or a factor explains the learner's array when this close to it.
+MATCH = 1e-6
+#: float32 results are compared with the float64 reference to this relative error.
+FLOAT32_TOL = 1e-4
+#: Edge inputs may lose a few more digits than ordinary ones.
+EDGE_TOL = 1e-6
+
+_ERROR_HINTS = (
+    ("Can't convert array", "NumPy was handed a device array (an np.* call or np.asarray): take the "
+                            "namespace from the inputs, xp = array_namespace(x), and call xp.* instead."),
+    ("Only numeric dtypes are allowed", "the standard refuses arithmetic on bool arrays (mask × x): use "
+                                        "xp.where(mask, x, 0.0) or xp.astype(mask, x.dtype)."),
+    ("has no attribute", "Array API arrays have few methods: write xp.sum(x, axis=0), xp.mean(x), "
+                         "xp.astype(x, dtype), not x.sum(0), x.mean(), x.astype(...)."),
+    ("Expected Array or Python scalar", "a NumPy scalar met a device array: use a Python float "
+                                        "(2.0, not np.float64(2))."),
+    ("broadcast", "two shapes do not line up: check which axis each sum runs over and where an "
+                  "axis must be added ([:, None])."),
+    ("matmul", "the shapes of a matrix product do not line up: check which axes meet in each @."),
+)
+
+
+class CheckResult:
+    """The outcome of ``check(name, fn)``: ``passed``, the named ``mistakes`` and a readable report.
+
+    ``print(result)`` or ``str(result)`` gives the report; ``bool(result)`` is ``passed``.
+
+    Attributes
+    ----------
+    name : str
+        The exercise.
+    passed : bool
+    mistakes : list of str
+        The ids of the mistakes found (``"transposed"``, ``"missing_1/N"``, …), each once, in the
+        order found.
+    lines : list of str
+        The report, line by line.
+    """
+
+    def __init__(self, name: str, passed: bool, mistakes: list, lines: list):
+        self.name, self.passed, self.mistakes, self.lines = name, passed, mistakes, lines
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+    __repr__ = __str__
+
+
+class _Report:
+    def __init__(self, name: str, backend):
+        self.name, self.backend = name, backend
+        self.lines, self.mistakes, self.failed = [], [], False
+
+    def fail(self, mistake_id: str, text: str, indent: str = "  ") -> None:
+        self.failed = True
+        if mistake_id not in self.mistakes:
+            self.mistakes.append(mistake_id)
+        self.lines.append(f"{indent}{text}")
+
+    def note(self, text: str, indent: str = "  ") -> None:
+        self.lines.append(f"{indent}{text}")
+
+    def result(self) -> CheckResult:
+        if self.failed:
+            named = [m for m in self.mistakes if m not in ("wrong_values", "error")]
+            head = f"{self.name}: FAILED" + (f" — mistakes named: {', '.join(named)}" if named else "")
+        else:
+            head = f"{self.name}: passed — every check"
+        return CheckResult(self.name, not self.failed, list(self.mistakes), [head, *self.lines])
+
+
+def check(name, fn, *, backend=None, random_state=None) -> CheckResult:
+    """Check the learner's ``fn`` for exercise ``name`` and name the mistake if it is wrong.
+
+    Parameters
+    ----------
+    name : str
+        An exercise from ``npae.exercises.names()``; ``npae.exercises.describe(name)`` says what
+        ``fn`` must compute.
+    fn : callable
+        The learner's function, called positionally with the arguments of the exercise's signature.
+    backend : str or npae.backend.Backend, optional
+        Where the inputs live (default: the active backend): ``"numpy"``, ``"array_api_strict"``
+        (a strict device that refuses NumPy calls), ``"cupy"``, ``"torch"``.
+    random_state : None, int or numpy.random.Generator
+        Source of the random inputs; None draws fresh ones on every call.
+
+    Returns
+    -------
+    CheckResult
+        ``passed``, ``mistakes`` (ids) and the report (``print(result)``). A function that raises
+        (``NotImplementedError`` included) fails; ``check`` itself does not raise.
+    """
+    exercise = get(name)
+    if not callable(fn):
+        raise TypeError(f"check({exercise.name!r}, fn) needs a function; got {type(fn).__name__}.")
+    backend = backend if isinstance(backend, B.Backend) else B.get_backend(backend)
+    rng = B.check_random_state(random_state)
+    report = _Report(exercise.name, backend)
+    values_ok = True
+    for i, sizes in enumerate(exercise.cases):
+        shapes = ", ".join(f"{k}={v}" for k, v in sizes.items())
+        report.note(f"case {i + 1}: random inputs {shapes} (float64, {backend.name})", indent="")
+        inputs = exercise.make_inputs(rng, **sizes)
+        outcome = _run(report, exercise, fn, inputs, backend, "float64")
+        if outcome == "stop":
+            return report.result()
+        if outcome is None:
+            values_ok = False
+            continue
+        values_ok &= _compare_all(report, exercise, outcome, inputs, exercise.tol)
+        if i == 0 and exercise.objective is not None and not report.failed:
+            _central_differences(report, exercise, outcome, inputs)
+    if not values_ok or report.failed:
+        report.note("float32 and edge inputs: checked once the float64 cases pass", indent="")
+        return report.result()
+    report.note(f"float32 inputs ({backend.name})", indent="")
+    inputs = exercise.make_inputs(rng, **exercise.cases[0])
+    outcome = _run(report, exercise, fn, inputs, backend, "float32")
+    if outcome is not None and outcome != "stop":
+        if _compare_all(report, exercise, outcome, inputs, FLOAT32_TOL, dtype="float32"):
+            report.note(f"{', '.join(exercise.outputs)}  ok (float32 kept)")
+    for edge in exercise.edges:
+        report.note(f"edge: {edge.what}", indent="")
+        inputs = edge.inputs(rng)
+        outcome = _run(report, exercise, fn, inputs, backend, "float64")
+        if outcome is None or outcome == "stop":
+            continue
+        for out_name, a, e in zip(exercise.outputs, outcome, exercise.reference(**inputs)):
+            host = B.to_numpy(a)
+            finite = bool(array_namespace(host).all(array_namespace(host).isfinite(host)))
+            if not finite:
+                report.fail(edge.id, f"{out_name}  FAIL not finite: {edge.message}")
+            elif tuple(host.shape) != tuple(e.shape) or relative_error(host, e) > EDGE_TOL:
+                err = relative_error(host, e) if tuple(host.shape) == tuple(e.shape) else float("nan")
+                report.fail(edge.id, f"{out_name}  FAIL relative error {err:.1e}: {edge.message}")
+            else:
+                report.note(f"{out_name}  ok")
+    return report.result()
+
+
+# ---------------------------------------------------------------------- calling the learner
+def _place(value, backend, dtype):
+    """A host input moved to the backend: float arrays in ``dtype``, bool masks as they are."""
+    if isinstance(value, list):
+        return [_place(v, backend, dtype) for v in value]
+    if not B.is_host_array(value):
+        return value
+    value = array_namespace(value).asarray(value, copy=True)  # the learner may write into it
+    if str(value.dtype) == "bool":
+        return B.asarray(value, backend=backend)
+    return B.asarray(value, dtype=dtype, backend=backend)
+
+
+def _same(host, placed) -> bool:
+    if isinstance(host, list):
+        return all(_same(h, p) for h, p in zip(host, placed))
+    if not B.is_host_array(host):
+        return True
+    after = B.to_numpy(placed)
+    xp = array_namespace(after)
+    before = xp.astype(host, after.dtype)
+    return tuple(after.shape) == tuple(host.shape) and bool(xp.all(after == before))
+
+
+def _run(report, exercise, fn, inputs, backend, dtype):
+    """Call ``fn``; return its outputs as a tuple, None after a reported failure, "stop" if unwritten."""
+    args = [_place(v, backend, dtype) for v in inputs.values()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = fn(*args)
+        except NotImplementedError:
+            report.fail("not_implemented", "not implemented yet: replace `raise NotImplementedError` with your code.")
+            return "stop"
+        except Exception as err:  # the learner's code may raise anything; report it, do not crash
+            text = str(err).splitlines()[0][:200] if str(err) else ""
+            hint = next((h for key, h in _ERROR_HINTS if key in text), "")
+            report.fail("error", f"your function raised {type(err).__name__}: {text}" + (f"\n    → {hint}" if hint else ""))
+            return None
+    said = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
+    if said:
+        report.note(f"note: your function warned: {'; '.join(said)}")
+    changed = [k for (k, v), a in zip(inputs.items(), args) if not _same(v, a)]
+    if changed:
+        report.fail("mutated_input", f"your function changed its input {', '.join(changed)} in place; "
+                                     "leave the inputs as they are and return new arrays.")
+    n = len(exercise.outputs)
+    if n == 1:
+        out = out[0] if isinstance(out, (tuple, list)) and len(out) == 1 else out
+        return (out,)
+    if not isinstance(out, (tuple, list)) or len(out) != n:
+        got = f"{len(out)} values" if isinstance(out, (tuple, list)) else type(out).__name__
+        report.fail("wrong_outputs", f"return {n} arrays, ({', '.join(exercise.outputs)}); got {got}.")
+        return None
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------- comparing
+def _compare_all(report, exercise, outputs, inputs, tol, dtype="float64") -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a wrong variant may take the root of a negative number
+        expected = exercise.reference(**inputs)
+        variants = [(m, m.variant(**inputs)) for m in exercise.mistakes]
+    factors = _factors(exercise, inputs)
+    ok = True
+    for i, (out_name, a, e) in enumerate(zip(exercise.outputs, outputs, expected)):
+        wrong = [(m, v[i]) for m, v in variants]
+        ok &= _compare(report, out_name, a, e, wrong, factors, tol, dtype, report_ok=dtype == "float64")
+    return ok
+
+
+def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True) -> bool:
+    """Check one returned array against the expected one; report and name what is wrong."""
+    try:
+        kind = B.backend_of(a).name
+    except TypeError:
+        scalar = isinstance(a, (int, float)) and e.ndim == 0
+        report.fail("not_an_array", f"{name}  FAIL a {type(a).__name__}, not an array" +
+                    (": return a 0-d array (xp.sum(...)), not a Python number." if scalar else "."))
+        return False
+    placed = report.backend
+    if kind != placed.name:
+        report.fail("wrong_namespace", f"{name}  FAIL a {kind} array, but the inputs were {placed.name} arrays: "
+                                       "compute with the inputs' namespace (xp = array_namespace(x)).")
+        return False
+    if str(device_of(a)) != str(placed.device):
+        report.fail("wrong_device", f"{name}  FAIL on device {device_of(a)}, the inputs on {placed.device}: "
+                                    "create arrays with device=device(x) or *_like.")
+        return False
+    host = B.to_numpy(a)
+    xp = array_namespace(host)
+    ok = True
+    if str(host.dtype) != dtype:
+        report.fail("dtype", f"{name}  FAIL dtype {host.dtype}, but the inputs were {dtype}: keep the inputs' "
+                             "dtype (Python floats, not NumPy scalars or float64 constants; no bool results).")
+        ok = False
+        host = xp.astype(host, e.dtype)
+    if tuple(host.shape) != tuple(e.shape):
+        for mistake, v in variants:
+            if v is not None and tuple(v.shape) == tuple(host.shape) and relative_error(host, v) <= MATCH:
+                report.fail(mistake.id, f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: "
+                                        + mistake.message)
+                return False
+        swapped = _swap(host)
+        if swapped is not None and tuple(swapped.shape) == tuple(e.shape) and relative_error(swapped, e) <= MATCH:
+            report.fail("transposed", f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: your {name} "
+                                      "is the transpose of the expected one; check the order of the product.")
+        else:
+            report.fail("shape", f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: "
+                                 + _shape_hint(name, host.shape, e.shape))
+        return False
+    if not bool(xp.all(xp.isfinite(host))) and bool(xp.all(xp.isfinite(e))):
+        report.fail("not_finite", f"{name}  FAIL holds NaN or infinity on ordinary inputs.")
+        return False
+    err = relative_error(host, e)
+    if err <= tol:
+        if report_ok and ok:
+            report.note(f"{name}  ok (relative error {err:.1e})")
+        return ok
+    found = _diagnose(name, host, e, variants, factors)
+    if not found:
+        found = [("wrong_values", f"your {name} differs from the expected values in no way the checker "
+                                  "recognises; re-derive it and compare with central differences.")]
+    first = True
+    for mistake_id, message in found:
+        prefix = f"{name}  FAIL relative error {err:.1e}: " if first else "    and: "
+        report.fail(mistake_id, prefix + message)
+        first = False
+    return False
+
+
+def _swap(a):
+    """a with its last two axes swapped (None for fewer than two axes)."""
+    if a.ndim < 2:
+        return None
+    xp = array_namespace(a)
+    return xp.permute_dims(a, (*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
+
+
+def _shape_hint(name, got, want) -> str:
+    if len(got) > len(want):
+        return f"your {name} has an extra axis; a value or gradient has the shape stated in describe(), so reduce (sum) over the axis that should go."
+    if len(got) < len(want):
+        return f"your {name} lost an axis; check which axis each sum runs over (axis=0 runs over the rows)."
+    return f"an axis has the wrong length; check which axis each sum or product runs over."
+
+
+def _diagnose(name, a, e, variants, factors) -> list:
+    """[(mistake id, message)] that explain a: a catalogued variant, a transpose or a constant factor."""
+    for mistake, v in variants:
+        if v is None or tuple(v.shape) != tuple(e.shape) or relative_error(v, e) <= MATCH:
+            continue
+        if relative_error(a, v) <= MATCH:
+            return [(mistake.id, mistake.message)]
+    swapped = _swap(a)
+    if swapped is not None and tuple(swapped.shape) == tuple(e.shape) and relative_error(swapped, e) <= MATCH:
+        return [("transposed", f"your {name} is the transpose of the expected one; check the order of the product.")]
+    return _factor(name, a, e, factors)
+
+
+def _factors(exercise, inputs) -> dict:
+    """Named factors a wrong answer may be off by: 2, N (rows of the first array) and the exercise's own."""
+    first = next(v for v in inputs.values() if B.is_host_array(v) or isinstance(v, list))
+    first = first[0] if isinstance(first, list) else first
+    n = first.shape[0]
+    named = {
+        "factor_2": ((2.0, "is off by a factor of 2 everywhere (twice the expected one)."),
+                     (0.5, "is off by a factor of 2 everywhere (half the expected one).")),
+        "missing_1/N": ((float(n), f"is N = {n} times the expected one: a missing 1/N (the batch mean) or "
+                                   "an extra sum over the batch."),),
+        "extra_1/N": ((1.0 / n, f"is 1/N = 1/{n} of the expected one: an extra division by N (a mean where "
+                                "the exercise sums)."),),
+    }
+    if exercise.factors is not None:
+        for key, pairs in exercise.factors(**inputs).items():
+            named[key] = pairs
+    return named
+
+
+def _factor(name, a, e, named) -> list:
+    xp = array_namespace(e)
+    ee = float(xp.sum(e * e))
+    if ee == 0.0:
+        return []
+    r = float(xp.sum(a * e)) / ee
+    if relative_error(a, r * e) > MATCH:
+        return []
+    if abs(r) < 1e-12:
+        return [("zero", f"your {name} is zero everywhere.")]
+    found = [("sign", f"your {name} has the wrong sign everywhere.")] if r < 0 else []
+    m = abs(r)
+    if abs(m - 1.0) <= MATCH:
+        return found
+    flat = [(key, value, message) for key, pairs in named.items() for value, message in pairs]
+    for key, value, message in flat:
+        if abs(m - value) <= MATCH * value:
+            return found + [(key, f"your {name} {message}")]
+    for (k1, v1, m1), (k2, v2, m2) in ((p, q) for p in flat for q in flat if p[0] < q[0]):
+        if abs(m - v1 * v2) <= MATCH * v1 * v2:
+            return found + [(k1, f"your {name} {m1}"), (k2, f"  and it {m2}")]
+    if e.size > 1:
+        return found + [("constant_factor", f"your {name} is {m:.3g} times the expected one everywhere: a "
+                                            "constant factor is wrong.")]
+    return found
+
+
+def _central_differences(report, exercise, outputs, inputs) -> None:
+    """Compare each gradient with central differences of the exercise's scalar, on host copies."""
+    host = {k: (array_namespace(v).asarray(v, copy=True) if B.is_host_array(v) else v) for k, v in inputs.items()}
+    parts = []
+    for out_name, a in zip(exercise.outputs, outputs):
+        wrt = exercise.grad_of.get(out_name)
+        if wrt is None:
+            continue
+        numeric = numerical_gradient(lambda: float(exercise.objective(**host)), host[wrt])
+        err = relative_error(B.to_numpy(a), numeric)
+        ok = err < DEFAULT_TOL
+        parts.append(f"{out_name} {err:.1e} {'ok' if ok else 'FAIL'}")
+        if not ok:
+            report.fail("gradient_check", f"central differences disagree with your {out_name} ({err:.1e}).")
+    report.note("central differences: " + ", ".join(parts))

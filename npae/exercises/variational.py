@@ -1,0 +1,153 @@
+"""Chapter 5, the variational autoencoder: the Gaussian KL and its gradient, the backward pass of the
+reparameterization, and the importance-weighted bound with a stable logsumexp.
+
+References: ``npae.losses.gaussian_kl`` / ``gaussian_kl_grad``, ``npae.models.variational``
+(``reparameterize``, ``reparameterize_grad``) and ``npae.ops.logsumexp``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from array_api_compat import array_namespace
+
+from npae import losses, ops
+from npae.exercises.inputs import host_namespace, normal
+from npae.exercises.registry import Edge, Exercise, Mistake, register
+from npae.models import variational
+
+__all__: list = []
+
+_MU_LOG_VAR = (("mu", "array of shape (N, K), the posterior means"),
+               ("log_var", "array of shape (N, K), log σ², the posterior log-variances"))
+
+
+def _stats(rng, N, K):
+    return {"mu": normal(rng, N, K), "log_var": normal(rng, N, K, scale=0.7)}
+
+
+def _per_latent(**inputs) -> dict:
+    K = inputs["mu"].shape[1]
+    return {"extra_1/K": ((1.0 / K, f"is 1/K = 1/{K} of the expected one: you averaged over the latent units, "
+                                    "but the KL of independent units is their sum."),)}
+
+
+def _kl(variance_of, one=1.0):
+    def variant(mu, log_var):
+        xp = array_namespace(mu)
+        return (-0.5 * xp.sum(one + log_var - mu * mu - variance_of(xp, log_var), axis=1),)
+    return variant
+
+
+register(Exercise(
+    name="gaussian_kl", chapter=5, title="the KL of the posterior to the prior, in closed form",
+    signature="gaussian_kl(mu, log_var)",
+    task="The encoder's posterior for row n is q(z|x_n) = N(mu_n, diag(σ²_n)) with log_var = log σ²; the prior "
+         "is p(z) = N(0, I). Return KL(q ‖ p) for each row, in closed form.",
+    given=_MU_LOG_VAR,
+    returns=(("kl", "array of shape (N,), one value per row"),),
+    make_inputs=_stats, cases=({"N": 5, "K": 3}, {"N": 4, "K": 6}),
+    reference=lambda mu, log_var: (losses.gaussian_kl(mu, log_var),),
+    mistakes=(
+        Mistake("variance_for_std", "you used σ = exp(½·log_var), a standard deviation, where the variance σ² "
+                                    "belongs.", _kl(lambda xp, lv: xp.exp(0.5 * lv))),
+        Mistake("variance_for_std", "you treated log_var as log σ; it is log σ², so σ² = exp(log_var).",
+                _kl(lambda xp, lv: xp.exp(2.0 * lv))),
+        Mistake("forgot_constant", "you dropped the constant term of the KL (the 1 per latent unit).",
+                _kl(lambda xp, lv: xp.exp(lv), one=0.0)),
+        Mistake("not_summed", "you returned one value per latent unit; sum them (one value per row).",
+                lambda mu, log_var: (-0.5 * (1.0 + log_var - mu * mu - array_namespace(mu).exp(log_var)),)),
+    ),
+    factors=_per_latent,
+))
+
+register(Exercise(
+    name="gaussian_kl_grad", chapter=5, title="the gradient of the Gaussian KL",
+    signature="gaussian_kl_grad(mu, log_var)",
+    task="Return the gradients of Σ_n KL(q_n ‖ p) (the per-row KL of gaussian_kl, summed over rows) with respect "
+         "to mu and to log_var.",
+    given=_MU_LOG_VAR,
+    returns=(("dmu", "array of shape (N, K)"), ("dlog_var", "array of shape (N, K)")),
+    make_inputs=_stats, cases=({"N": 5, "K": 3}, {"N": 4, "K": 6}),
+    reference=lambda mu, log_var: losses.gaussian_kl_grad(mu, log_var),
+    mistakes=(
+        Mistake("variance_for_std", "your dlog_var uses σ = exp(½·log_var) where σ² = exp(log_var) belongs.",
+                lambda mu, log_var: (mu, 0.5 * (array_namespace(mu).exp(0.5 * log_var) - 1.0))),
+        Mistake("wrt_variance", "your dlog_var is the gradient with respect to σ², not to log σ² (the chain rule "
+                                "brings a factor σ²).",
+                lambda mu, log_var: (mu, 0.5 * (1.0 - array_namespace(mu).exp(-log_var)))),
+    ),
+    objective=lambda mu, log_var: array_namespace(mu).sum(losses.gaussian_kl(mu, log_var)),
+    grad_of={"dmu": "mu", "dlog_var": "log_var"}, factors=_per_latent,
+))
+
+
+# ---------------------------------------------------------------------- reparameterization
+def _reparam_inputs(rng, N, K):
+    return {"dz": normal(rng, N, K), **_stats(rng, N, K), "eps": normal(rng, N, K)}
+
+
+def _reparam_variant(dlog_var_of, dmu_of=lambda dz, std: dz):
+    def variant(dz, mu, log_var, eps):
+        std = array_namespace(dz).exp(0.5 * log_var)
+        return dmu_of(dz, std), dlog_var_of(dz, std, eps)
+    return variant
+
+
+register(Exercise(
+    name="reparameterize_backward", chapter=5, title="the backward pass of the reparameterization",
+    signature="reparameterize_backward(dz, mu, log_var, eps)",
+    task="The forward pass drew z = mu + σ·ε with σ = exp(½·log_var) and ε ~ N(0, I) given. Given dz = ∂L/∂z, "
+         "return ∂L/∂mu and ∂L/∂log_var.",
+    given=(("dz", "array of shape (N, K), ∂L/∂z"), *_MU_LOG_VAR, ("eps", "array of shape (N, K), the draw ε")),
+    returns=(("dmu", "array of shape (N, K)"), ("dlog_var", "array of shape (N, K)")),
+    make_inputs=_reparam_inputs, cases=({"N": 5, "K": 3}, {"N": 4, "K": 6}),
+    reference=lambda dz, mu, log_var, eps: variational.reparameterize_grad(dz, log_var, eps),
+    mistakes=(
+        Mistake("variance_for_std", "your dlog_var uses the variance σ² = exp(log_var) where the standard "
+                                    "deviation σ belongs.",
+                _reparam_variant(lambda dz, std, eps: dz * 0.5 * std * std * eps)),
+        Mistake("forgot_eps", "your dlog_var is missing the draw ε: z moves with σ·ε.",
+                _reparam_variant(lambda dz, std, eps: dz * 0.5 * std)),
+        Mistake("dmu_scaled", "your dmu is scaled by σ; z moves one-for-one with mu.",
+                _reparam_variant(lambda dz, std, eps: dz * 0.5 * std * eps, lambda dz, std: dz * std)),
+    ),
+    objective=lambda dz, mu, log_var, eps: array_namespace(dz).sum(dz * variational.reparameterize(mu, log_var, eps)[0]),
+    grad_of={"dmu": "mu", "dlog_var": "log_var"},
+))
+
+
+# ---------------------------------------------------------------------- the IWAE bound
+def _iwae_reference(log_w):
+    return (ops.logsumexp(log_w, axis=0) - math.log(log_w.shape[0]),)
+
+
+def _log_w_edge(rng):
+    xp = host_namespace(rng)
+    base = xp.asarray([[-1000.0, -2000.0, 800.0]])  # log-likelihoods of real images are in the thousands
+    return {"log_w": base + normal(rng, 6, 3, scale=3.0)}
+
+
+register(Exercise(
+    name="iwae_bound", chapter=5, title="the importance-weighted bound, with a stable logsumexp",
+    signature="iwae_bound(log_w)",
+    task="Given S log importance weights log w_s = log p(x, z_s) − log q(z_s|x) per row, z_s ~ q(z|x), return the "
+         "importance-weighted estimate of log p(x): the log of the average of the S weights w_s, per row, "
+         "computed without overflow or underflow where the log weights are in the thousands.",
+    given=(("log_w", "array of shape (S, N), sample s of row n in log_w[s, n]"),),
+    returns=(("bound", "array of shape (N,)"),),
+    make_inputs=lambda rng, S, N: {"log_w": normal(rng, S, N, scale=3.0) - 50.0},
+    cases=({"S": 6, "N": 4}, {"S": 3, "N": 5}),
+    reference=_iwae_reference,
+    mistakes=(
+        Mistake("elbo", "you averaged the log weights: that is the ELBO (the S = 1 bound), not the importance-"
+                        "weighted one.", lambda log_w: (array_namespace(log_w).mean(log_w, axis=0),)),
+        Mistake("forgot_log_S", "your estimate is log of the sum of the weights; it is the log of their average.",
+                lambda log_w: (ops.logsumexp(log_w, axis=0),)),
+        Mistake("wrong_axis", "you reduced over the rows instead of over the samples (axis 0).",
+                lambda log_w: (ops.logsumexp(log_w, axis=1) - math.log(log_w.shape[1]),)),
+    ),
+    edges=(Edge("log weights in the thousands (−2000 … 800)", _log_w_edge, "unstable",
+                "exp overflowed or underflowed; subtract the maximum over the samples before exponentiating "
+                "(logsumexp)."),),
+))
