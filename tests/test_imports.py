@@ -49,12 +49,13 @@ ALLOWED = {
     # interop (issue 17): hand a fitted model to another stack; they read models, nothing reads them
     "export": _MODELS,
     "onnx": _MODELS | {"applications"},  # converters for the estimators and AnomalyDetector
+    "dask": _MODELS | {"applications"},  # issue 16: Dask wrappers for the estimators and AnomalyDetector
 }
 TOP = {"__init__", "__main__", "_version"}  # the package's front door may import anything
 
 REFERENCE_COMPONENTS = ("ops", "activations", "layers", "noise", "losses", "penalties", "optimizers", "models")
 NUMERIC = REFERENCE_COMPONENTS + ("kernels", "training", "gradcheck", "metrics")
-HOST_ONLY = {"backend", "datasets", "io", "plotting", "cli", "applications", "__main__", "onnx"}
+HOST_ONLY = {"backend", "datasets", "io", "plotting", "cli", "applications", "__main__", "onnx", "dask"}
 #: hand-over modules that may name torch: ``npae.export.to_torch`` imports it inside the function
 #: (never at ``import npae``) to build a torch.nn.Module, not to run npae's arithmetic on it
 TORCH_HANDOVER = {"export"}

@@ -1,0 +1,291 @@
+"""Scaling out with Dask: npae's estimators on arrays larger than one machine's memory.
+
+``import npae`` never imports Dask; this module does, and needs ``pip install "npae[dask]"``
+(dask[array], distributed, dask-ml). npae's estimators already travel as they are: a fitted model
+pickles to its hyperparameters, its weights and its random Generator, so any Dask worker can call
+its methods on a block of rows. This module adds what dask-ml leaves out.
+
+Inference: ``ParallelPostFit(estimator)``
+    dask-ml's meta-estimator with every npae inference method: ``transform``,
+    ``inverse_transform``, ``reconstruct``, ``score_samples``, ``decision_function`` and
+    ``predict`` (those the wrapped estimator has). On a Dask array each returns a Dask array with
+    the true output width (dask-ml's own ``transform`` declares the input's width), one block of
+    output per block of rows; on anything else the estimator's own method runs in memory. Rows
+    never interact in inference, so a block of rows gets the numbers it would get in memory,
+    whatever the chunking.
+Streaming fit: ``Incremental(estimator)``
+    dask-ml's ``Incremental`` (``partial_fit`` block after block) with the same inference methods.
+Data: ``from_npy(path, rows_per_chunk)``, ``to_backend(X, name)``, ``to_numpy(X)``
+    A Dask array over a ``.npy`` file that each worker opens as a memory map; each block moved
+    to an array backend's device (CuPy, ``array_api_strict``), or back to host NumPy.
+
+What runs where
+---------------
+The client (your Python session) holds the fitted estimator and builds the task graph: it never
+touches the data. The estimator enters the graph as **one key**, so each worker receives it once
+per computation and every block task on that worker reads the same copy (dask-ml's wrappers put it
+inside every block task, so it is serialised once per block). Workers open, score and reduce their
+blocks on the backend of the estimator (host NumPy, or CuPy when the blocks are CuPy arrays and the
+model runs on ``backend="cupy"``); only the results travel back. ``Client()`` starts a cluster on
+this machine; ``Client("tcp://scheduler-address:8786")`` joins one spanning many machines, and
+nothing else in the code changes (the data paths must then be readable from every worker).
+
+Streaming fit: epochs and shuffling
+-----------------------------------
+``Incremental.fit(X)`` (or ``partial_fit``) makes **one pass**: it clones the estimator, orders the
+blocks at random (``random_state``; ``shuffle_blocks=False`` keeps their order) and calls the
+model's ``partial_fit`` on each block in turn, which trains one epoch over that block in shuffled
+minibatches of ``batch_size`` rows. One pass is therefore one epoch over all the rows, each seen
+once; ``estimator.epochs`` is not used, so E epochs are E calls of ``partial_fit`` (which
+continues from the last model), and ``history_["loss"]`` gains one entry per block.
+Shuffling has two levels: the block order changes each pass (pass a ``numpy.random.RandomState``
+as ``random_state``; an int gives every pass the same order), and rows are shuffled inside a block;
+rows of different blocks never share a minibatch. Data sorted by class or time should be
+shuffled once on disk, or chunked finely enough that a block is a fair sample. The blocks are
+trained one after another (the model is the state carried from task to task), so a streaming fit
+uses one worker at a time: it buys memory (a block in memory, never the whole array), not speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from array_api_compat import array_namespace, device
+from sklearn.utils.validation import check_is_fitted
+
+from npae import backend as B
+from npae.applications.detector import AnomalyDetector
+
+try:
+    import dask
+    import dask.array as da
+    from dask_ml.wrappers import Incremental as _DaskMLIncremental
+    from dask_ml.wrappers import ParallelPostFit as _DaskMLParallelPostFit
+except ImportError as err:
+    raise ImportError(
+        "npae.dask needs dask[array], distributed and dask-ml, which are not all installed. "
+        'Install them with pip install "npae[dask]".'
+    ) from err
+
+__all__ = ["METHODS", "Incremental", "ParallelPostFit", "from_npy", "to_backend", "to_numpy"]
+
+#: inference method -> what one block of it returns: "codes" (N, K), "data" (N, D), "rows" (N,)
+METHODS = {
+    "transform": "codes",
+    "inverse_transform": "data",
+    "reconstruct": "data",
+    "score_samples": "rows",
+    "decision_function": "rows",
+    "predict": "rows",
+}
+
+
+def _call_on_block(blocks, estimator, method):
+    """What a worker runs: the estimator's own method on one block of rows, in memory.
+
+    ``blocks`` is the list of X's column blocks for these rows, which holds one block (X has one
+    column block): Dask hands over the list instead of concatenating it into a fresh array,
+    which would copy every block and fails on libraries Dask does not know (array_api_strict).
+    """
+    (block,) = blocks
+    return getattr(estimator, method)(block)
+
+
+def _block_output(estimator, method: str, X):
+    """(meta, width) of ``estimator.<method>`` on X's blocks, without running it.
+
+    ``meta`` is an empty array of the kind and dtype each block returns; ``width`` its number of
+    columns (None for one value per row). Running the method on a dummy row (dask-ml's way) would
+    advance a VAE's random Generator on the client, so the output is read off the estimator.
+    """
+    if isinstance(estimator, AnomalyDetector):  # host NumPy: float64 scores, ±1 integer labels
+        return np.empty((0,), dtype=np.int64 if method == "predict" else np.float64), None
+    # a model returns the kind of array it is given (npae.validation.restore_kind), in its dtype
+    kind = METHODS[method]
+    width = {"codes": estimator.latent_dim, "data": estimator.n_features_in_}.get(kind)
+    xp = array_namespace(X._meta)
+    shape = (0,) if width is None else (0, int(width))
+    return xp.empty(shape, dtype=getattr(xp, estimator.dtype), device=device(X._meta)), width
+
+
+def _shipped(estimator):
+    """The estimator as a single key of the task graph, named by its content.
+
+    Every block task depends on this key instead of carrying the estimator itself, so a worker
+    receives the model once per computation, not once per block.
+    """
+    return dask.delayed(estimator, pure=True)
+
+
+class ParallelPostFit(_DaskMLParallelPostFit):
+    """Run a fitted npae estimator block by block on Dask arrays.
+
+    dask-ml's ``ParallelPostFit`` with every npae inference method, the true output width, and
+    the estimator shipped once per worker (see the module docstring). ``fit`` trains the wrapped
+    estimator in memory, as dask-ml's does.
+
+    Parameters
+    ----------
+    estimator : npae estimator or npae.AnomalyDetector
+        Fitted already, or fitted by ``fit``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> scorer = ParallelPostFit(npae.AnomalyDetector(npae.Autoencoder()).fit(X_train))
+    >>> scores = scorer.score_samples(da.from_array(X_big, chunks=(100_000, -1)))   # lazy, (N,)
+    >>> scores.compute()                                                            # NumPy
+    """
+
+    def _map(self, method: str, X):
+        """``estimator.<method>`` on every block of X (a Dask array), or in memory otherwise."""
+        estimator = self._postfit_estimator
+        if not hasattr(estimator, method):
+            raise AttributeError(f"{type(estimator).__name__} has no {method}(), so this wrapper has none either.")
+        if not isinstance(X, da.Array):
+            return getattr(estimator, method)(X)
+        check_is_fitted(estimator)
+        name = type(estimator).__name__
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: shape={X.shape}. "
+                             f"Flatten each sample, e.g. X.reshape(len(X), -1).")
+        expected = estimator.latent_dim if method == "inverse_transform" else estimator.n_features_in_
+        if X.shape[1] != expected:
+            raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting {expected} features as input.")
+        if X.numblocks[1] > 1:  # a block must hold whole rows; the row chunks stay as they are
+            X = X.rechunk({1: -1})
+        meta, width = _block_output(estimator, method, X)
+        # rows i of X's columns j -> rows i (of k output columns): the same row blocks
+        out, new_axes = ("i", {}) if width is None else ("ik", {"k": width})
+        return da.blockwise(_call_on_block, out, X, "ij", _shipped(estimator), None, method=method,
+                            new_axes=new_axes, concatenate=False, meta=meta, token=f"npae-{method}")
+
+    def transform(self, X):
+        """Codes Z (N, K), block by block."""
+        return self._map("transform", X)
+
+    def inverse_transform(self, Z):
+        """Data-space decodings (N, D) of codes Z (N, K), block by block."""
+        return self._map("inverse_transform", Z)
+
+    def reconstruct(self, X):
+        """decode(encode(X)), shape (N, D), block by block."""
+        return self._map("reconstruct", X)
+
+    def score_samples(self, X):
+        """One score per row (N,), higher = more normal, block by block.
+
+        A VAE's score is a Monte Carlo estimate: each block draws its own noise from the model's
+        Generator as shipped (or from ``random_state`` for an AnomalyDetector's sampled scores),
+        so it matches the in-memory figure in distribution, not draw for draw.
+        """
+        return self._map("score_samples", X)
+
+    def decision_function(self, X):
+        """score_samples − offset_ (N,), negative for outliers, block by block."""
+        return self._map("decision_function", X)
+
+    def predict(self, X):
+        """+1 (inlier) / −1 (outlier) per row (N,), block by block."""
+        return self._map("predict", X)
+
+    def score(self, X, y=None, compute=True):
+        """The estimator's ``score``: the mean of ``score_samples`` over every row.
+
+        On a Dask array the mean is reduced from the blocks' scores (a float, or a lazy 0-d Dask
+        array with ``compute=False``), so X is never gathered in one place.
+        """
+        estimator = self._postfit_estimator
+        if not isinstance(X, da.Array):
+            return estimator.score(X, y)
+        if not hasattr(estimator, "score"):
+            raise AttributeError(f"{type(estimator).__name__} has no score().")
+        mean = self.score_samples(X).mean()
+        return float(mean.compute()) if compute else mean
+
+
+class Incremental(_DaskMLIncremental, ParallelPostFit):
+    """Train on a Dask array one block at a time, then infer block by block.
+
+    dask-ml's ``Incremental``: ``fit(X)`` is one pass over X's blocks in random order, each block
+    one epoch of the model's ``partial_fit``; ``partial_fit(X)`` makes another pass on the same
+    model. The inference methods are ``ParallelPostFit``'s. See the module docstring for what an
+    epoch is here and how rows are shuffled.
+
+    Parameters
+    ----------
+    estimator : npae estimator
+    random_state : None, int or numpy.random.RandomState
+        Orders the blocks of each pass; a RandomState gives every pass a new order.
+    shuffle_blocks : bool, default=True
+        False trains the blocks in their order in X.
+    """
+
+
+def _read_rows(path, block_info=None):
+    start, stop = block_info[None]["array-location"][0]
+    return np.load(path, mmap_mode="r")[start:stop]
+
+
+def from_npy(path, rows_per_chunk: int = 100_000):
+    """A Dask array over the rows of a 2-D ``.npy`` file, each block a memory map.
+
+    The graph holds the path and the row ranges, never the data: each worker opens the file
+    itself (``numpy.load(path, mmap_mode="r")``) and reads only its rows, so the file may be
+    larger than any worker's memory. npae's ``partial_fit`` then streams each block in
+    minibatches. (``dask.array.from_array`` on a memory map would instead pickle the whole
+    array into the graph.) Every worker must be able to read ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npy`` file of shape (N, D).
+    rows_per_chunk : int, default=100_000
+
+    Returns
+    -------
+    dask.array.Array of shape (N, D), chunks (rows_per_chunk, D), blocks ``numpy.memmap``
+    """
+    path = str(path)
+    header = np.load(path, mmap_mode="r")  # reads the header only
+    if header.ndim != 2:
+        raise ValueError(f"{path!r} holds an array of shape {header.shape}; expected 2-D (N, D).")
+    n, d = header.shape
+    if isinstance(rows_per_chunk, bool) or not isinstance(rows_per_chunk, int) or rows_per_chunk < 1:
+        raise ValueError(f"rows_per_chunk must be a positive integer; got {rows_per_chunk!r}.")
+    rows = tuple(min(rows_per_chunk, n - start) for start in range(0, n, rows_per_chunk))
+    return da.map_blocks(_read_rows, path, chunks=(rows, (d,)), dtype=header.dtype,
+                         meta=np.empty((0, d), dtype=header.dtype), token="npae-from-npy")
+
+
+def _asarray_on(block, name, dtype):
+    return B.asarray(block, dtype=dtype, backend=name)
+
+
+def to_backend(X, name: str, dtype: str | None = None):
+    """Each block of X moved onto an array backend (``"cupy"``, ``"array_api_strict"``, ...).
+
+    The move happens on the workers, block by block (``npae.asarray``), so a model on that
+    backend scores the blocks where they are. Dask gathers CuPy blocks natively; blocks of other
+    libraries are brought home with ``to_numpy`` first.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (N, D)
+    name : str
+        One of ``npae.backend.BACKENDS``.
+    dtype : {"float32", "float64"}, optional
+        Cast on the way; default keeps X's dtype.
+    """
+    target = B.get_backend(name)
+    if dtype is None:
+        dtype = B.dtype_name(X.dtype)
+    meta = B.asarray(np.empty((0,) * X.ndim), dtype=dtype, backend=target)
+    # backend and dtype go positionally: map_blocks keeps the keywords name= and dtype= for itself
+    return X.map_blocks(_asarray_on, target.name, dtype, meta=meta, token=f"npae-to-{target.name}")
+
+
+def to_numpy(X):
+    """Each block of X (any backend) copied to host NumPy (``npae.to_numpy``), so Dask can
+    gather blocks of libraries it does not know how to concatenate (``array_api_strict``)."""
+    meta = B.to_numpy(X._meta)
+    return X.map_blocks(B.to_numpy, meta=meta, token="npae-to-numpy")

@@ -1,0 +1,310 @@
+"""npae.dask: inference block by block on a Dask cluster, the streaming fit, and device blocks.
+
+Everything runs on one ``distributed.LocalCluster`` of 2 worker processes (one thread each) bound
+to 127.0.0.1, started and closed by a module fixture; the Client it opens is Dask's default
+scheduler for every compute here. Skipped as a whole when Dask, distributed or dask-ml is absent.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask", reason='Dask is not installed (pip install "npae[dask]")')
+pytest.importorskip("distributed", reason='distributed is not installed (pip install "npae[dask]")')
+pytest.importorskip("dask_ml", reason='dask-ml is not installed (pip install "npae[dask]")')
+
+import cloudpickle  # noqa: E402  (after the skips: it comes with distributed)
+import dask.array as da  # noqa: E402
+from dask_ml.wrappers import ParallelPostFit as DaskMLParallelPostFit  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+
+import npae  # noqa: E402
+import npae.dask as nd  # noqa: E402
+
+N, D, K = 240, 10, 3
+ROW_CHUNKS = (50, 97, 3, 90)  # uneven on purpose, one block of 3 rows
+SMALL = dict(hidden_sizes=(8,), latent_dim=K, epochs=2, batch_size=32, dtype="float64", random_state=0, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def client():
+    # the helpers below travel to the workers by value (the workers need not import this file)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def X():
+    """Rows near a 3-dimensional manifold in [0, 1]^10, so the models learn something."""
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(N, K))
+    return 1.0 / (1.0 + np.exp(-codes @ rng.normal(size=(K, D)))) * 0.9 + 0.05 * rng.random((N, D))
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    models = {
+        "Autoencoder": npae.Autoencoder(**SMALL),
+        "SparseAutoencoder": npae.SparseAutoencoder(**SMALL),
+        "DenoisingAutoencoder": npae.DenoisingAutoencoder(**SMALL),
+        "ContractiveAutoencoder": npae.ContractiveAutoencoder(**SMALL),
+        "VAE": npae.VAE(**SMALL),
+    }
+    fitted = {name: model.fit(X) for name, model in models.items()}
+    fitted["AnomalyDetector"] = npae.AnomalyDetector(npae.Autoencoder(**SMALL)).fit(X)
+    return fitted
+
+
+def _rows(a):
+    """a as a Dask array with ROW_CHUNKS row blocks (and, for data, two column blocks)."""
+    cols = (a.shape[1] - a.shape[1] // 2, a.shape[1] // 2) if a.shape[1] == D else (a.shape[1],)
+    return da.from_array(a, chunks=(ROW_CHUNKS, cols))
+
+
+MODELS = ["Autoencoder", "SparseAutoencoder", "DenoisingAutoencoder", "ContractiveAutoencoder", "VAE"]
+DETERMINISTIC = [(m, method) for m in MODELS for method in ("transform", "inverse_transform", "reconstruct")]
+DETERMINISTIC += [(m, "score_samples") for m in MODELS if m != "VAE"]  # the VAE's score draws noise
+DETERMINISTIC += [("AnomalyDetector", method) for method in ("score_samples", "decision_function", "predict")]
+
+
+@pytest.mark.parametrize("name, method", DETERMINISTIC, ids=[f"{n}-{m}" for n, m in DETERMINISTIC])
+def test_every_method_on_a_cluster_matches_memory_whatever_the_chunks(client, X, fitted, name, method):
+    estimator = fitted[name]
+    inputs = estimator.transform(X) if method == "inverse_transform" else X
+    lazy = getattr(nd.ParallelPostFit(estimator), method)(_rows(inputs))
+    want = getattr(estimator, method)(inputs)
+    got = lazy.compute()
+    assert type(got) is np.ndarray
+    assert lazy.shape == got.shape == want.shape and lazy.dtype == got.dtype == want.dtype
+    assert lazy.chunks[0] == ROW_CHUNKS
+    if method == "predict":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_a_vae_scores_each_block_with_its_own_draws(client, X, fitted):
+    """Monte Carlo scores: the same distribution as in memory; with random_state, block by block
+    exactly what the in-memory detector gives that block."""
+    vae = fitted["VAE"]
+    want = vae.score_samples(X)
+    got = nd.ParallelPostFit(vae).score_samples(_rows(X)).compute()
+    assert got.shape == want.shape and not np.array_equal(got, want)
+    se = np.sqrt(np.var(want) / N + np.var(got) / N)
+    assert abs(got.mean() - want.mean()) < 5 * se
+
+    detector = npae.AnomalyDetector(vae, 0.1, "elbo", refit=False, random_state=0).fit(X)  # score="elbo"
+    got = nd.ParallelPostFit(detector).score_samples(_rows(X)).compute()
+    edges = np.cumsum((0,) + ROW_CHUNKS)
+    per_block = np.concatenate([detector.score_samples(X[a:b]) for a, b in zip(edges[:-1], edges[1:])])
+    np.testing.assert_allclose(got, per_block, rtol=1e-10)
+
+
+def test_the_model_is_one_key_of_the_graph_that_every_block_reads(X, fitted):
+    model = fitted["Autoencoder"]
+    lazy = nd.ParallelPostFit(model).score_samples(_rows(X))
+    graph = dict(lazy.__dask_graph__())
+    holders = [key for key, node in graph.items() if getattr(node, "value", None) is model]
+    assert len(holders) == 1
+    blocks = [node for key, node in graph.items() if isinstance(key, tuple) and key[0] == lazy.name]
+    assert len(blocks) == len(ROW_CHUNKS)
+    assert all(holders[0] in node.dependencies for node in blocks)
+
+
+def _count_model_unpickling():
+    """On a worker: count every npae model unpickled from now on (BaseEstimator.__setstate__)."""
+    from sklearn.base import BaseEstimator
+
+    from npae.models.base import BaseAutoencoder
+
+    def counting_setstate(self, state):
+        counting_setstate.calls += 1
+        return BaseEstimator.__setstate__(self, state)
+
+    counting_setstate.calls = 0
+    BaseAutoencoder.__setstate__ = counting_setstate
+
+
+def _unpickled_models():
+    from npae.models.base import BaseAutoencoder
+
+    return BaseAutoencoder.__setstate__.calls
+
+
+def _restore_unpickling():
+    from npae.models.base import BaseAutoencoder
+
+    del BaseAutoencoder.__setstate__
+
+
+def test_each_worker_receives_the_model_once_not_once_per_block(client, X, fitted):
+    client.run(_count_model_unpickling)
+    try:
+        lazy = nd.ParallelPostFit(fitted["Autoencoder"]).reconstruct(da.from_array(X, chunks=(20, D)))
+        assert lazy.numblocks[0] == 12
+        lazy.compute()
+        counts = client.run(_unpickled_models)
+    finally:
+        client.run(_restore_unpickling)
+    assert len(counts) == 2 and all(c <= 1 for c in counts.values()) and sum(counts.values()) >= 1
+
+
+def test_dask_mls_own_wrapper_runs_npae_models_unchanged(client, X, fitted):
+    model = fitted["Autoencoder"]
+    wrapper = nd.ParallelPostFit(model)
+    assert isinstance(wrapper, DaskMLParallelPostFit)
+    np.testing.assert_allclose(DaskMLParallelPostFit(model).transform(_rows(X)).compute(), model.transform(X),
+                               rtol=1e-10)
+
+
+def test_in_memory_inputs_call_the_estimator_itself(X, fitted):
+    model = fitted["ContractiveAutoencoder"]
+    got = nd.ParallelPostFit(model).score_samples(X)
+    assert type(got) is np.ndarray
+    np.testing.assert_array_equal(got, model.score_samples(X))
+    assert nd.ParallelPostFit(model).score(X) == model.score(X)
+
+
+def test_score_is_the_mean_of_the_block_scores(client, X, fitted):
+    model = fitted["Autoencoder"]
+    assert nd.ParallelPostFit(model).score(_rows(X)) == pytest.approx(model.score(X), rel=1e-12)
+
+
+def test_bad_inputs_are_refused_on_the_client_before_any_worker_runs(X, fitted):
+    wrapper = nd.ParallelPostFit(fitted["Autoencoder"])
+    with pytest.raises(ValueError, match="X has 7 features, but Autoencoder is expecting 10 features as input"):
+        wrapper.transform(da.from_array(X[:, :7], chunks=(50, 7)))
+    with pytest.raises(ValueError, match="X has 10 features, but Autoencoder is expecting 3 features"):
+        wrapper.inverse_transform(_rows(X))
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array instead"):
+        wrapper.score_samples(da.from_array(X[:, 0], chunks=50))
+    with pytest.raises(AttributeError, match="AnomalyDetector has no transform"):
+        nd.ParallelPostFit(fitted["AnomalyDetector"]).transform(_rows(X))
+    with pytest.raises(NotFittedError):
+        nd.ParallelPostFit(npae.Autoencoder()).transform(_rows(X))
+
+
+# ------------------------------------------------------------------------------ streaming fit
+def _is_memmap(block):
+    return np.full((1, 1), isinstance(block, np.memmap))
+
+
+@pytest.fixture(scope="module")
+def npy(tmp_path_factory, X):
+    path = tmp_path_factory.mktemp("npy") / "X.npy"
+    np.save(path, np.tile(X, (5, 1)))  # 1,200 rows
+    return path
+
+
+def test_from_npy_reads_memory_maps_on_the_workers_and_keeps_data_out_of_the_graph(client, npy):
+    X = nd.from_npy(npy, rows_per_chunk=500)
+    assert X.chunks == ((500, 500, 200), (D,))
+    # (no drop_axis: Dask would concatenate the block into a new ndarray before the call)
+    assert X.map_blocks(_is_memmap, chunks=((1,) * 3, (1,)), dtype=bool).compute().all()
+    np.testing.assert_array_equal(X.compute(), np.load(npy))
+    assert len(cloudpickle.dumps(dict(X.__dask_graph__()))) < 10_000  # the file is 96 kB
+
+
+def test_from_npy_refuses_what_it_cannot_chunk(tmp_path):
+    np.save(tmp_path / "v.npy", np.zeros(5))
+    with pytest.raises(ValueError, match="expected 2-D"):
+        nd.from_npy(tmp_path / "v.npy")
+    np.save(tmp_path / "m.npy", np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="rows_per_chunk must be a positive integer"):
+        nd.from_npy(tmp_path / "m.npy", rows_per_chunk=0)
+
+
+def test_incremental_is_partial_fit_block_after_block(client, npy):
+    model = npae.Autoencoder(**SMALL)
+    X = nd.from_npy(npy, rows_per_chunk=500)
+    streamed = nd.Incremental(model, shuffle_blocks=False).fit(X).estimator_
+    by_hand = clone(model)
+    data = np.load(npy, mmap_mode="r")
+    for start in range(0, data.shape[0], 500):
+        by_hand.partial_fit(data[start:start + 500])
+    assert len(streamed.history_["loss"]) == 3
+    for name, value in by_hand.parameters().items():
+        np.testing.assert_allclose(streamed.parameters()[name], value, rtol=1e-9, err_msg=name)
+
+
+def test_a_streaming_fit_reaches_the_loss_of_an_in_memory_fit(client, npy):
+    model = npae.Autoencoder(**dict(SMALL, epochs=4))
+    X = nd.from_npy(npy, rows_per_chunk=300)
+    streaming = nd.Incremental(model, random_state=np.random.RandomState(0))
+    for _ in range(4):  # one pass is one epoch over every row
+        streaming.partial_fit(X)
+    memory = clone(model).fit(np.load(npy, mmap_mode="r"))
+    data = np.load(npy)
+    assert len(streaming.estimator_.history_["loss"]) == 4 * 4
+    assert streaming.score(X) == pytest.approx(memory.score(data), rel=0.1)
+    assert streaming.score(X) > clone(model).partial_fit(data[:300]).score(data)
+
+
+# ------------------------------------------------------------------------------ device blocks
+def _device_names(block):
+    from array_api_compat import device
+
+    return np.full((1, 1), str(device(block)), dtype=object)
+
+
+def test_blocks_on_the_strict_device_are_scored_there(client, X):
+    """array_api_strict on Device("device1") stands in for CuPy: blocks live on the device, the
+    model runs there, and npae.dask.to_numpy brings the results home (Dask cannot concatenate
+    strict arrays itself: its concatenate calls numpy.empty with strict's dtype)."""
+    model = npae.Autoencoder(**dict(SMALL, backend="array_api_strict")).fit(X)
+    blocks = nd.to_backend(da.from_array(X, chunks=(ROW_CHUNKS, D)), "array_api_strict")
+    wrapper = nd.ParallelPostFit(model)
+    assert type(blocks._meta).__module__.startswith("array_api_strict")
+    names = blocks.map_blocks(_device_names, chunks=((1,) * 4, (1,)), dtype=object).compute()
+    assert set(names.ravel()) == {"array_api_strict.Device('device1')"}
+    for method, inputs in [("score_samples", blocks), ("reconstruct", blocks), ("transform", blocks)]:
+        lazy = getattr(wrapper, method)(inputs)
+        assert type(lazy._meta).__module__.startswith("array_api_strict")
+        got = nd.to_numpy(lazy).compute()
+        want = npae.to_numpy(getattr(model, method)(npae.asarray(X, backend="array_api_strict")))
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    detector = npae.AnomalyDetector(model, refit=False).fit(X)
+    np.testing.assert_array_equal(nd.ParallelPostFit(detector).predict(blocks).compute(), detector.predict(X))
+
+
+def test_cupy_blocks_are_scored_on_the_gpu(client, X):
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'npae[gpu]')")
+    if not cupy.is_available():
+        pytest.skip("CuPy is installed but no CUDA device is usable")
+    model = npae.Autoencoder(**dict(SMALL, backend="cupy")).fit(X)
+    blocks = nd.to_backend(da.from_array(X, chunks=(ROW_CHUNKS, D)), "cupy")
+    lazy = nd.ParallelPostFit(model).score_samples(blocks)
+    assert isinstance(lazy._meta, cupy.ndarray)
+    got = lazy.compute()  # Dask concatenates CuPy blocks on the device
+    assert isinstance(got, cupy.ndarray)
+    want = model.score_samples(cupy.asarray(X))
+    np.testing.assert_allclose(cupy.asnumpy(got), cupy.asnumpy(want), rtol=1e-10, atol=1e-12)
+    Z = nd.ParallelPostFit(model).transform(blocks)
+    np.testing.assert_allclose(cupy.asnumpy(Z.compute()), cupy.asnumpy(model.transform(cupy.asarray(X))),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_only_npae_dask_imports_dask():
+    """``import npae`` stays free of Dask: no other module names dask, distributed or dask_ml."""
+    import ast
+    from pathlib import Path
+
+    package = Path(npae.__file__).parent
+    offenders = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            if any(n.split(".")[0] in ("dask", "distributed", "dask_ml") or n == "npae.dask" for n in names):
+                offenders.append(path.relative_to(package).as_posix())
+    assert sorted(set(offenders)) == ["dask.py"]
