@@ -1,14 +1,37 @@
-"""``npae gradcheck``: a tiny float64 model's gradients against central differences (a teaching tool)."""
+"""``npae gradcheck``: hand-written gradients against central differences (a teaching tool).
+
+Two forms:
+
+* ``npae gradcheck --model NAME``: a tiny float64 npae model on tiny random data.
+* ``npae gradcheck FILE.py:NAME``: the learner's own object from a Python file, which may be
+
+  - a layer (``forward``, ``backward``, ``params``, ``grads``; an ``npae.layers.Layer`` subclass):
+    ``npae.gradcheck.check_layer`` checks the input gradient and every parameter's;
+  - an activation (``f``, ``df``, ``d2f``): f′ against differences of f, f″ against differences of f′
+    (``check_activation``);
+  - a loss (``value(x, out)`` per row and ``grad(x, out)``): ``check_loss``.
+
+  NAME may be a class (built with no arguments), an instance, or a function of no arguments that
+  returns one. The input is the object's ``example_input()`` when it defines one (a layer: an array
+  x; a loss: the pair (x, out); an activation: z); otherwise random rows, --n of them, as wide as
+  the layer's ``in_features`` or --features.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from npae import backend as B
+from npae import gradcheck as G
 from npae.cli.options import (
     CLIError,
+    one_line,
     add_backend_option,
     add_model_option,
     add_seed_option,
@@ -17,6 +40,7 @@ from npae.cli.options import (
     parse_hidden_sizes,
 )
 from npae.gradcheck import check_model
+from npae.layers import Layer
 from npae.noise import corrupt
 
 __all__ = ["add_parser", "run"]
@@ -33,21 +57,32 @@ def add_parser(subparsers) -> None:
     """Add ``gradcheck`` and its options to the ``npae`` subcommands."""
     p = subparsers.add_parser(
         "gradcheck",
-        help="check a model's hand-written gradients against central differences (a teaching tool)",
+        help="check hand-written gradients (an npae model, or your own layer, activation or loss) "
+             "against central differences (a teaching tool)",
         description="Build a tiny float64 model on tiny random data and compare the gradient that\n"
                     "backprop computes for every parameter array with central differences,\n"
                     "    n_i = (L(θ + h e_i) − L(θ − h e_i)) / 2h,\n"
                     "printing the relative error ‖a − n‖ / (‖a‖ + ‖n‖) of each array\n"
                     "(npae.gradcheck.check_model). The randomness of the objective is fixed\n"
                     "(the VAE's eps, the denoiser's corrupted input), so the check is exact.\n"
-                    "Exit status 0 when every array is below --tol, 1 when one is not.",
+                    "Exit status 0 when every array is below --tol, 1 when one is not.\n\n"
+                    "With FILE.py:NAME, check your own object instead: a layer (forward, backward,\n"
+                    "params, grads), an activation (f, df, d2f: f′ and f″ are checked) or a loss\n"
+                    "(value(x, out) per row, grad(x, out)). NAME is a class built with no arguments,\n"
+                    "an instance, or a function of no arguments returning one; its example_input(),\n"
+                    "if defined, gives the input (a layer: x; a loss: (x, out); an activation: z),\n"
+                    "else --n random rows as wide as the layer's in_features or --features.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  npae gradcheck --model contractive\n"
                "  npae gradcheck --model vae --hidden-sizes 8 4 --latent-dim 2\n"
                "  npae gradcheck --model ae --activation relu --seed 3\n"
+               "  npae gradcheck my_layers.py:Swish\n"
                "Note: ReLU has kinks; a finite difference across one can fail a correct gradient.",
     )
+    p.add_argument("target", nargs="?", default=None, metavar="FILE.py:NAME",
+                   help="check your own layer, activation or loss, NAME in the Python file FILE.py, "
+                        "instead of an npae model")
     add_model_option(p, "ae, sparse (KL sparsity on a sigmoid code), denoising (masking noise, a fixed "
                         "draw), contractive or vae (a fixed eps) (default: ae)")
     p.add_argument("--n", type=int, default=6, metavar="N", help="rows of random data (default: 6)")
@@ -78,6 +113,8 @@ def run(args) -> int:
     check_positive(args.latent_dim, "--latent-dim")
     if not (args.h > 0 and args.tol > 0):
         raise CLIError(f"--h and --tol must be positive; got --h {args.h:g}, --tol {args.tol:g}.")
+    if args.target is not None:
+        return run_target(args)
     hidden = parse_hidden_sizes(args.hidden_sizes)
     backend = B.get_backend(args.backend)
     cls = get_model_class(args.model)
@@ -125,3 +162,115 @@ def run(args) -> int:
     if not result.passed and args.activation in ("relu", "leaky_relu", "elu"):
         print("  (a kink of the activation between θ − h and θ + h can fail a correct gradient; try tanh)")
     return 0 if result.passed else 1
+
+
+# ---------------------------------------------------------------------- FILE.py:NAME
+def load_target(target: str):
+    """(the object NAME of FILE.py, its name, the file): a class is built, a factory called."""
+    path_text, sep, name = target.rpartition(":")
+    if not sep or not path_text or not name:
+        raise CLIError(f"Expected FILE.py:NAME (e.g. my_layers.py:Swish); got {target!r}.")
+    path = Path(path_text)
+    if not path.is_file():
+        raise CLIError(f"No such file: {path_text} (from {target!r}).")
+    spec = importlib.util.spec_from_file_location(f"_npae_gradcheck_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # the learner's file may raise anything while it runs
+        raise CLIError(f"{path_text} raised {type(err).__name__} while being run: {one_line(err)}") from err
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    if not hasattr(module, name):
+        defined = sorted(k for k, v in vars(module).items() if not k.startswith("_") and callable(v)
+                         and getattr(v, "__module__", None) == module.__name__)
+        listing = f"; it defines {', '.join(defined)}" if defined else ""
+        raise CLIError(f"{path_text} has no {name!r}{listing}.")
+    obj = getattr(module, name)
+    if inspect.isclass(obj) or (inspect.isfunction(obj) and not _kind(obj)):
+        try:
+            obj = obj()
+        except Exception as err:
+            raise CLIError(f"{name}() with no arguments failed ({type(err).__name__}: {one_line(err)}); give its "
+                           "arguments defaults, or point at a function of no arguments that returns one.") from err
+    if not _kind(obj):
+        raise CLIError(f"{name} is a {type(obj).__name__}, not something npae gradcheck can check: expected a layer "
+                       "(forward, backward, params, grads), an activation (f, df, d2f) or a loss (value, grad).")
+    return obj, name, path_text
+
+
+def _kind(obj) -> str:
+    """"layer", "activation", "loss" or "" by what ``obj`` can do (a Layer subclass is a layer)."""
+    if isinstance(obj, Layer) or all(hasattr(obj, a) for a in ("forward", "backward", "params", "grads")):
+        return "layer"
+    if all(callable(getattr(obj, a, None)) for a in ("f", "df", "d2f")):
+        return "activation"
+    if all(callable(getattr(obj, a, None)) for a in ("value", "grad")):
+        return "loss"
+    return ""
+
+
+def _on(backend, a):
+    return B.asarray(np.asarray(a, dtype="float64"), dtype="float64", backend=backend.name)
+
+
+def _learner(name: str, action):
+    """Run the learner's code; anything it raises becomes one line."""
+    try:
+        return action()
+    except CLIError:
+        raise
+    except Exception as err:  # the learner's code may raise anything
+        raise CLIError(f"{name} raised {type(err).__name__} during the check: {one_line(err)}") from err
+
+
+def run_target(args) -> int:
+    """``npae gradcheck FILE.py:NAME``: check the learner's layer, activation or loss."""
+    obj, name, path = load_target(args.target)
+    kind = _kind(obj)
+    backend = B.get_backend(args.backend)
+    rng = np.random.default_rng(args.seed)
+    example = getattr(obj, "example_input", None)
+    given = _learner(name, example) if callable(example) else None
+    if kind == "activation":
+        z = rng.standard_normal((args.n, args.features)) * 2.0
+        z = np.where(np.abs(z) < 1e-2, np.copysign(1e-2, z) + z, z)  # off the kinks (ReLU at 0)
+        z = _on(backend, z if given is None else given)
+        how = f"f′ against differences of f, f″ against differences of f′, at z of shape {_shape(z)}"
+        result = _learner(name, lambda: G.check_activation(obj, z, h=args.h, tol=args.tol))
+        shapes = {"df": _shape(z), "d2f": _shape(z)}
+    elif kind == "loss":
+        if given is None:
+            x, out = rng.uniform(0.05, 0.95, (args.n, args.features)), rng.standard_normal((args.n, args.features))
+        else:
+            x, out = given
+        x, out = _on(backend, x), _on(backend, out)
+        how = f"grad(x, out) against differences of Σ_n w_n·value(x, out)_n, random w, x and out of shape {_shape(out)}"
+        result = _learner(name, lambda: G.check_loss(obj, x, out, h=args.h, tol=args.tol, random_state=args.seed))
+        shapes = {"output": _shape(out)}
+    else:
+        if obj.params:
+            obj.params = {k: _on(backend, B.to_numpy(v)) for k, v in obj.params.items()}
+            obj.zero_grad()
+        width = getattr(obj, "in_features", args.features)
+        x = _on(backend, rng.standard_normal((args.n, width)) if given is None else given)
+        how = f"input x of shape {_shape(x)}, the scalar Σ G·forward(x) with a random G"
+        result = _learner(name, lambda: G.check_layer(obj, x, h=args.h, tol=args.tol, random_state=args.seed))
+        shapes = {"input": _shape(x), **{k: _shape(v) for k, v in obj.params.items()}}
+    article = "an" if kind == "activation" else "a"
+    print(f"npae gradcheck: {name} from {path} ({article} {kind}), float64, {backend.name} backend, seed {args.seed}")
+    print(f"  {how}")
+    print(f"  central differences with h={args.h:g}; relative error ‖a − n‖ / (‖a‖ + ‖n‖) must be < {args.tol:g}\n")
+    width = max(5, *(len(k) for k in result.errors))
+    print(f"  {'array':<{width}}  {'shape':>10}  relative error")
+    for key, err in result.errors.items():
+        print(f"  {key:<{width}}  {shapes.get(key, '?'):>10}  {err:.2e}  {'ok' if err < args.tol else 'FAIL'}")
+    worst = max(result.errors, key=result.errors.get)
+    verdict = "passed" if result.passed else "FAILED"
+    print(f"\n  {verdict}: worst {result.errors[worst]:.2e} ({worst}), tolerance {args.tol:g}")
+    return 0 if result.passed else 1
+
+
+def _shape(a) -> str:
+    return "x".join(map(str, tuple(a.shape))) or "scalar"

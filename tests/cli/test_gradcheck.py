@@ -24,3 +24,147 @@ def test_gradcheck_exit_status_1_when_a_check_fails(run):
 def test_gradcheck_bad_option_is_one_line(run, assert_one_line_error):
     code, _, err = run("gradcheck", "--model", "ae", "--n", "0")
     assert_one_line_error(code, err, "--n must be a positive integer")
+
+
+# ---------------------------------------------------------------------- FILE.py:NAME
+LEARNER = '''
+import numpy as np
+from array_api_compat import array_namespace
+
+from npae.layers import Dense, Layer
+from npae import ops
+
+
+class Swish:
+    """f = z σ(z), written by a learner: f′ and f″ by hand."""
+
+    def f(self, z):
+        return z * ops.sigmoid(z)
+
+    def df(self, z):
+        s = ops.sigmoid(z)
+        return s + z * s * (1 - s)
+
+    def d2f(self, z):
+        s = ops.sigmoid(z)
+        return s * (1 - s) * (2 + z * (1 - 2 * s))
+
+
+class SwishWrongSecond(Swish):
+    def d2f(self, z):
+        s = ops.sigmoid(z)
+        return s * (1 - s) * (2 + z)  # forgot the (1 − 2σ) factor of the second term
+
+
+class Scale(Layer):
+    """y = x · a, one parameter a per feature."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_features = 3
+        self.params = {"a": np.array([0.5, -1.0, 2.0])}
+        self.zero_grad()
+
+    def forward(self, x):
+        self._x = x
+        return x * self.params["a"]
+
+    def backward(self, grad_out, input_grad=True):
+        xp = array_namespace(grad_out)
+        self.grads["a"] += xp.sum(grad_out * self._x, axis=0)
+        return grad_out * self.params["a"]
+
+
+class ScaleForgetsInput(Scale):
+    def backward(self, grad_out, input_grad=True):
+        super().backward(grad_out)
+        return grad_out  # forgot the factor a
+
+
+class SquaredError:
+    def value(self, x, out):
+        return array_namespace(out).sum((out - x) ** 2, axis=1)
+
+    def grad(self, x, out):
+        return 2 * (out - x)
+
+
+class HalfSquaredErrorWrong(SquaredError):
+    def grad(self, x, out):
+        return out - x  # a factor of 2 short
+
+
+def dense():
+    """A factory: Dense needs its sizes, so point npae gradcheck at a function."""
+    return Dense(4, 2, rng=0, dtype="float64")
+
+
+class NeedsArguments(Layer):
+    def __init__(self, width):
+        super().__init__()
+
+
+class WithExample(Scale):
+    def example_input(self):
+        return np.linspace(-1.0, 1.0, 9).reshape(3, 3)
+
+
+NOT_CHECKABLE = 42
+'''
+
+
+@pytest.fixture
+def learner_file(tmp_path):
+    path = tmp_path / "my_layers.py"
+    path.write_text(LEARNER)
+    return str(path)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("name, kind, arrays", [
+    ("Swish", "an activation", ["df", "d2f"]),
+    ("Scale", "a layer", ["input", "a"]),
+    ("SquaredError", "a loss", ["output"]),
+    ("dense", "a layer", ["input", "W", "b"]),
+])
+def test_a_learners_object_is_checked_per_array(run, learner_file, name, kind, arrays, backend):
+    code, out, err = run("gradcheck", f"{learner_file}:{name}", "--backend", backend)
+    assert code == 0, out + err
+    assert f"({kind})" in out and "passed: worst" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip().endswith(("ok", "FAIL"))}
+    assert sorted(rows) == sorted(arrays)
+    assert all(row[-1] == "ok" and float(row[-2]) < 1e-6 for row in rows.values())
+
+
+@pytest.mark.parametrize("name, failing", [
+    ("SwishWrongSecond", "d2f"), ("ScaleForgetsInput", "input"), ("HalfSquaredErrorWrong", "output"),
+])
+def test_a_wrong_gradient_fails_on_exactly_its_array_and_exits_1(run, learner_file, name, failing):
+    code, out, _ = run("gradcheck", f"{learner_file}:{name}")
+    assert code == 1 and "FAILED" in out
+    failed = [line.split()[0] for line in out.splitlines() if line.strip().endswith("FAIL")]
+    assert failed == [failing]
+
+
+def test_example_input_gives_the_input(run, learner_file):
+    code, out, _ = run("gradcheck", f"{learner_file}:WithExample")
+    assert code == 0 and "input x of shape 3x3" in out
+
+
+@pytest.mark.parametrize("target, fragment", [
+    ("missing_file.py:Swish", "No such file: missing_file.py"),
+    ("{file}:Nope", "has no 'Nope'; it defines"),
+    ("{file}:NOT_CHECKABLE", "NOT_CHECKABLE is a int, not something npae gradcheck can check"),
+    ("{file}:NeedsArguments", "NeedsArguments() with no arguments failed"),
+    ("{file}", "Expected FILE.py:NAME"),
+])
+def test_bad_targets_are_one_line_errors(run, assert_one_line_error, learner_file, target, fragment):
+    code, _, err = run("gradcheck", target.format(file=learner_file))
+    assert_one_line_error(code, err, fragment)
+
+
+def test_a_file_that_raises_is_a_one_line_error(run, assert_one_line_error, tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("raise RuntimeError('half-written')\n")
+    code, _, err = run("gradcheck", f"{path}:Anything")
+    assert_one_line_error(code, err, "raised RuntimeError while being run: half-written")
