@@ -38,7 +38,9 @@ setup(
             "nbmake>=1.5",
             "ipykernel>=6",
         ],
-        "bench": ["torch>=2.2", "threadpoolctl>=3"],
+        "bench": ["torch>=2.2", "threadpoolctl>=3", "pyod>=2"],
+        # PyOD interop (npae.applications.pyod.PyODDetector); PyOD's deep models also need torch
+        "pyod": ["pyod>=2"],
         # ONNX export (npae.onnx): build the graphs with skl2onnx, run them with onnxruntime
         "onnx": ["onnx>=1.16", "skl2onnx>=1.17", "onnxruntime>=1.18"],
     },

@@ -23,7 +23,7 @@
 # In this chapter you will
 #
 # 1. learn scikit-learn's **outlier-detector contract** (`score_samples` higher = more normal,
-#    `decision_function`, `predict` → ±1, `threshold_`), and why evaluation uses the continuous
+#    `decision_function`, `predict` → ±1, `offset_`), and why evaluation uses the continuous
 #    scores (AUROC, average precision), not the ±1 predictions;
 # 2. run the **one-class Fashion-MNIST** protocol: train on one class, score the whole test set,
 #    and compare autoencoder and VAE scores with PCA reconstruction error and an IsolationForest
@@ -32,7 +32,7 @@
 #    model fail in the way Nalisnick et al. (2019) described: the foreign digits get a *higher*
 #    ELBO than the garments the model was trained on;
 # 4. take apart why, try the input-complexity correction of Serrà et al. (2020),
-#    `score="elbo_complexity"`, and test whether it fixes the failure for the right reason.
+#    `anomaly_score="elbo_complexity"`, and test whether it fixes the failure for the right reason.
 #
 # `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in seconds
 # (the test suite runs it that way); the numbers quoted in the text are from the full setting,
@@ -100,16 +100,16 @@ def average_precision(normal, anomalous):
 # %% [markdown]
 # ## 6.1 The outlier-detector contract
 #
-# `npae.AnomalyDetector(model, contamination, score=...)` wraps any npae autoencoder and behaves
+# `npae.AnomalyDetector(model, contamination, anomaly_score=...)` wraps any npae autoencoder and behaves
 # like scikit-learn's `IsolationForest` or `LocalOutlierFactor`:
 #
 # * `fit(X)` clones and trains the model on (mostly) normal data $X$;
 # * `score_samples(X)` returns one number per row, **higher = more normal**: minus the
-#   reconstruction loss for `score="reconstruction"`, the ELBO for `"elbo"`, the importance-weighted
-#   $\log p(x)$ for `"iwae"`;
-# * `threshold_` (also `offset_`) is the `contamination` quantile of the training scores, so that a
-#   share `contamination` of the training data falls below it;
-# * `decision_function(X)` $= $ `score_samples(X)` $-$ `threshold_`, negative for outliers;
+#   reconstruction loss for `anomaly_score="reconstruction"` (the default for a model you pass),
+#   the ELBO for `"elbo"`, the importance-weighted $\log p(x)$ for `"iwae"`;
+# * `offset_` is the `contamination` quantile of the training scores, so that a share
+#   `contamination` of the training data falls below it;
+# * `decision_function(X)` $= $ `score_samples(X)` $-$ `offset_`, negative for outliers;
 # * `predict(X)` is $+1$ (inlier) where the decision function is $\ge 0$ and $-1$ (outlier) below.
 #
 # Train on the 500 T-shirts of the subset and look at all four on the test set, where 100 images
@@ -124,11 +124,11 @@ scores = detector.score_samples(X_test)
 decision = detector.decision_function(X_test)
 pred = detector.predict(X_test)
 is_normal = y_test == normal_class
-print(f"threshold_ = {detector.threshold_:.3f} (minus the squared error at the 10% quantile of the training scores)")
+print(f"offset_ = {detector.offset_:.3f} (minus the squared error at the 10% quantile of the training scores)")
 print(f"share of training images predicted -1: {np.mean(train_pred == -1):.3f}")
 print(f"test {class_names[normal_class]}s predicted +1: {np.mean(pred[is_normal] == 1):.2f}; "
       f"other garments predicted -1: {np.mean(pred[~is_normal] == -1):.2f}")
-print("decision_function == score_samples - threshold_:", np.allclose(decision, scores - detector.threshold_))
+print("decision_function == score_samples - offset_:", np.allclose(decision, scores - detector.offset_))
 
 # %% [markdown]
 # ## 6.2 Why evaluation uses continuous scores
@@ -165,9 +165,9 @@ print(f"AP from the scores {ap_scores:.3f} (chance: {anomaly.mean():.2f}, the sh
 # The protocol: for each class $c$, train on the training images of class $c$ only and score all
 # 1,000 test images; the 900 of other classes are the anomalies. We compare
 #
-# * **AE (MSE)**: an autoencoder 784-256-16-256-784 with squared error, `score="reconstruction"`
+# * **AE (MSE)**: an autoencoder 784-256-16-256-784 with squared error, `anomaly_score="reconstruction"`
 #   (squared error rather than chapter 1's BCE, for a reason that section 6.5 makes plain);
-# * **VAE ELBO**: a VAE of the same size with the Bernoulli (BCE) likelihood, `score="elbo"`;
+# * **VAE ELBO**: a VAE of the same size with the Bernoulli (BCE) likelihood, `anomaly_score="elbo"`;
 # * **PCA**: the squared reconstruction error $\lVert x - \hat x\rVert^2$ of a 16-component PCA fitted
 #   on the same images, the linear autoencoder of chapter 1;
 # * **IsolationForest** (Liu et al., 2008) on the raw pixels, scikit-learn's defaults.
@@ -178,7 +178,7 @@ for c in CLASSES:
     X_c = X_train[y_train == c]
     normal_test, anomalous_test = X_test[y_test == c], X_test[y_test != c]
     ae_det = npae.AnomalyDetector(make_autoencoder()).fit(X_c)
-    vae_det = npae.AnomalyDetector(make_vae(), score="elbo", random_state=SEED).fit(X_c)
+    vae_det = npae.AnomalyDetector(make_vae(), anomaly_score="elbo", random_state=SEED).fit(X_c)
     pca = PCA(n_components=LATENT, random_state=SEED).fit(X_c)
     forest = IsolationForest(random_state=SEED).fit(X_c)
 
@@ -234,8 +234,8 @@ if HAVE_MNIST:
     X_in = X_test[rng.permutation(len(X_test))[:N_OOD_TEST]]
     X_out = X_mnist[rng.permutation(len(X_mnist))[:N_OOD_TEST]]
     vae = make_vae().fit(X_fit)
-    elbo_det = npae.AnomalyDetector(vae, score="elbo", refit=False, random_state=SEED).fit(X_fit)
-    iwae_det = npae.AnomalyDetector(vae, score="iwae", n_samples=IWAE_K, refit=False, random_state=SEED).fit(X_fit)
+    elbo_det = npae.AnomalyDetector(vae, anomaly_score="elbo", refit=False, random_state=SEED).fit(X_fit)
+    iwae_det = npae.AnomalyDetector(vae, anomaly_score="iwae", n_samples=IWAE_K, refit=False, random_state=SEED).fit(X_fit)
     ae_det = npae.AnomalyDetector(make_autoencoder()).fit(X_fit)
     pca = PCA(n_components=LATENT, random_state=SEED).fit(X_fit)
     forest = IsolationForest(random_state=SEED).fit(X_fit)
@@ -310,12 +310,12 @@ if HAVE_MNIST:
 #
 # $$S(x) = -\log_2 p(x) - L(x),$$
 #
-# a likelihood ratio between the model and a universal "any image" model; `score="elbo_complexity"`
+# a likelihood ratio between the model and a universal "any image" model; `anomaly_score="elbo_complexity"`
 # returns $-S(x)$ (higher = more normal), with $\log p$ estimated by IWAE.
 
 # %%
 if HAVE_MNIST:
-    cplx_det = npae.AnomalyDetector(vae, score="elbo_complexity", n_samples=IWAE_K, refit=False,
+    cplx_det = npae.AnomalyDetector(vae, anomaly_score="elbo_complexity", n_samples=IWAE_K, refit=False,
                                     random_state=SEED).fit(X_fit)
     cplx_scores = (cplx_det.score_samples(X_in), cplx_det.score_samples(X_out))
     bits_in, bits_out = complexity_bits(X_in), complexity_bits(X_out)
@@ -364,7 +364,7 @@ if HAVE_MNIST:
         {"Fashion-MNIST test": cplx_scores[0], "MNIST test": cplx_scores[1],
          "uniform noise": cplx_det.score_samples(X_noise)})
     fig_cplx_hist.axes[0].set_xlabel("−S(x) = log₂ p(x) + L(x) in bits (higher = more normal)")
-    fig_cplx_hist.axes[0].set_title("score='elbo_complexity'")
+    fig_cplx_hist.axes[0].set_title("anomaly_score='elbo_complexity'")
     display(fig_cplx_hist)
 
 # %% [markdown]
@@ -412,7 +412,7 @@ if random_ap is not None:
     assert abs(random_ap - 0.9) < 1e-3, "With random scores, precision at every recall is the share of anomalies."
     print("Exercise 2: correct.")
 if train_outlier_share is not None:
-    assert abs(train_outlier_share - 0.05) < 0.01, "threshold_ is the contamination quantile of the training scores."
+    assert abs(train_outlier_share - 0.05) < 0.01, "offset_ is the contamination quantile of the training scores."
     print("Exercise 3: correct.")
 if None in (floor_half, random_ap, train_outlier_share):
     print("Set the answer variables above to check your answers.")
@@ -430,7 +430,7 @@ if None in (floor_half, random_ap, train_outlier_share):
 # %%
 assert set(np.unique(pred)) <= {-1, 1}
 assert abs(np.mean(train_pred == -1) - 0.1) < 0.02, np.mean(train_pred == -1)
-assert np.allclose(decision, scores - detector.threshold_)
+assert np.allclose(decision, scores - detector.offset_)
 assert auroc_scores >= auroc_predictions, (auroc_scores, auroc_predictions)
 assert all(0.0 <= v <= 1.0 for row in one_class.values() for v in row.values())
 assert mean_auroc["AE (MSE)"] > 0.6 and mean_auroc["PCA"] > 0.6, mean_auroc

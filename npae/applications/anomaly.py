@@ -123,7 +123,7 @@ def one_class_auroc(X_train, y_train, X_test, y_test, *, classes=None, models: d
 
     For each normal class c: the detectors are fitted on the training rows of class c; the test
     rows of class c are normal and every other test row is an anomaly (on Fashion-MNIST, 10 %
-    normal). Detectors: ``npae.AnomalyDetector(model, score=score)`` for each entry of
+    normal). Detectors: ``npae.AnomalyDetector(model, anomaly_score=score)`` for each entry of
     ``models``, the PCA-reconstruction baseline with as many components as the first model's
     code, and ``IsolationForest`` on the raw input (100 trees), all measured in the same run.
 
@@ -166,7 +166,7 @@ def one_class_auroc(X_train, y_train, X_test, y_test, *, classes=None, models: d
     rows, all_scores = [], {}
     for c in classes:
         is_anomaly = y_test != c
-        detectors = {name: AnomalyDetector(m, score=score, random_state=random_state)
+        detectors = {name: AnomalyDetector(m, anomaly_score=score, random_state=random_state)
                      for name, (m, score) in models.items()}
         detectors.update(_baselines(K, random_state))
         result, scores = evaluate_detectors(detectors, X_train[y_train == c], X_test, is_anomaly)
@@ -241,7 +241,7 @@ def ood_auroc(X_train, X_in, X_out, *, autoencoder=None, vae=None, n_samples: in
             vae = VAE(hidden_sizes=(256,), latent_dim=16, epochs=20, verbose=0, random_state=random_state)
         vae = _fitted(vae, X_train)
         for s in ("elbo", "iwae", "elbo_complexity"):
-            detectors[f"VAE ({s})"] = AnomalyDetector(vae, score=s, n_samples=n_samples, refit=False,
+            detectors[f"VAE ({s})"] = AnomalyDetector(vae, anomaly_score=s, n_samples=n_samples, refit=False,
                                                       random_state=random_state)
     K = n_components or (_latent_dim(next(iter(autoencoders.values()))) if autoencoders else 32)
     rows, scores = evaluate_detectors(detectors, X_fit, X_test, is_anomaly)
@@ -311,7 +311,7 @@ def tabular_auroc(X_train, X_test, is_anomaly, *, models: dict | None = None, n_
     X_test : array of shape (N_test, D)
     is_anomaly : array of shape (N_test,), bool
     models : dict[str, (npae estimator, score)], optional
-        Each wrapped in ``npae.AnomalyDetector(model, score=score)``.
+        Each wrapped in ``npae.AnomalyDetector(model, anomaly_score=score)``.
     n_components : int, default=4
     random_state : int, default=0
     return_scores : bool, default=False
@@ -327,7 +327,7 @@ def tabular_auroc(X_train, X_test, is_anomaly, *, models: dict | None = None, n_
         models = {"autoencoder (mse)": (Autoencoder(loss="mse", activation="tanh", **common), "reconstruction"),
                   "VAE gaussian (elbo)": (VAE(likelihood="gaussian", sigma=0.5, activation="tanh", **common),
                                           "elbo")}
-    detectors = {name: AnomalyDetector(m, score=s, random_state=random_state) for name, (m, s) in models.items()}
+    detectors = {name: AnomalyDetector(m, anomaly_score=s, random_state=random_state) for name, (m, s) in models.items()}
     detectors.update(_baselines(n_components, random_state))
     rows, scores = evaluate_detectors(detectors, X_train, X_test, is_anomaly)
     return (rows, scores) if return_scores else rows

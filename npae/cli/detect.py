@@ -135,7 +135,7 @@ def _detect_scores(args) -> list:
 def _run_detectors(model, scores, args, X_fit, X_test, is_anomaly):
     """Rows and anomaly scores for the npae detectors (one fitted model) and the two baselines."""
     model.fit(X_fit)
-    detectors = {f"{args.model} ({s})": AnomalyDetector(model, score=s, n_samples=args.k, refit=False,
+    detectors = {f"{args.model} ({s})": AnomalyDetector(model, anomaly_score=s, n_samples=args.k, refit=False,
                                                         random_state=args.seed) for s in scores}
     X_threshold = X_fit[: min(1000, X_fit.shape[0])]  # offset_ only: bounds the cost of iwae scores
     rows, anomaly = evaluate_detectors(detectors, X_threshold, X_test, is_anomaly)

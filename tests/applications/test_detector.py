@@ -1,19 +1,44 @@
-"""AnomalyDetector: scikit-learn's outlier contract on an autoencoder's per-sample score."""
+"""AnomalyDetector: scikit-learn's outlier contract on an autoencoder's per-sample score, PyOD's
+attributes beside it, the built-in defaults, robust training and the inputs it cannot score."""
+
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_score
 
 import npae
-from npae.applications.detector import AnomalyDetector, complexity_bits
+from npae.applications.detector import EXTREME_SCORE, AnomalyDetector, complexity_bits, default_model
 from npae.datasets import load_digits
+
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 @pytest.fixture(scope="module")
 def all_digits():
     """All 1,797 digits, (X, y)."""
     return load_digits()
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    """Breast cancer, raw features: 60 % of the benign rows to train on; the rest and every
+    malignant row to test, (X_train, X_test, is_malignant)."""
+    data = load_breast_cancer()
+    malignant = data.target == 0
+    benign = np.random.default_rng(0).permutation(np.flatnonzero(~malignant))
+    n = round(0.6 * benign.size)
+    test = np.r_[benign[n:], np.flatnonzero(malignant)]
+    return data.data[benign[:n]], data.data[test], malignant[test]
+
+
+@pytest.fixture(scope="module")
+def default_detector(cancer):
+    """AnomalyDetector() with no arguments but a seed, fitted on the benign training rows."""
+    return AnomalyDetector(random_state=0).fit(cancer[0])
 
 
 def ae(**kw):
@@ -23,6 +48,7 @@ def ae(**kw):
     return npae.Autoencoder(**params)
 
 
+# ---------------------------------------------------------------------- scikit-learn's contract
 def test_follows_the_outlier_detector_contract(all_digits):
     X, _ = all_digits
     det = AnomalyDetector(ae(epochs=3), contamination=0.1).fit(X[:500])
@@ -31,7 +57,7 @@ def test_follows_the_outlier_detector_contract(all_digits):
     labels = det.predict(X[:500])
     assert set(np.unique(labels)) <= {-1, 1}
     assert abs(np.mean(labels == -1) - 0.1) < 0.02  # the training quantile
-    assert det.threshold_ == det.offset_
+    assert det.threshold_ == -det.offset_  # PyOD's threshold, on the anomaly-score scale
     assert np.array_equal(AnomalyDetector(ae(epochs=3), contamination=0.1).fit_predict(X[:500]), labels)
 
 
@@ -67,14 +93,16 @@ def test_n_samples_must_be_a_positive_integer(all_digits, n_samples):
 
 def test_likelihood_scores_need_a_vae(all_digits):
     with pytest.raises(ValueError, match="needs a likelihood model with elbo"):
-        AnomalyDetector(ae(), score="elbo").fit(all_digits[0][:50])
-    with pytest.raises(ValueError, match="Unknown score 'iwea'.*Did you mean 'iwae'"):
-        AnomalyDetector(ae(), score="iwea").fit(all_digits[0][:50])
+        AnomalyDetector(ae(), anomaly_score="elbo").fit(all_digits[0][:50])
+    with pytest.raises(ValueError, match="Unknown anomaly_score 'iwea'.*Did you mean 'iwae'"):
+        AnomalyDetector(ae(), anomaly_score="iwea").fit(all_digits[0][:50])
 
 
 def test_unfitted_detector_says_call_fit(all_digits):
     with pytest.raises(NotFittedError):
         AnomalyDetector(ae()).score_samples(all_digits[0][:5])
+    with pytest.raises(NotFittedError):
+        AnomalyDetector().predict_proba(all_digits[0][:5])
 
 
 def test_complexity_is_larger_for_noisy_images():
@@ -82,3 +110,153 @@ def test_complexity_is_larger_for_noisy_images():
     flat = np.zeros((3, 784))
     noisy = rng.random((3, 784))
     assert np.all(complexity_bits(noisy) > 4 * complexity_bits(flat))
+
+
+# ---------------------------------------------------------------------- score: the method, not a string
+def test_score_is_the_mean_of_score_samples_and_grid_search_can_call_it(default_detector, cancer):
+    X_train, X_test, _ = cancer
+    assert default_detector.score(X_test) == pytest.approx(np.mean(default_detector.score_samples(X_test)))
+    assert callable(default_detector.score)
+    folds = cross_val_score(AnomalyDetector(ae(epochs=2, loss="mse")), X_train, cv=2)  # no `scoring`: uses score
+    assert folds.shape == (2,) and np.all(np.isfinite(folds))
+
+
+def test_the_old_score_keyword_is_gone():
+    with pytest.raises(TypeError, match="score"):
+        AnomalyDetector(score="reconstruction")
+
+
+# ---------------------------------------------------------------------- defaults
+def test_default_detector_scales_picks_a_size_and_scores_with_the_gaussian(default_detector, cancer):
+    X_train, X_test, malignant = cancer
+    det = default_detector
+    assert det.anomaly_score_ == "gaussian"
+    np.testing.assert_allclose(det.scaler_.mean_, X_train.mean(axis=0))  # fitted on the training rows
+    assert det.model_.loss == "mse" and det.model_.hidden_sizes == (15,) and det.model_.latent_dim == 4
+    assert det.residual_var_.shape == (30,) and np.all(det.residual_var_ > 0)
+    assert roc_auc_score(malignant, -det.score_samples(X_test)) > 0.93  # raw features, no preprocessing
+
+
+def test_default_model_follows_the_data_width():
+    small, images = default_model(214, 30), default_model(6000, 784)
+    assert (small.hidden_sizes, small.latent_dim, small.batch_size) == ((15,), 4, 32)
+    assert (images.hidden_sizes, images.latent_dim, images.batch_size, images.epochs) == ((256,), 16, 128, 10)
+    assert default_model(5, 1).latent_dim == 2 and default_model(60_000, 2).epochs == 10
+
+
+def test_a_model_you_pass_keeps_its_own_score_and_unscaled_input(all_digits):
+    det = AnomalyDetector(ae(epochs=2)).fit(all_digits[0][:100] / 16.0)
+    assert det.anomaly_score_ == "reconstruction" and det.scaler_ is None
+    np.testing.assert_allclose(det.score_samples(all_digits[0][:7] / 16.0),
+                               det.model_.score_samples(all_digits[0][:7] / 16.0), rtol=1e-6)
+
+
+def test_gaussian_score_is_the_log_density_of_residuals_and_codes(all_digits):
+    X = all_digits[0][:300]
+    det = AnomalyDetector(ae(epochs=3, loss="mse"), anomaly_score="gaussian").fit(X)
+    x = X[:4].astype(np.float32)
+    r = x - det.model_.reconstruct(x)
+    v = det.residual_var_
+    log_r = -0.5 * np.sum(r**2 / v + np.log(2 * np.pi * v), axis=1)
+    h = det.model_.transform(x) - det.code_mean_
+    C = det.code_cov_
+    log_h = -0.5 * (np.einsum("ij,jk,ik->i", h, np.linalg.inv(C), h) + np.linalg.slogdet(2 * np.pi * C)[1])
+    np.testing.assert_allclose(det.score_samples(x), log_r + log_h, rtol=1e-6)
+
+
+@pytest.mark.parametrize("random_state", [None, 3, "generator"])
+def test_sampled_scores_are_the_same_on_every_call(all_digits, random_state):
+    X = all_digits[0][:200] / 16.0
+    seed = np.random.default_rng(1) if random_state == "generator" else random_state
+    vae = npae.VAE(hidden_sizes=(16,), latent_dim=4, epochs=2, verbose=0, random_state=0)
+    for score in ("elbo", "iwae"):
+        det = AnomalyDetector(vae, anomaly_score=score, n_samples=4, random_state=seed).fit(X)
+        np.testing.assert_array_equal(det.score_samples(X[:20]), det.score_samples(X[:20]))
+
+
+# ---------------------------------------------------------------------- robust training
+def test_robust_training_keeps_contaminating_rows_from_shaping_the_model():
+    """Breast cancer with 37 % malignant rows in the training data (the contaminated protocol)."""
+    data = load_breast_cancer()
+    order = np.random.default_rng(0).permutation(data.target.size)
+    train, test = order[:341], order[341:]
+    malignant = data.target[test] == 0
+    auroc = {}
+    for robust in (False, True):
+        det = AnomalyDetector(contamination=0.4, robust=robust, random_state=0).fit(data.data[train])
+        auroc[robust] = roc_auc_score(malignant, -det.score_samples(data.data[test]))
+    assert auroc[True] > auroc[False] + 0.03, auroc
+
+
+def test_robust_needs_training(all_digits):
+    model = ae(epochs=1).fit(all_digits[0][:50])
+    with pytest.raises(ValueError, match="robust=True trims rows while training"):
+        AnomalyDetector(model, refit=False, robust=True).fit(all_digits[0][:50])
+    with pytest.raises(TypeError, match="robust must be True or False"):
+        AnomalyDetector(robust="yes").fit(all_digits[0][:50])
+
+
+# ---------------------------------------------------------------------- PyOD's attributes
+def test_pyod_attributes_have_pyods_sign(default_detector, cancer):
+    X_train, X_test, malignant = cancer
+    det = default_detector
+    np.testing.assert_allclose(det.decision_scores_, -det.score_samples(X_train))
+    assert set(np.unique(det.labels_)) <= {0, 1}
+    np.testing.assert_array_equal(det.labels_ == 1, det.predict(X_train) == -1)
+    np.testing.assert_array_equal(det.labels_, (det.decision_scores_ > det.threshold_).astype(int))
+    proba = det.predict_proba(X_test)
+    assert proba.shape == (X_test.shape[0], 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert roc_auc_score(malignant, proba[:, 1]) > 0.9  # higher = more abnormal, as in PyOD
+    unify = det.predict_proba(X_test, method="unify")[:, 1]
+    assert np.all((unify >= 0) & (unify <= 1))
+    with pytest.raises(ValueError, match="Unknown method 'lin'"):
+        det.predict_proba(X_test, method="lin")
+    confidence = det.predict_confidence(X_test)
+    assert confidence.shape == (X_test.shape[0],) and np.all((confidence >= 0) & (confidence <= 1))
+
+
+# ---------------------------------------------------------------------- inputs it cannot score
+def _extreme_rows(X):
+    """Four copies of X's first row: float32's largest, minus it, one huge entry, float64 1e300."""
+    E = np.repeat(X[:1].astype(np.float64), 4, axis=0)
+    E[0], E[1] = F32_MAX, -F32_MAX
+    E[2, 0] = F32_MAX
+    E[3, -1] = 1e300
+    return E
+
+
+@pytest.mark.parametrize("kind", ["default", "reconstruction", "gaussian", "elbo"])
+def test_extreme_rows_get_a_finite_score_and_are_outliers(all_digits, kind):
+    X = all_digits[0][:200]
+    if kind == "default":
+        det = AnomalyDetector(random_state=0).fit(X)
+    elif kind == "elbo":
+        vae = npae.VAE(hidden_sizes=(16,), latent_dim=4, epochs=2, verbose=0, likelihood="gaussian", random_state=0)
+        det = AnomalyDetector(vae, anomaly_score="elbo").fit(X)
+    else:
+        det = AnomalyDetector(ae(epochs=2, loss="mse"), anomaly_score=kind).fit(X)
+    lowest_normal = det.score_samples(X).min()
+    E = np.r_[_extreme_rows(X), X[:3]]
+    E32 = E[:3].astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning escapes either
+        for rows in (E, E32):
+            scores = det.score_samples(rows)
+            assert np.all(np.isfinite(scores))
+            assert np.all(scores[:3] < lowest_normal)
+            assert np.all(np.isfinite(det.decision_function(rows)))
+            np.testing.assert_array_equal(det.predict(rows)[:3], -1)
+            np.testing.assert_array_equal(det.predict_proba(rows)[:3, 1], 1.0)
+        assert det.score_samples(E)[3] == EXTREME_SCORE  # 1e300 has no float32 value: never evaluated
+
+
+@pytest.mark.parametrize("value, message", [(np.nan, "Input X contains NaN"), (np.inf, "infinity"),
+                                            (-np.inf, "infinity")])
+@pytest.mark.parametrize("method", ["score_samples", "decision_function", "predict", "predict_proba", "fit"])
+def test_nan_and_infinity_are_refused_by_every_method(default_detector, cancer, value, message, method):
+    X = cancer[1][:5].copy()
+    X[1, 2] = value
+    target = AnomalyDetector() if method == "fit" else default_detector
+    with pytest.raises(ValueError, match=message):
+        getattr(target, method)(X)
