@@ -149,7 +149,8 @@ def numerical_gradient(f, x, h: float = DEFAULT_H, order: int = 2):
     """
     if order not in (2, 4):
         raise ValueError(f"order must be 2 or 4; got {order!r}.")
-    stencil = ((1.0, 0.5), (-1.0, -0.5)) if order == 2 else ((2.0, -1 / 12), (1.0, 8 / 12), (-1.0, -8 / 12), (-2.0, 1 / 12))
+    stencil = ((1.0, 0.5), (-1.0, -0.5)) if order == 2 else (
+        (2.0, -1 / 12), (1.0, 8 / 12), (-1.0, -8 / 12), (-2.0, 1 / 12))
     host = B.to_numpy(x).astype("float64")
     grad = host * 0.0
     for idx in itertools.product(*(range(s) for s in x.shape)):

@@ -207,7 +207,8 @@ def _run(report, exercise, fn, inputs, backend, dtype):
         except Exception as err:  # the learner's code may raise anything; report it, do not crash
             text = str(err).splitlines()[0][:200] if str(err) else ""
             hint = next((h for key, h in _ERROR_HINTS if key in text), "")
-            report.fail("error", f"your function raised {type(err).__name__}: {text}" + (f"\n    → {hint}" if hint else ""))
+            advice = f"\n    → {hint}" if hint else ""
+            report.fail("error", f"your function raised {type(err).__name__}: {text}{advice}")
             return None
     said = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
     if said:
@@ -311,7 +312,8 @@ def _swap(a):
 
 def _shape_hint(name, got, want) -> str:
     if len(got) > len(want):
-        return f"your {name} has an extra axis; a value or gradient has the shape stated in describe(), so reduce (sum) over the axis that should go."
+        return (f"your {name} has an extra axis; a value or gradient has the shape stated in describe(), so "
+                "reduce (sum) over the axis that should go.")
     if len(got) < len(want):
         return f"your {name} lost an axis; check which axis each sum runs over (axis=0 runs over the rows)."
     return f"an axis has the wrong length; check which axis each sum or product runs over."

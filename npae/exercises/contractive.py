@@ -18,7 +18,8 @@ __all__: list = []
 
 
 def _inputs(rng, N, D, H, activation):
-    return {"W": normal(rng, D, H, scale=0.5), "z": normal(rng, N, H), "activation": activations.get_activation(activation)}
+    return {"W": normal(rng, D, H, scale=0.5), "z": normal(rng, N, H),
+            "activation": activations.get_activation(activation)}
 
 
 def _penalty(of_s, of_gamma=lambda W: array_namespace(W).sum(W * W, axis=0)):
@@ -94,10 +95,12 @@ register(Exercise(
     mistakes=(
         Mistake("forgot_fsecond", "your dz is zero: P depends on z through f′(z), so dz needs f″(z).",
                 _grad_variant(lambda W, z, a, w: array_namespace(z).zeros_like(z))),
-        Mistake("fprime_for_fsecond", "your dz uses f′ where f″ belongs.", _grad_variant(_dz_with(lambda z, a: a.df(z)))),
+        Mistake("fprime_for_fsecond", "your dz uses f′ where f″ belongs.",
+                _grad_variant(_dz_with(lambda z, a: a.df(z)))),
         Mistake("forgot_fsecond", "your dz is missing the factor f″(z).", _grad_variant(_dz_with(lambda z, a: 1.0))),
     ),
-    objective=lambda W, z, activation, weight: weight * array_namespace(z).mean(C.one_layer_penalty_rows(W, z, activation)),
+    objective=lambda W, z, activation, weight: weight * array_namespace(z).mean(
+        C.one_layer_penalty_rows(W, z, activation)),
     grad_of={"dW": "W", "dz": "z"}, factors=forgot_weight,
 ))
 

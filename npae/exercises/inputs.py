@@ -6,7 +6,8 @@ from array_api_compat import array_namespace
 
 from npae import layers
 
-__all__ = ["WEIGHT", "away_from_zero", "forgot_weight", "dense_inputs", "dense_layer", "host_namespace", "normal", "z_inputs"]
+__all__ = ["WEIGHT", "away_from_zero", "dense_inputs", "dense_layer", "forgot_weight", "host_namespace", "normal",
+           "z_inputs"]
 
 
 def host_namespace(rng):

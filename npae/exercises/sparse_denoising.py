@@ -137,7 +137,8 @@ register(Exercise(
     mistakes=(
         Mistake("forgot_clip", "values leave the data range [0, 1]: clip them.", _gaussian(lambda s: s, clip=False)),
         Mistake("variance_for_std", _VARIANCE, _gaussian(lambda s: s * s)),
-        Mistake("variance_for_std", "you scaled ε by √σ: σ is already a standard deviation.", _gaussian(lambda s: s**0.5)),
+        Mistake("variance_for_std", "you scaled ε by √σ: σ is already a standard deviation.",
+                _gaussian(lambda s: s**0.5)),
         Mistake("forgot_std", "you added ε without scaling it by σ.", _gaussian(lambda s: 1.0)),
     ),
 ))

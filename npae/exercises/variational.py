@@ -112,7 +112,8 @@ register(Exercise(
         Mistake("dmu_scaled", "your dmu is scaled by σ; z moves one-for-one with mu.",
                 _reparam_variant(lambda dz, std, eps: dz * 0.5 * std * eps, lambda dz, std: dz * std)),
     ),
-    objective=lambda dz, mu, log_var, eps: array_namespace(dz).sum(dz * variational.reparameterize(mu, log_var, eps)[0]),
+    objective=lambda dz, mu, log_var, eps: array_namespace(dz).sum(
+        dz * variational.reparameterize(mu, log_var, eps)[0]),
     grad_of={"dmu": "mu", "dlog_var": "log_var"},
 ))
 

@@ -81,7 +81,8 @@ MISTAKES = [
     ("tanh_derivative", "applied_to_z", lambda z: 1 - z**2),
     ("tanh_derivative", "forgot_square", lambda z: 1 - _xp(z).tanh(z)),
     ("tanh_derivative", "sign", lambda z: _xp(z).tanh(z) ** 2 - 1),
-    ("tanh_derivative", "unstable", lambda z: 1 - ((_xp(z).exp(z) - _xp(z).exp(-z)) / (_xp(z).exp(z) + _xp(z).exp(-z))) ** 2),
+    ("tanh_derivative", "unstable", lambda z: 1 - ((_xp(z).exp(z) - _xp(z).exp(-z))
+                                                   / (_xp(z).exp(z) + _xp(z).exp(-z))) ** 2),
     ("relu_derivative", "dtype", lambda z: z > 0),
     ("relu_derivative", "returned_f", lambda z: _xp(z).maximum(z, 0.0)),
     ("relu_derivative", "flipped", lambda z: _xp(z).astype(z < 0, z.dtype)),

@@ -25,7 +25,9 @@ def _kl(variance_of=lambda xp, lv: xp.exp(lv), one=1.0, half=0.5, reduce="sum"):
     def kl(mu, log_var):
         xp = _xp(mu)
         terms = one + log_var - mu**2 - variance_of(xp, log_var)
-        return -half * (xp.sum(terms, axis=1) if reduce == "sum" else xp.mean(terms, axis=1) if reduce == "mean" else terms)
+        if reduce == "none":
+            return -half * terms
+        return -half * (xp.sum(terms, axis=1) if reduce == "sum" else xp.mean(terms, axis=1))
     return kl
 
 
@@ -57,7 +59,8 @@ MISTAKES = [
     ("reparameterize_backward", "variance_for_std", _reparam(lambda dz, std, eps: dz * 0.5 * std**2 * eps)),
     ("reparameterize_backward", "factor_2", _reparam(lambda dz, std, eps: dz * std * eps)),
     ("reparameterize_backward", "forgot_eps", _reparam(lambda dz, std, eps: dz * 0.5 * std)),
-    ("reparameterize_backward", "dmu_scaled", _reparam(lambda dz, std, eps: dz * 0.5 * std * eps, lambda dz, std: dz * std)),
+    ("reparameterize_backward", "dmu_scaled",
+     _reparam(lambda dz, std, eps: dz * 0.5 * std * eps, lambda dz, std: dz * std)),
     ("reparameterize_backward", "sign", _reparam(lambda dz, std, eps: -dz * 0.5 * std * eps)),
     ("iwae_bound", "elbo", lambda log_w: _xp(log_w).mean(log_w, axis=0)),
     ("iwae_bound", "forgot_log_S", lambda log_w: ops.logsumexp(log_w, axis=0)),
