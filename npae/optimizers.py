@@ -29,6 +29,10 @@ def clip_grad_norm(grads, max_norm: float):
     return [g * scale for g in grads]
 
 
+def _copy(x):
+    return array_namespace(x).asarray(x, copy=True)
+
+
 class Optimizer:
     """Base class: learning rate, optional global-norm clipping and per-position state."""
 
@@ -66,6 +70,21 @@ class Optimizer:
     def state_arrays(self) -> dict:
         """Flat {"{i}.{name}": array} view of the state, for checkpoints."""
         return {f"{i}.{k}": v for i, s in enumerate(self.state) for k, v in s.items()}
+
+    def snapshot(self) -> tuple:
+        """A copy of the whole state (iteration count and every state array), for ``restore``.
+
+        The training loop keeps one per epoch beside the weights: after a divergence the momenta
+        are as poisoned as the weights (a NaN velocity, an infinite second moment), so both go
+        back together.
+        """
+        return self.iterations, [{k: _copy(v) for k, v in s.items()} for s in self.state]
+
+    def restore(self, snapshot: tuple) -> None:
+        """Put back the state ``snapshot()`` returned (copied again, so it can be restored twice)."""
+        iterations, state = snapshot
+        self.iterations = iterations
+        self.state = [{k: _copy(v) for k, v in s.items()} for s in state]
 
     def load_state_arrays(self, arrays: dict, params) -> None:
         """Restore ``state_arrays()`` output onto ``params`` (list of arrays, same order)."""

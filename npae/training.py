@@ -7,6 +7,23 @@
   0-d device array (batch mean), ``logs`` maps extra names (e.g. "kl") to 0-d device arrays.
 * ``evaluate_logs(X) -> dict[str, float]``: validation figures on the host.
 * ``get_weights()`` / ``set_weights(weights)``: copies of the parameters, for snapshots.
+* ``optimizer_`` (optional): an ``npae.optimizers.Optimizer``; its state (``snapshot`` /
+  ``restore``) is kept and put back together with the weights.
+
+What a fit leaves behind
+------------------------
+* It ends normally: the parameters of its last step (or what a callback such as
+  ``EarlyStopping`` put back).
+* It diverges (a NaN or infinite loss, parameters or optimizer state, checked once per epoch):
+  the parameters *and* optimizer state of the last finite state are put back (the end of the
+  last good epoch, or the state training started from) and ``DivergenceError`` (a
+  ``FloatingPointError``) says which; ``TerminateOnNaN`` turns the error into a warning. No
+  callback ever sees a non-finite state, so ``ModelCheckpoint`` never writes one.
+* Ctrl-C (``KeyboardInterrupt``): the step in progress completes, the model keeps the last
+  completed step (the last finite state if that step diverged), ``history`` holds the completed
+  epochs, and the interrupt propagates, as in Keras and PyTorch Lightning.
+* Any other error (a callback's, a MemoryError): the parameters, optimizer state and history
+  go back to where this call started, and the error propagates.
 
 The running loss stays on the device and is brought to the host **once per epoch**: each
 ``float(...)`` of a device array waits for the GPU, so doing it per step would serialise it.
@@ -17,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import string
 import threading
 import warnings
 
@@ -27,10 +45,12 @@ from npae.validation import check_nonnegative_float, check_positive_int
 
 __all__ = [
     "minibatches",
+    "DivergenceError",
     "Callback",
     "EarlyStopping",
     "TerminateOnNaN",
     "ModelCheckpoint",
+    "check_callbacks",
     "train",
 ]
 
@@ -40,8 +60,8 @@ def minibatches(X, batch_size: int, rng=None, shuffle: bool = True, to_device=No
 
     With ``shuffle`` the rows follow a host permutation from ``rng``, moved to the device once;
     each batch gathers its rows with ``take`` (the standard has no integer-array indexing).
-    Gathering per batch keeps the working set in cache: one gather of the whole epoch made a
-    fresh copy of X (188 MB for Fashion-MNIST) and cost 0.44 s per epoch against 0.016 s.
+    Gathering per batch keeps the working set in cache: one gather of the whole epoch would make
+    a fresh copy of X every epoch (benchmarks/RESULTS.md has the measurement).
 
     ``to_device`` streams a host array (e.g. a NumPy memory map larger than memory): each
     batch's rows are read from the host (sorted, so the file is read forward) and converted by
@@ -73,6 +93,13 @@ class Callback:
 
     model = None
 
+    def check(self, *, validation: bool) -> None:
+        """Refuse a configuration that cannot work, before training changes anything.
+
+        ``validation`` says whether ``fit`` has validation data (so whether ``val_*`` values
+        will be logged). The default accepts everything.
+        """
+
     def set_model(self, model) -> None:
         self.model = model
 
@@ -99,17 +126,15 @@ class EarlyStopping(Callback):
         self.min_delta = check_nonnegative_float(min_delta, "min_delta")
         self.restore_best_weights = restore_best_weights
 
+    def check(self, *, validation: bool) -> None:
+        _check_monitor_can_be_logged("EarlyStopping", self.monitor, validation)
+
     def on_train_begin(self, logs=None) -> None:
         self.best, self.best_epoch, self.wait, self.best_weights = math.inf, None, 0, None
         self.stopped_epoch = None
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        if self.monitor not in logs:
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor!r}, which is not among the logged values "
-                f"{sorted(logs)}; pass validation_data for 'val_loss' or monitor='loss'."
-            )
-        value = logs[self.monitor]
+        value = _monitored_value("EarlyStopping", self.monitor, logs)
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
@@ -125,18 +150,45 @@ class EarlyStopping(Callback):
             self.model.set_weights(self.best_weights)
 
 
-class TerminateOnNaN(Callback):
-    """Stop with a warning (instead of ``fit``'s default error) when the loss is NaN or inf.
+def _check_monitor_can_be_logged(owner: str, monitor: str, validation: bool) -> None:
+    """A ``val_*`` monitor needs validation data: say so before training, not after an epoch."""
+    if str(monitor).startswith("val_") and not validation:
+        raise ValueError(
+            f"{owner} monitors {monitor!r}, which is logged only with validation data; "
+            f"pass validation_data for {monitor!r} or monitor='loss'."
+        )
 
-    Either way the model keeps the parameters it had at the start of the failing epoch.
+
+def _monitored_value(owner: str, monitor: str, logs: dict) -> float:
+    if monitor not in logs:
+        raise ValueError(
+            f"{owner} monitors {monitor!r}, which is not among the logged values "
+            f"{sorted(logs)}; pass validation_data for 'val_loss' or monitor='loss'."
+        )
+    return logs[monitor]
+
+
+class TerminateOnNaN(Callback):
+    """Stop with a warning (instead of ``fit``'s ``DivergenceError``) when training diverges.
+
+    Either way the model keeps the last finite state: the parameters and optimizer state from
+    the end of the last good epoch (or those training started from), never NaN weights.
     """
 
 
 class ModelCheckpoint(Callback):
     """Save the model after every epoch (or only on improvement) to ``filepath``.
 
-    ``filepath`` may contain ``{epoch}``; files are written atomically (temporary file, then
-    rename), so a crash mid-save leaves the previous checkpoint intact.
+    ``filepath`` may name ``{epoch}`` (1-based) and any logged value, e.g.
+    ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``; the names are checked before training (a
+    ``val_*`` name needs validation data) and at each epoch against what was logged. Files are
+    written atomically (temporary file, then rename), so a crash mid-save leaves the previous
+    checkpoint intact, and only from finite states (``train`` restores the last finite state
+    before any callback sees a diverged one).
+
+    With ``save_best_only`` a file is written when ``monitor`` improves on the best value of
+    the current fit (``best`` starts again at +inf in every fit); like ``EarlyStopping``, a
+    ``val_*`` monitor without validation data is refused.
     """
 
     def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False):
@@ -145,13 +197,118 @@ class ModelCheckpoint(Callback):
         self.save_best_only = save_best_only
         self.best = math.inf
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+    def _fields(self) -> list:
+        """The names ``filepath`` formats, e.g. ["epoch", "val_loss"]."""
+        try:
+            parsed = list(string.Formatter().parse(self.filepath))
+        except ValueError as err:
+            raise ValueError(
+                f"ModelCheckpoint filepath {self.filepath!r} is not a valid format string ({err}); "
+                "write fields as {epoch} or {val_loss:.3f}, and literal braces as {{ }}."
+            ) from None
+        fields = []
+        for _, field, _, _ in parsed:
+            if field is None:
+                continue
+            name = field.split(".")[0].split("[")[0]
+            if name == "" or name.isdigit():
+                raise ValueError(
+                    f"ModelCheckpoint filepath {self.filepath!r} has a positional field {{{field}}}; "
+                    "name the value, e.g. {epoch} or {val_loss}."
+                )
+            fields.append(name)
+        return fields
+
+    def check(self, *, validation: bool) -> None:
+        for name in self._fields():
+            if name.startswith("val_") and not validation:
+                raise ValueError(
+                    f"ModelCheckpoint filepath {self.filepath!r} uses {{{name}}}, which is logged only "
+                    "with validation data; pass validation_data to fit, or use {epoch} or {loss}."
+                )
         if self.save_best_only:
-            value = logs.get(self.monitor, logs.get("loss"))
+            _check_monitor_can_be_logged("ModelCheckpoint", self.monitor, validation)
+
+    def on_train_begin(self, logs=None) -> None:
+        self.best = math.inf  # a reused checkpoint compares within this fit only
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        missing = [name for name in self._fields() if name != "epoch" and name not in logs]
+        if missing:
+            raise ValueError(
+                f"ModelCheckpoint filepath {self.filepath!r} uses {{{missing[0]}}}, which is not among "
+                f"the logged values {['epoch', *sorted(logs)]}."
+            )
+        if self.save_best_only:
+            value = _monitored_value("ModelCheckpoint", self.monitor, logs)
             if not value < self.best:
                 return
             self.best = value
-        self.model.save(self.filepath.format(epoch=epoch + 1))
+        self.model.save(self.filepath.format(**{**logs, "epoch": epoch + 1}))
+
+
+def check_callbacks(callbacks, *, validation: bool) -> list:
+    """The callbacks as a list, each a ``Callback`` whose ``check`` accepts this fit.
+
+    ``fit`` calls this before it builds or changes anything, so a misconfigured callback costs
+    no training and leaves a fitted model as it was.
+    """
+    callbacks = list(callbacks or ())
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(
+                f"callbacks must be npae.training.Callback instances; got {type(cb).__name__} "
+                f"({cb!r}). Subclass Callback and override the hooks you need."
+            )
+        cb.check(validation=validation)
+    return callbacks
+
+
+class DivergenceError(FloatingPointError):
+    """Training diverged: a loss, a parameter or the optimizer state became NaN or infinite.
+
+    Raised by ``train`` (so by ``fit`` and ``partial_fit``) after the last finite parameters and
+    optimizer state were put back; the message says which state that is.
+    """
+
+
+def _all_finite(arrays) -> bool:
+    """Whether every array holds only finite numbers: one device reduction, one host sync."""
+    flags = [array_namespace(a).all(array_namespace(a).isfinite(a)) for a in arrays]
+    if not flags:
+        return True
+    ok = flags[0]
+    for flag in flags[1:]:
+        ok = ok & flag
+    return bool(ok)
+
+
+class _TrainingState:
+    """Copies of a model's weights and optimizer state (iteration count, momenta, moments)."""
+
+    def __init__(self, model):
+        self.weights = model.get_weights()
+        optimizer = getattr(model, "optimizer_", None)
+        self.optimizer = optimizer.snapshot() if hasattr(optimizer, "snapshot") else None
+
+    def optimizer_arrays(self) -> list:
+        return [] if self.optimizer is None else [v for s in self.optimizer[1] for v in s.values()]
+
+    def restore(self, model) -> None:
+        with _DeferInterrupt():  # half-restored weights would belong to no state
+            model.set_weights(self.weights)
+            if self.optimizer is not None:
+                model.optimizer_.restore(self.optimizer)
+
+    def problem(self) -> str | None:
+        """What is not finite, in words, or None (one host sync when all is well)."""
+        weights, optim = list(self.weights.values()), self.optimizer_arrays()
+        if _all_finite(weights + optim):
+            return None
+        if not _all_finite(weights):
+            return "the parameters became NaN or infinite (in a step after the loss was measured)"
+        return ("the optimizer state became NaN or infinite (e.g. Adam's second moment overflowed, "
+                "so every update m̂/(√v̂ + ε) was 0 and training stalled at a finite loss)")
 
 
 class _DeferInterrupt:
@@ -192,31 +349,40 @@ def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validat
           callbacks=(), verbose: int = 0, shuffle: bool = True, to_device=None) -> dict:
     """Run ``epochs`` passes over X (a device array (N, D)); append per-epoch figures to ``history``.
 
-    ``to_device`` streams a host array batch by batch (see ``minibatches``).
-
-    Ctrl-C stops training gracefully (as in skorch): the step in progress completes, the partial
-    epoch is not recorded, a warning says so, and the model keeps the parameters of the last
-    completed step, ready to continue with ``warm_start`` or ``partial_fit``.
+    ``to_device`` streams a host array batch by batch (see ``minibatches``). What the model holds
+    when this returns or raises is described in the module docstring: never a non-finite state.
 
     Raises
     ------
-    FloatingPointError
-        When an epoch's loss is NaN or inf (unless a ``TerminateOnNaN`` callback is given, which
-        turns it into a warning). The parameters from the start of that epoch are restored first.
+    DivergenceError
+        A ``FloatingPointError``: an epoch's loss, the parameters or the optimizer state became
+        NaN or infinite (unless a ``TerminateOnNaN`` callback is given, which turns it into a
+        warning). The last finite parameters and optimizer state are restored first.
+    KeyboardInterrupt
+        On Ctrl-C, after the step in progress; the model keeps the last completed step.
+    ValueError
+        If the model's state is not finite before training starts.
     """
-    callbacks = list(callbacks or ())
+    callbacks = check_callbacks(callbacks, validation=validation_data is not None)
     on_nan_warn = any(isinstance(cb, TerminateOnNaN) for cb in callbacks)
-    model.stop_training = False
-    for cb in callbacks:
-        cb.set_model(model)
-        cb.on_train_begin()
+    start_state = _TrainingState(model)
+    if start_state.problem() is not None:
+        raise ValueError(
+            f"{type(model).__name__} holds NaN or infinite parameters or optimizer state before "
+            "training; fit it from scratch (warm_start=False) or load a good checkpoint."
+        )
+    start_lengths = {key: len(values) for key, values in history.items()}
     done_before = len(history.get("loss", []))
-    bar = _progress(epochs, verbose, done_before)
+    last_good, last_good_epoch = start_state, done_before
+    model.stop_training = False
+    bar = None
     n = X.shape[0]
-    epoch = done_before
     try:
+        for cb in callbacks:
+            cb.set_model(model)
+            cb.on_train_begin()
+        bar = _progress(epochs, verbose, done_before)
         for epoch in range(done_before, done_before + epochs):
-            snapshot = model.get_weights()
             total, extra = None, {}
             for batch in minibatches(X, batch_size, rng, shuffle, to_device):
                 with _DeferInterrupt():
@@ -227,21 +393,28 @@ def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validat
                     extra[key] = value * rows if key not in extra else extra[key] + value * rows
             epoch_logs = {"loss": float(total) / n}
             epoch_logs.update({key: float(value) / n for key, value in extra.items()})
-            if not all(math.isfinite(v) for v in epoch_logs.values()):
-                model.set_weights(snapshot)
+            state = _TrainingState(model)
+            bad_logs = [key for key, value in epoch_logs.items() if not math.isfinite(value)]
+            problem = (f"the {bad_logs[0]} became {epoch_logs[bad_logs[0]]}" if bad_logs else state.problem())
+            if problem is not None:
+                last_good.restore(model)
+                kept = (f"The parameters and optimizer state from the end of epoch {last_good_epoch}"
+                        if last_good_epoch > 0 else "The initial parameters and optimizer state")
                 message = (
-                    f"Training diverged: the loss became {epoch_logs['loss']} in epoch {epoch + 1}. "
-                    "The parameters from the start of that epoch were kept. Lower learning_rate, "
-                    "or pass optimizer clip_norm."
+                    f"Training diverged in epoch {epoch + 1}: {problem}. {kept} (the last finite state; "
+                    "checked once per epoch) were kept. Lower learning_rate, or clip the gradient norm "
+                    "with clip_norm= (e.g. clip_norm=1.0)."
                 )
                 if on_nan_warn:
                     warnings.warn(message, RuntimeWarning, stacklevel=3)
                     break
-                raise FloatingPointError(message)
+                raise DivergenceError(message)
             if validation_data is not None:
                 epoch_logs.update({f"val_{k}": v for k, v in model.evaluate_logs(validation_data).items()})
-            for key, value in epoch_logs.items():
-                history.setdefault(key, []).append(value)
+            with _DeferInterrupt():  # an epoch is recorded under every key or under none
+                for key, value in epoch_logs.items():
+                    history.setdefault(key, []).append(value)
+            last_good, last_good_epoch = state, epoch + 1
             for cb in callbacks:
                 cb.on_epoch_end(epoch, epoch_logs)
             if bar is not None:
@@ -249,14 +422,26 @@ def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validat
                 bar.update(1)
             if model.stop_training:
                 break
-    except KeyboardInterrupt:
-        warnings.warn(
-            f"Training interrupted in epoch {epoch + 1}; the model keeps the parameters of the last "
-            f"completed step and history_ holds the {len(history.get('loss', []))} completed epochs. "
-            "Continue with warm_start=True or partial_fit.", RuntimeWarning, stacklevel=3)
+    except (KeyboardInterrupt, DivergenceError):
+        if _TrainingState(model).problem() is not None:
+            last_good.restore(model)
+        raise
+    except Exception:
+        start_state.restore(model)
+        _truncate(history, start_lengths)
+        raise
     finally:
         if bar is not None:
             bar.close()
     for cb in callbacks:
         cb.on_train_end()
     return history
+
+
+def _truncate(history: dict, lengths: dict) -> None:
+    """Put ``history`` back to ``lengths`` (keys it did not have are removed)."""
+    for key in list(history):
+        if key in lengths:
+            del history[key][lengths[key]:]
+        else:
+            del history[key]

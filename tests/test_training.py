@@ -8,7 +8,7 @@ import pytest
 
 import npae
 from npae import backend as B
-from npae.training import EarlyStopping, minibatches
+from npae.training import EarlyStopping, ModelCheckpoint, minibatches
 
 
 def small(**kw):
@@ -41,13 +41,14 @@ def test_ctrl_c_mid_step_finishes_the_step_and_keeps_a_usable_model(rng):
 
     npae.optimizers.Adam._update = interrupted_update
     try:
-        with pytest.warns(RuntimeWarning, match="Training interrupted in epoch 2"):
+        with pytest.raises(KeyboardInterrupt):  # it propagates, as in Keras and Lightning
             ae.fit(X)
     finally:
         npae.optimizers.Adam._update = original
     assert calls["n"] == 5 * 8  # the interrupted step still updated all eight arrays
     assert ae.optimizer_.iterations == 5
     assert len(ae.history_["loss"]) == 1  # only the completed epoch is recorded
+    assert set(ae.history_) == {"loss"}
     # the parameters are exactly those of 5 uninterrupted steps
     ref = small(epochs=1, warm_start=True).fit(X)
     first_batch = next(minibatches(B.asarray(X, dtype="float32"), 16, rng=ref._rng))
@@ -123,3 +124,191 @@ def test_train_step_moves_parameters_by_the_gradient_of_loss_and_grad(xp, name):
     for key, value in model.parameters().items():
         np.testing.assert_allclose(B.to_numpy(value), before[key] - 0.1 * B.to_numpy(grads[key]),
                                    rtol=1e-12, atol=1e-14, err_msg=key)
+
+
+# ---------------------------------------------------------------- divergence (issue 15, items 1-2)
+def _finite(model):
+    return all(np.all(np.isfinite(B.to_numpy(v))) for v in model.parameters().values())
+
+
+def _optimizer_finite(model):
+    return all(np.all(np.isfinite(B.to_numpy(v))) for v in model.optimizer_.state_arrays().values())
+
+
+def _initial_parameters(model, X):
+    """The parameters a fresh fit of ``model`` starts from (loss_and_grad builds, never updates)."""
+    twin = npae.Autoencoder(**model.get_params())
+    twin.loss_and_grad(X)
+    return {k: B.to_numpy(v).copy() for k, v in twin.parameters().items()}
+
+
+def blow_up(**kw):
+    """One step per epoch at a learning rate that makes that step's update non-finite: the epoch's
+    loss (measured before the update) is finite, the parameters after it are not."""
+    return small(**{"optimizer": "sgd", "learning_rate": 1e38, "batch_size": 1000, "epochs": 1, "loss": "mse", **kw})
+
+
+def test_a_blow_up_in_the_last_step_raises_and_keeps_the_last_finite_parameters(rng):
+    X = rng.random((30, 5))
+    ae = blow_up()
+    start = _initial_parameters(ae, X)
+    with pytest.raises(FloatingPointError, match=r"epoch 1.*initial parameters"):
+        ae.fit(X)
+    assert _finite(ae)
+    for key, value in start.items():
+        np.testing.assert_array_equal(B.to_numpy(ae.parameters()[key]), value, err_msg=key)
+    assert ae.history_.get("loss", []) == []  # the diverged epoch is not recorded
+
+
+def test_a_blow_up_in_a_later_epoch_keeps_the_end_of_the_previous_epoch(rng):
+    X = rng.random((30, 5))
+    good = small(optimizer="sgd", learning_rate=0.01, batch_size=1000, epochs=2, loss="mse").fit(X)
+    kept = {k: B.to_numpy(v).copy() for k, v in good.parameters().items()}
+    good.set_params(warm_start=True)
+    good.optimizer_.learning_rate = float("inf")  # the next step (the last of epoch 3) blows up
+    with pytest.raises(FloatingPointError, match=r"epoch 3.*end of epoch 2"):
+        good.fit(X)
+    for key, value in kept.items():
+        np.testing.assert_array_equal(B.to_numpy(good.parameters()[key]), value, err_msg=key)
+    assert len(good.history_["loss"]) == 2
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("learning_rate", [1e3, 1e12, 1e38])
+def test_no_fit_ends_with_non_finite_parameters_or_optimizer_state(rng, optimizer, learning_rate):
+    X = rng.random((30, 5)) * 10.0
+    for callbacks in ([], [npae.TerminateOnNaN()]):
+        ae = small(optimizer=optimizer, learning_rate=learning_rate, batch_size=10, epochs=4, loss="mse")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                ae.fit(X, callbacks=callbacks)
+            except FloatingPointError as err:
+                assert "were kept" in str(err)
+        assert _finite(ae) and _optimizer_finite(ae)
+
+
+def test_terminate_on_nan_ends_with_the_last_finite_parameters(rng):
+    X = rng.random((30, 5))
+    ae = blow_up(epochs=3)
+    start = _initial_parameters(ae, X)
+    with pytest.warns(RuntimeWarning, match="epoch 1"):
+        ae.fit(X, callbacks=[npae.TerminateOnNaN()])
+    for key, value in start.items():
+        np.testing.assert_array_equal(B.to_numpy(ae.parameters()[key]), value, err_msg=key)
+
+
+@pytest.mark.parametrize("save_best_only", [False, True])
+def test_model_checkpoint_never_replaces_a_good_file_with_a_diverged_state(rng, tmp_path, save_best_only):
+    X = rng.random((30, 5))
+    path = tmp_path / "ckpt.npz"
+    small(loss="mse").fit(X).save(path)
+    good = path.read_bytes()
+    checkpoint = npae.ModelCheckpoint(path, monitor="loss", save_best_only=save_best_only)
+    with pytest.raises(FloatingPointError):
+        blow_up(epochs=2).fit(X, callbacks=[checkpoint])
+    assert path.read_bytes() == good
+    assert _finite(npae.load(path))
+
+
+def test_optimizer_state_is_restored_with_the_weights(rng):
+    X = rng.random((30, 5))
+    ae = small(optimizer="momentum", learning_rate=0.01, batch_size=10, epochs=1, loss="mse").fit(X)
+    before = {k: B.to_numpy(v).copy() for k, v in ae.optimizer_.state_arrays().items()}
+    iterations = ae.optimizer_.iterations
+    ae.set_params(warm_start=True)
+    ae.optimizer_.learning_rate = 1e38
+    with pytest.raises(FloatingPointError):
+        ae.fit(X)
+    assert ae.optimizer_.iterations == iterations
+    after = ae.optimizer_.state_arrays()
+    assert sorted(after) == sorted(before)
+    for key, value in before.items():
+        np.testing.assert_array_equal(B.to_numpy(after[key]), value, err_msg=key)
+    ae.optimizer_.learning_rate = 1e-3  # a warm restart with a small step trains again
+    ae.fit(X)
+    assert _finite(ae) and np.isfinite(ae.history_["loss"][-1])
+
+
+def test_adam_stalled_on_an_infinite_second_moment_is_reported(rng):
+    """Adam at a huge step: v overflows to inf, every update m̂/√v̂ is 0 and the loss freezes at a
+    finite value. That is a divergence too, and the message says how to avoid it."""
+    X = rng.random((30, 5)) * 10.0
+    ae = small(optimizer="adam", learning_rate=1e3, batch_size=10, epochs=6, loss="mse")
+    with pytest.raises(FloatingPointError, match=r"(?s)optimizer state.*clip_norm="):
+        ae.fit(X)
+    assert _finite(ae) and _optimizer_finite(ae)
+
+
+@pytest.mark.parametrize("name", ["Autoencoder", "SparseAutoencoder", "DenoisingAutoencoder",
+                                  "ContractiveAutoencoder", "VAE"])
+def test_estimators_expose_gradient_clipping(rng, name):
+    cls = getattr(npae, name)
+    assert cls().get_params()["clip_norm"] is None
+    X = rng.random((20, 5))
+    model = cls(hidden_sizes=(4,), latent_dim=2, epochs=1, verbose=0, random_state=0, clip_norm=0.5).fit(X)
+    assert model.optimizer_.clip_norm == 0.5
+    with pytest.raises(ValueError, match="clip_norm"):
+        cls(clip_norm=-1.0, verbose=0).fit(X)
+
+
+def test_clipping_keeps_a_huge_step_finite(rng):
+    X = rng.random((30, 5)) * 10.0
+    ae = small(optimizer="sgd", learning_rate=1e3, batch_size=10, epochs=2, loss="mse", clip_norm=1e-6)
+    ae.fit(X)
+    assert _finite(ae)
+
+
+def test_ctrl_c_in_a_loop_of_fits_stops_the_loop(rng):
+    """A KeyboardInterrupt is not turned into a warning: a grid of fits stops at the first one."""
+    X = rng.random((40, 6))
+
+    class CtrlC(npae.training.Callback):
+        def on_epoch_end(self, epoch, logs):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    fitted = []
+    with pytest.raises(KeyboardInterrupt):
+        for rate in (1e-3, 1e-2, 1e-1):
+            fitted.append(small(learning_rate=rate).fit(X, callbacks=[CtrlC()]))
+    assert fitted == []
+
+
+# ---------------------------------------------------------------- ModelCheckpoint (issue 15, item 10)
+def test_model_checkpoint_reused_across_fits_starts_each_fit_with_a_new_best(rng, tmp_path):
+    X = rng.random((30, 5))
+    path = tmp_path / "best.npz"
+    checkpoint = ModelCheckpoint(path, monitor="loss", save_best_only=True)
+    small(epochs=30, learning_rate=0.05, loss="mse").fit(X, callbacks=[checkpoint])
+    second = small(epochs=1, learning_rate=1e-6, loss="mse", random_state=1).fit(X, callbacks=[checkpoint])
+    saved = npae.load(path)
+    for key, value in second.parameters().items():
+        np.testing.assert_array_equal(B.to_numpy(saved.parameters()[key]), B.to_numpy(value), err_msg=key)
+
+
+def test_model_checkpoint_save_best_only_needs_its_monitored_value(rng, tmp_path):
+    X = rng.random((20, 5))
+    ae = small()
+    with pytest.raises(ValueError, match="pass validation_data for 'val_loss' or monitor='loss'"):
+        ae.fit(X, callbacks=[ModelCheckpoint(tmp_path / "m.npz", save_best_only=True)])
+    assert not hasattr(ae, "history_")  # refused before training
+    with pytest.raises(ValueError, match=r"monitors 'kl'.*\['loss'\]"):
+        small().fit(X, callbacks=[ModelCheckpoint(tmp_path / "m.npz", monitor="kl", save_best_only=True)])
+    assert not list(tmp_path.iterdir())
+
+
+def test_model_checkpoint_path_fields_are_checked_with_the_logged_names(rng, tmp_path):
+    X = rng.random((20, 5))
+    ae = small()
+    with pytest.raises(ValueError, match=r"\{val_loss\}.*pass validation_data"):
+        ae.fit(X, callbacks=[ModelCheckpoint(tmp_path / "m-{val_loss}.npz")])
+    assert not hasattr(ae, "history_")  # refused before training
+    with pytest.raises(ValueError, match=r"\{kl\}.*\['epoch', 'loss'\]"):
+        small().fit(X, callbacks=[ModelCheckpoint(tmp_path / "m-{kl}.npz")])
+    with pytest.raises(ValueError, match="positional"):
+        small().fit(X, callbacks=[ModelCheckpoint(tmp_path / "m-{}.npz")])
+    with pytest.raises(ValueError, match="filepath"):
+        small().fit(X, callbacks=[ModelCheckpoint(tmp_path / "m-{epoch.npz")])
+    assert not list(tmp_path.iterdir())
+    small(epochs=2).fit(X, validation_data=X, callbacks=[ModelCheckpoint(tmp_path / "m-{epoch}-{val_loss:.3f}.npz")])
+    assert len(list(tmp_path.iterdir())) == 2

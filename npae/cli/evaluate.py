@@ -12,11 +12,21 @@ from npae import backend as B
 from npae import plotting
 from npae._version import __version__
 from npae.cli.data import data_range, held_out_split, image_shape, load_model, pick_examples
-from npae.cli.options import add_model_file_options, add_output_directory_options, add_seed_option, check_positive
+from npae.cli.options import (
+    CLIError,
+    add_model_file_options,
+    add_output_directory_options,
+    add_seed_option,
+    check_positive,
+)
 from npae.cli.output import architecture, objective_name, run_directory, safe_name, table, write_metrics
 from npae.metrics import psnr
 
-__all__ = ["add_parser", "run"]
+__all__ = ["MAX_K", "add_parser", "run"]
+
+#: The most importance samples per image ``--k`` accepts: the estimate costs k decoder passes per
+#: image (memory stays bounded, see ``VAE.log_likelihood``), and Burda et al. (2016) report at k = 5,000.
+MAX_K = 10_000
 
 
 def add_parser(subparsers) -> None:
@@ -38,7 +48,8 @@ def add_parser(subparsers) -> None:
     add_model_file_options(p, what="to evaluate on")
     vae = p.add_argument_group("VAE likelihood (ignored for other models)")
     vae.add_argument("--k", type=int, default=100, metavar="K",
-                     help="importance samples per image for the IWAE estimate of log p(x) (default: 100)")
+                     help="importance samples per image for the IWAE estimate of log p(x), at most "
+                          f"{MAX_K:,} (default: 100)")
     vae.add_argument("--n", type=int, default=1000, metavar="N",
                      help="how many test images (the first N) the IWAE estimate uses (default: 1000)")
     add_seed_option(vae, "seeds the latent noise of the ELBO and IWAE estimates (default: 0)")
@@ -50,6 +61,9 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     """``npae evaluate``: see ``npae evaluate --help``."""
     check_positive(args.k, "--k")
+    if args.k > MAX_K:
+        raise CLIError(f"--k must be at most {MAX_K:,} importance samples per image; got {args.k:,}. "
+                       "The IWAE estimate costs k decoder passes per image; a few thousand suffice.")
     check_positive(args.n, "--n")
     model, model_path = load_model(args.model_path, args.backend)
     X, y, info, split = held_out_split(args, model, model_path)

@@ -93,7 +93,16 @@ def _train_into(run_dir: Path, args, cls, model, backend, data, info) -> int:
         f"{backend.name} backend ({backend.device}); writing to {run_dir}", flush=True)
 
     start = time.perf_counter()
-    model.fit(X_train, validation_data=X_test)
+    try:
+        model.fit(X_train, validation_data=X_test)
+    except KeyboardInterrupt:
+        _write_unfinished_run(run_dir, args, cls, model, backend, data, info, "interrupted",
+                              "interrupted by Ctrl-C (SIGINT)", time.perf_counter() - start)
+        raise
+    except FloatingPointError as err:
+        _write_unfinished_run(run_dir, args, cls, model, backend, data, info, "diverged", str(err),
+                              time.perf_counter() - start)
+        raise
     seconds = time.perf_counter() - start
 
     train_loss = -model.score(X_train)
@@ -120,16 +129,7 @@ def _train_into(run_dir: Path, args, cls, model, backend, data, info) -> int:
     unit = "pixel" if image_shape is None or image_shape[0] > 1 else "feature"
     objective = objective_name(model)
     metrics = {
-        "npae_version": __version__,
-        "model": args.model,
-        "model_class": cls.__name__,
-        "params": jsonable(model.get_params(deep=False)),
-        "dataset": args.dataset,
-        "n_train": int(X_train.shape[0]),
-        "n_test": int(X_test.shape[0]) if X_test is not None else 0,
-        "n_features": int(n_features),
-        "backend": backend.name,
-        "device": str(backend.device),
+        **_run_header(args, cls, model, backend, data, "completed"),
         "epochs": epochs_run,
         "seconds": round(seconds, 3),
         "samples_per_second": round(epochs_run * X_train.shape[0] / seconds, 1) if seconds > 0 else None,
@@ -141,11 +141,17 @@ def _train_into(run_dir: Path, args, cls, model, backend, data, info) -> int:
         "history": jsonable(model.history_),
         "files": list(RUN_FILES),
     }
-    # Not write_metrics: params and history are made jsonable above; the losses are written as
-    # computed, so a non-finite one shows as NaN or Infinity rather than null.
-    with open(run_dir / "metrics.json", "w", encoding="utf-8") as handle:
-        json.dump(metrics, handle, indent=2)
-        handle.write("\n")
+    non_finite = [key for key in ("train_loss", "test_loss") if metrics[key] is not None
+                  and not math.isfinite(metrics[key])]
+    if non_finite:
+        metrics["status"] = "diverged"
+        metrics["error"] = (f"the final {' and '.join(non_finite)} {'is' if len(non_finite) == 1 else 'are'} "
+                            "not finite")
+    _write_run_metrics(run_dir / "metrics.json", metrics)
+    if non_finite:
+        raise FloatingPointError(
+            f"{metrics['error']} (the model's parameters are finite, but its loss on the data overflows); "
+            f"the run in {run_dir} is marked diverged. Lower learning_rate, or pass dtype='float64'.")
 
     if args.quiet:
         print(run_dir)
@@ -166,3 +172,71 @@ def _train_into(run_dir: Path, args, cls, model, backend, data, info) -> int:
     lines.append(f"  wrote      {run_dir}{os.sep}{{{', '.join(RUN_FILES)}}}")
     print("\n".join(lines))
     return 0
+
+
+def _run_header(args, cls, model, backend, data, status: str) -> dict:
+    """The first entries of metrics.json: what ran, on what, and how it ended."""
+    X_train, _, X_test, _ = data
+    return {
+        "npae_version": __version__,
+        "status": status,
+        "model": args.model,
+        "model_class": cls.__name__,
+        "params": jsonable(model.get_params(deep=False)),
+        "dataset": args.dataset,
+        "n_train": int(X_train.shape[0]),
+        "n_test": int(X_test.shape[0]) if X_test is not None else 0,
+        "n_features": int(X_train.shape[1]),
+        "backend": backend.name,
+        "device": str(backend.device),
+    }
+
+
+def _write_unfinished_run(run_dir: Path, args, cls, model, backend, data, info, status: str, error: str,
+                          seconds: float) -> None:
+    """Mark a run that did not finish: metrics.json with its ``status`` ("interrupted" or
+    "diverged") and the completed epochs, and model.npz when the model holds a state to resume
+    from (the training loop leaves only finite states: the last completed step, or the last
+    finite one). No figures, so the directory never looks like a finished run."""
+    files = []
+    history = dict(getattr(model, "history_", None) or {})
+    if getattr(model, "n_features_in_", None) is not None:  # built: its state can be resumed
+        try:
+            model.save(run_dir / "model.npz")
+            files.append("model.npz")
+        except (OSError, ValueError) as err:  # the mark must still be written
+            error = f"{error}; model.npz not written: {err}"
+    files.append("metrics.json")
+    metrics = {
+        **_run_header(args, cls, model, backend, data, status),
+        "error": error,
+        "epochs": len(history.get("loss", [])),
+        "seconds": round(seconds, 3),
+        "history": jsonable(history),
+        "files": files,
+    }
+    _write_run_metrics(run_dir / "metrics.json", metrics)
+
+
+def _write_run_metrics(path: Path, metrics: dict) -> None:
+    """Write ``metrics`` as RFC 8259 JSON: a NaN or infinite number is written as null, and the
+    keys that held one are listed under "non_finite" (bare NaN / Infinity are not JSON)."""
+    non_finite = sorted(set(_non_finite_keys(metrics)))
+    clean = jsonable(metrics)
+    if non_finite:
+        clean["non_finite"] = non_finite
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(clean, handle, indent=2, allow_nan=False)
+        handle.write("\n")
+
+
+def _non_finite_keys(value, key: str = ""):
+    """Dotted keys (``history.val_loss``) under which ``value`` holds a NaN or infinite float."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite_keys(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _non_finite_keys(v, key)
+    elif isinstance(value, (float, np.floating)) and not math.isfinite(float(value)):
+        yield key

@@ -55,6 +55,9 @@ class Autoencoder(BaseAutoencoder):
         Kernel initializer; None picks He for ReLU-like activations and Glorot otherwise.
     warm_start : bool, default=False
         If True, ``fit`` continues from the current parameters and optimizer state.
+    clip_norm : float or None, default=None
+        If set, each step scales the gradients so their global L2 norm is at most ``clip_norm``
+        (``npae.optimizers.clip_grad_norm``): a guard against one huge step blowing training up.
 
     Attributes
     ----------
@@ -78,7 +81,7 @@ class Autoencoder(BaseAutoencoder):
     def __init__(self, hidden_sizes=(256,), latent_dim=32, activation="relu", latent_activation="identity",
                  loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=10,
                  dtype="float32", random_state=None, backend=None, verbose=1, weight_init=None,
-                 warm_start=False):
+                 warm_start=False, clip_norm=None):
         self.hidden_sizes = hidden_sizes
         self.latent_dim = latent_dim
         self.activation = activation
@@ -94,6 +97,7 @@ class Autoencoder(BaseAutoencoder):
         self.verbose = verbose
         self.weight_init = weight_init
         self.warm_start = warm_start
+        self.clip_norm = clip_norm
 
     # ------------------------------------------------------------------ checks and layers
     def _check_hyperparameters(self) -> None:

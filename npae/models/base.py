@@ -22,9 +22,12 @@ _sample_losses(X)                per-sample objective (N,) used by ``score_sampl
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
+import threading
+import weakref
 
 from array_api_compat import array_namespace
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -33,7 +36,7 @@ from sklearn.exceptions import NotFittedError
 from npae import backend as B
 from npae import io
 from npae.optimizers import get_optimizer
-from npae.training import train
+from npae.training import DivergenceError, check_callbacks, train
 from npae.validation import (
     check_array,
     check_hidden_sizes,
@@ -48,6 +51,46 @@ __all__ = ["BaseAutoencoder", "load", "MODEL_CLASSES"]
 
 MODEL_CLASSES: dict = {}
 INFERENCE_CHUNK = 8192
+
+# One re-entrant lock per model, for the calls that write the layers' caches and gradients
+# (``loss_and_grad``, ``train_step``): two threads interleaving forward and backward on one model
+# would read each other's caches. Kept outside the instance so models still pickle and deepcopy.
+_LOCKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _model_lock(model) -> threading.RLock:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
+@contextlib.contextmanager
+def _all_or_nothing(model):
+    """Run a fit so that a failure leaves the model as it was before the call.
+
+    Yields a record whose ``training`` the caller sets once the training loop starts. A Ctrl-C
+    during training, or a divergence, keeps the new state (the last completed step, the last
+    finite state: the training loop guarantees both); any other failure, or a Ctrl-C while the
+    new network is being built, puts back every attribute the model had. Layers are replaced,
+    not changed in place, when a network is rebuilt, so the old ones are intact; in-place
+    changes to parameters during training are undone by the training loop itself.
+    """
+    previous = dict(model.__dict__)
+    record = type("FitRecord", (), {"training": False})()
+    try:
+        yield record
+    except (KeyboardInterrupt, DivergenceError):
+        if not record.training:
+            model.__dict__.clear()
+            model.__dict__.update(previous)
+        raise
+    except Exception:
+        model.__dict__.clear()
+        model.__dict__.update(previous)
+        raise
 
 
 class BaseAutoencoder(TransformerMixin, BaseEstimator):
@@ -65,6 +108,8 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.epochs, "epochs")
         check_positive_float(self.learning_rate, "learning_rate")
+        if getattr(self, "clip_norm", None) is not None:
+            check_positive_float(self.clip_norm, "clip_norm")
         check_option(self.dtype, B.FLOAT_DTYPES, "dtype")
         check_verbose(self.verbose)
         if self.backend is not None:
@@ -82,8 +127,30 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         self.n_features_in_ = int(n_features)
         self._rng = rng
         self._build(n_features, rng)
-        self.optimizer_ = get_optimizer(self.optimizer, self.learning_rate)
+        self.optimizer_ = self._new_optimizer()
         self.history_ = {}
+
+    def _new_optimizer(self):
+        """The optimizer named by the hyperparameters, with ``clip_norm`` when it is set."""
+        clip_norm = getattr(self, "clip_norm", None)
+        options = {} if clip_norm is None else {"clip_norm": float(clip_norm)}
+        return get_optimizer(self.optimizer, self.learning_rate, **options)
+
+    def _training_rng(self, warm: bool):
+        """The Generator a fit draws shuffles and noise from.
+
+        A fresh fit seeds it from ``random_state``. A warm-started fit with the same int seed
+        continues the stream the previous fit left off (as ``partial_fit`` does), so successive
+        warm fits draw new shuffles and noise, still determined by the seed: two warm fits of one
+        epoch draw what one fit of two epochs draws. A Generator given as ``random_state``
+        advances by itself; None draws fresh entropy every time.
+        """
+        seed = self.random_state
+        same_int_seed = (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
+                         and getattr(self, "_rng_seed", None) == seed)
+        if warm and same_int_seed and getattr(self, "_rng", None) is not None:
+            return self._rng
+        return B.check_random_state(seed)
 
     def _build(self, n_features: int, rng) -> None:
         raise NotImplementedError
@@ -219,6 +286,14 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
             Evaluated once per epoch into ``history_["val_loss"]`` (and other ``val_`` terms).
         callbacks : list of npae.training.Callback, optional
             e.g. ``EarlyStopping``, ``TerminateOnNaN``, ``ModelCheckpoint``.
+
+        Notes
+        -----
+        Everything is checked (hyperparameters, data, callbacks) before the model changes, and
+        a new network is built before the old one is let go: if the fit then fails (a
+        MemoryError, a callback's error), the model is left exactly as it was. A divergence
+        raises ``npae.training.DivergenceError`` and keeps the last finite state; Ctrl-C keeps
+        the last completed step and propagates (see ``npae.training``).
         """
         self._check_hyperparameters()
         warm = bool(getattr(self, "warm_start", False)) and self._is_built()
@@ -226,34 +301,44 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         Xval = None
         if validation_data is not None:
             Xval, _ = self._validate(validation_data, name="validation_data", n_features=Xb.shape[1])
-        rng = B.check_random_state(self.random_state)
-        if not warm:
-            self._initialize(Xb.shape[1], rng, self._resolve_backend())
-        else:
-            self._rng = rng
-        self._observe_training_data(Xb, reset=not warm)
-        train(self, Xb, epochs=self.epochs, batch_size=self.batch_size, rng=self._rng, history=self.history_,
-              validation_data=Xval, callbacks=callbacks, verbose=int(self.verbose), shuffle=True,
-              to_device=self._to_device if B.is_memmap(Xb) else None)
+        callbacks = check_callbacks(callbacks, validation=Xval is not None)
+        with _all_or_nothing(self) as record:
+            rng = self._training_rng(warm)
+            if not warm:
+                self._initialize(Xb.shape[1], rng, self._resolve_backend())
+            self._rng, self._rng_seed = rng, self.random_state
+            self._observe_training_data(Xb, reset=not warm)
+            record.training = True
+            train(self, Xb, epochs=self.epochs, batch_size=self.batch_size, rng=self._rng,
+                  history=self.history_, validation_data=Xval, callbacks=callbacks,
+                  verbose=int(self.verbose), shuffle=True,
+                  to_device=self._to_device if B.is_memmap(Xb) else None)
         return self
 
     def partial_fit(self, X, y=None):
-        """One epoch over X (building the model on the first call); returns self."""
+        """One epoch over X (building the model on the first call); returns self.
+
+        Failures leave the model as ``fit``'s do (see its Notes).
+        """
         self._check_hyperparameters()
         built = self._is_built()
         Xb, _ = self._validate(X, n_features=self.n_features_in_ if built else None)
-        if not built:
-            self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
-        self._observe_training_data(Xb, reset=not built)
-        train(self, Xb, epochs=1, batch_size=self.batch_size, rng=self._rng, history=self.history_,
-              verbose=0, shuffle=True, to_device=self._to_device if B.is_memmap(Xb) else None)
+        with _all_or_nothing(self) as record:
+            if not built:
+                self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
+                self._rng_seed = self.random_state
+            self._observe_training_data(Xb, reset=not built)
+            record.training = True
+            train(self, Xb, epochs=1, batch_size=self.batch_size, rng=self._rng, history=self.history_,
+                  verbose=0, shuffle=True, to_device=self._to_device if B.is_memmap(Xb) else None)
         return self
 
     def train_step(self, X):
         """One optimizer step on a device batch X (N, D); returns (loss, logs) as device scalars."""
-        self.zero_grad()
-        loss, logs = self._training_objective(X)
-        self.optimizer_.step(self._parameter_gradient_pairs())
+        with _model_lock(self):
+            self.zero_grad()
+            loss, logs = self._training_objective(X)
+            self.optimizer_.step(self._parameter_gradient_pairs())
         return loss, logs
 
     def _training_objective(self, X):
@@ -286,20 +371,29 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         -------
         loss : float
         grads : dict[str, array]
-            Same keys and shapes as ``parameters()``, as the kind of array X was.
+            Same keys and shapes as ``parameters()``, as the kind of array X was: copies, which
+            later calls do not change.
+
+        Notes
+        -----
+        Safe to call from several threads on one model: the forward and backward passes write
+        per-layer caches and gradients, so calls on the same model take a lock and run one at a
+        time (calls on different models run in parallel).
         """
-        self._check_hyperparameters()
-        built = self._is_built()
-        Xb, kind = self._validate(X, n_features=self.n_features_in_ if built else None)
-        kwargs = self._validate_loss_kwargs(Xb, kwargs)
-        if not built:
-            self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
-        if B.is_memmap(Xb):
-            Xb = self._to_device(Xb)
-        self.zero_grad()
-        loss, _ = self._forward_backward(Xb, **kwargs)
-        grads = {k: restore_kind(v, kind) for k, v in self.gradients().items()}
-        return float(loss), grads
+        with _model_lock(self):
+            self._check_hyperparameters()
+            built = self._is_built()
+            Xb, kind = self._validate(X, n_features=self.n_features_in_ if built else None)
+            kwargs = self._validate_loss_kwargs(Xb, kwargs)
+            if not built:
+                self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
+            if B.is_memmap(Xb):
+                Xb = self._to_device(Xb)
+            self.zero_grad()
+            loss, _ = self._forward_backward(Xb, **kwargs)
+            grads = {k: restore_kind(array_namespace(v).asarray(v, copy=True), kind)
+                     for k, v in self.gradients().items()}
+            return float(loss), grads
 
     def _validate_loss_kwargs(self, Xb, kwargs: dict) -> dict:
         if kwargs:

@@ -45,7 +45,8 @@ class DenoisingAutoencoder(Autoencoder):
     Parameters
     ----------
     hidden_sizes, latent_dim, activation, latent_activation, loss, optimizer, learning_rate,
-    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start
+    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start,
+    clip_norm
         As for ``npae.Autoencoder``. ``random_state`` also seeds the corruption.
     noise : {"gaussian", "masking", "salt_pepper"}, default="gaussian"
         The corruption applied to each training minibatch.
@@ -89,12 +90,14 @@ class DenoisingAutoencoder(Autoencoder):
     def __init__(self, hidden_sizes=(256,), latent_dim=32, activation="relu", latent_activation="identity",
                  loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=10,
                  dtype="float32", random_state=None, backend=None, verbose=1, weight_init=None,
-                 warm_start=False, noise="gaussian", noise_level=0.2):
+                 warm_start=False, noise="gaussian", noise_level=0.2,
+                 clip_norm=None):
         super().__init__(hidden_sizes=hidden_sizes, latent_dim=latent_dim, activation=activation,
                          latent_activation=latent_activation, loss=loss, optimizer=optimizer,
                          learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, dtype=dtype,
                          random_state=random_state, backend=backend, verbose=verbose,
-                         weight_init=weight_init, warm_start=warm_start)
+                         weight_init=weight_init, warm_start=warm_start,
+                         clip_norm=clip_norm)
         self.noise = noise
         self.noise_level = noise_level
 

@@ -35,7 +35,8 @@ class SparseAutoencoder(Autoencoder):
     Parameters
     ----------
     hidden_sizes, latent_dim, activation, latent_activation, loss, optimizer, learning_rate,
-    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start
+    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start,
+    clip_norm
         As for ``npae.Autoencoder``.
     sparsity : {"l1", "kl"}, default="l1"
         "l1": λ · mean_n Σ_j |h_nj|. "kl": β · Σ_j KL(ρ ‖ ρ̂_j) with ρ̂_j the batch mean of h_j;
@@ -66,12 +67,14 @@ class SparseAutoencoder(Autoencoder):
     def __init__(self, hidden_sizes=(256,), latent_dim=32, activation="relu", latent_activation="identity",
                  loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=10,
                  dtype="float32", random_state=None, backend=None, verbose=1, weight_init=None,
-                 warm_start=False, sparsity="l1", sparsity_weight=0.1, target_sparsity=0.05):
+                 warm_start=False, sparsity="l1", sparsity_weight=0.1, target_sparsity=0.05,
+                 clip_norm=None):
         super().__init__(hidden_sizes=hidden_sizes, latent_dim=latent_dim, activation=activation,
                          latent_activation=latent_activation, loss=loss, optimizer=optimizer,
                          learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, dtype=dtype,
                          random_state=random_state, backend=backend, verbose=verbose,
-                         weight_init=weight_init, warm_start=warm_start)
+                         weight_init=weight_init, warm_start=warm_start,
+                         clip_norm=clip_norm)
         self.sparsity = sparsity
         self.sparsity_weight = sparsity_weight
         self.target_sparsity = target_sparsity

@@ -34,7 +34,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from npae import backend as B
-from npae import losses, ops
+from npae import losses
 from npae.activations import get_activation
 from npae.initializers import default_init, get_initializer
 from npae.layers import Dense, dense_stack
@@ -200,6 +200,9 @@ class VAE(BaseAutoencoder):
         Kernel initializer; None picks He for ReLU-like activations and Glorot otherwise.
     warm_start : bool, default=False
         If True, ``fit`` continues from the current parameters, optimizer state and warm-up.
+    clip_norm : float or None, default=None
+        If set, each step scales the gradients so their global L2 norm is at most ``clip_norm``
+        (``npae.optimizers.clip_grad_norm``): a guard against one huge step blowing training up.
 
     Attributes
     ----------
@@ -255,6 +258,7 @@ class VAE(BaseAutoencoder):
         verbose=1,
         weight_init=None,
         warm_start=False,
+        clip_norm=None,
     ):
         self.hidden_sizes = hidden_sizes
         self.latent_dim = latent_dim
@@ -273,6 +277,7 @@ class VAE(BaseAutoencoder):
         self.verbose = verbose
         self.weight_init = weight_init
         self.warm_start = warm_start
+        self.clip_norm = clip_norm
 
     # ------------------------------------------------------------------ checks and layers
     def _check_hyperparameters(self) -> None:
@@ -475,13 +480,14 @@ class VAE(BaseAutoencoder):
         """The per-sample ELBO (``elbo`` with the model's Generator): higher means more normal."""
         return self.elbo(X)
 
-    def _log_weights(self, X, k: int, rng):
-        """log w_s = log p(x|z_s) + log N(z_s; 0, I) − log q(z_s|x) for s = 1 … k: (k, N).
+    def _log_weight_chunks(self, X, k: int, rng):
+        """Yield log w_s = log p(x|z_s) + log N(z_s; 0, I) − log q(z_s|x) for s = 1 … k, a block
+        of samples at a time: arrays of shape (s, N) whose first axes add up to k.
 
         log q(z_s|x) = −½ Σ_k (log 2π + log_var + eps_s²) and log N(z_s; 0, I) = −½ Σ_k (log 2π + z_s²),
-        so the two log 2π terms cancel. The k samples run through the decoder in chunks of at most
-        IWAE_CHUNK_ROWS rows (samples × rows), eps drawn chunk after chunk from one stream; the
-        likelihood scores the s·N rows of a chunk against X repeated s times.
+        so the two log 2π terms cancel. A block runs at most IWAE_CHUNK_ROWS rows (samples × rows)
+        through the decoder, eps drawn block after block from one stream; the likelihood scores
+        the s·N rows of a block against X repeated s times.
         """
         xp = array_namespace(X)
         N = X.shape[0]
@@ -489,7 +495,6 @@ class VAE(BaseAutoencoder):
         mu, log_var, _ = self._encode_stats(X)
         std = xp.exp(0.5 * log_var)
         per_chunk = max(1, IWAE_CHUNK_ROWS // N)
-        out = []
         for start in range(0, k, per_chunk):
             s = min(per_chunk, k - start)
             eps = B.standard_normal(rng, (s, N, K), like=X)
@@ -497,8 +502,32 @@ class VAE(BaseAutoencoder):
             y = self.decoder_.forward(xp.reshape(z, (s * N, K)))  # row s·N + n holds sample s of x_n
             log_px = -xp.reshape(self.likelihood_.value(xp.tile(X, (s, 1)), y), (s, N))
             log_pz_minus_log_q = -0.5 * xp.sum(z * z - log_var[None, :, :] - eps * eps, axis=-1)
-            out.append(log_px + log_pz_minus_log_q)
-        return xp.concat(out, axis=0)
+            yield log_px + log_pz_minus_log_q
+
+    def _log_weights(self, X, k: int, rng):
+        """All k log importance weights of X (N, D) at once: (k, N)."""
+        return array_namespace(X).concat(list(self._log_weight_chunks(X, k, rng)), axis=0)
+
+    def _streamed_log_mean_weight(self, X, k: int, rng):
+        """log (1/k) Σ_s w_s for X (N, D), streamed over the blocks of ``_log_weight_chunks``: (N,).
+
+        A running logsumexp keeps only m = max_s log w_s so far and S = Σ_s exp(log w_s − m),
+        shape (N,) each; a block with maximum m_b updates m′ = max(m, m_b) and
+        S′ = S·exp(m − m′) + Σ_block exp(log w − m′). Every exponent is ≤ 0, so nothing
+        overflows, and memory is one block, whatever k is.
+        """
+        xp = array_namespace(X)
+        m = total = None
+        for log_w in self._log_weight_chunks(X, k, rng):
+            block_max = xp.max(log_w, axis=0)
+            if m is None:
+                m_new = block_max
+                total = xp.sum(xp.exp(log_w - m_new[None, :]), axis=0)
+            else:
+                m_new = xp.maximum(m, block_max)
+                total = total * xp.exp(m - m_new) + xp.sum(xp.exp(log_w - m_new[None, :]), axis=0)
+            m = m_new
+        return m + xp.log(total) - math.log(k)
 
     def log_importance_weights(self, X, k: int = 100, random_state=None):
         """The k log importance weights log p(x, z_s)/q(z_s|x), z_s ~ q(z|x), per row.
@@ -526,10 +555,12 @@ class VAE(BaseAutoencoder):
     def log_likelihood(self, X, k: int = 100, random_state=None):
         """Importance-weighted estimate of log p(x): log (1/k) Σ_s p(x, z_s)/q(z_s|x), z_s ~ q(z|x).
 
-        Computed as logsumexp_s(log w_s) − log k (max subtracted first, so nothing overflows).
+        Computed as logsumexp_s(log w_s) − log k (max subtracted first, so nothing overflows),
+        streamed over blocks of samples: the (k, N) log-weights are never held at once, and
+        memory stays bounded for any k (IWAE_CHUNK_ROWS rows per decoder pass). The blocks draw
+        eps in the order ``log_importance_weights`` does, so both see the same samples.
         It is a lower bound on log p(x) in expectation, equal to the ELBO in expectation at k = 1
-        and rising with k (Burda et al., 2016). Memory stays bounded for any k: see
-        ``IWAE_CHUNK_ROWS``.
+        and rising with k (Burda et al., 2016).
 
         Parameters
         ----------
@@ -547,7 +578,4 @@ class VAE(BaseAutoencoder):
         k = check_positive_int(k, "k")
         Xb, kind = self._validate(X, n_features=self.n_features_in_)
         rng = self._model_rng(random_state)
-        log_k = math.log(k)
-        return restore_kind(
-            self._chunks(lambda x: ops.logsumexp(self._log_weights(x, k, rng), axis=0) - log_k, Xb), kind
-        )
+        return restore_kind(self._chunks(lambda x: self._streamed_log_mean_weight(x, k, rng), Xb), kind)

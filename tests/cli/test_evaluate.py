@@ -53,3 +53,12 @@ def test_evaluate_errors_are_one_line(digits_run, tmp_path, run, assert_one_line
     assert not (tmp_path / "e").exists()
     code, _, err = run("evaluate", str(run_dir / "model.npz"), "--k", "0")
     assert_one_line_error(code, err, "--k must be a positive integer")
+
+
+def test_evaluate_bounds_k(vae_run, tmp_path, run, assert_one_line_error):
+    from npae.cli.evaluate import MAX_K
+
+    code, _, err = run("evaluate", str(vae_run / "model.npz"), "--k", str(MAX_K + 1), "--n", "1",
+                       "--out", str(tmp_path / "e"))
+    assert_one_line_error(code, err, "--k", f"at most {MAX_K:,}")
+    assert not (tmp_path / "e").exists()

@@ -149,3 +149,67 @@ def test_failed_run_leaves_no_empty_run_dir(tmp_path, run, rng, assert_one_line_
     code, _, err = run("train", "--dataset", str(path), "--epochs", "1", "--out", str(out), "--quiet")
     assert_one_line_error(code, err, "[0, 1]")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- divergence and Ctrl-C (issue 15)
+def _strict_json(path):
+    """Parse as RFC 8259 JSON: bare NaN / Infinity are refused."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_completed_run_is_marked_completed(digits_run):
+    _, out = digits_run
+    assert _strict_json(out / "metrics.json")["status"] == "completed"
+
+
+def test_diverged_run_exits_non_zero_with_valid_json_and_a_finite_model(tmp_path, run, small):
+    out = tmp_path / "r"
+    code, _, err = run("train", *small, "--optimizer", "sgd", "--learning-rate", "1e38", "--loss", "mse",
+                       "--batch-size", "5000", "--out", str(out), "--quiet")
+    assert code != 0
+    assert "diverged" in err and "Traceback" not in err
+    metrics = _strict_json(out / "metrics.json")
+    assert metrics["status"] == "diverged" and "diverged" in metrics["error"]
+    model = npae.load(out / "model.npz")  # the last finite state, loadable
+    assert all(np.all(np.isfinite(npae.to_numpy(v))) for v in model.parameters().values())
+
+
+def test_non_finite_figures_are_written_as_null_and_listed(tmp_path, run, small, monkeypatch):
+    monkeypatch.setattr(npae.Autoencoder, "score", lambda self, X, y=None: float("-inf"))
+    out = tmp_path / "r"
+    code, _, err = run("train", *small, "--out", str(out), "--quiet")
+    assert code != 0 and "not finite" in err
+    metrics = _strict_json(out / "metrics.json")
+    assert metrics["train_loss"] is None and metrics["test_loss"] is None
+    assert {"train_loss", "test_loss"} <= set(metrics["non_finite"])
+    assert metrics["status"] == "diverged"
+
+
+def test_sigint_exits_130_and_marks_the_run_interrupted(tmp_path, run, small, monkeypatch):
+    import os
+    import signal
+
+    from npae.models.base import BaseAutoencoder
+
+    original = BaseAutoencoder.train_step
+    calls = {"n": 0}
+
+    def step_then_ctrl_c(self, X):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, X)
+
+    monkeypatch.setattr(BaseAutoencoder, "train_step", step_then_ctrl_c)
+    out = tmp_path / "r"
+    small[small.index("--epochs") + 1] = "3"
+    small[small.index("--batch-size") + 1] = "512"  # 3 steps per epoch: Ctrl-C in the second epoch
+    code, _, err = run("train", *small, "--out", str(out), "--quiet")
+    assert code == 130 and "interrupted" in err
+    metrics = _strict_json(out / "metrics.json")
+    assert metrics["status"] == "interrupted" and metrics["epochs"] == 1
+    assert len(metrics["history"]["loss"]) == 1
+    assert npae.load(out / "model.npz").optimizer_.iterations == 4

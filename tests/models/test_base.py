@@ -266,3 +266,104 @@ def test_a_generator_as_random_state_is_used_and_advanced(data):
     assert not np.array_equal(first.transform(data), second.transform(data))
     again = MODELS["Autoencoder"](random_state=np.random.default_rng(5)).fit(data)
     np.testing.assert_array_equal(again.transform(data), first.transform(data))
+
+
+# ---------------------------------------------------------------- failed refits (issue 15, item 9)
+def _state(model):
+    return ({k: _host(v).copy() for k, v in model.parameters().items()},
+            {k: list(v) for k, v in model.history_.items()}, model.n_features_in_, model.optimizer_.iterations)
+
+
+def _assert_same_state(model, state, data):
+    params, history, n_features, iterations = state
+    assert model.n_features_in_ == n_features and model.optimizer_.iterations == iterations
+    assert {k: list(v) for k, v in model.history_.items()} == history
+    assert sorted(model.parameters()) == sorted(params)
+    for key, value in params.items():
+        np.testing.assert_array_equal(_host(model.parameters()[key]), value, err_msg=key)
+    assert model.transform(data).shape == (data.shape[0], K)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_refit_that_runs_out_of_memory_building_keeps_the_fitted_model(name, data, monkeypatch):
+    model = MODELS[name]().fit(data)
+    state = _state(model)
+    original = type(model)._build
+
+    def build_then_fail(self, n_features, rng):
+        original(self, n_features, rng)  # half the new network is in place when memory runs out
+        raise MemoryError("simulated: no memory for the new width")
+
+    monkeypatch.setattr(type(model), "_build", build_then_fail)
+    wider = np.random.default_rng(1).random((10, D + 1))
+    with pytest.raises(MemoryError, match="simulated"):
+        model.fit(wider)
+    monkeypatch.undo()
+    _assert_same_state(model, state, data)
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_refit_whose_callback_fails_after_an_epoch_keeps_the_fitted_model(data, warm_start):
+    model = MODELS["Autoencoder"]().fit(data)
+    state = _state(model)
+
+    class Broken(npae.training.Callback):
+        def on_epoch_end(self, epoch, logs):
+            raise RuntimeError("broken callback")
+
+    with pytest.raises(RuntimeError, match="broken callback"):
+        model.set_params(warm_start=warm_start).fit(data, callbacks=[Broken()])
+    _assert_same_state(model, state, data)
+
+
+def test_misconfigured_callbacks_are_refused_before_the_model_changes(data, tmp_path):
+    model = MODELS["Autoencoder"]().fit(data)
+    state = _state(model)
+    with pytest.raises(ValueError, match="pass validation_data for 'val_loss'"):
+        model.fit(data, callbacks=[npae.EarlyStopping()])
+    with pytest.raises(ValueError, match="pass validation_data for 'val_loss'"):
+        model.fit(data, callbacks=[npae.ModelCheckpoint(tmp_path / "m.npz", save_best_only=True)])
+    with pytest.raises(ValueError, match=r"\{val_loss\}"):
+        model.fit(data, callbacks=[npae.ModelCheckpoint(tmp_path / "m-{val_loss}.npz")])
+    with pytest.raises(TypeError, match="Callback"):
+        model.fit(data, callbacks=[object()])
+    _assert_same_state(model, state, data)
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- warm starts (issue 15, item 11)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_warm_fits_continue_the_seeded_stream_instead_of_replaying_it(name, data):
+    """Two warm fits of one epoch draw what one fit of two epochs draws (new shuffles and noise
+    each time, still determined by the int seed)."""
+    two_fits = MODELS[name](epochs=1, warm_start=True).fit(data).fit(data)
+    one_fit = MODELS[name](epochs=2).fit(data)
+    for key, value in one_fit.parameters().items():
+        np.testing.assert_array_equal(_host(two_fits.parameters()[key]), _host(value), err_msg=key)
+
+
+# ---------------------------------------------------------------- threads (issue 15, item 13)
+def test_loss_and_grad_from_two_threads_returns_each_call_its_own_gradients():
+    import threading
+
+    rng = np.random.default_rng(0)
+    model = npae.Autoencoder(hidden_sizes=(64,), latent_dim=8, dtype="float64", random_state=0, verbose=0)
+    Xs = [rng.random((300, 40)), rng.random((300, 40))]
+    expected = []
+    for X in Xs:
+        loss, grads = model.loss_and_grad(X)
+        expected.append((loss, {k: np.array(v, copy=True) for k, v in grads.items()}))
+    wrong = []
+
+    def work(i):
+        for _ in range(40):
+            loss, grads = model.loss_and_grad(Xs[i])
+            if loss != expected[i][0] or any(not np.array_equal(v, expected[i][1][k]) for k, v in grads.items()):
+                wrong.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

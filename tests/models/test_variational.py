@@ -486,3 +486,32 @@ def test_memory_mapped_input_streams_through_every_method(data, tmp_path, monkey
     loss, _ = vae.loss_and_grad(X_map, eps=np.zeros((N, K)))
     assert loss == pytest.approx(vae.loss_and_grad(data, eps=np.zeros((N, K)))[0], rel=1e-12)
     assert math.isfinite(small(epochs=1).fit(X_map, validation_data=X_map).history_["val_loss"][0])
+
+
+# ---------------------------------------------------------------- log_likelihood memory (issue 15, item 14)
+def test_log_likelihood_streams_the_samples_in_bounded_memory():
+    import tracemalloc
+
+    X = np.random.default_rng(0).random((100, D))
+    vae = small(dtype="float64", epochs=1).fit(X)
+    k = 40_000  # all (k, N) log-weights at once would be 32 MB of float64
+    vae.log_likelihood(X, k=2, random_state=0)
+    tracemalloc.start()
+    try:
+        log_p = vae.log_likelihood(X, k=k, random_state=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"
+    assert log_p.shape == (100,) and np.all(np.isfinite(log_p))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 25, 10_000])
+def test_streamed_log_likelihood_equals_the_logsumexp_of_all_weights(data, monkeypatch, chunk_rows):
+    monkeypatch.setattr(V, "IWAE_CHUNK_ROWS", chunk_rows)
+    vae = small(dtype="float64").fit(data)
+    k = 37
+    log_w = vae.log_importance_weights(data, k=k, random_state=3)
+    top = log_w.max(axis=0)
+    expected = top + np.log(np.exp(log_w - top).sum(axis=0)) - math.log(k)
+    np.testing.assert_allclose(vae.log_likelihood(data, k=k, random_state=3), expected, rtol=0, atol=1e-12)
