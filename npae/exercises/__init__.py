@@ -23,7 +23,8 @@ the expected one: a missing 1/N", "you forgot the factor f′(z)"). ``backend="a
 runs the check on a strict device that refuses NumPy calls, as a GPU would.
 
 One module per chapter registers its exercises: ``from_scratch`` (1), ``gradient_checking`` (2),
-``sparse_denoising`` (3), ``contractive`` (4), ``variational`` (5).
+``sparse_denoising`` (3), ``contractive`` (4), ``variational`` (5). ``registry`` says what an
+exercise is, ``checker`` runs one, ``diagnosis`` names a wrong answer, ``inputs`` draws inputs.
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ and device, its dtype, its shape, that it is finite, and its values, by the rela
 differences of the scalar it belongs to. Once the values are right, float32 inputs must give
 float32 results, and edge inputs (huge logits, saturated units) must still give the right numbers.
 
-A wrong array is diagnosed, never shown: the checker tries the exercise's catalogued mistakes (each
-a wrong variant computed on the same inputs), a transpose, and a constant factor (the sign, 2, N,
-the penalty weight, …), and reports the one that matches by name. No expected value, array or
-formula appears in the report.
+A wrong array is diagnosed, never shown (``npae.exercises.diagnosis``): the checker tries the
+exercise's catalogued mistakes (each a wrong variant computed on the same inputs), a transpose,
+and a constant factor (the sign, 2, N, the penalty weight, …), and reports the one that matches
+by name. No expected value, array or formula appears in the report.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from npae import backend as B
+from npae.exercises.diagnosis import MATCH, diagnose, named_factors, shape_hint, swap_last_axes
 from npae.exercises.registry import get
 from npae.gradcheck import DEFAULT_TOL, numerical_gradient, relative_error
 
 __all__ = ["CheckResult", "check"]
 
-#: A wrong variant, a transpose or a factor explains the learner's array when this close to it.
-MATCH = 1e-6
 #: float32 results are compared with the float64 reference to this relative error.
 FLOAT32_TOL = 1e-4
 #: Edge inputs may lose a few more digits than ordinary ones.
@@ -158,16 +157,26 @@ def check(name, fn, *, backend=None, random_state=None) -> CheckResult:
         if outcome is None or outcome == "stop":
             continue
         for out_name, a, e in zip(exercise.outputs, outcome, exercise.reference(**inputs)):
-            host = B.to_numpy(a)
-            finite = bool(array_namespace(host).all(array_namespace(host).isfinite(host)))
-            if not finite:
-                report.fail(edge.id, f"{out_name}  FAIL not finite: {edge.message}")
-            elif tuple(host.shape) != tuple(e.shape) or relative_error(host, e) > EDGE_TOL:
-                err = relative_error(host, e) if tuple(host.shape) == tuple(e.shape) else float("nan")
-                report.fail(edge.id, f"{out_name}  FAIL relative error {err:.1e}: {edge.message}")
-            else:
-                report.note(f"{out_name}  ok")
+            _check_edge(report, edge, out_name, a, e)
     return report.result()
+
+
+def _check_edge(report, edge, name, a, e) -> None:
+    """An output on edge inputs: an array of the expected shape, finite where expected, and right."""
+    try:
+        host = B.to_numpy(a) if B.backend_of(a) else None
+    except TypeError:
+        report.fail("not_an_array", f"{name}  FAIL a {type(a).__name__}, not an array.")
+        return
+    xp = array_namespace(host)
+    if tuple(host.shape) != tuple(e.shape):
+        report.fail(edge.id, f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: {edge.message}")
+    elif not bool(xp.all(xp.isfinite(host))):
+        report.fail(edge.id, f"{name}  FAIL not finite: {edge.message}")
+    elif relative_error(host, e) > EDGE_TOL:
+        report.fail(edge.id, f"{name}  FAIL relative error {relative_error(host, e):.1e}: {edge.message}")
+    else:
+        report.note(f"{name}  ok")
 
 
 # ---------------------------------------------------------------------- calling the learner
@@ -234,7 +243,7 @@ def _compare_all(report, exercise, outputs, inputs, tol, dtype="float64") -> boo
         warnings.simplefilter("ignore")  # a wrong variant may take the root of a negative number
         expected = exercise.reference(**inputs)
         variants = [(m, m.variant(**inputs)) for m in exercise.mistakes]
-    factors = _factors(exercise, inputs)
+    factors = named_factors(exercise, inputs)
     ok = True
     for i, (out_name, a, e) in enumerate(zip(exercise.outputs, outputs, expected)):
         wrong = [(m, v[i]) for m, v in variants]
@@ -274,13 +283,13 @@ def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True) 
                 report.fail(mistake.id, f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: "
                                         + mistake.message)
                 return False
-        swapped = _swap(host)
+        swapped = swap_last_axes(host)
         if swapped is not None and tuple(swapped.shape) == tuple(e.shape) and relative_error(swapped, e) <= MATCH:
             report.fail("transposed", f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: your {name} "
                                       "is the transpose of the expected one; check the order of the product.")
         else:
             report.fail("shape", f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: "
-                                 + _shape_hint(name, host.shape, e.shape))
+                                 + shape_hint(name, host.shape, e.shape))
         return False
     if not bool(xp.all(xp.isfinite(host))) and bool(xp.all(xp.isfinite(e))):
         report.fail("not_finite", f"{name}  FAIL holds NaN or infinity on ordinary inputs.")
@@ -290,7 +299,7 @@ def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True) 
         if report_ok and ok:
             report.note(f"{name}  ok (relative error {err:.1e})")
         return ok
-    found = _diagnose(name, host, e, variants, factors)
+    found = diagnose(name, host, e, variants, factors)
     if not found:
         found = [("wrong_values", f"your {name} differs from the expected values in no way the checker "
                                   "recognises; re-derive it and compare with central differences.")]
@@ -300,82 +309,6 @@ def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True) 
         report.fail(mistake_id, prefix + message)
         first = False
     return False
-
-
-def _swap(a):
-    """a with its last two axes swapped (None for fewer than two axes)."""
-    if a.ndim < 2:
-        return None
-    xp = array_namespace(a)
-    return xp.permute_dims(a, (*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
-
-
-def _shape_hint(name, got, want) -> str:
-    if len(got) > len(want):
-        return (f"your {name} has an extra axis; a value or gradient has the shape stated in describe(), so "
-                "reduce (sum) over the axis that should go.")
-    if len(got) < len(want):
-        return f"your {name} lost an axis; check which axis each sum runs over (axis=0 runs over the rows)."
-    return f"an axis has the wrong length; check which axis each sum or product runs over."
-
-
-def _diagnose(name, a, e, variants, factors) -> list:
-    """[(mistake id, message)] that explain a: a catalogued variant, a transpose or a constant factor."""
-    for mistake, v in variants:
-        if v is None or tuple(v.shape) != tuple(e.shape) or relative_error(v, e) <= MATCH:
-            continue
-        if relative_error(a, v) <= MATCH:
-            return [(mistake.id, mistake.message)]
-    swapped = _swap(a)
-    if swapped is not None and tuple(swapped.shape) == tuple(e.shape) and relative_error(swapped, e) <= MATCH:
-        return [("transposed", f"your {name} is the transpose of the expected one; check the order of the product.")]
-    return _factor(name, a, e, factors)
-
-
-def _factors(exercise, inputs) -> dict:
-    """Named factors a wrong answer may be off by: 2, N (rows of the first array) and the exercise's own."""
-    first = next(v for v in inputs.values() if B.is_host_array(v) or isinstance(v, list))
-    first = first[0] if isinstance(first, list) else first
-    n = first.shape[0]
-    named = {
-        "factor_2": ((2.0, "is off by a factor of 2 everywhere (twice the expected one)."),
-                     (0.5, "is off by a factor of 2 everywhere (half the expected one).")),
-        "missing_1/N": ((float(n), f"is N = {n} times the expected one: a missing 1/N (the batch mean) or "
-                                   "an extra sum over the batch."),),
-        "extra_1/N": ((1.0 / n, f"is 1/N = 1/{n} of the expected one: an extra division by N (a mean where "
-                                "the exercise sums)."),),
-    }
-    if exercise.factors is not None:
-        for key, pairs in exercise.factors(**inputs).items():
-            named[key] = pairs
-    return named
-
-
-def _factor(name, a, e, named) -> list:
-    xp = array_namespace(e)
-    ee = float(xp.sum(e * e))
-    if ee == 0.0:
-        return []
-    r = float(xp.sum(a * e)) / ee
-    if relative_error(a, r * e) > MATCH:
-        return []
-    if abs(r) < 1e-12:
-        return [("zero", f"your {name} is zero everywhere.")]
-    found = [("sign", f"your {name} has the wrong sign everywhere.")] if r < 0 else []
-    m = abs(r)
-    if abs(m - 1.0) <= MATCH:
-        return found
-    flat = [(key, value, message) for key, pairs in named.items() for value, message in pairs]
-    for key, value, message in flat:
-        if abs(m - value) <= MATCH * value:
-            return found + [(key, f"your {name} {message}")]
-    for (k1, v1, m1), (k2, v2, m2) in ((p, q) for p in flat for q in flat if p[0] < q[0]):
-        if abs(m - v1 * v2) <= MATCH * v1 * v2:
-            return found + [(k1, f"your {name} {m1}"), (k2, f"  and it {m2}")]
-    if e.size > 1:
-        return found + [("constant_factor", f"your {name} is {m:.3g} times the expected one everywhere: a "
-                                            "constant factor is wrong.")]
-    return found
 
 
 def _central_differences(report, exercise, outputs, inputs) -> None:
