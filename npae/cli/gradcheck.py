@@ -212,7 +212,8 @@ def _kind(obj) -> str:
 
 
 def _on(backend, a):
-    return B.asarray(np.asarray(a, dtype="float64"), dtype="float64", backend=backend.name)
+    """``a`` (host, list or any backend's array) as float64 on ``backend``."""
+    return B.asarray(np.asarray(B.to_numpy(a), dtype="float64"), dtype="float64", backend=backend.name)
 
 
 def _learner(name: str, action):
@@ -250,9 +251,13 @@ def run_target(args) -> int:
         result = _learner(name, lambda: G.check_loss(obj, x, out, h=args.h, tol=args.tol, random_state=args.seed))
         shapes = {"output": _shape(out)}
     else:
-        if obj.params:
-            obj.params = {k: _on(backend, B.to_numpy(v)) for k, v in obj.params.items()}
-            obj.zero_grad()
+        if obj.params:  # float64 on the chosen backend, whatever the layer was built with
+
+            def to_float64():
+                obj.params = {k: _on(backend, v) for k, v in obj.params.items()}
+                obj.zero_grad()
+
+            _learner(name, to_float64)
         width = getattr(obj, "in_features", args.features)
         x = _on(backend, rng.standard_normal((args.n, width)) if given is None else given)
         how = f"input x of shape {_shape(x)}, the scalar Σ G·forward(x) with a random G"

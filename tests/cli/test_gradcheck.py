@@ -99,6 +99,11 @@ def dense():
     return Dense(4, 2, rng=0, dtype="float64")
 
 
+def dense32():
+    """Built in float32, npae's default: npae gradcheck checks a float64 copy of its parameters."""
+    return Dense(3, 2, rng=1)
+
+
 class NeedsArguments(Layer):
     def __init__(self, width):
         super().__init__()
@@ -126,6 +131,7 @@ def learner_file(tmp_path):
     ("Scale", "a layer", ["input", "a"]),
     ("SquaredError", "a loss", ["output"]),
     ("dense", "a layer", ["input", "W", "b"]),
+    ("dense32", "a layer", ["input", "W", "b"]),
 ])
 def test_a_learners_object_is_checked_per_array(run, learner_file, name, kind, arrays, backend):
     code, out, err = run("gradcheck", f"{learner_file}:{name}", "--backend", backend)
