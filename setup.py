@@ -43,6 +43,8 @@ setup(
         "pyod": ["pyod>=2"],
         # ONNX export (npae.onnx): build the graphs with skl2onnx, run them with onnxruntime
         "onnx": ["onnx>=1.16", "skl2onnx>=1.17", "onnxruntime>=1.18"],
+        # npae.dask: estimators on Dask arrays, block by block (ParallelPostFit, Incremental, from_npy)
+        "dask": ["dask[array]>=2024.12", "distributed>=2024.12", "dask-ml>=2025.1"],
     },
     entry_points={"console_scripts": ["npae=npae.cli:main"]},
 )
