@@ -1,7 +1,9 @@
 """npae: autoencoders written from scratch on a swappable array backend.
 
 Every layer, activation, loss and optimizer is hand-written against the Python Array API
-standard, so the same code runs on NumPy, CuPy, PyTorch tensors and array_api_strict.
+standard, so the same code runs on NumPy, CuPy, PyTorch tensors and array_api_strict. The
+reference modules are the textbook; ``npae.kernels`` holds faster versions of some of their
+operations, each tested equal to its reference: ``npae.set_kernels("reference")`` switches them off.
 """
 
 from npae import (
@@ -26,6 +28,12 @@ from npae.backend import asarray, get_backend, set_backend, to_numpy
 from npae.models import VAE, Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, load
 from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN
 
+# Last: the kernels import the reference modules above and put their dispatchers in place.
+from npae import kernels  # noqa: E402  (isort: skip)
+from npae.kernels import get_kernels, set_kernels  # noqa: E402
+
+kernels.install()
+
 __all__ = [
     "__version__",
     "AnomalyDetector",
@@ -44,8 +52,10 @@ __all__ = [
     "datasets",
     "exercises",
     "get_backend",
+    "get_kernels",
     "gradcheck",
     "initializers",
+    "kernels",
     "layers",
     "load",
     "losses",
@@ -54,6 +64,7 @@ __all__ = [
     "optimizers",
     "penalties",
     "set_backend",
+    "set_kernels",
     "to_numpy",
     "training",
 ]
