@@ -67,7 +67,7 @@ def test_round_trip_host_device_host(xp, rng):
 
 def test_same_seed_gives_same_numbers_on_every_backend(xp):
     a = B.to_numpy(B.standard_normal(np.random.default_rng(3), (3, 4), dtype=xp.xp.float64, backend=xp))
-    b = np.random.default_rng(3).standard_normal((3, 4))
+    b = B.standard_normal(np.random.default_rng(3), (3, 4), dtype="float64", backend=B.get_backend("numpy"))
     np.testing.assert_array_equal(a, b)
     u = B.to_numpy(B.uniform(np.random.default_rng(3), (100,), dtype=xp.xp.float32, backend=xp))
     assert u.dtype == np.float32 and 0.0 <= u.min() and u.max() < 1.0
@@ -86,3 +86,40 @@ def test_available_backends_reports_reasons():
     status = B.available_backends()
     assert status["numpy"] == "ok" and status["array_api_strict"] == "ok"
     assert set(status) == set(B.BACKENDS)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_standard_normal_draws_standard_normals(dtype):
+    stats = pytest.importorskip("scipy.stats")
+    eps = B.standard_normal(np.random.default_rng(0), (400, 501), dtype=dtype, backend=B.get_backend("numpy"))
+    assert eps.shape == (400, 501) and eps.dtype == np.dtype(dtype)
+    flat = eps.astype(np.float64).ravel()
+    n = flat.size
+    assert abs(flat.mean()) < 4 / np.sqrt(n)
+    assert abs(flat.std() - 1.0) < 4 / np.sqrt(2 * n)
+    assert abs(np.mean(flat**4) - 3.0) < 4 * np.sqrt(96 / n)  # Var(ε⁴) = 105 − 9 = 96
+    assert stats.kstest(flat, "norm").pvalue > 1e-3
+    pairs = flat[: 2 * (n // 2)].reshape(-1, 2).T  # the cos and sin of each pair are uncorrelated
+    assert abs(np.corrcoef(pairs)[0, 1]) < 4 / np.sqrt(n / 2)
+
+
+def test_standard_normal_of_an_even_count_in_two_draws_equals_one_draw():
+    numpy = B.get_backend("numpy")
+    rng = np.random.default_rng(4)
+    parts = [B.standard_normal(rng, (3, 4), dtype="float64", backend=numpy) for _ in range(2)]
+    whole = B.standard_normal(np.random.default_rng(4), (6, 4), dtype="float64", backend=numpy)
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_standard_normal_tail_is_bounded_and_finite_in_float32():
+    eps = B.standard_normal(np.random.default_rng(3), (1000, 1000), dtype="float32", backend=B.get_backend("numpy"))
+    assert np.all(np.isfinite(eps))
+    assert np.max(np.abs(eps)) <= np.sqrt(2 * 24 * np.log(2)) + 1e-5
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (5,), (1, 1), (2, 3, 4)])
+def test_standard_normal_gives_the_same_numbers_on_every_backend(xp, shape):
+    host = B.standard_normal(np.random.default_rng(5), shape, dtype="float32", backend=B.get_backend("numpy"))
+    there = B.standard_normal(np.random.default_rng(5), shape, dtype="float32", backend=xp)
+    assert tuple(there.shape) == shape and B.backend_of(there).name == xp.name
+    np.testing.assert_array_equal(B.to_numpy(there), host)

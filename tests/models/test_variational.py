@@ -14,6 +14,11 @@ from npae import losses
 from npae.models.variational import VAE
 
 
+
+def _normal(seed, shape):
+    """What the model draws from ``random_state=seed``: npae's one sampler, in float64."""
+    return B.standard_normal(np.random.default_rng(seed), shape, dtype="float64", backend=B.get_backend("numpy"))
+
 def to_backend(backend, a, dtype="float64"):
     """Host array -> the backend under test, in dtype."""
     return B.asarray(np.asarray(a), dtype=dtype, backend=backend)
@@ -178,7 +183,7 @@ def test_sampler_mean_and_variance_match_mu_and_exp_log_var(xp):
     assert np.all(np.abs(z.mean(0) - mu_row) < 4 * np.sqrt(var / M))
     assert np.all(np.abs(z.var(0, ddof=1) - var) < 4 * var * np.sqrt(2.0 / (M - 1)))
     # the noise is the seed's host stream, identical on every backend
-    np.testing.assert_array_equal(B.to_numpy(eps), np.random.default_rng(0).standard_normal((M, 3)))
+    np.testing.assert_array_equal(B.to_numpy(eps), _normal(0, (M, 3)))
 
 
 def test_kl_is_the_one_in_losses_and_stays_importable_from_the_model_module():
@@ -195,12 +200,12 @@ def test_the_likelihood_object_is_chosen_once_and_scores_the_decoder_output(data
     assert type(vae.likelihood_) is cls
     if likelihood == "gaussian":
         assert vae.likelihood_.sigma == sigma
-    Z = np.random.default_rng(0).standard_normal((5, K))
+    Z = _normal(0, (5, K))
     P = vae.parameters()
     y = np.tanh(Z @ P["decoder.0.W"] + P["decoder.0.b"]) @ P["decoder.1.W"] + P["decoder.1.b"]
     np.testing.assert_allclose(vae.inverse_transform(Z), vae.likelihood_.output(y), rtol=1e-12)
     # the ELBO's reconstruction term is the likelihood object's value on the sampled decoder output
-    E = np.random.default_rng(7).standard_normal((N, K))
+    E = _normal(7, (N, K))
     h = np.tanh(data @ P["encoder.0.W"] + P["encoder.0.b"])
     mu, lv = h @ P["encoder.mu.W"] + P["encoder.mu.b"], h @ P["encoder.logvar.W"] + P["encoder.logvar.b"]
     z = mu + np.exp(0.5 * lv) * E
@@ -230,7 +235,7 @@ def trained():
 
 def test_elbo_is_minus_the_loss_at_beta_one_with_the_same_eps(data):
     vae = small().fit(data)
-    E = np.random.default_rng(7).standard_normal((N, K))
+    E = _normal(7, (N, K))
     loss, _ = vae.loss_and_grad(data, eps=E)
     assert -vae.elbo(data, random_state=7).mean() == pytest.approx(loss, rel=1e-12)
     assert vae.score_samples(data).shape == (N,)
@@ -242,7 +247,7 @@ def test_log_weights_match_an_independent_numpy_computation(data, monkeypatch):
     P, k = vae.parameters(), 5
     h = np.tanh(np.tanh(data @ P["encoder.0.W"] + P["encoder.0.b"]) @ P["encoder.1.W"] + P["encoder.1.b"])
     mu, lv = h @ P["encoder.mu.W"] + P["encoder.mu.b"], h @ P["encoder.logvar.W"] + P["encoder.logvar.b"]
-    e = np.random.default_rng(9).standard_normal((k, N, K))
+    e = _normal(9, (k, N, K))
     z = mu + np.exp(0.5 * lv) * e
     y = np.tanh(np.tanh(z @ P["decoder.0.W"] + P["decoder.0.b"]) @ P["decoder.1.W"] + P["decoder.1.b"])
     y = y @ P["decoder.2.W"] + P["decoder.2.b"]
@@ -351,8 +356,7 @@ def test_sample_shape_range_and_seed(data, likelihood):
     if likelihood == "bernoulli":
         assert S.min() >= 0.0 and S.max() <= 1.0
     np.testing.assert_array_equal(S, vae.sample(30, random_state=2))
-    Z = np.random.default_rng(2).standard_normal((30, K))
-    np.testing.assert_allclose(S, vae.inverse_transform(Z), rtol=1e-12)
+    np.testing.assert_allclose(S, vae.inverse_transform(_normal(2, (30, K))), rtol=1e-12)
     assert not np.array_equal(vae.sample(30), vae.sample(30))  # the model's stream advances
 
 
