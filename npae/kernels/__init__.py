@@ -103,6 +103,7 @@ KERNELS = (
     Kernel(npae.layers.Dense, "backward", layers.dense_backward, _NUMPY, probe=_layer_parameter),
     Kernel(npae.layers.Activation, "backward", layers.activation_backward, _NUMPY, array_arg=1),
     Kernel(npae.noise.NoiseLayer, "backward", noise.noise_backward, _NUMPY, array_arg=1),
+    Kernel(npae.noise.GaussianNoise, "_apply", noise.gaussian_apply, _NUMPY if noise.HAVE_NUMBA else (), array_arg=1),
     Kernel(npae.noise.MaskingNoise, "_apply", noise.masking_apply, _NUMPY, array_arg=1),
     Kernel(npae.noise.SaltAndPepperNoise, "_apply", noise.salt_and_pepper_apply, _NUMPY, array_arg=1),
     Kernel(npae.optimizers.Adam, "_update", optimizers.adam_update, _NUMPY, probe=_optimizer_parameter,

@@ -48,3 +48,24 @@ def test_gaussian_noise_backward_kernel_equals_the_where_form(rng):
     v = x + 0.5 * eps
     np.testing.assert_array_equal(fast_dx, ref_dx)
     np.testing.assert_array_equal(ref_dx, np.where((v > 0.0) & (v < 1.0), g, 0.0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("low, high", [(0.0, 1.0), (None, 1.0), (0.0, None), (None, None)])
+def test_gaussian_apply_kernel_is_bit_exact(dtype, low, high, rng):
+    from npae.kernels import noise as fast
+
+    if not fast.HAVE_NUMBA:
+        pytest.skip("numba is not installed (pip install 'npae[fast]')")
+    x = rng.random((20, 30)).astype(dtype)
+    eps = rng.standard_normal((20, 30)).astype(dtype)
+    eps[0, :3] = [10.0, -10.0, 0.0]
+    layer = GaussianNoise(0.5, low=low, high=high)
+    got, got_mask = fast.gaussian_apply(layer, x, eps)
+    with kernels.use_kernels("reference"):
+        want, want_mask = layer._apply(x, eps)
+    np.testing.assert_array_equal(got, want)
+    if want_mask is True:
+        assert got_mask is True
+    else:
+        np.testing.assert_array_equal(got_mask, want_mask)
