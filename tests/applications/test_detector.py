@@ -139,7 +139,7 @@ def test_default_detector_scales_picks_a_size_and_scores_with_the_gaussian(defau
 
 def test_default_model_follows_the_data_width():
     small, images = default_model(214, 30), default_model(6000, 784)
-    assert (small.hidden_sizes, small.latent_dim, small.batch_size) == ((15,), 4, 32)
+    assert (small.hidden_sizes, small.latent_dim, small.batch_size, small.epochs) == ((15,), 4, 32, 94)
     assert (images.hidden_sizes, images.latent_dim, images.batch_size, images.epochs) == ((256,), 16, 128, 10)
     assert default_model(5, 1).latent_dim == 2 and default_model(60_000, 2).epochs == 10
 
