@@ -143,7 +143,7 @@ def use_kernels(mode: str):
 
 def kernels_for(backend: str | None = None) -> list:
     """The kernels that serve ``backend`` (default: the active one) in fast mode."""
-    name = B.get_backend(backend).name if backend is not None else B.get_backend().name
+    name = B.get_backend(backend).name
     return [k for k in KERNELS if name in k.backends]
 
 
