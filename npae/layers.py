@@ -39,7 +39,12 @@ class Layer:
         raise NotImplementedError
 
     def zero_grad(self) -> None:
-        """Reset every gradient to zeros of its parameter's shape, dtype and device."""
+        """Reset every gradient to zeros of its parameter's shape, dtype and device.
+
+        Read gradients after a backward pass, not between ``zero_grad`` and the next backward: a
+        faster implementation may leave them unset until the backward writes them (PyTorch's
+        ``zero_grad`` leaves None too).
+        """
         for key, param in self.params.items():
             self.grads[key] = array_namespace(param).zeros_like(param)
 

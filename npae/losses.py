@@ -67,8 +67,7 @@ def bce_with_logits_grad(x, logits):
 def bce_with_logits_and_grad(x, logits):
     """``bce_with_logits(x, y)`` (N,) and ``bce_with_logits_grad(x, y)`` (N, D) together.
 
-    A training step needs both; here they are simply the two functions above. (The fast kernel,
-    ``npae.kernels.losses``, computes e^(−|y|) once for the softplus and the sigmoid.)
+    A training step needs both; here they are simply the two functions above.
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ The encoder is h_l = f_l(z_l), z_l = h_{l−1} W_l + b_l, h_0 = x, h = h_L, and 
 "auto" takes the one-layer form at depth 1 and the cheaper of the other two otherwise.
 
 Backward: the penalty's backward (``penalties.contractive_penalty_and_grad``, derivations in its
-docstring) gives a direct dW_l for every encoder kernel and an extra dz_l = ∂(λP)/∂z_l (which
+docstring) gives a direct dW_l for every encoder weight matrix and an extra dz_l = ∂(λP)/∂z_l (which
 holds f″(z_l)) per layer. The model runs the encoder's backward layer by layer and adds dz_l to
 the gradient that leaves layer l's activation, so it flows into W_l, b_l and every earlier layer
 like any other gradient.

@@ -2,7 +2,7 @@
 entry points the contractive autoencoder calls.
 
 For an encoder of depth L ≥ 2 the Jacobian J_n = ∂h_L[n]/∂x[n] (K × D) reaches the input only
-through the first layer's kernel W_1, and ‖J_n‖²_F = tr(J_n J_nᵀ) only through the Gram matrix
+through the first layer's weights W_1, and ‖J_n‖²_F = tr(J_n J_nᵀ) only through the Gram matrix
 Γ = W_1ᵀ W_1 (H_1 × H_1). Carrying ∂z_L/∂z_l right to left instead of ∂h_l/∂x left to right, the
 penalty costs K·H_1² instead of D·H_1·K multiply-adds per row and never builds the D-wide
 Jacobian. It is a different algorithm, exact, and tested against the recurrence of
@@ -357,7 +357,7 @@ def contractive_penalty_and_grad(Ws, zs, activations, *, weight: float = 1.0, me
                                  max_elements: int = MAX_JACOBIAN_ELEMENTS):
     """P = mean_n ‖J_n‖²_F, J_n = ∂h_L[n]/∂x[n], and the gradients of λ·P (λ = ``weight``).
 
-    P is a function of the kernels W_l and the pre-activations z_l. ``dWs`` are its direct
+    P is a function of the weights W_l and the pre-activations z_l. ``dWs`` are its direct
     partials ∂(λP)/∂W_l (z held fixed); ``dzs`` are ∂(λP)/∂z_l, which the caller injects where its
     ordinary backward reaches the output of layer l's Dense, so they also flow into W_l, b_l and
     every earlier layer (hence Dense gradients accumulate with ``+=``).

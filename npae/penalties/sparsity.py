@@ -132,8 +132,7 @@ def kl_sparsity_grad(z, target: float):
 def kl_sparsity_and_grad(z, target: float):
     """``kl_sparsity(z, target)`` and ``kl_sparsity_grad(z, target)``, the pair a training step needs.
 
-    Here simply the two calls. A kernel (``npae.kernels.penalties.kl_sparsity_and_grad``) fuses
-    them: one ``log_mean_sigmoid`` for value and gradient, one exp(−|z|) for both log-sigmoids.
+    Here simply the two calls.
 
     Parameters
     ----------
