@@ -26,7 +26,7 @@ from npae._version import __version__
 from npae.applications import AnomalyDetector
 from npae.backend import asarray, get_backend, set_backend, to_numpy
 from npae.models import VAE, Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, load
-from npae.training import EarlyStopping, ModelCheckpoint, TerminateOnNaN
+from npae.training import DivergenceError, EarlyStopping, ModelCheckpoint, TerminateOnNaN
 
 # Last: the kernels import the reference modules above and put their dispatchers in place.
 from npae import kernels  # noqa: E402  (isort: skip)
@@ -39,6 +39,7 @@ __all__ = [
     "AnomalyDetector",
     "Autoencoder",
     "ContractiveAutoencoder",
+    "DivergenceError",
     "DenoisingAutoencoder",
     "SparseAutoencoder",
     "VAE",
