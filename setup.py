@@ -45,6 +45,14 @@ setup(
         "onnx": ["onnx>=1.16", "skl2onnx>=1.17", "onnxruntime>=1.18"],
         # npae.dask: estimators on Dask arrays, block by block (ParallelPostFit, Incremental, from_npy)
         "dask": ["dask[array]>=2024.12", "distributed>=2024.12", "dask-ml>=2025.1"],
+        # The documentation site (mkdocs.yml): the chapters executed (every chapter's needs, ONNX and Dask
+        # included), the API reference from the docstrings, and the browser check (Debian's chromium)
+        "docs": [
+            "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocs-jupyter>=0.25", "mkdocstrings[python]>=0.26",
+            "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6", "playwright>=1.45",
+            "onnx>=1.16", "skl2onnx>=1.17", "onnxruntime>=1.18",
+            "dask[array]>=2024.12", "distributed>=2024.12", "dask-ml>=2025.1",
+        ],
     },
     entry_points={"console_scripts": ["npae=npae.cli:main"]},
 )

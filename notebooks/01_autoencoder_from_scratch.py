@@ -28,9 +28,17 @@
 #    subspace as principal component analysis (PCA), by measuring the principal angles between
 #    the two.
 #
+# Along the way you write the pieces yourself: each **"your turn"** cell holds a function to fill
+# in (in your copy of the notebook its body is `raise NotImplementedError`) and, under it,
+# `npae.exercises.check(name, fn)`, which runs your function on fresh random inputs, compares it
+# with npae's own and central differences, and names the mistake if there is one (a transposed
+# product, a missing $1/N$, a forgotten $f'$) without printing the answer.
+# `print(npae.exercises.describe(name))` states each task in full.
+#
 # Everything runs on the CPU in well under a minute. Setting the environment variable
 # `NPAE_QUICK=1` shrinks every size so the notebook finishes in seconds (that is how the test
-# suite runs it); the figures quoted in the text are from the full setting.
+# suite runs it): 2,000 images, a few epochs and a larger step, enough for the same pictures;
+# the figures quoted in the text are from the full setting.
 
 # %%
 import inspect
@@ -38,20 +46,24 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from array_api_compat import array_namespace
 from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA
 
 import npae
 import npae.datasets
+import npae.exercises
 from npae.gradcheck import check_layer, numerical_gradient, relative_error
 from npae.layers import Activation, Dense
 
 QUICK = os.environ.get("NPAE_QUICK") == "1"
-N_TRAIN = 500 if QUICK else 5000  # training images (the embedded subset has 5,000)
-EPOCHS = 2 if QUICK else 30  # epochs for the non-linear autoencoder
-LINEAR_EPOCHS = 20 if QUICK else 100  # epochs for the linear autoencoder
-LINEAR_LR = 1e-2 if QUICK else 1e-3  # a larger step makes up for the few QUICK epochs
+N_TRAIN = 2000 if QUICK else 5000  # training images (the embedded subset has 5,000)
+EPOCHS = 4 if QUICK else 30  # epochs for the non-linear autoencoder
+LEARNING_RATE = 3e-3 if QUICK else 1e-3  # a larger step and smaller batches make up for the few QUICK epochs
+BATCH_SIZE = 64 if QUICK else 128
+LINEAR_EPOCHS = 15 if QUICK else 100  # epochs for the linear autoencoder
 SEED = 0
+your_turn = {}  # exercise name -> the result of npae.exercises.check for each "your turn" cell
 
 npae.set_backend("numpy")
 rng = np.random.default_rng(SEED)
@@ -80,6 +92,39 @@ rng = np.random.default_rng(SEED)
 # shape of $W$, and $gW^\top$ is $(N\times H)(H\times D) = N\times D$, the shape of $x$. The sum
 # over $n$ is why a batch gradient is a *sum* of per-example gradients.
 #
+# ### Your turn: the dense layer
+#
+# Write the forward pass and the backward pass, with array operations only (no loop over rows).
+# `array_namespace(x)` returns the array library `x` belongs to (NumPy here, CuPy on a GPU), so
+# the same code runs everywhere. The check runs your function on fresh random inputs of two
+# shapes, in float64 and float32, and compares it with npae's layer and with central
+# differences; a wrong answer is named (a transposed product, a sum over the wrong axis, a
+# forgotten bias), never shown.
+
+# %%
+def dense_forward(x, W, b):
+    """z = x W + b for a batch x (N, D), W (D, H), b (H,)."""
+    # BEGIN SOLUTION
+    return x @ W + b
+    # END SOLUTION
+
+
+your_turn["dense_forward"] = npae.exercises.check("dense_forward", dense_forward)
+print(your_turn["dense_forward"])
+
+# %%
+def dense_backward(x, W, b, grad_out):
+    """∂L/∂x, ∂L/∂W, ∂L/∂b of z = x W + b, given grad_out = ∂L/∂z (N, H)."""
+    xp = array_namespace(x)
+    # BEGIN SOLUTION
+    return grad_out @ W.T, x.T @ grad_out, xp.sum(grad_out, axis=0)
+    # END SOLUTION
+
+
+your_turn["dense_backward"] = npae.exercises.check("dense_backward", dense_backward)
+print(your_turn["dense_backward"])
+
+# %% [markdown]
 # Here is npae's implementation; `backward` sits right under `forward`.
 
 # %%
@@ -162,7 +207,56 @@ print(dense_check)
 #
 # An activation layer $h = f(z)$ applied entry by entry has no parameters; its backward pass is
 # $\partial L/\partial z = \partial L/\partial h \odot f'(z)$, one multiplication (skipped, like
-# Dense's data gradient, when `input_grad=False`):
+# Dense's data gradient, when `input_grad=False`). It needs each activation's derivative:
+#
+# $$\sigma(z) = \frac{1}{1 + e^{-z}},\quad \tanh z,\quad \mathrm{relu}(z) = \max(z, 0).$$
+#
+# ### Your turn: three derivatives
+#
+# Write $f'(z)$ for each, entry by entry. Express it through $f$ itself where you can, and make
+# it exact for large $\lvert z\rvert$ too: the check also feeds $z = \pm 40$ and $\pm 800$, where
+# $e^{800}$ overflows float64. ReLU's inputs avoid the kink at $0$.
+
+# %%
+def sigmoid_derivative(z):
+    """σ′(z), element by element."""
+    xp = array_namespace(z)
+    # BEGIN SOLUTION
+    e = xp.exp(-xp.abs(z))  # σ′ is even, and e^(−|z|) never overflows
+    return e / (1.0 + e) ** 2
+    # END SOLUTION
+
+
+your_turn["sigmoid_derivative"] = npae.exercises.check("sigmoid_derivative", sigmoid_derivative)
+print(your_turn["sigmoid_derivative"])
+
+# %%
+def tanh_derivative(z):
+    """tanh′(z), element by element."""
+    xp = array_namespace(z)
+    # BEGIN SOLUTION
+    t = xp.tanh(z)
+    return 1.0 - t * t
+    # END SOLUTION
+
+
+your_turn["tanh_derivative"] = npae.exercises.check("tanh_derivative", tanh_derivative)
+print(your_turn["tanh_derivative"])
+
+# %%
+def relu_derivative(z):
+    """relu′(z), element by element (z is never exactly 0 here)."""
+    xp = array_namespace(z)
+    # BEGIN SOLUTION
+    return xp.astype(z > 0, z.dtype)
+    # END SOLUTION
+
+
+your_turn["relu_derivative"] = npae.exercises.check("relu_derivative", relu_derivative)
+print(your_turn["relu_derivative"])
+
+# %% [markdown]
+# npae's `Activation` layer multiplies by the activation object's `df`:
 
 # %%
 print(inspect.getsource(Activation.backward))
@@ -189,11 +283,83 @@ print(tanh_check)
 # $\log\sigma(y) = -\operatorname{softplus}(-y)$ and
 # $\operatorname{softplus}(-y) = \operatorname{softplus}(y) - y$ to get it.) The training loss
 # is the batch mean of $\ell$; backward starts from $(\sigma(y) - x)/N$ and runs the layers'
-# `backward` in reverse order, the encoder's first layer with `input_grad=False`. That is all
-# `Autoencoder` does:
+# `backward` in reverse order, the encoder's first layer with `input_grad=False`.
+#
+# ### Your turn: BCE on logits, its value and its gradient
+#
+# Return the per-row loss $\ell_n$ (summed over the $D$ pixels) and its gradient with respect to
+# the logits. "Exact for every logit" is part of the task: the check feeds logits of $\pm 800$,
+# where $\sigma(y)$ rounds to exactly 0 or 1 and $\log\sigma(y)$ would be $-\infty$; write
+# softplus so that it cannot overflow.
+
+# %%
+def bce_with_logits(x, logits):
+    """ℓ_n = Σ_d softplus(y_nd) − x_nd y_nd, one value per row (N,)."""
+    xp = array_namespace(x)
+    # BEGIN SOLUTION
+    softplus = xp.maximum(logits, 0.0) + xp.log1p(xp.exp(-xp.abs(logits)))
+    return xp.sum(softplus - x * logits, axis=1)
+    # END SOLUTION
+
+
+your_turn["bce_with_logits"] = npae.exercises.check("bce_with_logits", bce_with_logits)
+print(your_turn["bce_with_logits"])
+
+# %%
+def bce_with_logits_grad(x, logits):
+    """∂(Σ_n ℓ_n)/∂y (N, D)."""
+    xp = array_namespace(x)
+    # BEGIN SOLUTION
+    e = xp.exp(-xp.abs(logits))
+    sigmoid = xp.where(logits >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return sigmoid - x
+    # END SOLUTION
+
+
+your_turn["bce_with_logits_grad"] = npae.exercises.check("bce_with_logits_grad", bce_with_logits_grad)
+print(your_turn["bce_with_logits_grad"])
+
+# %% [markdown]
+# That is all `Autoencoder` does:
 
 # %%
 print(inspect.getsource(npae.Autoencoder._forward_backward))
+
+# %% [markdown]
+# The gradients then go to the optimizer. npae's default is **Adam** (Kingma & Ba, 2015): for a
+# parameter $\theta$ with gradient $g$ at step $t = 1, 2, \dots$ it keeps running averages of
+# $g$ and $g^2$, corrects them for starting at zero, and takes a step whose size is set per
+# entry by the recent gradient magnitudes:
+#
+# $$m_t = \beta_1 m_{t-1} + (1-\beta_1)\,g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2)\,g^2, \quad
+#   \hat m_t = \frac{m_t}{1-\beta_1^t}, \quad \hat v_t = \frac{v_t}{1-\beta_2^t}, \quad
+#   \theta_t = \theta_{t-1} - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}.$$
+#
+# ### Your turn: one Adam update
+#
+# Return the new parameter and the two new moment arrays; leave the inputs unchanged.
+
+# %%
+def adam_step(param, grad, m, v, t, learning_rate, beta1, beta2, epsilon):
+    """One Adam update of param; returns (param_new, m_new, v_new)."""
+    xp = array_namespace(param)
+    # BEGIN SOLUTION
+    m_new = beta1 * m + (1.0 - beta1) * grad
+    v_new = beta2 * v + (1.0 - beta2) * grad * grad
+    m_hat = m_new / (1.0 - beta1**t)
+    v_hat = v_new / (1.0 - beta2**t)
+    return param - learning_rate * m_hat / (xp.sqrt(v_hat) + epsilon), m_new, v_new
+    # END SOLUTION
+
+
+your_turn["adam_step"] = npae.exercises.check("adam_step", adam_step)
+print(your_turn["adam_step"])
+
+# %% [markdown]
+# npae's version, `npae.optimizers.Adam._update`, updates the arrays in place:
+
+# %%
+print(inspect.getsource(npae.optimizers.Adam._update))
 
 # %% [markdown]
 # The embedded subset holds 500 training and 100 test images of each of the ten classes.
@@ -206,7 +372,8 @@ print("train", X_train.shape, X_train.dtype, "range", X_train.min(), X_train.max
 print("test ", X_test.shape)
 
 ae = npae.Autoencoder(hidden_sizes=(256,), latent_dim=32, activation="relu", loss="bce",
-                      learning_rate=1e-3, batch_size=128, epochs=EPOCHS, random_state=SEED, verbose=0)
+                      learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, epochs=EPOCHS, random_state=SEED,
+                      verbose=0)
 ae.fit(X_train, validation_data=X_test)
 loss, val_loss = ae.history_["loss"], ae.history_["val_loss"]
 print(f"epoch 1: loss {loss[0]:.1f}, val_loss {val_loss[0]:.1f}")
@@ -291,8 +458,25 @@ plt.show()
 #
 # Two things make the training converge quickly: centring the data (otherwise the decoder's
 # bias and the mean direction compete with the principal directions early on) and a small
-# Adam step ($10^{-3}$) for enough epochs. We track the largest angle after every epoch with
-# `partial_fit`, which runs exactly one epoch per call.
+# Adam step ($10^{-3}$) for enough epochs (the quick setting takes $3\times10^{-3}$ and batches
+# of 64 for its 15 epochs). We track the largest angle after every epoch with `partial_fit`,
+# which runs exactly one epoch per call.
+#
+# With squared error the gradient that starts the backward pass is that of
+# $\ell_n = \sum_d (\hat x_{nd} - x_{nd})^2$ (npae averages over the batch afterwards).
+#
+# ### Your turn: the squared error's gradient
+
+# %%
+def mse_grad(x, x_hat):
+    """∂(Σ_n ℓ_n)/∂x̂ for ℓ_n = Σ_d (x̂_nd − x_nd)², shape (N, D)."""
+    # BEGIN SOLUTION
+    return 2.0 * (x_hat - x)
+    # END SOLUTION
+
+
+your_turn["mse_grad"] = npae.exercises.check("mse_grad", mse_grad)
+print(your_turn["mse_grad"])
 
 # %%
 K = 8
@@ -302,7 +486,8 @@ pca = PCA(n_components=K).fit(X_centred)
 V_K = pca.components_.T  # (D, K), orthonormal columns
 
 linear = npae.Autoencoder(hidden_sizes=(), latent_dim=K, activation="identity", latent_activation="identity",
-                          loss="mse", learning_rate=LINEAR_LR, batch_size=128, random_state=SEED, verbose=0)
+                          loss="mse", learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, random_state=SEED,
+                          verbose=0)
 decoder_angle, encoder_angle = [], []
 for epoch in range(LINEAR_EPOCHS):
     linear.partial_fit(X_centred)
@@ -335,9 +520,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The decoder's subspace swings onto the PCA subspace in about 25 epochs; after that its largest
-# angle hovers between 1° and 3° (about 2° at the end of the full setting): the minibatch noise of
-# Adam's steps keeps it from reaching zero. The largest angles belong to the last principal
+# The decoder's subspace swings onto the PCA subspace in about 25 epochs (about ten in the quick
+# setting, with its larger step); after that its largest angle hovers between 1° and 3° (about 2°
+# at the end of the full setting, about 3° in the quick one): the minibatch noise of Adam's steps
+# keeps it from reaching zero. The largest angles belong to the last principal
 # directions, whose variances are closest to those of the directions left out (the eigengap
 # $\lambda_8 - \lambda_9$ is small), so the loss hardly cares which of them the decoder keeps.
 #
@@ -348,59 +534,54 @@ plt.show()
 #
 # ## Exercises
 #
+# The "your turn" cells above were checked automatically. These ask for a derivation or an
+# experiment; the notebook holds no answers to them.
+#
 # 1. **Count the parameters.** How many numbers does the non-linear autoencoder `ae` learn?
 #    Work it out from the layer sizes 784 → 256 → 32 → 256 → 784 (every Dense layer has a
-#    weight matrix and a bias), then set `n_parameters` below and run the check cell.
+#    weight matrix and a bias), then count the entries of `ae.parameters()` to check yourself.
 # 2. **The transpose convention.** PyTorch stores a weight matrix as $(H\times D)$ and computes
 #    $z = xW^\top + b$. Derive $\partial L/\partial W$ and $\partial L/\partial x$ for that
-#    convention. Which of npae's two matrix products change?
+#    convention. Which of npae's two matrix products change? Write `dense_backward` for that
+#    convention and check it against `torch.autograd` or against central differences
+#    (`npae.gradcheck.numerical_gradient`).
 # 3. **The rank of a batch gradient.** For a single row ($N = 1$), $\partial L/\partial W$
 #    is an outer product and so has rank one. What is the largest rank the batch gradient
-#    $x^\top g$ can have for a batch of $N$ rows?  Set `max_rank` to a formula in `N`, `D`, `H`.
-# 4. **Weight decay and the encoder.** Refit the linear autoencoder with `optimizer="adamw"`.
-#    Weight decay pulls the useless components of $W_e$ towards zero; does the encoder's largest
-#    principal angle now fall as fast as the decoder's? (At the optimum of the regularised
-#    problem, $W_e = W_d^\top$.)
+#    $x^\top g$ can have for a batch of $N$ rows, in terms of $N$, $D$ and $H$? Test your formula
+#    with `np.linalg.matrix_rank` on random $x$ and $g$ of a few shapes.
+# 4. **Weight decay is not an L2 penalty under Adam.** Adding $\frac{\lambda}{2}\lVert\theta\rVert^2$
+#    to the loss adds $\lambda\theta$ to the gradient, which Adam then divides by $\sqrt{\hat v}$
+#    entry by entry. `optimizer="adamw"` instead shrinks every weight by $\eta\lambda\theta$ per
+#    step *outside* Adam's scaling (decoupled weight decay, Loshchilov & Hutter, 2019; npae's
+#    `AdamW` uses $\lambda = 0.01$), so it does not minimise the L2-regularised loss, and results
+#    about that loss do not carry over. One such result: at every minimum of the linear
+#    autoencoder's loss with an L2 penalty on both weights, $W_e = W_d^\top$ (Kunin et al., 2019).
+#    Refit the linear autoencoder with `optimizer="adamw"`: does the encoder's largest principal
+#    angle fall as fast as the decoder's now, and how far is $W_e$ from $W_d^\top$? Then derive
+#    the fixed point of one AdamW step for a single weight with a constant gradient $g$, and
+#    compare it with the minimiser of $gw + \frac{\lambda}{2}w^2$.
 # 5. **Latent size.** Repeat section 1.3 with `K = 2` and `K = 20` and plot the final largest
 #    angle against the eigengap $\lambda_K - \lambda_{K+1}$ (`pca.explained_variance_`).
-
-# %%
-n_parameters = None  # Exercise 1: your answer, an int
-max_rank = None  # Exercise 3: a function of N, D, H, e.g. lambda N, D, H: ...
-
-# %% tags=["hide-input"] jupyter={"source_hidden": true}
-# Answer check (collapsed): it asserts your answer once you have set it, and skips otherwise.
-if n_parameters is None:
-    print("Exercise 1: set n_parameters to check your answer.")
-else:
-    true_count = sum(int(np.prod(p.shape)) for p in ae.parameters().values())
-    assert n_parameters == true_count, f"Not quite: {n_parameters} is off by {n_parameters - true_count}."
-    print("Exercise 1: correct.")
-if max_rank is None:
-    print("Exercise 3: set max_rank to check your answer.")
-else:
-    for N_, D_, H_ in [(1, 5, 3), (2, 5, 3), (10, 5, 3), (4, 50, 30)]:
-        expected = min(N_, D_, H_)
-        assert max_rank(N_, D_, H_) == expected, f"For N={N_}, D={D_}, H={H_} the answer is {expected}."
-    print("Exercise 3: correct.")
 
 # %% [markdown]
 # ## What must hold
 #
-# The notebook ends by asserting what it claimed: the hand-written gradients agree with central
-# differences, training lowered the loss, and the linear autoencoder found the PCA subspace (in
-# the QUICK setting, with only 20 epochs on 500 images, only its reconstruction error is
-# checked).
+# The notebook ends by asserting what it claimed: every "your turn" exercise you have written
+# passes its check, the hand-written gradients agree with central differences, training lowered
+# the loss, and the linear autoencoder found the PCA subspace (within 10°, and within 1 % of
+# PCA's error in the full setting).
 
 # %%
+done = {name: result for name, result in your_turn.items() if "not_implemented" not in result.mistakes}
+assert all(result.passed for result in done.values()), "\n\n".join(str(r) for r in done.values() if not r.passed)
 assert err_W < 1e-8, err_W
 assert skipped is None and doubled
 assert dense_check.passed, str(dense_check)
 assert tanh_check.passed, str(tanh_check)
 assert model_check.passed, str(model_check)
 assert loss[-1] < loss[0] and val_loss[-1] < val_loss[0], (loss, val_loss)
-assert linear_error < 1.5 * pca_error, (linear_error, pca_error)
+assert max(angles) < 10.0, angles
+assert linear_error < 1.05 * pca_error, (linear_error, pca_error)
 if not QUICK:
-    assert max(angles) < 10.0, angles
     assert linear_error < 1.01 * pca_error, (linear_error, pca_error)
 print("all checks passed")

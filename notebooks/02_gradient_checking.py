@@ -31,6 +31,10 @@
 #    $\sum G\odot\text{output}$ with a *random* $G$ instead of a plain sum;
 # 5. how to check an entire `Autoencoder` and read the table it prints.
 #
+# In the **"your turn"** cells you write a backward pass and two second derivatives yourself, and
+# `npae.exercises.check` compares them with npae's and with central differences, and names the
+# mistake if there is one.
+#
 # `NPAE_QUICK=1` in the environment makes every size small (the test suite runs it that way).
 
 # %%
@@ -39,9 +43,11 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from array_api_compat import array_namespace
 
 import npae
 import npae.datasets
+import npae.exercises
 from npae.activations import Sigmoid
 from npae.gradcheck import check_gradients, check_layer, check_model, numerical_gradient, relative_error
 from npae.layers import Activation, Dense, Sequential
@@ -50,6 +56,7 @@ QUICK = os.environ.get("NPAE_QUICK") == "1"
 N_STEPS = 25 if QUICK else 61  # step sizes h in the error-versus-h sweep
 N_POINTS = 50 if QUICK else 1000  # points at which the sweep differentiates the sigmoid
 SEED = 0
+your_turn = {}  # exercise name -> the result of npae.exercises.check for each "your turn" cell
 
 npae.set_backend("numpy")
 xp = npae.get_backend().xp
@@ -199,8 +206,53 @@ print(f"norm-wise relative error:    {normwise:.1e}   (passes)")
 # %% [markdown]
 # The tiny row agrees to only a few digits, but that disagreement is of absolute size
 # $10^{-10}$, invisible next to the other rows. The norm-wise error weighs every entry by the size
-# of the whole gradient, which is what matters for training. (It can still catch a wrong tiny
-# entry: a wrong entry that *should* be large, or many wrong entries, move the norm.)
+# of the whole gradient, which is what matters for training.
+#
+# The same weighting makes it blind to a *wrong* tiny entry. A wrong entry that should be large,
+# or many wrong entries, move the norm; a wrong entry a hundred million times smaller than the
+# rest moves it by a similarly tiny fraction and passes. Here is a dense layer whose backward pass flips
+# the sign of row 0 of $\partial L/\partial W$, the row of the nearly-zero feature:
+
+# %%
+class TinyRowBugDense(Dense):
+    """Broken on purpose: row 0 of dL/dW gets the wrong sign."""
+
+    def backward(self, grad_out, input_grad=True):
+        grad_x = super().backward(grad_out, input_grad)
+        self.grads["W"][0, :] = -self.grads["W"][0, :]
+        return grad_x
+
+
+normwise_bug = check_layer(TinyRowBugDense(4, 3, rng=SEED, dtype="float64"), x_small)
+print("norm-wise check of the sign-flipped tiny row:\n" + str(normwise_bug))
+
+# %% [markdown]
+# It passes, with an error of a few times $10^{-9}$: the flipped row is that small a part of the
+# gradient's norm. For this case `npae.gradcheck`
+# has a **per-entry** mode, `per_entry=True`. It scores every entry on its own as well,
+#
+# $$e_{\text{entry}} = \max\Big(\frac{\lVert a - n\rVert}{\lVert a\rVert + \lVert n\rVert},\;
+#   \max_i \frac{\max\big(0,\ \lvert a_i - n_i\rvert - \delta\big)}{\lvert a_i\rvert + \lvert n_i\rvert}\Big),$$
+#
+# where $\delta$ is the rounding noise of the differences, so an entry counts only where $a$ and
+# $n$ disagree by more than the arithmetic can explain; that is what the element-wise error above
+# lacked. $\delta$ is 100 times the larger of $\varepsilon\lvert f\rvert/h$ and the median of
+# $\lvert a_i - n_i\rvert$ over all entries (the median of a correct gradient's discrepancies
+# measures the noise, and a few wrong entries cannot move it). The mode uses a fourth-order
+# central difference with $h = 10^{-4}$, whose truncation error is negligible and whose noise is a
+# hundred times lower than with $h = 10^{-6}$. It costs the same as the full check, and it names
+# the worst entry of each array:
+
+# %%
+per_entry_bug = check_layer(TinyRowBugDense(4, 3, rng=SEED, dtype="float64"), x_small, per_entry=True)
+per_entry_good = check_layer(Dense(4, 3, rng=SEED, dtype="float64"), x_small, per_entry=True)
+print("per-entry check of the same bug:\n" + str(per_entry_bug))
+print("\nper-entry check of the correct layer:\n" + str(per_entry_good))
+
+# %% [markdown]
+# The per-entry check fails the broken layer on `W` alone (its worst entry lies in row 0) and
+# passes the correct one, tiny row included. Use the norm-wise check by default and the
+# per-entry one when some inputs or parameters are much smaller than the rest.
 #
 # ## 2.3 Kinks: false alarms from ReLU
 #
@@ -251,8 +303,68 @@ plt.show()
 # is flatter than the true slope at $z$ (blue). Smooth activations (tanh, sigmoid, softplus) have
 # no such problem, which is why npae's model-level checks use them.
 #
+# Smooth activations have a second derivative too, and chapter 4 needs it: the contractive
+# penalty depends on the slopes $f'(z)$, so its gradient contains $f''(z)$.
+#
+# ### Your turn: $\tanh''$ and $\sigma''$
+#
+# Differentiate $f'$ once more, and write the result through $f$ itself (as $f'$ was in chapter 1).
+# The check compares your $f''$ with central differences of npae's $f'$.
+
+# %%
+def tanh_second_derivative(z):
+    """tanh″(z), element by element."""
+    xp = array_namespace(z)
+    # BEGIN SOLUTION
+    t = xp.tanh(z)
+    return -2.0 * t * (1.0 - t * t)
+    # END SOLUTION
+
+
+your_turn["tanh_second_derivative"] = npae.exercises.check("tanh_second_derivative", tanh_second_derivative)
+print(your_turn["tanh_second_derivative"])
+
+# %%
+def sigmoid_second_derivative(z):
+    """σ″(z), element by element."""
+    xp = array_namespace(z)
+    # BEGIN SOLUTION
+    e = xp.exp(-xp.abs(z))
+    s = xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))  # σ(z), without overflow
+    return s * (1.0 - s) * (1.0 - 2.0 * s)
+    # END SOLUTION
+
+
+your_turn["sigmoid_second_derivative"] = npae.exercises.check("sigmoid_second_derivative", sigmoid_second_derivative)
+print(your_turn["sigmoid_second_derivative"])
+
+# %% [markdown]
+#
 # ## 2.4 Catching broken backward passes
 #
+# ### Your turn: a dense layer and its activation
+#
+# First a backward pass that is right. Chapter 1 had the two pieces; now chain them: the forward
+# pass computed $h = f(z)$, $z = xW + b$, and you are given $\partial L/\partial h$ and the
+# activation object (with `f`, `df` $= f'$ and `d2f` $= f''$). The checker knows the classic slips
+# of this exercise (a forgotten $f'$, $f'$ applied to the wrong array, a transposed product) and
+# names the one you made.
+
+# %%
+def dense_activation_backward(x, W, b, grad_out, activation):
+    """∂L/∂x, ∂L/∂W, ∂L/∂b of h = f(x W + b), given grad_out = ∂L/∂h."""
+    xp = array_namespace(x)
+    # BEGIN SOLUTION
+    grad_z = grad_out * activation.df(x @ W + b)
+    return grad_z @ W.T, x.T @ grad_z, xp.sum(grad_z, axis=0)
+    # END SOLUTION
+
+
+your_turn["dense_activation_backward"] = npae.exercises.check("dense_activation_backward",
+                                                              dense_activation_backward)
+print(your_turn["dense_activation_backward"])
+
+# %% [markdown]
 # A checker that never fails proves nothing, so let us break things on purpose. `check_layer`
 # computes the scalar $L = \sum_{n,j} G_{nj}\,\mathrm{layer}(x)_{nj}$ with a random $G$, calls
 # `backward(G)`, and compares the returned input gradient and the accumulated parameter
@@ -351,11 +463,17 @@ print(model_result)
 # %% [markdown]
 # Every parameter array agrees to a few times $10^{-8}$ or better, far below the $10^{-6}$ tolerance.
 # For a model too big for one difference per entry, `directional=True` compares
-# $\big(L(\theta + hv) - L(\theta - hv)\big)/2h$ with $\langle \nabla L, v\rangle$ along a few random
-# directions $v$ per array instead. It costs two forward passes per direction, whatever the size.
-# Expect somewhat larger errors than in the full check: a random direction can be nearly
-# orthogonal to the gradient, and then the rounding error is large relative to the small
-# directional derivative.
+# $n = \big(L(\theta + hv) - L(\theta - hv)\big)/2h$ with $\langle a, v\rangle$, $a$ the analytic
+# gradient, along a few random directions $v \sim \mathcal N(0, I)$ per array instead. It costs two
+# forward passes per direction, whatever the size. The error of a direction is
+#
+# $$e_v = \frac{\lvert\langle a, v\rangle - n\rvert}{\lVert a\rVert + \lvert n\rvert}.$$
+#
+# The denominator is $\lVert a\rVert$, the typical size of $\langle a, v\rangle$ over random $v$, and
+# not $\lvert\langle a, v\rangle\rvert$ itself: a direction nearly orthogonal to the gradient has a
+# tiny $\langle a, v\rangle$, and a ratio to it would blow the rounding error up and fail a correct
+# model for an unlucky draw. A wrong gradient $a \ne g$ is still off by
+# $\lvert\langle a - g, v\rangle\rvert \approx \lVert a - g\rVert$, as in the norm-wise error.
 
 # %%
 big = npae.Autoencoder(hidden_sizes=(64,), latent_dim=8, activation="tanh", loss="bce", random_state=SEED,
@@ -366,55 +484,38 @@ print(big_result)
 # %% [markdown]
 # ## Exercises
 #
+# The "your turn" cells above were checked automatically. These ask for a derivation or an
+# experiment; the notebook holds no answers to them.
+#
 # 1. **The best step in float32.** From the sweep in section 2.1, read off the step $h$ that
-#    minimises the float32 central-difference error (to within a factor of ten) and set
-#    `h_best_float32`. Then predict it from $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3}$
-#    with $\varepsilon = 1.2\times10^{-7}$ and $\lvert f\rvert/\lvert f'''\rvert \approx 5$.
-# 2. **The forward difference.** Show that the forward difference has error $O(h)$, that its best
-#    step is $h^\ast \sim \sqrt{\varepsilon}$ and its best error $\sim\sqrt{\varepsilon}$. Set
-#    `forward_error_order` to the power of $h$ in its truncation error.
+#    minimises the float32 central-difference error (to within a factor of ten). Then predict it
+#    from $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3}$ with
+#    $\varepsilon = 1.2\times10^{-7}$ and $\lvert f\rvert/\lvert f'''\rvert \approx 5$. Do they agree?
+# 2. **The forward difference.** Derive the truncation error of the forward difference from the
+#    Taylor expansion, its best step $h^\ast$ and its best error, each as a power of
+#    $\varepsilon$, and compare them with the dotted curves of the sweep.
 # 3. **Your own bug.** Write `BiasBugDense`, a `Dense` whose backward adds only the first row's
 #    gradient to the bias (`self.grads["b"] += grad_out[0, ...]`) instead of the sum over rows.
-#    Check it with `check_layer` and store the result in `bias_bug_result`. Which arrays fail?
+#    Predict which arrays of `check_layer`'s table fail, then run it. Save the class in a file
+#    and run `npae gradcheck my_layers.py:BiasBugDense` in a terminal: the same table, from the
+#    command line, for any layer, activation or loss you write.
 # 4. **Leaky ReLU.** `npae.activations.LeakyReLU` has a kink too. How far from 0 must every
-#    input be for a central difference with step $h$ never to straddle it? Set `min_distance`
-#    as an expression in `h`.
+#    input be for a central difference with step $h$ never to straddle it? Test your answer with
+#    `check_layer(Activation("leaky_relu"), ...)` on inputs just inside and just outside it.
 # 5. **Softplus, a smooth ReLU.** Repeat section 2.3 with `Activation("softplus")` and inputs at
 #    $3\times10^{-7}$. Does the check pass? Why?
-
-# %%
-h_best_float32 = None  # Exercise 1: a float
-forward_error_order = None  # Exercise 2: an int
-bias_bug_result = None  # Exercise 3: the GradcheckResult of check_layer(BiasBugDense(...), x)
-min_distance = None  # Exercise 4: an expression in h
-
-# %% tags=["hide-input"] jupyter={"source_hidden": true}
-# Answer check (collapsed): it asserts each answer that you have set, and skips the others.
-if h_best_float32 is not None:
-    measured = best[("float32", "central")][0]
-    assert measured / 10 <= h_best_float32 <= measured * 10, "Look again at the minimum of the red solid curve."
-    print("Exercise 1: correct.")
-if forward_error_order is not None:
-    assert forward_error_order == 1, "Expand f(x + h) to second order and divide by h."
-    print("Exercise 2: correct.")
-if bias_bug_result is not None:
-    assert not bias_bug_result.passed, "A correct check cannot pass on this bug: is the bias bug in backward?"
-    assert bias_bug_result.errors["b"] > 1e-3, "The bias gradient should be the one that fails."
-    assert bias_bug_result.errors["W"] < 1e-6 and bias_bug_result.errors["input"] < 1e-6
-    print("Exercise 3: correct: only 'b' fails, W and the input gradient do not use the bias.")
-if min_distance is not None:
-    assert abs(min_distance - h) < 1e-15, "The stencil reaches from z - h to z + h."
-    print("Exercise 4: correct (and npae's tests keep a much larger margin, 1e-3).")
-if None in (h_best_float32, forward_error_order, bias_bug_result, min_distance):
-    print("Set the answer variables above to check your answers.")
+# 6. **How small can the tiny row be?** Repeat the sign-flip experiment of section 2.2 with
+#    feature 0 scaled by $10^{-4}$, $10^{-6}$, $10^{-8}$ and $10^{-10}$. Where does the norm-wise check
+#    start to miss the bug, and does the per-entry one ever miss it?
 
 # %% [markdown]
 # ## What must hold
 #
 # The numbers this chapter relied on: float64 central differences reach $10^{-9}$ while float32
 # cannot reach $10^{-6}$; the norm-wise error passes the tiny-row gradient that the element-wise
-# error fails; the kink fails and the moved inputs pass; every broken backward is caught (and the
-# chain-rule bug only with a random $G$); and the autoencoder passes.
+# error fails, and passes a wrong tiny row too, which the per-entry check catches; the kink fails
+# and the moved inputs pass; every broken backward is caught (and the chain-rule bug only with a
+# random $G$); the autoencoder passes; and every "your turn" exercise you have written passes.
 
 # %%
 assert best[("float64", "central")][1] < 1e-9, best
@@ -422,10 +523,15 @@ assert best[("float32", "central")][1] > 1e-6, best
 assert best[("float64", "central")][1] < best[("float64", "forward")][1], best
 assert "float64" in float32_message
 assert elementwise > 1e-6 and normwise < 1e-8, (elementwise, normwise)
+assert normwise_bug.passed, str(normwise_bug)
+assert not per_entry_bug.passed and per_entry_good.passed, (str(per_entry_bug), str(per_entry_good))
+assert per_entry_bug.errors["W"] > 1e-3 and per_entry_bug.worst_entries["W"][0] == 0, str(per_entry_bug)
 assert not relu_fail.passed and relu_pass.passed, (str(relu_fail), str(relu_pass))
 assert not forgetful.passed and forgetful.errors["1.W"] < 1e-6 and forgetful.errors["0.W"] > 1e-3, str(forgetful)
 assert not transpose_bug.passed and transpose_bug.errors["input"] > 1e-3, str(transpose_bug)
 assert plain_sum.passed and not random_g.passed, (str(plain_sum), str(random_g))
 assert model_result.passed, str(model_result)
 assert big_result.passed, str(big_result)
+done = {name: result for name, result in your_turn.items() if "not_implemented" not in result.mistakes}
+assert all(result.passed for result in done.values()), "\n\n".join(str(r) for r in done.values() if not r.passed)
 print("all checks passed")

@@ -41,6 +41,11 @@
 #    directions and along the data;
 # 4. gradient-check the contractive model.
 #
+# In the **"your turn"** cells you write the one-layer penalty, its gradient and the deep
+# recurrence yourself; `npae.exercises.check` compares each with npae's own and with central
+# differences, and names the mistake if there is one (a forgotten $f''$ term, a square left out,
+# a sum over the wrong axis).
+#
 # `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in seconds
 # (the test suite runs it that way); the numbers quoted in the text are from the full setting.
 
@@ -50,9 +55,11 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from array_api_compat import array_namespace
 
 import npae
 import npae.datasets
+import npae.exercises
 import npae.plotting
 from npae.activations import get_activation
 from npae.gradcheck import check_model
@@ -62,6 +69,7 @@ N_TRAIN = 1000 if QUICK else 5000  # training images (the embedded subset has 5,
 N_EVAL = 100 if QUICK else 300  # test images whose Jacobians we examine
 EPOCHS = 3 if QUICK else 30
 SEED = 0
+your_turn = {}  # exercise name -> the result of npae.exercises.check for each "your turn" cell
 
 npae.set_backend("numpy")
 rng = np.random.default_rng(SEED)
@@ -91,6 +99,44 @@ print("train", X_train.shape, "evaluation", X_eval.shape)
 # $O(K)$. The formula also shows the two ways a unit can become contractive: a small weight
 # vector, or saturation ($h_k$ near 0 or 1, where the slope $h_k(1-h_k)$ vanishes).
 #
+# ### Your turn: the one-layer penalty and its gradient
+#
+# Write the penalty for any activation $f$ (the slope $\sigma'(z_k) = h_k(1-h_k)$ above becomes
+# $f'(z_k)$), averaged over the batch: $P = \frac1N\sum_n \sum_k f'(z_{nk})^2 \sum_d W_{dk}^2$.
+# Then differentiate $\lambda P$ twice over: with respect to $W$ with $z$ held fixed, and with
+# respect to $z$ with $W$ held fixed. The second one is where the model's backward pass meets
+# the penalty; it needs $f''$ (your chapter 2 exercise; here `activation.d2f`).
+
+# %%
+def contractive_penalty(W, z, activation):
+    """P = mean_n Σ_k f′(z_nk)² Σ_d W_dk², a 0-d array."""
+    xp = array_namespace(W)
+    # BEGIN SOLUTION
+    column_norms = xp.sum(W * W, axis=0)  # (K,)
+    slope = activation.df(z)  # (N, K)
+    return xp.mean(xp.sum(slope * slope * column_norms, axis=1))
+    # END SOLUTION
+
+
+your_turn["contractive_penalty"] = npae.exercises.check("contractive_penalty", contractive_penalty)
+print(your_turn["contractive_penalty"])
+
+# %%
+def contractive_penalty_grad(W, z, activation, weight):
+    """∂(λP)/∂W (D, K) with z fixed, and ∂(λP)/∂z (N, K) with W fixed."""
+    xp = array_namespace(W)
+    # BEGIN SOLUTION
+    slope = activation.df(z)
+    dW = 2.0 * weight * W * xp.mean(slope * slope, axis=0)
+    dz = (2.0 * weight / z.shape[0]) * slope * activation.d2f(z) * xp.sum(W * W, axis=0)
+    return dW, dz
+    # END SOLUTION
+
+
+your_turn["contractive_penalty_grad"] = npae.exercises.check("contractive_penalty_grad", contractive_penalty_grad)
+print(your_turn["contractive_penalty_grad"])
+
+# %% [markdown]
 # Let us check it on a small float64 model trained for a couple of epochs: the closed form from
 # `transform` and the weight matrix, the exact Jacobian from `model.jacobian`, and central differences
 # of `transform` itself, $\big(h(x + \epsilon e_d) - h(x - \epsilon e_d)\big)/2\epsilon$ for every pixel $d$.
@@ -156,6 +202,29 @@ print(f"λ·mean ‖J‖², closed form {closed_val:.6f}; logged by the model {l
 # forward-mode differentiation: it costs $O(D \sum_l H_{l-1} H_l)$ per example, $D$ times a
 # forward pass, and is exact.
 #
+# ### Your turn: the recurrence
+#
+# Carry $T_l$ for a whole batch at once, as an array of shape $(N, D, H_l)$: one Jacobian per row.
+# Start from layer 1 without building a $D\times D$ identity matrix. (`@` multiplies the last two
+# axes and broadcasts the first; `xp.expand_dims(a, axis=1)` inserts the axis that makes an
+# $(N, H)$ array broadcast over the $D$ rows.)
+
+# %%
+def contractive_jacobian(Ws, zs, activations):
+    """T_L[n, d, j] = ∂h_L[n, j]/∂x[n, d], shape (N, D, H_L), by the forward recurrence."""
+    xp = array_namespace(Ws[0])
+    # BEGIN SOLUTION
+    T = xp.expand_dims(Ws[0], axis=0) * xp.expand_dims(activations[0].df(zs[0]), axis=1)
+    for W, z, activation in zip(Ws[1:], zs[1:], activations[1:]):
+        T = (T @ W) * xp.expand_dims(activation.df(z), axis=1)
+    return T
+    # END SOLUTION
+
+
+your_turn["contractive_jacobian"] = npae.exercises.check("contractive_jacobian", contractive_jacobian)
+print(your_turn["contractive_jacobian"])
+
+# %% [markdown]
 # **Backward.** Write $G_l = \partial P/\partial T_l$, starting from $G_L = 2T_L$. From
 # $T_l = A_l \odot f'(z_l)$ the gradient reaches three places:
 #
@@ -222,7 +291,8 @@ deep.set_params(contractive_method="auto")
 err_methods = max(relative_difference(grads_gram[k], grads_rec[k]) for k in grads_rec)
 print(f"objective: recurrence {loss_rec:.10f}, Gram form {loss_gram:.10f}")
 print(f"largest relative difference of a parameter gradient: {err_methods:.1e}")
-#
+
+# %% [markdown]
 # ## 4.3 Jacobian spectra: contractive vs plain
 #
 # The Frobenius norm is the sum of the squared singular values of $J(x)$,
@@ -347,15 +417,17 @@ for name, result in grad_checks.items():
 # %% [markdown]
 # ## Exercises
 #
-# 1. **A linear encoder.** For $h = xW + b$ (no activation), show that $\lVert\partial h/\partial x\rVert_F^2 =
-#    \lVert W\rVert_F^2$, the same at every $x$: the penalty becomes weight decay. Set
-#    `linear_penalty` to a function of `W`.
+# The "your turn" cells above were checked automatically. These ask for a derivation or an
+# experiment; the notebook holds no answers to them.
+#
+# 1. **A linear encoder.** For $h = xW + b$ (no activation), show that $\lVert\partial h/\partial x\rVert_F^2$
+#    is the same at every $x$, and name the familiar regulariser the penalty becomes. Confirm it
+#    with `jacobian` of a contractive model with `latent_activation="identity"`.
 # 2. **The most a sigmoid can amplify.** For a one-layer sigmoid encoder, find the constant $c$ in
-#    the bound $\lVert\partial h/\partial x\rVert_F^2 \le c\,\lVert W\rVert_F^2$, attained when every
-#    $z_k = 0$. Set `c_max`.
-# 3. **The second derivative of tanh.** Derive $f''$ for $f = \tanh$ and set `tanh_d2f` to a
-#    function of a NumPy array `z`. Where is it zero, and what does that mean for the penalty's
-#    gradient at a unit with $z = 0$?
+#    the bound $\lVert\partial h/\partial x\rVert_F^2 \le c\,\lVert W\rVert_F^2$, and the inputs at which
+#    it is attained. Check it on `one_layer`'s Jacobians.
+# 3. **Where $f''$ vanishes.** Where is $\tanh''$ zero, and what does that mean for the penalty's
+#    gradient at a unit with $z = 0$? Which parts of `contractive_penalty_grad` still push there?
 # 4. **The trade-off.** Train contractive models with $\lambda \in \{0.1, 0.3, 1, 3, 10\}$ and plot
 #    test reconstruction against the mean singular value. Where does the reconstruction start
 #    to pay?
@@ -366,28 +438,6 @@ for name, result in grad_checks.items():
 #    `DenoisingAutoencoder` with the same architecture and measure its code sensitivity with
 #    `sensitivity`. Is its *encoder* contractive too?
 
-# %%
-linear_penalty = None  # Exercise 1: a function of W (D, K), e.g. lambda W: ...
-c_max = None  # Exercise 2: a float
-tanh_d2f = None  # Exercise 3: a function of z (a NumPy array)
-
-# %% tags=["hide-input"] jupyter={"source_hidden": true}
-# Answer check (collapsed): it asserts each answer that you have set, and skips the others.
-if linear_penalty is not None:
-    for shape in [(5, 3), (784, 16)]:
-        W_try = rng.standard_normal(shape)
-        assert np.isclose(linear_penalty(W_try), np.sum(W_try**2)), "∂h_k/∂x_d = W_dk: square and sum every entry."
-    print("Exercise 1: correct.")
-if c_max is not None:
-    assert abs(c_max - 1 / 16) < 1e-9, "The sigmoid's slope h(1 − h) is largest at h = 1/2."
-    print("Exercise 2: correct: 1/16, the square of the largest slope 1/4.")
-if tanh_d2f is not None:
-    z_try = np.linspace(-3, 3, 13)
-    assert np.allclose(tanh_d2f(z_try), get_activation("tanh").d2f(z_try)), "Differentiate 1 − tanh²(z) once more."
-    print("Exercise 3: correct: f''(0) = 0, so at z = 0 the penalty pushes only through the weights.")
-if None in (linear_penalty, c_max, tanh_d2f):
-    print("Set the answer variables above to check your answers.")
-
 # %% [markdown]
 # ## What must hold
 #
@@ -395,7 +445,8 @@ if None in (linear_penalty, c_max, tanh_d2f):
 # penalty and finite differences agree; the Gram form agrees with the recurrence; the last-layer
 # shortcut does not; the contractive model has smaller Jacobian singular values, fewer of them
 # above the threshold, and a less sensitive code (and, in the full setting, a larger along-data /
-# random sensitivity ratio); and the gradient checks pass.
+# random sensitivity ratio); the gradient checks pass; and every "your turn" exercise you have
+# written passes.
 
 # %%
 plain_name, cae_name = list(models)
@@ -411,4 +462,6 @@ if not QUICK:
     assert mean_singular[cae_name] < 0.5 * mean_singular[plain_name], mean_singular
     ratio = {name: s["along data"] / s["random"] for name, s in sens.items()}
     assert ratio[cae_name] > ratio[plain_name], ratio
+done = {name: result for name, result in your_turn.items() if "not_implemented" not in result.mistakes}
+assert all(result.passed for result in done.values()), "\n\n".join(str(r) for r in done.values() if not r.passed)
 print("all checks passed")
