@@ -17,11 +17,12 @@ BCE on logits):
 
 Three arms per model, timed in interleaved blocks of optimizer steps (``harness.paired_timing``):
 npae with its kernels (*fast*), npae on its reference code (*reference*,
-``npae.set_kernels("reference")``; absent on a checkout without the switch) and the PyTorch twin,
-written as a PyTorch user would (``nn.Linear``, autograd, ``torch.optim.Adam``, the penalty as a
-formula of the code), from the same He-uniform weight scheme and checked once against npae with
-copied weights and the same noise (loss and first-kernel gradient). Then the phases of one npae
-step are timed alone in both npae arms, so the hot spots and what the kernels buy show.
+``npae.set_kernels("reference")``; absent on a checkout without the switch) and the PyTorch twin
+(``twins.family_twin``), written as a PyTorch user would (``nn.Linear``, autograd,
+``torch.optim.Adam``, the penalty as a formula of the code), from the same He-uniform weight
+scheme and checked once against npae with copied weights and the same noise (loss and
+first-kernel gradient). Then the phases of one npae step are timed alone in both npae arms, so
+the hot spots and what the kernels buy show.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import itertools
 import pstats
 import sys
 import time
@@ -38,134 +38,11 @@ from pathlib import Path
 import harness as H
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
-from twins import he_uniform_
+from twins import FAMILY, copy_weights, family_twin, make_step
 
 BATCH = 128
-FAMILY = ("ae", "dae", "sparse_l1", "sparse_kl", "vae")
 OUT = H.OUT_DIR / "family.md"
 SECTION = "bench_family.py"
-
-
-# ------------------------------------------------------------------------------------ twins
-def _stack(sizes, last):
-    """Linear layers with ReLU between them; ``last`` is the module after the final Linear."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    if last is not None:
-        layers.append(last)
-    return nn.Sequential(*layers)
-
-
-def _init(module: nn.Module, seed: int) -> None:
-    generator = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            he_uniform_(m, generator)
-
-
-class AEFamilyTwin(nn.Module):
-    """D-512-128-32 encoder (code: identity or sigmoid), mirrored decoder with linear output."""
-
-    def __init__(self, n_features: int = 784, code: str = "identity", seed: int = 0):
-        super().__init__()
-        sizes = (n_features, *H.HIDDEN, H.LATENT)
-        self.encoder = _stack(sizes, nn.Sigmoid() if code == "sigmoid" else None)
-        self.decoder = _stack(sizes[::-1], None)
-        _init(self, seed)
-
-    def linears(self):
-        return [m for part in (self.encoder, self.decoder) for m in part if isinstance(m, nn.Linear)]
-
-
-class VAETwin(nn.Module):
-    """784-400 ReLU encoder, mu and log_var heads (400 → 20), 20-400-784 decoder (logits)."""
-
-    def __init__(self, n_features: int = 784, hidden: int = 400, latent: int = 20, seed: int = 0):
-        super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU())
-        self.mu = nn.Linear(hidden, latent)
-        self.logvar = nn.Linear(hidden, latent)
-        self.decoder = _stack((latent, hidden, n_features), None)
-        _init(self, seed)
-
-    def linears(self):
-        return [self.encoder[0], self.mu, self.logvar] + [m for m in self.decoder if isinstance(m, nn.Linear)]
-
-
-def _bce(logits, x):
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
-
-
-def make_twin(name: str, seed: int = 0):
-    """(module, loss_fn(x, noise=None) -> 0-d tensor); ``noise`` fixes ε / eps for parity checks."""
-    if name == "vae":
-        twin = VAETwin(seed=seed)
-
-        def loss_fn(x, noise=None):
-            h = twin.encoder(x)
-            mu, log_var = twin.mu(h), twin.logvar(h).clamp(-30.0, 20.0)
-            eps = torch.randn_like(mu) if noise is None else noise
-            z = mu + torch.exp(0.5 * log_var) * eps
-            kl = -0.5 * torch.sum(1.0 + log_var - mu * mu - log_var.exp()) / x.shape[0]
-            return _bce(twin.decoder(z), x) + kl
-
-        return twin, loss_fn
-    twin = AEFamilyTwin(code="sigmoid" if name.startswith("sparse") else "identity", seed=seed)
-    if name == "ae":
-        return twin, lambda x, noise=None: _bce(twin.decoder(twin.encoder(x)), x)
-    if name == "dae":
-        def loss_fn(x, noise=None):
-            eps = torch.randn_like(x) if noise is None else noise
-            x_noisy = (x + H.NOISE_LEVEL * eps).clamp_(0.0, 1.0)
-            return _bce(twin.decoder(twin.encoder(x_noisy)), x)
-
-        return twin, loss_fn
-    if name == "sparse_l1":
-        def loss_fn(x, noise=None):
-            h = twin.encoder(x)
-            return _bce(twin.decoder(h), x) + H.L1_WEIGHT * h.abs().sum(dim=1).mean()
-
-        return twin, loss_fn
-    if name == "sparse_kl":
-        def loss_fn(x, noise=None):
-            h = twin.encoder(x)
-            rho_hat, rho = h.mean(dim=0), H.RHO
-            kl = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
-            return _bce(twin.decoder(h), x) + H.KL_WEIGHT * kl
-
-        return twin, loss_fn
-    raise ValueError(f"unknown model {name!r}; expected one of {FAMILY}")
-
-
-def make_step(twin: nn.Module, loss_fn):
-    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
-
-    def step(x):
-        optimizer.zero_grad()
-        loss = loss_fn(x)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step
-
-
-def copy_weights(twin: nn.Module, model) -> None:
-    """npae's kernels (in, out) into the twin's Linear layers (out, in), in ``parameters()`` order."""
-    params = model.parameters()
-    prefixes = list(dict.fromkeys(key.rsplit(".", 1)[0] for key in params))
-    linears = twin.linears()
-    if len(prefixes) != len(linears):
-        raise RuntimeError(f"{len(prefixes)} npae layers but {len(linears)} twin layers")
-    with torch.no_grad():
-        for prefix, linear in zip(prefixes, linears):
-            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(np.asarray(params[f"{prefix}.W"]).T)))
-            linear.bias.copy_(torch.from_numpy(np.array(params[f"{prefix}.b"])))
 
 
 def built(name: str, xb: np.ndarray, arm: str = "fast"):
@@ -180,7 +57,7 @@ def built(name: str, xb: np.ndarray, arm: str = "fast"):
 def parity(name: str, xb: np.ndarray) -> dict:
     """Copied weights, same batch and noise: relative differences of loss and first-kernel gradient."""
     model = built(name, xb)
-    twin, loss_fn = make_twin(name)
+    twin, loss_fn = family_twin(name)
     copy_weights(twin, model)
     rng = np.random.default_rng(1)
     tx = torch.from_numpy(xb)
@@ -211,7 +88,7 @@ def throughput(name: str, batches, steps: int, warmup: int, repeats: int, budget
     """Samples/s of every arm (npae arms and the twin), blocks of ``steps`` steps interleaved."""
     tbatches = [torch.from_numpy(b) for b in batches]
     fns = {arm: H.in_mode(arm, H.step_runner(built(name, batches[0], arm), batches)) for arm in arms}
-    tstep = make_step(*make_twin(name))
+    tstep = make_step(*family_twin(name))
 
     def run_torch(k):
         for i in range(k):
@@ -254,7 +131,7 @@ def phase_list(name: str, model, xb: np.ndarray) -> list:
 
 
 def torch_phases(name: str, xb: np.ndarray) -> list:
-    tstep = make_step(*make_twin(name))
+    tstep = make_step(*family_twin(name))
     tx = torch.from_numpy(xb)
     for _ in range(3):
         tstep(tx)

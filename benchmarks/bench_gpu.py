@@ -6,9 +6,9 @@
 Models (float32, Adam lr 1e-3), each at batch 128 and 1024:
 
 * ``ae``: Autoencoder 784-512-128-32 ReLU, identity code (``harness.make_npae("ae")``; twin:
-  ``bench_family.make_twin("ae")``);
+  ``twins.family_twin("ae")``);
 * ``vae``: VAE 784-400-20 ReLU, Bernoulli (``harness.make_npae("vae")``; twin:
-  ``bench_family.make_twin("vae")``);
+  ``twins.family_twin("vae")``);
 * ``contractive``: 784-256-64 tanh/sigmoid, λ = 0.1, exact penalty, npae's Gram form against the
   PyTorch Gram form and torch.func vmap(jacrev) (``bench_contractive``).
 
@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 import bench_contractive as BC
-import bench_family as BF
 import harness as H
 import numpy as np
 import torch
+import twins as TW
 
 from npae import backend as B
 
@@ -80,13 +80,13 @@ def make_twin_step(name: str, model, device: str):
             return loss
 
         return contractive_step
-    twin, loss_fn = BF.make_twin(name)
+    twin, loss_fn = TW.family_twin(name)
     with torch.no_grad():
         for linear, key in zip(twin.linears(), _layer_keys(model)):
             linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(params[f"{key}.W"].T)))
             linear.bias.copy_(torch.from_numpy(params[f"{key}.b"]))
     twin.to(device)
-    return BF.make_step(twin, loss_fn)
+    return TW.make_step(twin, loss_fn)
 
 
 def _layer_keys(model) -> list:

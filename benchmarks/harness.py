@@ -10,9 +10,15 @@ Environment
     set them, and they pin OpenBLAS to a slower kernel) and says so on stderr;
     ``--keep-openblas-env`` keeps them. ``environment_note()`` tells the report which happened.
 Machine
-    ``machine_info()`` (CPU model, logical CPUs, OS, versions, npae's kernels mode, the BLAS
-    pools threadpoolctl sees, PyTorch's BLAS) and ``machine_lines()`` for a report header;
-    ``command_line()`` quotes the command as ``python benchmarks/…``, never a machine path.
+    ``machine_info()`` (CPU model, host kind, logical CPUs, OS, versions, npae's kernels mode,
+    the BLAS pools threadpoolctl sees, PyTorch's BLAS) and ``machine_lines()`` for a report
+    header; ``host_kind()`` names the kind of host ("Intel Xeon (2 vCPU, AVX-512)"), which
+    RESULTS.md keeps a section per; ``command_line()`` quotes the command as
+    ``python benchmarks/…``, never a machine path.
+Hardware limits
+    ``gemm_peak()``: GFLOP/s of a large float32 product, NumPy's BLAS and PyTorch's;
+    ``triad_bandwidth()``: GB/s of a STREAM-like triad with NumPy (one thread, as NumPy's
+    element-wise passes run). ``roofline.py`` turns both into a step's limit.
 Data
     ``load_data(split)``: Fashion-MNIST through ``npae.datasets`` and its usual search order
     (``$NPAE_DATA``, the user cache, the system data folder), else the embedded subset.
@@ -161,6 +167,51 @@ def kernels_mode() -> str:
     return get() if get is not None else "no `npae.set_kernels` (a checkout from before the kernels): fast paths only"
 
 
+def cpu_flags() -> set:
+    """The CPU's feature flags (``avx512f``, ``avx2``, …) from /proc/cpuinfo (empty if unreadable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_vendor() -> str:
+    """"GenuineIntel", "AuthenticAMD", … from /proc/cpuinfo, else the platform's machine name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine() or "unknown"
+
+
+def host_kind(model: str | None = None, vendor: str | None = None, flags=None, cpus: int | None = None) -> str:
+    """The kind of host, e.g. "Intel Xeon (2 vCPU, AVX-512)" or "AMD EPYC (2 vCPU, AVX2)".
+
+    Figures differ by host kind (MKL beats OpenBLAS on Intel, OpenBLAS leads on AMD), so
+    RESULTS.md keeps one section per kind and a report never speaks for a kind it did not run on.
+    The family comes from the model name (Xeon, EPYC, Core, Ryzen, …), the widest vector
+    extension from the flags. Arguments default to this machine's.
+    """
+    model = cpu_model() if model is None else model
+    vendor = cpu_vendor() if vendor is None else vendor
+    flags = cpu_flags() if flags is None else set(flags)
+    cpus = os.cpu_count() if cpus is None else cpus
+    maker = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}.get(vendor, vendor)
+    family = next((f for f in ("Xeon", "EPYC", "Core", "Ryzen", "Threadripper", "Atom", "Neoverse", "Graviton")
+                   if f.lower() in model.lower()), "")
+    if not family and maker not in ("Intel", "AMD"):
+        family = model
+    vector = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "AVX" if "avx" in flags
+              else "NEON" if "asimd" in flags or "neon" in flags else "")
+    detail = ", ".join(x for x in (f"{cpus} vCPU", vector) if x)
+    return f"{' '.join(x for x in (maker, family) if x)} ({detail})"
+
+
 def machine_info(torch_used: bool = True) -> dict:
     """Everything a report header needs about the machine and the software."""
     import numpy as np
@@ -169,6 +220,7 @@ def machine_info(torch_used: bool = True) -> dict:
 
     info = {
         "cpu": cpu_model(),
+        "host_kind": host_kind(),
         "logical_cpus": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
@@ -193,7 +245,8 @@ def machine_lines(info: dict, command: str | None = None) -> list:
     if command:
         lines.append(f"- Command: `{command}`")
     lines.append(f"- Date: {info['date']}; load average at start: {info['load']}")
-    lines.append(f"- CPU: **{info['cpu']}** ({info['logical_cpus']} logical CPUs), {info['os']}")
+    kind = f", host kind *{info['host_kind']}*" if info.get("host_kind") else ""
+    lines.append(f"- CPU: **{info['cpu']}** ({info['logical_cpus']} logical CPUs{kind}), {info['os']}")
     versions = f"Python {info['python']}, numpy {info['numpy']}, npae {info['npae']}"
     if "torch" in info:
         versions += f", torch {info['torch']} ({info['torch_threads']} threads, {info['torch_blas']})"
@@ -204,6 +257,72 @@ def machine_lines(info: dict, command: str | None = None) -> list:
                       + (f", {p['architecture']}" if p["architecture"] else "") + ")" for p in info["pools"])
     lines.append(f"- Thread pools (threadpoolctl): {pools or 'none found'}")
     return lines
+
+
+# ------------------------------------------------------------------------------ hardware limits
+def gemm_peak(n: int, repeats: int, torch_too: bool = True, budget_s: float = 30.0) -> dict:
+    """GFLOP/s of an n×n×n float32 product (2n³ FLOPs): {"numpy": summary, "torch": summary, "n": n}.
+
+    Each library with the threads it has been given (``limit_threads``), timed in interleaved
+    blocks of one product each (``paired_timing``); summaries as ``summarize`` makes them (best
+    and quiet median). The roofline divides a step's GEMM FLOPs by this peak: the products of a
+    training step are smaller and run below it, which is part of what the roofline fraction shows.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    c = np.empty((n, n), dtype=np.float32)
+    fns = {"numpy": lambda: np.matmul(a, b, out=c)}
+    if torch_too:
+        import torch
+
+        ta, tb, tc = torch.from_numpy(a.copy()), torch.from_numpy(b.copy()), torch.empty((n, n))
+        fns["torch"] = lambda: torch.mm(ta, tb, out=tc)
+    for fn in fns.values():
+        fn()
+    rec = paired_timing(fns, repeats, budget_s=budget_s)
+    out = {name: summarize(r, 2.0 * n**3 / 1e9) for name, r in rec.items()}
+    out["n"] = n
+    return out
+
+
+TRIAD_WORDS = 5  # words moved per element by NumPy's two-pass triad (see triad_bandwidth)
+
+
+def triad_bandwidth(n: int, repeats: int, budget_s: float = 20.0) -> dict:
+    """Memory bandwidth in GB/s of a STREAM-like triad a = b + s·c on float32 arrays of n elements.
+
+    NumPy has no fused multiply-add ufunc, so the triad is two passes, as NumPy's element-wise
+    code runs them: ``multiply(c, s, out=a)`` (reads c, writes a) then ``add(a, b, out=a)``
+    (reads a and b, writes a): ``TRIAD_WORDS`` = 5 words of 4 bytes per element, counted as the
+    program sees them (a write-allocate cache may move one more word per write; not counted).
+    One thread: NumPy's ufuncs and npae's compiled element-wise kernels run on one thread, so
+    this is the bandwidth their passes can reach. Choose n for the working set that matters:
+    the optimizer's arrays (P elements each) sit in the last-level cache on many hosts, a much
+    larger n measures main memory. Returns ``summarize``'s dict in GB/s plus "n" and "bytes".
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    b = rng.random(n, dtype=np.float32)
+    c = rng.random(n, dtype=np.float32)
+    a = np.empty_like(b)
+    s = np.float32(3.0)
+
+    def triad():
+        np.multiply(c, s, out=a)
+        np.add(a, b, out=a)
+
+    calls = max(1, int(2e7 // n))  # blocks of ~20M elements, so a small n is not timed at the clock's grain
+    block = (lambda: [triad() for _ in range(calls)])
+    block()
+    rec = paired_timing({"triad": block}, repeats, budget_s=budget_s)["triad"]
+    nbytes = TRIAD_WORDS * 4 * n
+    out = summarize(rec, calls * nbytes / 1e9)
+    out.update(n=n, bytes=nbytes)
+    return out
 
 
 # ------------------------------------------------------------------------------ data
@@ -483,7 +602,8 @@ def time_phases(phases, reps: int, log=None) -> list:
 
 
 # ------------------------------------------------------------------------------ report
-ARM_LABELS = {"fast": "npae fast", "reference": "npae reference", "torch": "PyTorch"}
+ARM_LABELS = {"fast": "npae fast", "reference": "npae reference", "npae_torch": "npae torch backend",
+              "torch": "PyTorch"}
 
 
 def fmt(x: float, digits: int = 0) -> str:
@@ -503,10 +623,10 @@ def arm_table(label: str, rows, arms, unit_digits: int = 0) -> list:
     """Markdown lines: samples/s of every arm (best, median) and the ratios between the arms.
 
     ``rows`` is [(row label, summarize_arms(...) result)]; ``arms`` a subset of
-    ("fast", "reference", "torch") in that order.
+    ("fast", "reference", "npae_torch", "torch") in that order.
     """
-    pairs = [(a, b) for a, b in (("fast", "torch"), ("reference", "torch"), ("fast", "reference"))
-             if a in arms and b in arms]
+    pairs = [(a, b) for a, b in (("fast", "torch"), ("reference", "torch"), ("npae_torch", "torch"),
+                                 ("fast", "reference")) if a in arms and b in arms]
     head = [label] + [f"{ARM_LABELS[a]} best / median" for a in arms]
     head += [f"{ARM_LABELS[a].replace('npae ', '')} ÷ {ARM_LABELS[b].replace('npae ', '')}: best · median · paired"
              for a, b in pairs]
@@ -516,7 +636,8 @@ def arm_table(label: str, rows, arms, unit_digits: int = 0) -> list:
         cells = [name]
         cells += [f"{fmt(res[a]['best'], unit_digits)} / {fmt(res[a]['median'], unit_digits)}" for a in arms]
         for a, b in pairs:
-            cells.append(f"**{res[a]['best'] / res[b]['best']:.2f}×** · {res[a]['median'] / res[b]['median']:.2f}× · "
+            cells.append(f"**{res[a]['best'] / res[b]['best']:.2f}×** · "
+                         f"{res[a]['median'] / res[b]['median']:.2f}× · "
                          f"{res['paired'][(a, b)]:.2f}×")
         cells.append(" · ".join(f"{res[a]['quiet']}/{res[a]['blocks']}" for a in arms))
         cells.append(f"{max(res[a]['load'] for a in arms):.2f}")
@@ -528,14 +649,15 @@ def markers(name: str) -> tuple:
     return f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
 
 
-def write_section(name: str, report: str, path: Path = RESULTS) -> None:
+def write_section(name: str, report: str, path: Path = RESULTS, demote: int = 1) -> None:
     """Put ``report`` into ``path`` between the markers ``<!-- name: begin/end -->``.
 
-    The section's headings are moved one level down (the file has its own title). Any other
-    text of the file is kept; a file without the markers gets the section appended.
+    The section's headings are moved ``demote`` levels down (the file has its own title; a
+    section under a host kind's heading goes two down). Any other text of the file is kept; a
+    file without the markers gets the section appended.
     """
     begin, end = markers(name)
-    body = "\n".join("#" + line if line.startswith("#") else line for line in report.rstrip().splitlines())
+    body = "\n".join("#" * demote + line if line.startswith("#") else line for line in report.rstrip().splitlines())
     block = f"{begin}\n{body}\n{end}"
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     if begin in text and end in text:
@@ -547,7 +669,12 @@ def write_section(name: str, report: str, path: Path = RESULTS) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def write_report(text: str, out: Path | None, section: str | None, results: bool) -> list:
+def host_section(section: str, kind: str | None = None) -> str:
+    """The marker name of a script's section for a host kind: "run.py · Intel Xeon (2 vCPU, AVX-512)"."""
+    return f"{section} · {host_kind() if kind is None else kind}"
+
+
+def write_report(text: str, out: Path | None, section: str | None, results: bool, demote: int = 1) -> list:
     """Write ``text`` to ``out`` (if given) and to RESULTS.md's ``section`` (if ``results``);
     return the paths written."""
     written = []
@@ -557,7 +684,7 @@ def write_report(text: str, out: Path | None, section: str | None, results: bool
         out.write_text(text, encoding="utf-8")
         written.append(out)
     if results and section:
-        write_section(section, text)
+        write_section(section, text, demote=demote)
         written.append(RESULTS)
     return written
 

@@ -1,6 +1,6 @@
 """npae's fast kernels, npae's reference code and a PyTorch twin, side by side in one run.
 
-    python benchmarks/run.py --wait-quiet 90        # full run; writes its section of RESULTS.md
+    python benchmarks/run.py --wait-quiet 90        # full run; writes its host kind's section of RESULTS.md
     python benchmarks/run.py --quick                # smoke run: prints, writes nothing unless --out
     python benchmarks/run.py --ab-tree PATH         # A/B: this checkout's npae against PATH's npae
 
@@ -20,8 +20,14 @@ embedded subset where its files are not found):
   mirrored decoder, linear output, BCE on logits), Adam lr 1e-3, batch 128 (and 512), and the
   ratios fast ÷ torch, reference ÷ torch, fast ÷ reference;
 * achieved training FLOP/s ÷ GEMM peak, counting 6 · parameters FLOPs per sample;
-* inference throughput: ``transform`` and ``score_samples`` against the twin under
-  ``torch.no_grad()``, NumPy in and out;
+* end-to-end ``fit`` as users call it (``endtoend.py``): 2 epochs of 20,000 rows, batch 128 and
+  512, the AE, DAE, sparse L1 / KL and VAE, npae fast / reference against a PyTorch loop over the
+  same rows (a shuffled index per epoch, no DataLoader); and npae on its torch backend against the
+  same loop;
+* the roofline (``roofline.py``): every step's GEMM FLOPs at the measured GEMM peak plus its
+  element-wise bytes at the measured triad bandwidth, and the step's fraction of that limit;
+* inference throughput: ``transform`` and ``score_samples`` of the AE and the VAE against the
+  twins under ``torch.no_grad()``, NumPy in and out;
 * test loss after ``--epochs`` epochs of ``fit`` for every arm (within 2% of the twin);
 * the phases of one training step, fast and reference, and a cProfile listing.
 
@@ -36,7 +42,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import itertools
 import json
 import os
 import pstats
@@ -46,10 +51,12 @@ import sys
 import time
 from pathlib import Path
 
+import endtoend as E2E
 import harness as H
 import numpy as np
+import roofline as R
 import torch
-from twins import AETwin, bce_per_sample, copy_from_npae, make_train_step
+from twins import AETwin, bce_per_sample, copy_from_npae, copy_weights, family_twin, make_train_step
 
 import npae
 from npae.training import Callback
@@ -61,11 +68,7 @@ AB_PREFIX = "AB-RESULT "
 
 
 # ------------------------------------------------------------------------------------ models
-def n_parameters(sizes) -> int:
-    return sum(a * b + b for a, b in itertools.pairwise(sizes))
-
-
-N_PARAMS = n_parameters((784, *H.HIDDEN, H.LATENT)) + n_parameters((H.LATENT, *H.HIDDEN[::-1], 784))
+N_PARAMS = R.n_parameters("ae")
 
 
 def make_twin(n_features: int, seed: int = 0):
@@ -85,21 +88,6 @@ def built_models(xb: np.ndarray, arms, batch_size: int = 128, epochs: int = 1) -
 
 
 # ------------------------------------------------------------------------------------ measurements
-def gemm_peak(n: int, repeats: int) -> dict:
-    """Best and median GFLOP/s of an n×n×n float32 product (2n³ FLOPs) for NumPy and torch."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    ta, tb = torch.from_numpy(a.copy()), torch.from_numpy(b.copy())
-    c = np.empty((n, n), dtype=np.float32)
-    tc = torch.empty((n, n))
-    np.matmul(a, b, out=c)
-    torch.mm(ta, tb, out=tc)
-    rec = H.paired_timing({"numpy": lambda: np.matmul(a, b, out=c), "torch": lambda: torch.mm(ta, tb, out=tc)},
-                          repeats, budget_s=30.0)
-    return {name: H.summarize(r, 2.0 * n**3 / 1e9) for name, r in rec.items()}
-
-
 def parity_check(X: np.ndarray, arms) -> dict:
     """Same initial weights, same batch: loss before and after one Adam step, every arm."""
     xb = X[:128]
@@ -140,30 +128,61 @@ def training_throughput(X: np.ndarray, batch_size: int, steps: int, warmup: int,
 
 
 def inference_throughput(Xtr: np.ndarray, Xte: np.ndarray, repeats: int, budget_s: float, arms) -> dict:
-    """Rows/s of transform and score_samples on the test set, every arm (the twin in no_grad)."""
-    models = built_models(Xtr[:128], arms)
-    twin, _ = make_twin(Xtr.shape[1])
-    copy_from_npae(twin, models["fast"].parameters())
-    tx = torch.from_numpy(Xte)
+    """Rows/s of ``transform`` and ``score_samples`` on the test set, AE and VAE, every arm.
 
-    def twin_transform():
+    The twins run under ``torch.no_grad()`` with npae's weights copied in (fast arm's), NumPy in
+    and out. Keys ("ae", "transform"), …; each value is ``summarize_arms`` plus "diff": the
+    outputs' difference from the twin's per npae arm: the max relative difference, or for the
+    VAE's ``score_samples`` (an ELBO with a sampled z, different draws) the relative difference
+    of the means.
+    """
+    tx = torch.from_numpy(Xte)
+    aes = built_models(Xtr[:128], arms)
+    twin, _ = make_twin(Xtr.shape[1])
+    copy_from_npae(twin, aes["fast"].parameters())
+    vaes = {}
+    for arm in arms:
+        with H.kernels(arm):
+            vaes[arm] = H.make_npae("vae").partial_fit(Xtr[:128])
+    vtwin, _ = family_twin("vae")
+    copy_weights(vtwin, vaes["fast"])
+
+    def ae_transform():
         with torch.no_grad():
             return twin.encoder(tx).numpy()
 
-    def twin_score():
+    def ae_score():
         with torch.no_grad():
             return (-bce_per_sample(twin(tx), tx)).numpy()
 
+    def vae_transform():
+        with torch.no_grad():
+            return vtwin.mu(vtwin.encoder(tx)).numpy()
+
+    def vae_score():
+        with torch.no_grad():
+            h = vtwin.encoder(tx)
+            mu, log_var = vtwin.mu(h), vtwin.logvar(h).clamp(-30.0, 20.0)
+            z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
+            kl = -0.5 * torch.sum(1.0 + log_var - mu * mu - log_var.exp(), dim=1)
+            return (-(bce_per_sample(vtwin.decoder(z), tx) + kl)).numpy()
+
     out = {}
-    for task, twin_fn in (("transform", twin_transform), ("score_samples", twin_score)):
+    for key, models, twin_fn in ((("ae", "transform"), aes, ae_transform), (("ae", "score_samples"), aes, ae_score),
+                                 (("vae", "transform"), vaes, vae_transform),
+                                 (("vae", "score_samples"), vaes, vae_score)):
+        task = key[1]
         fns = {arm: H.in_mode(arm, lambda m=model, t=task: getattr(m, t)(Xte)) for arm, model in models.items()}
         fns["torch"] = twin_fn
-        results = {name: fn() for name, fn in fns.items()}  # warm-up, and the outputs to compare
+        results = {name: np.asarray(fn()) for name, fn in fns.items()}  # warm-up, and the outputs to compare
         want = results["torch"]
         rec = H.paired_timing(fns, repeats, budget_s)
-        out[task] = H.summarize_arms(rec, Xte.shape[0])
-        out[task]["max_rel_diff"] = {arm: float(np.max(np.abs(results[arm] - want)) / np.max(np.abs(want)))
-                                     for arm in arms}
+        out[key] = H.summarize_arms(rec, Xte.shape[0])
+        if key == ("vae", "score_samples"):
+            out[key]["diff"] = {arm: ("mean", float(abs(results[arm].mean() / want.mean() - 1))) for arm in arms}
+        else:
+            out[key]["diff"] = {arm: ("max", float(np.max(np.abs(results[arm] - want)) / np.max(np.abs(want))))
+                                for arm in arms}
     return out
 
 
@@ -295,14 +314,127 @@ def profile_npae_steps(X: np.ndarray, steps: int, top: int = 18) -> str:
     return "\n".join(lines[start:])
 
 
+def profile_npae_fit(X: np.ndarray, epochs: int, top: int = 22) -> str:
+    """cProfile of one AE ``fit`` (fast kernels, batch 128) as users call it, sorted by own time:
+    what ``fit`` adds over ``train_step`` (checks, batching, history, callbacks) shows here."""
+    with H.kernels("fast"):
+        H.make_npae("ae", epochs=1).fit(X[:1024])  # warm-up
+        model = H.make_npae("ae", epochs=epochs)
+        prof = cProfile.Profile()
+        prof.enable()
+        model.fit(X)
+        prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(top)
+    lines = [line for line in buf.getvalue().splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    return "\n".join(lines[start:])
+
+
 # ------------------------------------------------------------------------------------ report
-def build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile) -> str:
+def fit_lines(cfg, meta, peak, bw, e2e, tb, train) -> list:
+    """The report's end-to-end ``fit``, torch-backend and roofline sections (markdown lines)."""
+    arms = meta["arms"]
+    all_arms = (*arms, "torch")
+    lines = []
+    add = lines.append
+    n_rows, epochs = meta["fit_rows"], cfg.fit_epochs
+    if e2e:
+        lines += e2e_lines(cfg, e2e, train, all_arms, n_rows, epochs)
+    if tb is not None:
+        add("## npae on its torch backend vs the PyTorch twin")
+        add("")
+        add(f"`harness.make_npae(\"ae\", backend=\"torch\").fit(X_t)` on the same rows as a torch tensor (PyTorch's "
+            "GEMMs, npae's hand-written backprop, no autograd) against the same PyTorch loop, "
+            f"batch {cfg.torch_backend_batch}, {epochs} epoch(s) of {n_rows:,} rows, interleaved.")
+        add("")
+        lines.extend(H.arm_table("model, batch", [(f"`ae` {cfg.torch_backend_batch}", tb)], ("npae_torch", "torch")))
+        add("")
+    lines += roofline_lines(cfg, peak, bw, e2e, train)
+    return lines
+
+
+def e2e_lines(cfg, e2e, train, all_arms, n_rows, epochs) -> list:
+    lines = []
+    add = lines.append
+    add("## End-to-end `fit` (samples/s)")
+    add("")
+    add(f"`fit` as users call it: {epochs} epoch(s) of {n_rows:,} Fashion-MNIST training rows, a fresh model "
+        "per block (built, checked, initialised, trained, `history_` recorded), Adam lr 1e-3, float32 "
+        "(`benchmarks/endtoend.py`). npae fast and npae reference: `harness.make_npae(model, batch_size, "
+        "epochs).fit(X)` on NumPy rows; PyTorch: the twin (`twins.family_twin`) and `torch.optim.Adam` "
+        "built per block, then per epoch a `torch.randperm` index and `X[idx[s:s + batch]]` per step (no "
+        "DataLoader), the epoch's loss read once per epoch. Samples/s = epochs × rows ÷ the block's "
+        f"seconds; {cfg.fit_repeats}+ interleaved rounds; every arm warmed up by a small fit first.")
+    add("")
+    lines += H.arm_table("model, batch", [(f"`{m}` {bs}", res) for (m, bs), res in e2e.items()], all_arms)
+    add("")
+    add("Last epoch's training loss in the last block (the arms train alike): " + "; ".join(
+        f"`{m}` {bs}: " + ", ".join(f"{a} {res['history'][a][-1]:.2f}" for a in all_arms if a in res["history"])
+        for (m, bs), res in e2e.items()) + ".")
+    add("")
+    over = [(bs, e2e[("ae", bs)]["fast"]["best"] / train[bs]["fast"]["best"],
+             e2e[("ae", bs)]["torch"]["best"] / train[bs]["torch"]["best"])
+            for bs in train if ("ae", bs) in e2e]
+    if over:
+        add("What `fit` costs over bare steps, AE, best blocks: end-to-end `fit` samples/s ÷ `train_step`-block "
+            "samples/s (the training-throughput table): " + "; ".join(
+                f"batch {bs}: npae fast {r:.2f}, PyTorch loop {t:.2f}" for bs, r, t in over) + ".")
+        add("")
+    return lines
+
+
+def roofline_lines(cfg, peak, bw, e2e, train) -> list:
+    lines = []
+    add = lines.append
+    add("## Roofline: each step against this host's limit")
+    add("")
+    opt, mem = bw["optimizer"], bw["memory"]
+    add("Limit of one step = GEMM FLOPs ÷ the measured GEMM peak + bytes of the element-wise passes ÷ the "
+        "measured bandwidth (`benchmarks/roofline.py`, whose docstring and `BYTE_MODEL` define both counts); "
+        "fraction = limit ÷ measured step time (1 = at the limit). GEMM FLOPs counted exactly from the layers "
+        "(forward 2·N·in·out per Dense, backward twice that minus the first layer's data gradient); 6·P is "
+        "the rule of thumb. Peaks (best): NumPy "
+        f"{peak['numpy']['best']:.0f} GFLOP/s for npae, PyTorch {peak['torch']['best']:.0f} GFLOP/s for the twin "
+        f"({peak['n']}³ float32, {cfg.threads} threads). Bandwidth (NumPy triad a = b + s·c, one thread, "
+        f"{H.TRIAD_WORDS} words per element as NumPy moves them, best / median): {opt['best']:.1f} / "
+        f"{opt['median']:.1f} GB/s at {opt['n']:,} elements per array (the optimizer's working set, used for "
+        f"the limit), {mem['best']:.1f} / {mem['median']:.1f} GB/s at {mem['n']:,} (main memory, for "
+        "reference). Step times from the best blocks: `fit` steps include the batch gather, `train_step` "
+        "blocks do not.")
+    add("")
+    add("| model, batch, measured as | GEMM MFLOP / step (exact · 6·P) | MB / step | limit ms (GEMM + memory) "
+        "| npae fast ms / step | **fast ÷ limit** | PyTorch ms / step | PyTorch ÷ its limit "
+        "| efficiency 6·P ÷ peak: fast · PyTorch |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [(f"`ae` {bs}, `train_step` blocks", "ae", bs, train[bs], False) for bs in train]
+    rows += [(f"`{m}` {bs}, `fit`", m, bs, res, True) for (m, bs), res in e2e.items()]
+    for label, m, bs, res, gather in rows:
+        npk = R.step_limit(m, bs, peak["numpy"]["best"], opt["best"], gather=gather)
+        tlim = R.step_limit(m, bs, peak["torch"]["best"], opt["best"], gather=gather)
+        fast_ms = 1e3 * bs / res["fast"]["best"]
+        torch_ms = 1e3 * bs / res["torch"]["best"]
+        six_p = 6 * R.n_parameters(m) * bs
+        add(f"| {label} | {npk['flops'] / 1e6:.0f} · {six_p / 1e6:.0f} | {npk['bytes'] / 1e6:.1f} | "
+            f"{1e3 * npk['limit_s']:.2f} ({1e3 * npk['gemm_s']:.2f} + {1e3 * npk['memory_s']:.2f}) | {fast_ms:.2f} | "
+            f"**{R.roofline_fraction(npk['limit_s'], res['fast']['best'], bs):.0%}** | {torch_ms:.2f} | "
+            f"{R.roofline_fraction(tlim['limit_s'], res['torch']['best'], bs):.0%} | "
+            f"{R.efficiency(m, res['fast']['best'], peak['numpy']['best']):.0%} · "
+            f"{R.efficiency(m, res['torch']['best'], peak['torch']['best']):.0%} |")
+    add("")
+    add("The byte model, words of 4 bytes per element (`roofline.BYTE_MODEL`): " + "; ".join(
+        f"{name}: {words} per {what}" for name, words, what in R.BYTE_MODEL) + ".")
+    add("")
+    return lines
+
+
+def build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile, extra=None) -> str:
     arms = meta["arms"]
     all_arms = (*arms, "torch")
     P = N_PARAMS
     lines = []
     add = lines.append
-    add("# npae fast vs npae reference vs PyTorch: the autoencoder (`run.py`)")
+    add(f"# `run.py` on {meta['machine']['host_kind']}: npae fast vs npae reference vs PyTorch")
     add("")
     if cfg.quick:
         add("> **Quick smoke run** (`--quick`): few steps, 1 epoch; not reference figures.")
@@ -353,15 +485,23 @@ def build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile) ->
         add(f"| {bs} | " + " | ".join(cells) + " |")
     add("")
 
+    if extra is not None:
+        lines += fit_lines(cfg, meta, peak, extra["bw"], extra["e2e"], extra["tb"], train)
+
     add("## Inference throughput (rows/s, test set, NumPy in and out)")
     add("")
-    add(f"{meta['n_test']:,} rows per call; the twin runs under `torch.no_grad()`.")
+    add(f"{meta['n_test']:,} rows per call; the twins run under `torch.no_grad()` with npae's weights copied in. "
+        "AE: `transform` = the code, `score_samples` = −BCE per row; VAE 784-400-20: `transform` = the posterior "
+        "mean, `score_samples` = the ELBO with one sampled z per row.")
     add("")
-    lines += H.arm_table("task", [(f"`{task}`", res) for task, res in infer.items()], all_arms)
+    lines += H.arm_table("model, task", [(f"{m.upper()} `{task}`", res) for (m, task), res in infer.items()],
+                         all_arms)
     add("")
-    add("Same weights in every arm: max relative difference of the outputs from the twin's: "
-        + "; ".join(f"{task} " + ", ".join(f"{a} {d:.1e}" for a, d in res["max_rel_diff"].items())
-                    for task, res in infer.items()) + ".")
+    add("Outputs against the twin's: " + "; ".join(
+        f"{m.upper()} {task} " + ", ".join(f"{a} {d:.1e}" + (" (means)" if kind == "mean" else "")
+                                           for a, (kind, d) in res["diff"].items())
+        for (m, task), res in infer.items()) + " (max relative difference; the VAE's score compares the means, "
+        "its z being sampled).")
     add("")
 
     add(f"## Test loss after {cfg.epochs} epoch(s)")
@@ -382,10 +522,6 @@ def build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile) ->
     add("| test loss | " + " | ".join(verdict(a) for a in arms) + f" | {tw['test']:.3f} |")
     add("| final-epoch train loss | " + " | ".join(f"{fit[a]['history'][-1]:.3f}" for a in all_arms) + " |")
     add("| fit wall time, s | " + " | ".join(f"{fit[a]['fit_s']:.1f}" for a in all_arms) + " |")
-    add("| end-to-end fit samples/s (÷ torch) | " + " | ".join(
-        f"{H.fmt(fit[a]['fit_sps'])} ({fit[a]['fit_sps'] / tw['fit_sps']:.2f}×)" for a in all_arms) + " |")
-    add("| fastest epoch, samples/s (÷ torch) | " + " | ".join(
-        f"{H.fmt(fit[a]['epoch_sps'])} ({fit[a]['epoch_sps'] / tw['epoch_sps']:.2f}×)" for a in all_arms) + " |")
     add("| other load during fit (cores) | " + " | ".join(f"{fit[a]['load']:.2f}" for a in all_arms) + " |")
     add("")
     add("Epoch seconds (other load in cores): " + "; ".join(
@@ -442,6 +578,17 @@ def build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile) ->
         add("")
         add("```")
         add(profile)
+        add("```")
+        add("")
+    if extra is not None and extra.get("profile_fit"):
+        add("## Profile of one AE `fit` (fast kernels, cProfile, batch 128, sorted by own time)")
+        add("")
+        add(f"`make_npae(\"ae\", epochs={cfg.fit_epochs}).fit(X)` on {meta['fit_rows']:,} rows, as users call it: "
+            "what `fit` adds over `train_step` (checks, batching, history, callbacks) shows beside the step's "
+            "own functions.")
+        add("")
+        add("```")
+        add(extra["profile_fit"])
         add("```")
         add("")
     return "\n".join(lines) + "\n"
@@ -572,6 +719,20 @@ def parse_args(argv):
     parser.add_argument("--models", default=None,
                         help=f"A/B: models, from {', '.join(H.MODELS)} "
                              "(default ae,dae,sparse_l1,sparse_kl,vae; quick: ae)")
+    parser.add_argument("--fit-rows", type=int, default=None,
+                        help="end-to-end fit: training rows (20000; quick: 1024)")
+    parser.add_argument("--fit-epochs", type=int, default=None, help="end-to-end fit: epochs per fit (2; quick: 1)")
+    parser.add_argument("--fit-repeats", type=int, default=None,
+                        help="end-to-end fit: interleaved rounds per model and batch (3; quick: 2)")
+    parser.add_argument("--fit-models", default=",".join(E2E.FIT_MODELS),
+                        help=f"end-to-end fit: models, from {', '.join(E2E.FIT_MODELS)} (all)")
+    parser.add_argument("--fit-batch-sizes", default="128,512", help="end-to-end fit: batch sizes (128,512)")
+    parser.add_argument("--torch-backend-batch", type=int, default=128,
+                        help="batch of the npae-on-torch-backend row (128; 0 leaves the row out)")
+    parser.add_argument("--triad-n", type=int, default=None,
+                        help="elements per array of the main-memory triad (2**24; quick: 2**20)")
+    parser.add_argument("--skip-fit", action="store_true",
+                        help="leave out the end-to-end fit, torch-backend and roofline-of-fit rows")
     parser.add_argument("--ab-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--arms", default="fast", help=argparse.SUPPRESS)
     H.add_common_arguments(parser)
@@ -586,6 +747,12 @@ def parse_args(argv):
     cfg.profile_steps = 10 if q else 100
     cfg.ab_rounds = cfg.ab_rounds or (2 if q else 6)
     cfg.models = cfg.models or ("ae" if q else "ae,dae,sparse_l1,sparse_kl,vae")
+    cfg.fit_rows = cfg.fit_rows or (1024 if q else 20_000)
+    cfg.fit_epochs = cfg.fit_epochs or (1 if q else 2)
+    cfg.fit_repeats = cfg.fit_repeats or (2 if q else 3)
+    cfg.fit_budget_s = 5.0 if q else 25.0  # per model and batch: extra rounds only while a round is short
+    cfg.triad_n = cfg.triad_n or (2**20 if q else 2**24)
+    cfg.loss_rows = 5000 if q else None  # the test-loss fits: all training rows unless quick
     return cfg
 
 
@@ -613,8 +780,7 @@ def main(argv=None) -> int:
     log(f"data: train {Xtr.shape}, test {Xte.shape} from {source}; arms {', '.join(arms)} and torch")
 
     H.WAIT()
-    peak = gemm_peak(cfg.gemm_n, 3 if q else 7)
-    peak["n"] = cfg.gemm_n
+    peak = H.gemm_peak(cfg.gemm_n, 3 if q else 7)
     log(f"GEMM peak GFLOP/s: numpy {peak['numpy']['best']:.0f}, torch {peak['torch']['best']:.0f}")
 
     parity = parity_check(Xtr, arms)
@@ -633,25 +799,58 @@ def main(argv=None) -> int:
     log("inference: " + "; ".join(f"{k} " + ", ".join(f"{a} {v[a]['best']:,.0f}" for a in (*arms, "torch"))
                                   for k, v in infer.items()))
 
-    fit = train_to_test_loss(Xtr, Xte, cfg.epochs, arms)
+    H.WAIT()
+    bw = {"optimizer": H.triad_bandwidth(N_PARAMS, 3 if q else 7),
+          "memory": H.triad_bandwidth(cfg.triad_n, 3 if q else 5)}
+    log(f"triad bandwidth GB/s: {bw['optimizer']['best']:.1f} at {N_PARAMS:,} elements, "
+        f"{bw['memory']['best']:.1f} at {cfg.triad_n:,}")
+
+    extra = {"bw": bw, "e2e": {}, "tb": None}
+    Xfit = Xtr[:cfg.fit_rows]
+    if not cfg.skip_fit:
+        Xfit = Xtr[:cfg.fit_rows]
+        fit_batches = [int(b) for b in cfg.fit_batch_sizes.split(",") if b.strip()]
+        for name in H.parse_models(cfg.fit_models, E2E.FIT_MODELS):
+            R.check_layers(name, H.make_npae(name).partial_fit(Xtr[:128]))
+            for bs in fit_batches:
+                H.WAIT()
+                res = E2E.fit_throughput(name, Xfit, bs, cfg.fit_epochs, cfg.fit_repeats, cfg.fit_budget_s, arms)
+                extra["e2e"][(name, bs)] = res
+                log(f"fit {name} batch {bs}: " + ", ".join(f"{a} {res[a]['best']:,.0f}" for a in (*arms, "torch"))
+                    + f" samples/s (best); fast ÷ torch paired {res['paired'][('fast', 'torch')]:.2f}")
+        if cfg.torch_backend_batch:
+            H.WAIT()
+            tb = E2E.torch_backend_fit("ae", Xfit, cfg.torch_backend_batch, cfg.fit_epochs, cfg.fit_repeats,
+                                       cfg.fit_budget_s)
+            extra["tb"] = tb
+            log(f"fit ae on npae's torch backend: {tb['npae_torch']['best']:,.0f} vs PyTorch {tb['torch']['best']:,.0f}"
+                " samples/s (best)")
+    meta_fit_rows = min(cfg.fit_rows, Xtr.shape[0])
+
+    fit = train_to_test_loss(Xtr if cfg.loss_rows is None else Xtr[:cfg.loss_rows], Xte, cfg.epochs, arms)
     log(f"test loss after {cfg.epochs} epoch(s): " + ", ".join(f"{a} {v['test']:.3f}" for a, v in fit.items()))
 
     phases = phase_breakdown(Xtr, cfg.phase_reps, arms, log)
     log("timed the phases of a training step")
 
     slower = train[128]["fast"]["best"] < train[128]["torch"]["best"]
-    profile = None
-    if cfg.profile == "always" or (cfg.profile == "auto" and slower):
+    profile = profile_fit = None
+    fit_slower = ("ae", 128) in extra["e2e"] and (extra["e2e"][("ae", 128)]["fast"]["best"]
+                                                  < extra["e2e"][("ae", 128)]["torch"]["best"])
+    if cfg.profile == "always" or (cfg.profile == "auto" and (slower or fit_slower)):
         profile = profile_npae_steps(Xtr, cfg.profile_steps)
-        log("profiled npae training steps")
+        profile_fit = profile_npae_fit(Xfit, cfg.fit_epochs)
+        log("profiled npae training steps and an AE fit")
 
     meta = {"command": H.command_line("run.py", argv), "machine": machine, "arms": arms,
-            "n_train": Xtr.shape[0], "n_test": Xte.shape[0], "data_source": source,
+            "n_train": Xtr.shape[0], "n_test": Xte.shape[0], "data_source": source, "fit_rows": meta_fit_rows,
             "load_end": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
             "wall_s": time.perf_counter() - started}
-    report = build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile)
+    extra["profile_fit"] = profile_fit
+    report = build_report(cfg, meta, peak, parity, train, infer, fit, phases, profile, extra)
     print(report)
-    for path in H.write_report(report, cfg.out, SECTION, results=cfg.out is None and not q):
+    for path in H.write_report(report, cfg.out, H.host_section(SECTION, machine["host_kind"]),
+                               results=cfg.out is None and not q, demote=2):
         log(f"wrote {path}")
     return 0
 
