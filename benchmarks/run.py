@@ -409,6 +409,7 @@ def roofline_lines(cfg, peak, bw, e2e, train) -> list:
     add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = [(f"`ae` {bs}, `train_step` blocks", "ae", bs, train[bs], False) for bs in train]
     rows += [(f"`{m}` {bs}, `fit`", m, bs, res, True) for (m, bs), res in e2e.items()]
+    above = False
     for label, m, bs, res, gather in rows:
         npk = R.step_limit(m, bs, peak["numpy"]["best"], opt["best"], gather=gather)
         tlim = R.step_limit(m, bs, peak["torch"]["best"], opt["best"], gather=gather)
@@ -421,7 +422,13 @@ def roofline_lines(cfg, peak, bw, e2e, train) -> list:
             f"{R.roofline_fraction(tlim['limit_s'], res['torch']['best'], bs):.0%} | "
             f"{R.efficiency(m, res['fast']['best'], peak['numpy']['best']):.0%} · "
             f"{R.efficiency(m, res['torch']['best'], peak['torch']['best']):.0%} |")
+        above = above or npk["limit_s"] > bs / res["fast"]["best"] or tlim["limit_s"] > bs / res["torch"]["best"]
     add("")
+    if above:
+        add("**A fraction above 100% is not possible on an honest limit**: the GEMM peak or the bandwidth was "
+            "measured low (other processes busy during their measurement, or a small `--gemm-n`); rerun on a "
+            "quiet machine before quoting these fractions.")
+        add("")
     add("The byte model, words of 4 bytes per element (`roofline.BYTE_MODEL`): " + "; ".join(
         f"{name}: {words} per {what}" for name, words, what in R.BYTE_MODEL) + ".")
     add("")
