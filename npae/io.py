@@ -1,85 +1,263 @@
 """The checkpoint file format: one ``.npz`` holding arrays and a JSON config, never pickles.
 
-Layout: every array under its own name, plus ``__config__``, a uint8 array holding UTF-8 JSON
-with at least ``format_version``, ``class`` and ``npae_version``. Files are written to a
-temporary file in the same directory and renamed into place (atomic on POSIX), so a crash
-mid-save leaves any previous file intact. Reading uses ``allow_pickle=False`` and refuses
-truncated, corrupted, foreign and newer-version files with a clear error.
+Layout: every array under its own name (``param:…`` for parameters, ``optim:…`` for optimizer
+state), plus ``__config__``, a uint8 array holding UTF-8 JSON with at least ``format_version``,
+``class`` and ``npae_version``.
+
+Writing goes to a temporary file in the same directory, which is read back (its container and
+config) before it is renamed into place (atomic on POSIX), so a crash mid-save leaves any
+previous file intact and a file that could not be read is never put at the path. Only a regular
+file is replaced: a symbolic link, a directory, a FIFO, a socket or a device node at the path is
+refused (a save does not write through a link; pass the link's target to overwrite that file).
+A new file gets the permissions ``open()`` would give it (0666 less the umask); an overwritten
+file keeps its own.
+
+Reading uses ``allow_pickle=False`` and looks at every member's header before any array is
+read: unknown, duplicate and object-dtype members are refused, and so is a file whose arrays
+would take more than ``MAX_CHECKPOINT_BYTES`` once decompressed (or a config larger than
+``MAX_CONFIG_BYTES``); truncated, corrupted, foreign and newer-version files get a clear error.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
 
 import numpy as np
 
 from npae._version import __version__
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "write_checkpoint", "read_checkpoint"]
+__all__ = ["FORMAT_VERSION", "MAX_CHECKPOINT_BYTES", "MAX_CONFIG_BYTES", "CheckpointError",
+           "write_checkpoint", "read_checkpoint"]
 
 # 1: Adam's moments ``m``, ``v``.  2: Adam's moments as running sums ``m_sum`` = m / (1 − β₁),
 #    ``v_sum`` = v / (1 − β₂).  3: ``m``, ``v`` again (``npae.optimizers.Adam``). Every format is
 #    read; format-2 running sums are converted back to m and v.
 FORMAT_VERSION = 3
 CONFIG_KEY = "__config__"
+#: The array-name prefixes a checkpoint may hold besides ``__config__``.
+ARRAY_PREFIXES = ("param:", "optim:")
+#: The most bytes a checkpoint's arrays may take once read (8 GiB); raise it to read bigger models.
+MAX_CHECKPOINT_BYTES = 8 * 2**30
+#: The most bytes the JSON config may take (64 MiB: hyperparameters and the per-epoch history).
+MAX_CONFIG_BYTES = 64 * 2**20
+
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 class CheckpointError(ValueError):
-    """A file that is not a readable npae checkpoint."""
+    """A file that is not a readable npae checkpoint, or a path a checkpoint may not replace."""
+
+
+# ------------------------------------------------------------------------------ writing
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISLNK, "symbolic link")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _check_target(path: str):
+    """The ``os.lstat`` of the regular file at ``path`` (None if nothing is there); refuse anything
+    else, so that a save never replaces a link, a directory, a pipe or a device node."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise CheckpointError(
+            f"{path!r} is a symbolic link; a save replaces the file at the path and does not write through "
+            f"links. Save to its target, {os.path.realpath(path)!r}, or remove the link first."
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(
+            f"{path!r} is a {_file_kind(st.st_mode)}, not a regular file; a checkpoint replaces only a "
+            "regular file. Choose a file name such as model.npz."
+        )
+    return st
+
+
+def _create_temporary(directory: str, mode: int | None) -> tuple[int, str]:
+    """Create a new file in ``directory``: mode 0666 less the umask (as ``open`` would), or
+    ``mode`` exactly (the file it will replace keeps its permissions)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".npae-{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o600 if mode is not None else 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+            else:  # pragma: no cover - Windows keeps only a read-only bit
+                os.chmod(tmp, mode)
+        return fd, tmp
+    raise FileExistsError(errno.EEXIST, "could not create a temporary file", directory)  # pragma: no cover
 
 
 def write_checkpoint(path, arrays: dict, config: dict) -> None:
-    """Atomically write ``arrays`` (name -> NumPy array) and ``config`` (JSON-able) to ``path``."""
+    """Atomically write ``arrays`` (name -> NumPy array) and ``config`` (plain JSON) to ``path``.
+
+    Array names start with ``param:`` or ``optim:``. The file is read back before it replaces
+    anything; a regular file already at ``path`` keeps its permissions.
+
+    Raises
+    ------
+    CheckpointError
+        ``path`` is a symbolic link, a directory or a special file.
+    TypeError
+        ``config`` is not plain JSON (e.g. holds a NumPy integer or an array).
+    """
     path = os.fspath(path)
     if CONFIG_KEY in arrays:
         raise ValueError(f"{CONFIG_KEY!r} is reserved for the config.")
+    bad = [name for name in arrays if not (isinstance(name, str) and name.startswith(ARRAY_PREFIXES))]
+    if bad:
+        raise ValueError(f"Checkpoint array names start with one of {ARRAY_PREFIXES}; got {bad}.")
     config = {"format_version": FORMAT_VERSION, "npae_version": __version__, **config}
-    payload = np.frombuffer(json.dumps(config).encode("utf-8"), dtype=np.uint8)
+    try:
+        text = json.dumps(config)
+    except (TypeError, ValueError, RecursionError) as err:
+        raise TypeError(f"The checkpoint config is not plain JSON ({err}); nothing was written.") from err
+    payload = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    existing = _check_target(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".npae-", suffix=".tmp", dir=directory)
+    fd, tmp = _create_temporary(directory, None if existing is None else stat.S_IMODE(existing.st_mode))
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **{CONFIG_KEY: payload}, **{k: np.asarray(v) for k, v in arrays.items()})
             handle.flush()
             os.fsync(handle.fileno())
+        headers, written = _inspect(tmp, max_bytes=math.inf)
+        if json.dumps(written) != text or set(headers) != set(arrays):
+            raise CheckpointError(f"The checkpoint written to {tmp!r} does not read back as written.")
+        _check_target(path)  # again: something may have appeared at the path meanwhile
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
 
 
-def read_checkpoint(path) -> tuple[dict, dict]:
-    """Read ``(arrays, config)`` from an npae checkpoint, validating the container and version."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No checkpoint at {path!r}.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            if CONFIG_KEY not in names:
+# ------------------------------------------------------------------------------ reading
+def _read_header(handle, where: str, name: str):
+    """(shape, dtype, data offset) from a .npy member's header, without reading its data."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise CheckpointError(f"{where!r}: member {name!r} uses .npy format {version}, which npae does not write.")
+    if dtype.hasobject:
+        raise CheckpointError(f"{where!r} is not a readable npae checkpoint: member {name!r} holds Python "
+                              "objects (a pickle), which npae never loads.")
+    return tuple(int(n) for n in shape), dtype, handle.tell()
+
+
+def _inspect(path: str, *, max_bytes) -> tuple[dict, dict]:
+    """Check the container without reading the arrays; return ({name: (shape, dtype)}, config)."""
+    headers, config = {}, None
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        names = [info.filename for info in infos]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise CheckpointError(f"{path!r} holds the members {duplicates} more than once; a checkpoint "
+                                  "names each array once.")
+        if CONFIG_KEY + ".npy" not in names:
+            raise CheckpointError(
+                f"{path!r} is an .npz file but not an npae checkpoint (no {CONFIG_KEY!r} entry). "
+                "Save models with model.save(path)."
+            )
+        unknown = [n for n in names if not (n.endswith(".npy") and (n == CONFIG_KEY + ".npy"
+                                                                     or n.startswith(ARRAY_PREFIXES)))]
+        if unknown:
+            raise CheckpointError(f"{path!r} holds members that are not part of an npae checkpoint: {unknown}. "
+                                  f"Expected {CONFIG_KEY!r} and arrays named {' or '.join(ARRAY_PREFIXES)}….")
+        total = 0
+        for info in infos:
+            name = info.filename[:-len(".npy")]
+            with archive.open(info) as handle:
+                shape, dtype, offset = _read_header(handle, path, name)
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes != info.file_size - offset:
+                    raise CheckpointError(f"{path!r}: member {name!r} declares {nbytes} bytes of data but holds "
+                                          f"{info.file_size - offset} (truncated or corrupted?).")
+                total += nbytes
+                if name == CONFIG_KEY:
+                    if nbytes > MAX_CONFIG_BYTES or dtype != np.uint8 or len(shape) != 1:
+                        raise CheckpointError(f"{path!r}: its config is not a UTF-8 JSON text of at most "
+                                              f"{MAX_CONFIG_BYTES} bytes (npae.io.MAX_CONFIG_BYTES).")
+                    config = json.loads(handle.read(nbytes).decode("utf-8"))
+                else:
+                    headers[name] = (shape, dtype)
+            if total > max_bytes:
                 raise CheckpointError(
-                    f"{path!r} is an .npz file but not an npae checkpoint (no {CONFIG_KEY!r} entry). "
-                    "Save models with model.save(path)."
+                    f"{path!r} holds more than {max_bytes} bytes of arrays once decompressed "
+                    "(npae.io.MAX_CHECKPOINT_BYTES); raise that limit to read a model this large."
                 )
-            config = json.loads(bytes(data[CONFIG_KEY]).decode("utf-8"))
-            arrays = {name: data[name] for name in names if name != CONFIG_KEY}
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError) as err:
-        raise CheckpointError(
-            f"{path!r} is not a readable npae checkpoint (truncated or corrupted?): {err}"
-        ) from err
+    return headers, config
+
+
+def _check_config(path: str, config) -> None:
     if not isinstance(config, dict) or "format_version" not in config or "class" not in config:
         raise CheckpointError(f"{path!r} has a config without 'format_version' and 'class'.")
     version = config["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path!r} has format_version {version!r}; expected a positive integer.")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path!r} uses checkpoint format version {version!r}, newer than this npae "
             f"({__version__}) reads (≤ {FORMAT_VERSION}). Upgrade npae to load it."
         )
+
+
+def read_checkpoint(path, *, max_bytes: int | None = None, check=None) -> tuple[dict, dict]:
+    """Read ``(arrays, config)`` from an npae checkpoint, validating the container and version.
+
+    Every member's header is checked (names, duplicates, dtype, declared size against the data
+    and against ``max_bytes``, default ``MAX_CHECKPOINT_BYTES``) before any array is read; then
+    ``check(shapes, config)``, if given, sees ``{name: (shape, dtype)}`` and the config and may
+    raise to refuse the file, still before any array is read.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No checkpoint at {path!r}.")
+    if not os.path.isfile(path):  # a FIFO would block the reader, a directory is no archive
+        raise CheckpointError(f"{path!r} is a {_file_kind(os.stat(path).st_mode)}, not a checkpoint file.")
+    limit = MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(_NPY_MAGIC))
+        if magic == _NPY_MAGIC:
+            raise CheckpointError(f"{path!r} is a .npy file (one NumPy array), not an npae checkpoint (an .npz "
+                                  "archive written by model.save(path)).")
+        headers, config = _inspect(path, max_bytes=limit)
+        _check_config(path, config)
+        if check is not None:
+            check(headers, config)
+        arrays = {}
+        with zipfile.ZipFile(path) as archive:
+            for name in headers:
+                with archive.open(name + ".npy") as handle:
+                    arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
+    except CheckpointError:
+        raise
+    except RecursionError as err:
+        raise CheckpointError(f"{path!r} has a config nested too deeply to be an npae checkpoint.") from err
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError,
+            NotImplementedError) as err:
+        raise CheckpointError(
+            f"{path!r} is not a readable npae checkpoint (truncated or corrupted?): {err}"
+        ) from err
     return arrays, config

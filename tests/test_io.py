@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import stat
 import zipfile
 
 import numpy as np
@@ -62,9 +64,11 @@ def test_damaged_files_are_refused(saved, tmp_path, damage):
 
 
 def test_corrupted_member_is_refused(saved, tmp_path):
-    _, path, _ = saved
+    ae, path, _ = saved
     raw = bytearray(path.read_bytes())
-    raw[len(raw) // 3] ^= 0xFF  # flip bits inside a stored array: the zip CRC catches it
+    start = bytes(raw).find(np.asarray(ae.parameters()["encoder.0.W"]).tobytes())
+    assert start > 0
+    raw[start + 5] ^= 0xFF  # flip bits inside a stored array: the zip CRC catches it
     bad = tmp_path / "flipped.npz"
     bad.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError):
@@ -194,3 +198,297 @@ def test_format_1_checkpoint_is_read_as_it_is(saved, tmp_path):
     for before, after in zip(ae.optimizer_.state, loaded.optimizer_.state):
         for key in ("m", "v"):
             np.testing.assert_array_equal(after[key], before[key])
+
+
+# ---------------------------------------------------------------- what a save may replace (item 4)
+def test_save_refuses_a_fifo_and_leaves_it_a_fifo(saved, tmp_path):
+    ae, _, _ = saved
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match=r"pipe\.npz' is a FIFO \(named pipe\), not a regular file"):
+        ae.save(fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ae.npz", "pipe.npz"]  # no temporary file left
+
+
+def test_save_refuses_a_device_node_it_would_replace(saved, tmp_path):
+    ae, _, _ = saved
+    node = tmp_path / "null.npz"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # a /dev/null twin, inside tmp_path only
+    except (PermissionError, AttributeError):
+        pytest.skip("creating a device node needs root")
+    with pytest.raises(CheckpointError, match="is a character device, not a regular file"):
+        ae.save(node)
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
+
+
+def test_save_refuses_a_symlink_and_changes_neither_link_nor_target(saved, tmp_path):
+    ae, path, _ = saved
+    link = tmp_path / "latest.npz"
+    link.symlink_to(path)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"latest\.npz' is a symbolic link; .*Save to its target, .*ae\.npz"):
+        ae.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(path) and path.read_bytes() == before
+    dangling = tmp_path / "dangling.npz"
+    dangling.symlink_to(tmp_path / "nowhere.npz")
+    with pytest.raises(CheckpointError, match="is a symbolic link"):
+        ae.save(dangling)
+    assert not (tmp_path / "nowhere.npz").exists()
+
+
+def test_save_refuses_a_directory(saved, tmp_path):
+    ae, _, _ = saved
+    (tmp_path / "dir.npz").mkdir()
+    with pytest.raises(CheckpointError, match=r"dir\.npz' is a directory, not a regular file"):
+        ae.save(tmp_path / "dir.npz")
+
+
+def test_save_into_a_symlinked_directory_works(saved, tmp_path):
+    ae, _, X = saved
+    (tmp_path / "real").mkdir()
+    (tmp_path / "via").symlink_to(tmp_path / "real", target_is_directory=True)
+    ae.save(tmp_path / "via" / "m.npz")
+    assert (tmp_path / "real" / "m.npz").is_file()
+    np.testing.assert_array_equal(npae.load(tmp_path / "via" / "m.npz").transform(X), ae.transform(X))
+
+
+def test_load_refuses_a_fifo_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match="FIFO"):
+        npae.load(fifo)
+
+
+def test_save_refuses_non_finite_weights_and_writes_nothing(saved, tmp_path):
+    ae, path, _ = saved
+    before = path.read_bytes()
+    ae.parameters()["decoder.0.b"][0] = np.nan
+    with pytest.raises(ValueError, match=r"parameter decoder\.0\.b contains NaN or infinity \(a diverged fit\)"):
+        ae.save(path)
+    assert path.read_bytes() == before
+    with pytest.raises(ValueError, match="contains NaN or infinity"):
+        ae.save(tmp_path / "new.npz")
+    assert not (tmp_path / "new.npz").exists()
+
+
+def test_save_refuses_a_non_finite_optimizer_state(saved, tmp_path):
+    ae, _, _ = saved
+    ae.optimizer_.state[0]["v"][...] = np.inf
+    with pytest.raises(ValueError, match=r"optimizer state 0\.v contains NaN or infinity"):
+        ae.save(tmp_path / "new.npz")
+    ae.save(tmp_path / "new.npz", include_optimizer=False)  # the weights alone are fine
+    assert npae.load(tmp_path / "new.npz").optimizer_.state == []
+
+
+# ---------------------------------------------------------------- permissions (item 17)
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_new_checkpoint_gets_the_mode_open_would_give_it(saved, tmp_path, umask, mode):
+    ae, _, _ = saved
+    old = os.umask(umask)
+    try:
+        ae.save(tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == mode
+
+
+def test_overwriting_keeps_the_existing_files_mode(saved):
+    ae, path, _ = saved
+    os.chmod(path, 0o640)
+    ae.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    os.chmod(path, 0o604)
+    ae.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o604
+
+
+# ---------------------------------------------------------------- never write what cannot be read (item 7)
+def test_a_file_that_does_not_read_back_is_never_put_at_the_path(saved, monkeypatch):
+    ae, path, _ = saved
+    before = path.read_bytes()
+    real = io._inspect
+    monkeypatch.setattr(io, "_inspect", lambda p, max_bytes: (real(p, max_bytes=max_bytes)[0], {"class": "Other"}))
+    with pytest.raises(CheckpointError, match="does not read back as written"):
+        ae.save(path)
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["ae.npz"]
+
+
+def test_write_checkpoint_refuses_a_config_that_is_not_plain_json(tmp_path):
+    with pytest.raises(TypeError, match="not plain JSON .*nothing was written"):
+        io.write_checkpoint(tmp_path / "x.npz", {"param:w": np.zeros(2)}, {"class": "X", "n": np.int64(3)})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_numpy_hyperparameters_from_a_grid_are_saved_as_plain_numbers(tmp_path, rng):
+    X = rng.random((20, 6))
+    ae = npae.Autoencoder(hidden_sizes=np.arange(4, 12, 4), latent_dim=np.int64(2), epochs=np.int64(1),
+                          batch_size=np.int32(8), learning_rate=np.float32(0.01), verbose=np.int64(0),
+                          random_state=np.int64(0)).fit(X)
+    ae.save(tmp_path / "grid.npz")
+    loaded = npae.load(tmp_path / "grid.npz")
+    assert loaded.hidden_sizes == (4, 8) and type(loaded.latent_dim) is int and loaded.epochs == 1
+    np.testing.assert_array_equal(loaded.transform(X), ae.transform(X))
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, object()])
+def test_a_hyperparameter_that_is_not_plain_is_refused_at_fit(rng, value):
+    X = rng.random((10, 4))
+    ae = npae.Autoencoder(hidden_sizes=(3,), latent_dim=2, epochs=1, verbose=0, warm_start=value)
+    with pytest.raises(TypeError, match=r"^warm_start=.* is not a plain value .*could not be saved"):
+        ae.fit(X)
+    assert not hasattr(ae, "n_features_in_")
+
+
+def test_a_generator_random_state_is_saved_as_none(tmp_path, rng):
+    X = rng.random((10, 4))
+    ae = npae.Autoencoder(hidden_sizes=(3,), latent_dim=2, epochs=1, verbose=0,
+                          random_state=np.random.default_rng(1)).fit(X)
+    ae.save(tmp_path / "g.npz")
+    assert npae.load(tmp_path / "g.npz").random_state is None
+
+
+# ---------------------------------------------------------------- what load trusts (items 6 and 12)
+def test_a_renamed_npy_file_is_not_an_npae_checkpoint(tmp_path):
+    fake = tmp_path / "weights.npz"
+    with open(fake, "wb") as handle:
+        np.save(handle, np.ones((3, 3)))
+    with pytest.raises(CheckpointError, match=r"weights\.npz' is a \.npy file \(one NumPy array\), not an npae "
+                                              r"checkpoint"):
+        npae.load(fake)
+
+
+def _zip_members(path):
+    with zipfile.ZipFile(path) as z:
+        return {info.filename: z.read(info) for info in z.infolist()}
+
+
+def _write_zip(out, members):
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return out
+
+
+def test_duplicate_members_are_refused(saved, tmp_path):
+    _, path, _ = saved
+    members = list(_zip_members(path).items())
+    name, data = next((n, d) for n, d in members if n.startswith("param:"))
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        bad = _write_zip(tmp_path / "dup.npz", members + [(name, data)])
+    with pytest.raises(CheckpointError, match=r"holds the members \['param:encoder\.0\.W\.npy'\] more than once"):
+        npae.load(bad)
+
+
+@pytest.mark.parametrize("extra", ["junk.npy", "param:x.txt", "optim", "../escape.npy"])
+def test_unknown_members_are_refused_before_any_array_is_read(saved, tmp_path, extra):
+    _, path, _ = saved
+    buffer = __import__("io").BytesIO()
+    np.save(buffer, np.zeros(4))
+    bad = _write_zip(tmp_path / "extra.npz", list(_zip_members(path).items()) + [(extra, buffer.getvalue())])
+    with pytest.raises(CheckpointError, match="members that are not part of an npae checkpoint"):
+        npae.load(bad)
+
+
+def test_the_decompressed_size_is_capped(saved, monkeypatch):
+    _, path, _ = saved
+    monkeypatch.setattr(io, "MAX_CHECKPOINT_BYTES", 1000)
+    with pytest.raises(CheckpointError, match=r"more than 1000 bytes of arrays once decompressed "
+                                              r"\(npae\.io\.MAX_CHECKPOINT_BYTES\)"):
+        npae.load(path)
+    assert io.read_checkpoint(path, max_bytes=10**6)[1]["class"] == "Autoencoder"
+
+
+def test_a_member_declaring_more_data_than_it_holds_is_refused_before_reading(saved, tmp_path):
+    _, path, _ = saved
+    header = __import__("io").BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**9,)})
+    members = [(n, d) for n, d in _zip_members(path).items() if n != "param:encoder.0.W.npy"]
+    bad = _write_zip(tmp_path / "liar.npz", members + [("param:encoder.0.W.npy", header.getvalue() + b"\0" * 16)])
+    with pytest.raises(CheckpointError, match=r"member 'param:encoder\.0\.W' declares 4000000000 bytes of data "
+                                              r"but holds 16"):
+        npae.load(bad)
+
+
+def test_a_config_declaring_a_huge_network_is_refused_before_anything_is_built(saved, tmp_path, monkeypatch):
+    _, path, _ = saved
+    big = _rewrite(path, tmp_path / "big.npz", mutate_config=lambda c: c["params"].update(hidden_sizes=[5_000_000]))
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("load built the network before checking the config against the file")
+
+    monkeypatch.setattr(npae.Autoencoder, "_build", no_build)
+    with pytest.raises(CheckpointError, match=r"declares a Autoencoder of at least 80000000 weights .*but the file "
+                                              r"stores 98 parameter values; nothing was built"):
+        npae.load(big)
+    wide = _rewrite(path, tmp_path / "wide.npz", mutate_config=lambda c: c.update(n_features_in=10**7))
+    with pytest.raises(CheckpointError, match="nothing was built"):
+        npae.load(wide)
+
+
+BAD_CONFIGS = [
+    ("params not a mapping", lambda c: c.update(params=5), "'params' must be a mapping"),
+    ("unknown hyperparameter", lambda c: c["params"].update(nope=1), "nope"),
+    ("bad hyperparameter", lambda c: c["params"].update(hidden_sizes="abc"), "hidden_sizes"),
+    ("n_features text", lambda c: c.update(n_features_in="6"), "n_features_in must be a positive integer"),
+    ("n_features negative", lambda c: c.update(n_features_in=-6), "n_features_in must be a positive integer"),
+    ("n_features bool", lambda c: c.update(n_features_in=True), "n_features_in must be a positive integer"),
+    ("n_features missing", lambda c: c.pop("n_features_in"), "'n_features_in' is missing"),
+    ("history text", lambda c: c.update(history="abc"), "history must map names to lists of numbers"),
+    ("history of a number", lambda c: c.update(history={"loss": 5}), "history must map names"),
+    ("negative iterations", lambda c: c.update(optimizer_iterations=-1),
+     "optimizer_iterations must be a non-negative integer"),
+    ("text iterations", lambda c: c.update(optimizer_iterations="3"), "optimizer_iterations must be"),
+    ("set_params list", lambda c: c.update(set_params=[1]), "'set_params' must be a mapping"),
+    ("set_params unknown", lambda c: c.update(set_params={"nope": 1}), "unknown hyperparameters"),
+    ("format text", lambda c: c.update(format_version="3"), "format_version '3'; expected a positive integer"),
+    ("class a list", lambda c: c.update({"class": ["Autoencoder"]}), "which is not an npae model"),
+]
+
+
+@pytest.mark.parametrize("label, mutate, message", BAD_CONFIGS, ids=[b[0] for b in BAD_CONFIGS])
+def test_malformed_config_fields_are_one_checkpoint_error(saved, tmp_path, label, mutate, message):
+    _, path, _ = saved
+    bad = _rewrite(path, tmp_path / "bad.npz", mutate_config=mutate)
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        npae.load(bad)
+
+
+def test_a_deeply_nested_config_is_a_checkpoint_error(saved, tmp_path):
+    _, path, _ = saved
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    text = bytes(arrays.pop("__config__")).decode()
+    text = text[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    np.savez(tmp_path / "deep.npz", __config__=np.frombuffer(text.encode(), dtype=np.uint8), **arrays)
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        npae.load(tmp_path / "deep.npz")
+
+
+@pytest.mark.parametrize("what, message", [
+    ("shape", r"optimizer state 0\.m is float32\(5,\), expected float32\(6, 5\)"),
+    ("dtype", r"optimizer state 0\.m is float64\(6, 5\), expected float32\(6, 5\)"),
+    ("nan", r"optimizer state 0\.v contains NaN or infinity"),
+    ("unknown", r"optimizer state does not match a Adam for this model: missing \[\], unexpected \['99\.m'\]"),
+    ("missing", r"missing \['0\.v'\], unexpected \[\]"),
+])
+def test_bad_optimizer_state_is_refused_at_load(saved, tmp_path, what, message):
+    _, path, _ = saved
+
+    def damage(arrays):
+        m = arrays["optim:0.m"]
+        if what == "shape":
+            arrays["optim:0.m"] = m[0]
+        elif what == "dtype":
+            arrays["optim:0.m"] = m.astype(np.float64)
+        elif what == "nan":
+            arrays["optim:0.v"] = arrays["optim:0.v"] * np.nan
+        elif what == "unknown":
+            arrays["optim:99.m"] = m
+        else:
+            del arrays["optim:0.v"]
+
+    bad = _rewrite(path, tmp_path / f"{what}.npz", mutate_arrays=damage)
+    with pytest.raises(CheckpointError, match=message):
+        npae.load(bad)

@@ -261,7 +261,8 @@ def test_check_array_takes_a_masked_array_without_masked_entries_as_its_data():
 @pytest.mark.parametrize("dtype, big", [("float32", 1e20), ("float64", 1e160)])
 def test_check_squares_finite_names_the_data_as_the_cause_of_an_overflow(xp, dtype, big):
     X = B.asarray(np.array([[0.5, big], [0.1, 0.2]]), dtype=dtype, backend=xp)
-    with pytest.raises(ValueError, match=rf"^Input X has values up to {re.escape(f'{big:.3g}')} in absolute value: a row's sum of "
+    largest = re.escape(f"{big:.3g}")
+    with pytest.raises(ValueError, match=rf"^Input X has values up to {largest} in absolute value: a row's sum of "
                                          rf"squares overflows {dtype} .*whatever the learning rate"):
         V.check_squares_finite(X)
 

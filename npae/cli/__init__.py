@@ -18,9 +18,9 @@
 
 Figures written with ``--out FILE.png`` get their numbers in ``FILE.json`` beside them.
 
-Errors a user can cause (a bad option value, a missing file, an unusable backend) are printed as
-one line on stderr, ``npae: error: ...``, with exit status 2, never as a traceback. Set
-``NPAE_DEBUG=1`` to get the traceback instead.
+Errors a user can cause (a bad option value, a missing file, an unusable backend, a model too
+big for memory, input nested too deeply) are printed as one line on stderr, ``npae: error: ...``,
+with exit status 2, never as a traceback. Set ``NPAE_DEBUG=1`` to get the traceback instead.
 
 One module per subcommand (``train``, ``evaluate``, ``sample``, ``denoise``, ``detect``,
 ``gradcheck``, ``info``), each with ``add_parser(subparsers)`` and ``run(args)``; the options they
@@ -83,4 +83,17 @@ def main(argv=None) -> int:
         if os.environ.get("NPAE_DEBUG"):
             raise
         print(f"npae: error: {one_line(err)}", file=sys.stderr)
+        return 2
+    except MemoryError as err:  # a model or dataset too big for this machine: still one line
+        if os.environ.get("NPAE_DEBUG"):
+            raise
+        detail = f" ({one_line(err)})" if str(err) else ""
+        print(f"npae: error: out of memory{detail}; try smaller --hidden-sizes, --batch-size or data "
+              "(NPAE_DEBUG=1 shows where)", file=sys.stderr)
+        return 2
+    except RecursionError as err:
+        if os.environ.get("NPAE_DEBUG"):
+            raise
+        print(f"npae: error: RecursionError: {one_line(err)} (a nested input too deep to read? "
+              "NPAE_DEBUG=1 shows where)", file=sys.stderr)
         return 2

@@ -4,7 +4,8 @@ A command that writes a directory (``train``, ``evaluate``, ``detect``) refuses 
 ``--out`` unless ``--force`` is given, and leaves no empty directory behind when it fails
 (:func:`run_directory`). A command that writes one figure (``sample``, ``denoise``) takes
 ``--out FILE.png`` (its numbers go to ``FILE.json`` beside it) or ``--out DIR``
-(:func:`figure_target`).
+(:func:`figure_target`); ``sample`` refuses to replace files an explicit ``--out`` names
+unless ``--force`` is given.
 """
 
 from __future__ import annotations
@@ -79,8 +80,13 @@ def run_directory(out, model_name: str, dataset_name: str, force: bool):
         raise
 
 
-def figure_target(out, model_path: Path, default_name: str, dir_name: str) -> tuple[Path, Path]:
-    """(figure path, metrics path) for --out FILE.png (metrics in FILE.json) or --out DIR."""
+def figure_target(out, model_path: Path, default_name: str, dir_name: str,
+                  force: bool = True) -> tuple[Path, Path]:
+    """(figure path, metrics path) for --out FILE.png (metrics in FILE.json) or --out DIR.
+
+    With ``force`` False an explicit ``--out`` whose figure or metrics file exists is refused (pass
+    ``--force`` to replace them); the default target beside the model is always rewritten.
+    """
     if out is None:
         figure = model_path.parent / default_name
         return figure, figure.with_suffix(".json")
@@ -88,15 +94,21 @@ def figure_target(out, model_path: Path, default_name: str, dir_name: str) -> tu
     if target.suffix.lower() in FIGURE_SUFFIXES:
         if target.is_dir():
             raise CLIError(f"--out {str(target)!r} is a directory; give a file name such as grid.png.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target, target.with_suffix(".json")
-    if target.suffix:
+        paths = target, target.with_suffix(".json")
+    elif target.suffix:
         raise CLIError(f"--out {str(target)!r}: expected a figure file ending in "
                        f"{', '.join(FIGURE_SUFFIXES)} or a directory name.")
-    if target.exists() and not target.is_dir():
-        raise CLIError(f"--out {str(target)!r} exists and is not a directory.")
-    target.mkdir(parents=True, exist_ok=True)
-    return target / dir_name, target / "metrics.json"
+    else:
+        if target.exists() and not target.is_dir():
+            raise CLIError(f"--out {str(target)!r} exists and is not a directory.")
+        paths = target / dir_name, target / "metrics.json"
+    existing = [str(p) for p in paths if p.exists() or p.is_symlink()]
+    if existing and not force:
+        raise CLIError(f"--out: {' and '.join(map(repr, existing))} already exist{'s' if len(existing) == 1 else ''}; "
+                       "choose another --out, or pass --force to replace "
+                       f"{'it' if len(existing) == 1 else 'them'}.")
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    return paths
 
 
 # ------------------------------------------------------------------------------ metrics.json

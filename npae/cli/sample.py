@@ -27,7 +27,8 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  npae sample runs/vae/model.npz\n"
-               "  npae sample runs/vae/model.npz -n 100 --cols 10 --seed 3 --out samples.png",
+               "  npae sample runs/vae/model.npz -n 100 --cols 10 --seed 3 --out samples.png\n"
+               "  npae sample runs/vae/model.npz --seed 4 --out samples.png --force   # replace it",
     )
     p.add_argument("model_path", metavar="MODEL.npz",
                    help="a VAE saved by 'npae train --model vae' (RUN/model.npz), or its run directory")
@@ -42,6 +43,8 @@ def add_parser(subparsers) -> None:
                    help="the grid image (.png, .pdf, .svg or .jpg), with its metrics in FILE.json beside "
                         "it; or a directory, which gets samples.png and metrics.json (default: "
                         "samples.png in the model's run directory)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the figure and metrics files --out names if they exist (otherwise refused)")
     p.set_defaults(handler=run)
 
 
@@ -55,7 +58,7 @@ def run(args) -> int:
         article = "an" if name[0] in "AEIOU" else "a"
         raise CLIError(f"npae sample needs a VAE, but {str(model_path)!r} holds {article} {name}, which has "
                        "no prior to sample from; train one with 'npae train --model vae'.")
-    figure, metrics_path = figure_target(args.out, model_path, "samples.png", "samples.png")
+    figure, metrics_path = figure_target(args.out, model_path, "samples.png", "samples.png", force=args.force)
     X = np.asarray(B.to_numpy(model.sample(args.n_samples, random_state=args.seed)), dtype=np.float64)
     n_features = X.shape[1]
     shape = image_shape({"image_shape": None}, n_features)

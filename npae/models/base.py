@@ -23,6 +23,7 @@ _sample_losses(X)                per-sample objective (N,) used by ``score_sampl
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import numbers
 import os
@@ -43,6 +44,7 @@ from npae.validation import (
     check_option,
     check_positive_float,
     check_positive_int,
+    check_squares_finite,
     check_verbose,
     restore_kind,
 )
@@ -96,9 +98,106 @@ def _all_or_nothing(model):
 class BaseAutoencoder(TransformerMixin, BaseEstimator):
     """Common machinery for npae's autoencoders (see the module docstring for the hooks)."""
 
+    #: Hyperparameters a warm start (``warm_start=True`` fit, ``partial_fit``) may change after
+    #: a fit: they steer training, not the network or its data space. A changed ``optimizer``
+    #: starts a new optimizer (fresh state); a changed ``learning_rate`` or ``clip_norm`` is set on
+    #: the current one (its state is kept). Any other change needs a fit from scratch.
+    _WARM_START_OPTIONS = frozenset({
+        "epochs", "batch_size", "verbose", "random_state", "warm_start",
+        "optimizer", "learning_rate", "clip_norm",
+        "sparsity", "sparsity_weight", "target_sparsity",
+        "contractive_weight", "contractive_method", "noise", "noise_level", "beta", "kl_warmup_epochs",
+    })
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         MODEL_CLASSES[cls.__name__] = cls
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform returns the model's dtype whatever came in (float32 by default)
+        tags.transformer_tags.preserves_dtype = [self.dtype] if self.dtype in B.FLOAT_DTYPES else []
+        return tags
+
+    @property
+    def stop_training(self) -> bool:
+        """Set True (by a callback) to end ``fit`` after the current epoch, as in Keras.
+
+        Stored privately, so that ``fit`` adds only trailing-underscore attributes (scikit-learn).
+        """
+        return getattr(self, "_stop_training", False)
+
+    @stop_training.setter
+    def stop_training(self, value) -> None:
+        self._stop_training = bool(value)
+
+    # ------------------------------------------------------------------ fitted configuration
+    # scikit-learn's rule: set_params changes what the next fit from scratch builds, never the
+    # fitted model. The hyperparameters the model was built with are recorded when it is built;
+    # inference, scoring and save use them, and a warm start applies or refuses the changes.
+    def _record_fitted_params(self) -> None:
+        """Remember the current hyperparameters as the ones the fitted model follows."""
+        self._fitted_params = {k: v if k == "random_state" else copy.deepcopy(v)  # a Generator stays itself
+                               for k, v in self.get_params(deep=False).items()}
+
+    def _changed_params(self) -> list:
+        """Names of the hyperparameters changed (``set_params`` or assignment) since the fit."""
+        fitted = getattr(self, "_fitted_params", None)
+        if fitted is None:
+            return []
+        return [k for k, v in fitted.items() if not self._same_param(k, v, getattr(self, k, None))]
+
+    def _same_param(self, name: str, fitted, current) -> bool:
+        if fitted is current:
+            return True
+        if name == "backend":
+            resolved = getattr(getattr(self, "backend_", None), "name", None)
+            return current is None or current == fitted or current == resolved
+        if name == "hidden_sizes":
+            try:
+                return check_hidden_sizes(fitted) == check_hidden_sizes(current)
+            except ValueError:
+                return False
+        try:
+            return _plain(fitted, name) == _plain(current, name)
+        except TypeError:
+            return False
+
+    def _as_fitted(self):
+        """This model as fitted: itself, or, when hyperparameters changed since the fit, a shallow
+        copy holding the fitted values (it shares the layers, so nothing is copied but names)."""
+        changed = self._changed_params()
+        if not changed:
+            return self
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.__dict__.update({k: self._fitted_params[k] for k in changed})
+        return view
+
+    def _apply_changed_params(self) -> None:
+        """Before a warm start: refuse changed hyperparameters that need a new network, apply the
+        ones that steer training (see ``_WARM_START_OPTIONS``), and record them as fitted."""
+        changed = self._changed_params()
+        if not changed:
+            return
+        refit = [k for k in changed if k not in self._WARM_START_OPTIONS]
+        if refit:
+            was = ", ".join(f"{k}={self._fitted_params[k]!r}" for k in refit)
+            now = ", ".join(f"{k}={getattr(self, k)!r}" for k in refit)
+            raise ValueError(
+                f"This {type(self).__name__} was fitted with {was}; training cannot continue with {now}, "
+                "which changes the network or its data space. Fit from scratch to use them (warm_start=False, "
+                "or a new model), or set them back with set_params."
+            )
+        if "optimizer" in changed:
+            self.optimizer_ = self._new_optimizer()
+        else:
+            if "learning_rate" in changed:
+                self.optimizer_.learning_rate = float(self.learning_rate)
+            if "clip_norm" in changed:
+                clip_norm = getattr(self, "clip_norm", None)
+                self.optimizer_.clip_norm = None if clip_norm is None else float(clip_norm)
+        self._record_fitted_params()
 
     # ------------------------------------------------------------------ hyperparameters
     def _check_hyperparameters(self) -> None:
@@ -115,6 +214,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         if self.backend is not None:
             check_option(self.backend, B.BACKENDS, "backend")
         B.check_random_state(self.random_state)
+        _json_params(self.get_params(deep=False))  # a fitted model can always be saved
 
     def _resolve_backend(self):
         if getattr(self, "backend_", None) is not None:
@@ -129,6 +229,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         self._build(n_features, rng)
         self.optimizer_ = self._new_optimizer()
         self.history_ = {}
+        self._record_fitted_params()
 
     def _new_optimizer(self):
         """The optimizer named by the hyperparameters, with ``clip_norm`` when it is set."""
@@ -183,11 +284,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         return {f"{prefix}.{k}": v for prefix, layer in self._named_layers() for k, v in layer.grads.items()}
 
     def zero_grad(self) -> None:
-        """Set every layer's accumulated gradients back to zero.
-
-        (With the fast kernels on NumPy, as with PyTorch's ``zero_grad()``, the gradients are None
-        until the next backward pass writes them; ``npae.set_kernels("reference")`` zero-fills.)
-        """
+        """Set every layer's accumulated gradients back to zero (see ``npae.layers.Layer.zero_grad``)."""
         for _, layer in self._named_layers():
             layer.zero_grad()
 
@@ -223,10 +320,15 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
                 layer.params[key] = array_namespace(layer.params[key]).astype(layer.params[key], self.backend_.xp.float64)
             layer.zero_grad()  # zeros of the new dtype
         self.optimizer_ = get_optimizer(self.optimizer, self.learning_rate)
+        self._record_fitted_params()
 
     # ------------------------------------------------------------------ input handling
-    def _validate(self, X, name: str = "X", n_features: int | None = None, target_check: bool = True):
+    def _validate(self, X, name: str = "X", n_features: int | None = None, target_check: bool = True,
+                  training: bool = False):
         """Check X and move it to the model's device; a NumPy memory map stays on the host.
+
+        ``training`` (fit, partial_fit) also refuses data whose squares overflow the dtype, so
+        that an infinite loss is blamed on the data and not on the learning rate.
 
         A memory map (data larger than memory) is validated chunk by chunk (INFERENCE_CHUNK rows
         on the device at a time) and returned as it is; ``fit`` and the inference methods then
@@ -241,6 +343,8 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
                                            n_features=n_features, estimator_name=type(self).__name__)
                     if target_check:
                         self._check_data_range(chunk)
+                    if training:
+                        check_squares_finite(chunk, name)
                 except ValueError as err:
                     raise ValueError(f"{err} (in the memory-mapped rows {start}..{stop - 1})") from None
             return X, "numpy"
@@ -248,6 +352,8 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
                                estimator_name=type(self).__name__)
         if target_check:
             self._check_data_range(Xb)
+        if training:
+            check_squares_finite(Xb, name)
         return Xb, kind
 
     def _to_device(self, rows):
@@ -297,12 +403,14 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         """
         self._check_hyperparameters()
         warm = bool(getattr(self, "warm_start", False)) and self._is_built()
-        Xb, _ = self._validate(X, n_features=self.n_features_in_ if warm else None)
+        Xb, _ = self._validate(X, n_features=self.n_features_in_ if warm else None, training=True)
         Xval = None
         if validation_data is not None:
             Xval, _ = self._validate(validation_data, name="validation_data", n_features=Xb.shape[1])
         callbacks = check_callbacks(callbacks, validation=Xval is not None)
         with _all_or_nothing(self) as record:
+            if warm:
+                self._apply_changed_params()  # or refuse them (set_params since the fit)
             rng = self._training_rng(warm)
             if not warm:
                 self._initialize(Xb.shape[1], rng, self._resolve_backend())
@@ -322,8 +430,10 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         """
         self._check_hyperparameters()
         built = self._is_built()
-        Xb, _ = self._validate(X, n_features=self.n_features_in_ if built else None)
+        Xb, _ = self._validate(X, n_features=self.n_features_in_ if built else None, training=True)
         with _all_or_nothing(self) as record:
+            if built:
+                self._apply_changed_params()  # or refuse them (set_params since the fit)
             if not built:
                 self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
                 self._rng_seed = self.random_state
@@ -404,8 +514,9 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Encode X (N, D) into codes Z (N, K); returns the kind of array given."""
         self._check_is_fitted()
-        Xb, kind = self._validate(X, n_features=self.n_features_in_, target_check=False)
-        return restore_kind(self._chunks(self._encode, Xb), kind)
+        model = self._as_fitted()
+        Xb, kind = model._validate(X, n_features=model.n_features_in_, target_check=False)
+        return restore_kind(model._chunks(model._encode, Xb), kind)
 
     def encode(self, X):
         """Alias of ``transform``."""
@@ -414,8 +525,9 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
     def inverse_transform(self, Z):
         """Decode codes Z (N, K) into data space (N, D) (probabilities for loss='bce')."""
         self._check_is_fitted()
-        Zb, kind = self._validate(Z, name="Z", n_features=self.latent_dim, target_check=False)
-        return restore_kind(self._chunks(self._decode_output, Zb), kind)
+        model = self._as_fitted()
+        Zb, kind = model._validate(Z, name="Z", n_features=model.latent_dim, target_check=False)
+        return restore_kind(model._chunks(model._decode_output, Zb), kind)
 
     def decode(self, Z):
         """Alias of ``inverse_transform``."""
@@ -424,21 +536,24 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
     def reconstruct(self, X):
         """Decode(encode(X)), shape (N, D), in data space."""
         self._check_is_fitted()
-        Xb, kind = self._validate(X, n_features=self.n_features_in_, target_check=False)
-        return restore_kind(self._chunks(lambda x: self._decode_output(self._encode(x)), Xb), kind)
+        model = self._as_fitted()
+        Xb, kind = model._validate(X, n_features=model.n_features_in_, target_check=False)
+        return restore_kind(model._chunks(lambda x: model._decode_output(model._encode(x)), Xb), kind)
 
     def score_samples(self, X):
         """Minus the per-sample objective (N,): higher means more normal (scikit-learn's sign)."""
         self._check_is_fitted()
-        Xb, kind = self._validate(X, n_features=self.n_features_in_)
-        return restore_kind(-self._chunks(self._sample_losses, Xb), kind)
+        model = self._as_fitted()
+        Xb, kind = model._validate(X, n_features=model.n_features_in_)
+        return restore_kind(-model._chunks(model._sample_losses, Xb), kind)
 
     def score(self, X, y=None) -> float:
         """Mean of ``score_samples`` (higher is better), so ``GridSearchCV`` can rank models."""
         self._check_is_fitted()
-        Xb, _ = self._validate(X, n_features=self.n_features_in_)
+        model = self._as_fitted()
+        Xb, _ = model._validate(X, n_features=model.n_features_in_)
         xp = array_namespace(Xb)
-        return -float(xp.mean(self._chunks(self._sample_losses, Xb)))
+        return -float(xp.mean(model._chunks(model._sample_losses, Xb)))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, include_optimizer: bool = True) -> None:
@@ -446,60 +561,194 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
 
         With ``include_optimizer`` the optimizer state is saved too, so a loaded model can resume
         training (``warm_start=True`` or ``partial_fit``) exactly where it stopped.
+
+        The file holds the model as fitted: the hyperparameters it was built with, plus those
+        changed since by ``set_params``, which ``load`` sets again, so the loaded model is in the
+        same state. A ``numpy.random.Generator`` given as ``random_state`` is not saved (the
+        loaded model has None). Only a regular file is replaced (see ``npae.io``).
+
+        Raises
+        ------
+        ValueError
+            A parameter or the optimizer state holds NaN or infinity (a diverged fit): no
+            checkpoint stores those, since ``load`` refuses them.
+        npae.io.CheckpointError
+            ``path`` is a symbolic link, a directory, a FIFO or a device.
         """
         self._check_is_fitted()
-        arrays = {f"param:{k}": B.to_numpy(v) for k, v in self.parameters().items()}
+        params = self.parameters()
+        state = self.optimizer_.state_arrays() if include_optimizer else {}
+        for what, values in (("parameter", params), ("optimizer state", state)):
+            for name, value in values.items():
+                xp = array_namespace(value)
+                if not bool(xp.all(xp.isfinite(value))):
+                    raise ValueError(
+                        f"Cannot save this {type(self).__name__}: {what} {name} contains NaN or infinity (a "
+                        "diverged fit), and load() refuses such files. Refit (e.g. with a lower learning_rate), "
+                        "or keep the checkpoints npae.training.ModelCheckpoint wrote before the divergence."
+                    )
+        arrays = {f"param:{k}": B.to_numpy(v) for k, v in params.items()}
+        arrays.update({f"optim:{k}": B.to_numpy(v) for k, v in state.items()})
+        fitted = getattr(self, "_fitted_params", None) or self.get_params(deep=False)
         config = {
             "class": type(self).__name__,
-            "params": _json_params(self.get_params(deep=False)),
-            "n_features_in": self.n_features_in_,
-            "history": self.history_,
-            "optimizer_iterations": self.optimizer_.iterations,
+            "params": _json_params(fitted),
+            "n_features_in": int(self.n_features_in_),
+            "history": {str(k): _plain(list(v), "history") for k, v in self.history_.items()},
+            "optimizer_iterations": int(self.optimizer_.iterations),
         }
-        if include_optimizer:
-            arrays.update({f"optim:{k}": B.to_numpy(v) for k, v in self.optimizer_.state_arrays().items()})
+        changed = self._changed_params()
+        if changed:
+            config["set_params"] = _json_params({k: getattr(self, k) for k in changed})
+        _model_from_config(type(self), config, None, "this model's config")  # refuse what load would refuse
         io.write_checkpoint(path, arrays, config)
 
 
+def _plain(value, name: str):
+    """``value`` as plain JSON: NumPy scalars and arrays become Python numbers and lists, tuples
+    lists; anything else (a dict, an object) is refused, naming the hyperparameter."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, name) for v in value]
+    if hasattr(value, "dtype") and callable(getattr(value, "tolist", None)):  # NumPy scalars and arrays
+        return _plain(value.tolist(), name)
+    raise TypeError(
+        f"{name}={value!r} is not a plain value (None, a bool, a number, a string, or a list of them), so "
+        "a model fitted with it could not be saved; pass e.g. a tuple of ints or a string instead."
+    )
+
+
 def _json_params(params: dict) -> dict:
+    """Hyperparameters as plain JSON (see ``_plain``); a Generator or RandomState as
+    ``random_state`` becomes None (the stream is not stored, and loading does not need it)."""
     out = {}
     for key, value in params.items():
-        if isinstance(value, tuple):
-            value = list(value)
-        if value is None or isinstance(value, (bool, int, float, str, list)):
-            out[key] = value
-        elif isinstance(value, numbers.Integral):
-            out[key] = int(value)
-        elif isinstance(value, numbers.Real):
-            out[key] = float(value)
+        if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
+            out[key] = None
         else:
-            out[key] = None  # e.g. a Generator as random_state: not serialisable, not needed to load
+            out[key] = _plain(value, key)
     return out
+
+
+def _tuples(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _model_from_config(cls, config: dict, backend, where: str):
+    """(unbuilt model, n_features, history, optimizer iterations, pending set_params) from a
+    checkpoint's config; every field checked, any problem a CheckpointError."""
+    try:
+        raw = config.get("params", {})
+        if not isinstance(raw, dict):
+            raise TypeError(f"'params' must be a mapping; got {type(raw).__name__}")
+        params = {k: _tuples(v) for k, v in raw.items()}
+        if backend is not None:
+            params["backend"] = backend
+        model = cls(**params)
+        model._check_hyperparameters()
+        n_features = config["n_features_in"]
+        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+            raise ValueError(f"n_features_in must be a positive integer; got {n_features!r}")
+        history = config.get("history", {})
+        if not isinstance(history, dict) or not all(
+                isinstance(v, list) and all(x is None or (_is_number(x)) for x in v) for v in history.values()):
+            raise ValueError("history must map names to lists of numbers")
+        iterations = config.get("optimizer_iterations", 0)
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"optimizer_iterations must be a non-negative integer; got {iterations!r}")
+        pending = config.get("set_params", {})
+        if not isinstance(pending, dict):
+            raise TypeError(f"'set_params' must be a mapping; got {type(pending).__name__}")
+        unknown = sorted(set(pending) - set(model.get_params(deep=False)))
+        if unknown:
+            raise ValueError(f"'set_params' names unknown hyperparameters {unknown}")
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as err:
+        message = f"{err.args[0]!r} is missing" if isinstance(err, KeyError) else str(err)
+        raise io.CheckpointError(f"{where!r} has an invalid config for {cls.__name__}: {message}") from err
+    return model, n_features, {k: list(v) for k, v in history.items()}, iterations, \
+        {k: _tuples(v) for k, v in pending.items()}
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_declared_size(model, n_features: int, shapes: dict, where: str) -> None:
+    """Refuse a config that declares a bigger network than the file stores, before building it.
+
+    Every npae model has at least the Dense weights of its encoder (n_features, hidden_sizes…,
+    latent_dim) and of the mirrored decoder, so 2·Σ_l s_l·s_(l+1) values are a lower bound on
+    what building allocates, and on what a matching file holds.
+    """
+    sizes = (n_features, *check_hidden_sizes(model.hidden_sizes), int(model.latent_dim))
+    declared = 2 * sum(a * b for a, b in zip(sizes, sizes[1:]))
+    stored = sum(math.prod(shape) for name, (shape, _) in shapes.items() if name.startswith("param:"))
+    if declared > stored:
+        raise io.CheckpointError(
+            f"{where!r}: its config declares a {type(model).__name__} of at least {declared} weights "
+            f"(n_features_in={n_features}, hidden_sizes={model.hidden_sizes!r}, latent_dim={model.latent_dim!r}) "
+            f"but the file stores {stored} parameter values; nothing was built."
+        )
+
+
+def _load_optimizer_state(model, optim: dict, iterations: int, version, where: str) -> None:
+    """Check the saved optimizer state (names, shapes, dtypes, finiteness) and load it."""
+    params_in_order = [p for p, _ in model._parameter_gradient_pairs()]
+    template = {f"{i}.{k}": p for i, p in enumerate(params_in_order) for k in model.optimizer_._init_state(p)}
+    renamed = {(name[:-len("_sum")] if version == 2 and name.endswith(("m_sum", "v_sum")) else name): name
+               for name in optim}
+    if set(renamed) != set(template):
+        raise io.CheckpointError(
+            f"{where!r}: its optimizer state does not match a {type(model.optimizer_).__name__} for this model: "
+            f"missing {sorted(set(template) - set(renamed))}, unexpected {sorted(set(renamed) - set(template))}."
+        )
+    for key, name in renamed.items():
+        value, param = optim[name], template[key]
+        if tuple(value.shape) != tuple(param.shape) or value.dtype.name != model.dtype:
+            raise io.CheckpointError(
+                f"{where!r}: optimizer state {name} is {value.dtype.name}{tuple(value.shape)}, expected "
+                f"{model.dtype}{tuple(param.shape)}."
+            )
+        if not math.isfinite(float(abs(value).max())):
+            raise io.CheckpointError(f"{where!r}: optimizer state {name} contains NaN or infinity.")
+    model.optimizer_.load_state_arrays(
+        {k: B.asarray(v, dtype=model.dtype, backend=model.backend_) for k, v in optim.items()}, params_in_order)
+    model.optimizer_.iterations = iterations
 
 
 def load(path, *, backend: str | None = None):
     """Load a model saved with ``model.save(path)``, on ``backend`` (default: the saved one).
 
-    The class, parameter names, shapes and dtypes are validated against what the saved
-    hyperparameters build; anything else is a ``npae.io.CheckpointError``.
+    The config is checked first, and the sizes it declares against the arrays' headers, before
+    any array is read or any layer built; then the class, parameter names, shapes, dtypes and
+    values, and the optimizer state (names, shapes, dtypes, values, iteration count), are
+    validated against what the saved hyperparameters build. Anything else is a
+    ``npae.io.CheckpointError``. Hyperparameters changed by ``set_params`` after the fit are
+    set again on the loaded model.
     """
-    arrays, config = io.read_checkpoint(path)
     where = os.fspath(path)
-    cls = MODEL_CLASSES.get(config.get("class"))
-    if cls is None:
-        raise io.CheckpointError(
-            f"{where!r} holds a {config.get('class')!r}, which is not an npae model "
-            f"(known: {', '.join(sorted(MODEL_CLASSES))})."
-        )
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(config.get("params", {})).items()}
-    if backend is not None:
-        params["backend"] = backend
-    try:
-        model = cls(**params)
-        model._check_hyperparameters()
-        n_features = int(config["n_features_in"])
-    except (TypeError, ValueError, KeyError) as err:
-        raise io.CheckpointError(f"{where!r} has an invalid config for {cls.__name__}: {err}") from err
+    found = {}
+
+    def check(shapes, config):
+        name = config.get("class")
+        cls = MODEL_CLASSES.get(name) if isinstance(name, str) else None
+        if cls is None:
+            raise io.CheckpointError(
+                f"{where!r} holds a {name!r}, which is not an npae model "
+                f"(known: {', '.join(sorted(MODEL_CLASSES))})."
+            )
+        found["parts"] = _model_from_config(cls, config, backend, where)
+        model, n_features = found["parts"][:2]
+        _check_declared_size(model, n_features, shapes, where)
+
+    arrays, config = io.read_checkpoint(path, check=check)
+    model, n_features, history, iterations, pending = found["parts"]
+    cls = type(model)
     model._initialize(n_features, B.check_random_state(0), model._resolve_backend())
     expected = model.parameters()
     saved = {k[len("param:"):]: v for k, v in arrays.items() if k.startswith("param:")}
@@ -518,14 +767,10 @@ def load(path, *, backend: str | None = None):
         if not bool(math.isfinite(float(abs(value).max()))):
             raise io.CheckpointError(f"{where!r}: parameter {name} contains NaN or infinity.")
     model.set_weights(saved)
-    model.history_ = {k: list(v) for k, v in dict(config.get("history", {})).items()}
+    model.history_ = history
     optim = {k[len("optim:"):]: v for k, v in arrays.items() if k.startswith("optim:")}
     if optim:
-        params_in_order = [p for p, _ in model._parameter_gradient_pairs()]
-        try:
-            model.optimizer_.load_state_arrays(
-                {k: B.asarray(v, dtype=model.dtype, backend=model.backend_) for k, v in optim.items()}, params_in_order)
-        except KeyError as err:
-            raise io.CheckpointError(f"{where!r}: optimizer state is incomplete ({err}).") from err
-        model.optimizer_.iterations = int(config.get("optimizer_iterations", 0))
+        _load_optimizer_state(model, optim, iterations, config["format_version"], where)
+    if pending:
+        model.set_params(**pending)
     return model

@@ -70,3 +70,29 @@ def test_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match="Unknown model 'ghost'; expected one of 'ae', 'sparse'"):
         cli.get_model_class("ghost")
     assert cli.get_model_class("vae") is cli.MODELS["vae"]
+
+
+@pytest.mark.parametrize("error, fragments", [
+    (MemoryError(), ["npae: error: out of memory;", "--batch-size", "NPAE_DEBUG=1"]),
+    (MemoryError("Unable to allocate 3.2 GiB\nfor an array"),
+     ["out of memory (Unable to allocate 3.2 GiB for an array)"]),
+    (RecursionError("maximum recursion depth exceeded"), ["npae: error: RecursionError: maximum recursion depth"]),
+])
+def test_memory_and_recursion_errors_are_one_line(run, assert_one_line_error, monkeypatch, error, fragments):
+    def fail(args):
+        raise error
+
+    monkeypatch.delenv("NPAE_DEBUG", raising=False)
+    monkeypatch.setattr(importlib.import_module("npae.cli.info"), "run", fail)
+    code, _, err = run("info")
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_npae_debug_keeps_the_traceback_of_a_memory_error(run, monkeypatch):
+    def fail(args):
+        raise MemoryError("Unable to allocate")
+
+    monkeypatch.setenv("NPAE_DEBUG", "1")
+    monkeypatch.setattr(importlib.import_module("npae.cli.info"), "run", fail)
+    with pytest.raises(MemoryError, match="Unable to allocate"):
+        run("info")

@@ -26,3 +26,18 @@ def test_sample_from_a_non_vae_suggests_a_vae(digits_run, tmp_path, run, assert_
     code, _, err = run("sample", str(run_dir / "model.npz"), "--out", str(tmp_path / "g.png"))
     assert_one_line_error(code, err, "needs a VAE", "an Autoencoder", "npae train --model vae")
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("out, existing", [("grid.png", "grid.png"), ("grid.png", "grid.json"),
+                                           ("dir", "dir/samples.png"), ("dir", "dir/metrics.json")])
+def test_sample_refuses_to_replace_an_existing_out_without_force(vae_run, tmp_path, run, assert_one_line_error,
+                                                                 out, existing):
+    target = tmp_path / existing
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(b"keep me")
+    code, _, err = run("sample", str(vae_run / "model.npz"), "-n", "4", "--out", str(tmp_path / out))
+    assert_one_line_error(code, err, "already exist", existing.split("/")[-1], "--force")
+    assert target.read_bytes() == b"keep me"
+    code, _, err = run("sample", str(vae_run / "model.npz"), "-n", "4", "--out", str(tmp_path / out), "--force")
+    assert code == 0, err
+    assert target.read_bytes() != b"keep me"

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 import npae
 from npae import backend as B
@@ -29,6 +30,10 @@ BAD_X = [
     ("bool", np.ones((3, D), dtype=bool), TypeError, "boolean dtype"),
     ("width", np.full((3, D + 1), 0.5), ValueError, f"has {D + 1} features, but .* is expecting {D} features"),
     ("range", np.full((3, D), 3.0), ValueError, r"in \[0, 1\]; got min=3, max=3"),
+    ("sparse", sparse.csr_matrix(np.full((3, D), 0.5)), TypeError,
+     r"Sparse data was passed for X, but dense data is required.*X\.toarray\(\)"),
+    ("masked", np.ma.masked_array(np.full((3, D), 0.5), mask=np.arange(3 * D).reshape(3, D) == 4), ValueError,
+     r"X is a masked array with 1 masked entry; npae does not honour masks"),
 ]
 ENTRY_POINTS = ["fit", "partial_fit", "loss_and_grad", "transform", "reconstruct", "score_samples"]
 
@@ -127,3 +132,33 @@ def test_denoiser_target_of_the_wrong_shape_is_refused(data):
 def test_vae_sample_count_must_be_positive(data, bad):
     with pytest.raises(ValueError):
         _fitted("vae", data).sample(bad)
+
+
+MSE_MODELS = {
+    "ae": lambda: npae.Autoencoder(**COMMON, loss="mse"),
+    "sparse": lambda: npae.SparseAutoencoder(**COMMON, loss="mse"),
+    "denoising": lambda: npae.DenoisingAutoencoder(**COMMON, loss="mse", noise="gaussian", noise_level=0.1),
+    "contractive": lambda: npae.ContractiveAutoencoder(**COMMON, loss="mse", activation="tanh"),
+    "vae": lambda: npae.VAE(**COMMON, likelihood="gaussian"),
+}
+
+
+@pytest.mark.parametrize("name", list(MSE_MODELS))
+def test_data_whose_squares_overflow_float32_is_named_as_the_cause(name, data):
+    huge = data.copy()
+    huge[2, 3] = 3e19  # a float32 number whose square (9e38) is not
+    message = (r"Input X has values up to 3e\+19 in absolute value: a row's sum of squares overflows float32 .*"
+               r"whatever the learning rate\. Scale it first .*or use dtype='float64'")
+    with pytest.raises(ValueError, match=message):
+        MSE_MODELS[name]().fit(huge)
+    model = MSE_MODELS[name]().fit(data)
+    params, history = _state(model)
+    with pytest.raises(ValueError, match=message):
+        model.partial_fit(huge)
+    with pytest.raises(ValueError, match=message):
+        model.set_params(warm_start=True).fit(huge)
+    after_params, after_history = _state(model)
+    assert after_history == history
+    for k in params:
+        np.testing.assert_array_equal(after_params[k], params[k])
+    assert model.score_samples(huge).shape == (len(huge),)  # scoring is not refused: such rows score low

@@ -1,0 +1,135 @@
+"""set_params after fit (scikit-learn's rule): the fitted model follows the hyperparameters it was
+fitted with until the next fit from scratch; warm starts apply the options that steer training and
+refuse the ones that would need another network; save/load keeps whatever state the model is in."""
+
+import re
+
+import numpy as np
+import pytest
+
+import npae
+from npae import backend as B
+
+COMMON = {"hidden_sizes": (6,), "latent_dim": 2, "epochs": 2, "batch_size": 8, "random_state": 0, "verbose": 0}
+MODELS = {
+    "ae": lambda: npae.Autoencoder(**COMMON),
+    "sparse": lambda: npae.SparseAutoencoder(**COMMON, sparsity="kl", latent_activation="sigmoid"),
+    "denoising": lambda: npae.DenoisingAutoencoder(**COMMON, noise="masking", noise_level=0.3),
+    "contractive": lambda: npae.ContractiveAutoencoder(**COMMON, activation="tanh"),
+    "vae": lambda: npae.VAE(**COMMON),
+}
+# (hyperparameter, a new value) that change the network or its data space
+NEEDS_REFIT = [("hidden_sizes", (7,)), ("latent_dim", 3), ("dtype", "float64"), ("activation", "sigmoid")]
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.default_rng(0).random((24, 5))
+
+
+def _params(model):
+    return {k: B.to_numpy(v).copy() for k, v in model.parameters().items()}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("param, value", NEEDS_REFIT)
+def test_inference_follows_the_fitted_configuration_after_set_params(name, X, param, value):
+    model = MODELS[name]().fit(X)
+    codes, recon = model.transform(X), model.reconstruct(X)
+    model.set_params(**{param: value})
+    assert model.get_params()[param] == value  # get_params reports what the next fit will use
+    np.testing.assert_array_equal(model.transform(X), codes)
+    np.testing.assert_array_equal(model.reconstruct(X), recon)
+    assert model.transform(X).dtype == codes.dtype
+    assert model.inverse_transform(codes).shape == X.shape
+
+
+@pytest.mark.parametrize("name", ["ae", "sparse", "denoising", "contractive"])
+def test_score_samples_scores_with_the_fitted_loss_after_set_params(name, X):
+    model = MODELS[name]().fit(X)  # loss="bce"
+    scores, score = model.score_samples(X), model.score(X)
+    model.set_params(loss="mse")
+    np.testing.assert_array_equal(model.score_samples(X), scores)
+    assert model.score(X) == score
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("param, value", NEEDS_REFIT)
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_a_warm_start_refuses_changes_that_need_a_new_network(name, X, param, value, how):
+    model = MODELS[name]().fit(X)
+    before, history = _params(model), {k: list(v) for k, v in model.history_.items()}
+    model.set_params(**{param: value})
+    fitted = re.escape(repr(MODELS[name]().get_params()[param]))
+    with pytest.raises(ValueError, match=rf"was fitted with {param}={fitted}; training "
+                                         r"cannot continue .*Fit from scratch"):
+        if how == "partial_fit":
+            model.partial_fit(X)
+        else:
+            model.set_params(warm_start=True).fit(X)
+    for key, value_ in _params(model).items():
+        np.testing.assert_array_equal(value_, before[key])
+    assert model.history_ == history
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_fit_from_scratch_uses_the_new_configuration(name, X):
+    model = MODELS[name]().fit(X)
+    model.set_params(hidden_sizes=(7,), dtype="float64")
+    model.fit(X)
+    assert model.parameters()["encoder.0.W"].shape == (5, 7)
+    assert model.transform(X).dtype == np.float64
+
+
+def test_a_changed_learning_rate_is_applied_on_a_warm_start_and_keeps_the_optimizer_state(X):
+    model = MODELS["ae"]().fit(X)
+    optimizer, iterations = model.optimizer_, model.optimizer_.iterations
+    model.set_params(learning_rate=1e-4).partial_fit(X)
+    assert model.optimizer_ is optimizer and model.optimizer_.learning_rate == 1e-4
+    assert model.optimizer_.iterations > iterations
+    model.set_params(learning_rate=1e-5, warm_start=True).fit(X)
+    assert model.optimizer_.learning_rate == 1e-5
+
+
+def test_a_changed_optimizer_starts_a_new_one_on_a_warm_start(X):
+    model = MODELS["ae"]().fit(X)
+    model.set_params(optimizer="sgd", learning_rate=0.05, warm_start=True).fit(X)
+    assert type(model.optimizer_).__name__ == "SGD" and model.optimizer_.learning_rate == 0.05
+    assert model.optimizer_.iterations == 2 * 3  # two epochs of three batches, from a fresh optimizer
+
+
+def test_a_changed_penalty_weight_is_applied_on_a_warm_start(X, tmp_path):
+    model = MODELS["sparse"]().fit(X)
+    scores = model.score_samples(X)
+    model.set_params(sparsity_weight=5.0)
+    np.testing.assert_array_equal(model.score_samples(X), scores)  # the fitted weight still scores
+    model.save(tmp_path / "before.npz")
+    config = npae.io.read_checkpoint(tmp_path / "before.npz")[1]
+    assert config["params"]["sparsity_weight"] != 5.0 and config["set_params"] == {"sparsity_weight": 5.0}
+    model.partial_fit(X)  # trains with the new weight, which is now the fitted one
+    model.save(tmp_path / "after.npz")
+    config = npae.io.read_checkpoint(tmp_path / "after.npz")[1]
+    assert config["params"]["sparsity_weight"] == 5.0 and "set_params" not in config
+    assert not np.array_equal(model.score_samples(X), scores)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_save_and_load_round_trip_a_model_changed_by_set_params(name, X, tmp_path):
+    model = MODELS[name]().fit(X)
+    model.set_params(hidden_sizes=(7,), epochs=5)
+    model.save(tmp_path / "m.npz")
+    loaded = npae.load(tmp_path / "m.npz")
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    with pytest.raises(ValueError, match="was fitted with hidden_sizes=\\(6,\\)"):
+        loaded.partial_fit(X)
+    loaded.fit(X)  # from scratch: the new width
+    assert loaded.parameters()["encoder.0.W"].shape == (5, 7)
+
+
+def test_save_refuses_a_changed_hyperparameter_that_is_not_plain_and_writes_nothing(X, tmp_path):
+    model = MODELS["ae"]().fit(X)
+    model.set_params(hidden_sizes={7: "wide"})
+    with pytest.raises(TypeError, match=r"hidden_sizes=\{7: 'wide'\} is not a plain value"):
+        model.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,48 @@
+"""scikit-learn's own estimator checks over every npae estimator, at tiny sizes.
+
+Each check either passes or is listed in ``EXPECTED_FAILURES`` with the reason it fails by design
+(scikit-learn then reports it as an expected failure, and as a failure once it starts passing).
+"""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import npae
+from npae.applications import AnomalyDetector
+
+TINY = {"hidden_sizes": (4,), "latent_dim": 2, "epochs": 1, "batch_size": 64, "verbose": 0, "random_state": 0}
+
+ESTIMATORS = [
+    npae.Autoencoder(**TINY, loss="mse"),
+    npae.SparseAutoencoder(**TINY, loss="mse"),
+    npae.DenoisingAutoencoder(**TINY, loss="mse"),
+    npae.ContractiveAutoencoder(**TINY, loss="mse"),
+    npae.VAE(**TINY, likelihood="gaussian"),
+    # float64: decision_function subtracts the offset from scores of ~100, and float32 rounding
+    # of a batch's matrix product would show at scikit-learn's 1e-7 relative tolerance
+    AnomalyDetector(npae.Autoencoder(**TINY, loss="mse", dtype="float64")),
+]
+
+OBJECT_DTYPE = ("npae refuses object arrays by name, numeric or not (npae.validation: nothing is coerced "
+                "silently); scikit-learn converts numeric object arrays to float")
+VAE_SAMPLES = ("a VAE's score_samples is the ELBO with a sampled z, drawn from the model's stream on every "
+               "call, so two calls (on a subset, in another order, in a pipeline) give different values")
+
+
+def expected_failures(estimator):
+    if isinstance(estimator, AnomalyDetector):
+        return {}  # it casts its input to float64 itself, and passes every check
+    failures = {"check_dtype_object": OBJECT_DTYPE}
+    if isinstance(estimator, npae.VAE):
+        failures.update(check_methods_subset_invariance=VAE_SAMPLES, check_methods_sample_order_invariance=VAE_SAMPLES,
+                        check_pipeline_consistency=VAE_SAMPLES)
+    return failures
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_the_checks_cover_every_public_estimator():
+    models = {name for name in npae.models.__all__ if name not in ("BaseAutoencoder", "MODEL_CLASSES", "load")}
+    assert {type(e).__name__ for e in ESTIMATORS} == models | {"AnomalyDetector"}
