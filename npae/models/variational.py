@@ -450,10 +450,11 @@ class VAE(BaseAutoencoder):
             ``npae.backend.to_numpy`` brings any other to the host).
         """
         self._check_is_fitted()
+        model = self._as_fitted()
         n = check_positive_int(n_samples, "n_samples")
         rng = self._model_rng(random_state)
-        Z = B.standard_normal(rng, (n, int(self.latent_dim)), dtype=self.dtype, backend=self.backend_)
-        return self._chunks(self._decode_output, Z)
+        Z = B.standard_normal(rng, (n, int(model.latent_dim)), dtype=model.dtype, backend=model.backend_)
+        return model._chunks(model._decode_output, Z)
 
     def elbo(self, X, random_state=None):
         """Per-sample ELBO with one sampled z: log p(x|z) − KL(q(z|x) ‖ N(0, I)) (β = 1).
@@ -472,9 +473,10 @@ class VAE(BaseAutoencoder):
         array of shape (N,), the kind of array X was
         """
         self._check_is_fitted()
-        Xb, kind = self._validate(X, n_features=self.n_features_in_)
+        model = self._as_fitted()
+        Xb, kind = model._validate(X, n_features=model.n_features_in_)
         rng = self._model_rng(random_state)
-        return restore_kind(-self._chunks(lambda x: self._sample_losses(x, rng), Xb), kind)
+        return restore_kind(-model._chunks(lambda x: model._sample_losses(x, rng), Xb), kind)
 
     def score_samples(self, X):
         """The per-sample ELBO (``elbo`` with the model's Generator): higher means more normal."""
@@ -546,11 +548,12 @@ class VAE(BaseAutoencoder):
         array of shape (k, N), the kind of array X was
         """
         self._check_is_fitted()
+        model = self._as_fitted()
         k = check_positive_int(k, "k")
-        Xb, kind = self._validate(X, n_features=self.n_features_in_)
+        Xb, kind = model._validate(X, n_features=model.n_features_in_)
         rng = self._model_rng(random_state)
         # _chunks concatenates along rows, so each row block returns its weights as (N_block, k)
-        return restore_kind(self._chunks(lambda x: self._log_weights(x, k, rng).T, Xb).T, kind)
+        return restore_kind(model._chunks(lambda x: model._log_weights(x, k, rng).T, Xb).T, kind)
 
     def log_likelihood(self, X, k: int = 100, random_state=None):
         """Importance-weighted estimate of log p(x): log (1/k) Σ_s p(x, z_s)/q(z_s|x), z_s ~ q(z|x).
@@ -575,7 +578,8 @@ class VAE(BaseAutoencoder):
         array of shape (N,), the kind of array X was
         """
         self._check_is_fitted()
+        model = self._as_fitted()
         k = check_positive_int(k, "k")
-        Xb, kind = self._validate(X, n_features=self.n_features_in_)
+        Xb, kind = model._validate(X, n_features=model.n_features_in_)
         rng = self._model_rng(random_state)
-        return restore_kind(self._chunks(lambda x: self._streamed_log_mean_weight(x, k, rng), Xb), kind)
+        return restore_kind(model._chunks(lambda x: model._streamed_log_mean_weight(x, k, rng), Xb), kind)

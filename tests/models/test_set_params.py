@@ -133,3 +133,16 @@ def test_save_refuses_a_changed_hyperparameter_that_is_not_plain_and_writes_noth
     with pytest.raises(TypeError, match=r"hidden_sizes=\{7: 'wide'\} is not a plain value"):
         model.save(tmp_path / "m.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("param, value", [("latent_dim", 3), ("dtype", "float64"), ("likelihood", "gaussian")])
+def test_vae_sampling_and_likelihoods_follow_the_fitted_configuration(X, param, value):
+    vae = MODELS["vae"]().fit(X)
+    before = (vae.sample(4, random_state=1), vae.elbo(X, random_state=2),
+              vae.log_likelihood(X, k=3, random_state=3), vae.log_importance_weights(X, k=3, random_state=3))
+    vae.set_params(**{param: value})
+    after = (vae.sample(4, random_state=1), vae.elbo(X, random_state=2),
+             vae.log_likelihood(X, k=3, random_state=3), vae.log_importance_weights(X, k=3, random_state=3))
+    for got, want in zip(after, before):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
