@@ -54,6 +54,8 @@ def add_parser(subparsers) -> None:
                      help="the figure (.png, .pdf, .svg or .jpg), with its metrics in FILE.json beside "
                           "it; or a directory, which gets denoise.png and metrics.json (default: "
                           "denoise-<noise>-<level>.png in the model's run directory)")
+    out.add_argument("--force", action="store_true",
+                     help="replace the figure and metrics files --out names if they exist (otherwise refused)")
     p.set_defaults(handler=run)
 
 
@@ -126,7 +128,8 @@ def run(args) -> int:
     psnr_noisy, psnr_denoised = psnr(X, X_noisy, data_range=R), psnr(X, X_denoised, data_range=R)
     psnr_clean = psnr(X, X_clean_rec, data_range=R)
     level_text = f"{level:g}".replace(".", "p")
-    figure, metrics_path = figure_target(args.out, model_path, f"denoise-{noise}-{level_text}.png", "denoise.png")
+    figure, metrics_path = figure_target(args.out, model_path, f"denoise-{noise}-{level_text}.png", "denoise.png",
+                                         force=args.force)
 
     picks = pick_examples(y, X.shape[0], args.n_show)
     shape = image_shape(info, X.shape[1])

@@ -55,3 +55,16 @@ def test_denoise_offers_every_noise_kind_of_the_library(run):
     code, out, _ = run("denoise", "--help")
     assert code == 0
     assert "--noise {" + ",".join(NOISE_KINDS) + "}" in out
+
+
+def test_denoise_refuses_to_replace_an_existing_out_without_force(digits_run, tmp_path, run, assert_one_line_error):
+    _, run_dir = digits_run
+    fig = tmp_path / "fig.png"
+    fig.write_bytes(b"keep me")
+    args = ("denoise", str(run_dir / "model.npz"), "--noise", "masking", "--n-show", "2", "--out", str(fig))
+    code, _, err = run(*args)
+    assert_one_line_error(code, err, "already exist", "fig.png", "--force")
+    assert fig.read_bytes() == b"keep me"
+    code, _, err = run(*args, "--force")
+    assert code == 0, err
+    assert fig.read_bytes()[:4] == b"\x89PNG"
