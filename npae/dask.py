@@ -32,18 +32,27 @@ nothing else in the code changes (the data paths must then be readable from ever
 
 Streaming fit: epochs and shuffling
 -----------------------------------
-``Incremental.fit(X)`` (or ``partial_fit``) makes **one pass**: it clones the estimator, orders the
-blocks at random (``random_state``; ``shuffle_blocks=False`` keeps their order) and calls the
-model's ``partial_fit`` on each block in turn, which trains one epoch over that block in shuffled
+``Incremental.fit(X)`` clones the estimator and makes **one pass**: it orders the blocks at random
+(``random_state``; ``shuffle_blocks=False`` keeps their order) and calls the model's
+``partial_fit`` on each block in turn, which trains one epoch over that block in shuffled
 minibatches of ``batch_size`` rows. One pass is therefore one epoch over all the rows, each seen
-once; ``estimator.epochs`` is not used, so E epochs are E calls of ``partial_fit`` (which
-continues from the last model), and ``history_["loss"]`` gains one entry per block.
+once; ``estimator.epochs`` is not used, so E epochs are ``fit`` and E − 1 calls of
+``Incremental.partial_fit`` (another pass on the model trained so far), and
+``history_["loss"]`` gains one entry per block.
 Shuffling has two levels: the block order changes each pass (pass a ``numpy.random.RandomState``
 as ``random_state``; an int gives every pass the same order), and rows are shuffled inside a block;
 rows of different blocks never share a minibatch. Data sorted by class or time should be
 shuffled once on disk, or chunked finely enough that a block is a fair sample. The blocks are
 trained one after another (the model is the state carried from task to task), so a streaming fit
-uses one worker at a time: it buys memory (a block in memory, never the whole array), not speed.
+uses one worker at a time: it buys memory, not speed. A ``from_npy`` block reaches
+``partial_fit`` as a memory map, which npae reads minibatch by minibatch.
+
+Device blocks
+-------------
+``to_backend(X, "cupy")`` gives blocks that a ``backend="cupy"`` model scores on the GPU; Dask
+concatenates CuPy results itself. It can also carry ``array_api_strict`` blocks (the test suite's
+stand-in for a device), but cannot rechunk or concatenate them (it calls ``numpy.empty`` with their
+dtype): give them one column block before the move, and gather results with ``to_numpy``.
 """
 
 from __future__ import annotations
