@@ -21,8 +21,8 @@ an "npae tuned" arm per protocol (named in the table); PyOD's ``AutoEncoder``, `
 ``verbose=0``). Figures: AUROC and average precision with anomalies as the positive class
 (each detector's own anomaly score: −score_samples for npae, decision_function for PyOD),
 mean ± standard deviation over seeds, and the wall-clock seconds of fit + scoring the test set.
-On images PyOD's VAE and PCA run for the first seed only (PCA is deterministic; the VAE costs
-about four AutoEncoders), which the table says.
+On images the "npae tuned" arm and PyOD's VAE and PCA run for the first seed only (PCA is
+deterministic; the VAE costs about four AutoEncoders), which the table says.
 
 Writes ``benchmarks/out/bench_pyod.md`` and ``.json``; ``--results`` also writes the section of
 RESULTS.md. Needs PyOD (``pip install "npae[bench]"``) and torch.
@@ -152,7 +152,7 @@ def tabular(arms, seeds, split, log) -> dict:
     return results
 
 
-def images(arms, seeds, classes, first_seed_only, data, log) -> dict:
+def images(arms, seeds, classes, first_seed_only, data, log, save=None) -> dict:
     X_train, y_train, X_test, y_test, _ = data
     results = {arm: [] for arm in arms}
     for c in classes:
@@ -164,6 +164,8 @@ def images(arms, seeds, classes, first_seed_only, data, log) -> dict:
                 r = run_arm(arm, seed, X_c, X_test, y)
                 results[arm].append({"class": int(c), "seed": seed, **r})
                 log(f"class {c} seed {seed} {arm}: AUROC {r['auroc']:.4f} ({r['seconds']:.1f} s)")
+        if save is not None:
+            save(results)  # after every class: an interrupted run keeps what it measured
     return results
 
 
@@ -255,7 +257,10 @@ def build_report(res: dict, args, wall: float, image_source: str) -> str:
              *H.machine_lines(args.machine, args.command),
              f"- PyOD {pyod.__version__}; BLAS and torch threads: {args.threads}; checkout {args.git}; "
              f"wall time {wall / 60:.1f} min", ""]
-    lines += ["## Targets (issue 18)", "", *targets(res), ""]
+    lines += ["## Targets (issue 18)", "", *targets(res), "",
+              "Fit + score seconds are wall-clock on the machine as it was (the load average at the start is "
+              "above); within each seed (and class) the arms run one after another, so a busy spell slows them "
+              "alike. Scores: −score_samples for npae, PyOD's decision_function, both higher = more abnormal.", ""]
     if "tabular" in res:
         lines += ["## Tabular, semi-supervised: breast cancer, train on 60 % of the benign rows", "",
                   f"Raw features; seeds {args.seeds}. \"npae before\" is the configuration the issue measured "
@@ -288,35 +293,51 @@ def main(argv=None):
     parser.add_argument("--classes", type=int, nargs="+", default=None, help="Fashion-MNIST classes (default 0-9)")
     parser.add_argument("--out", type=Path, default=None, help="markdown path (default benchmarks/out/bench_pyod.md)")
     parser.add_argument("--results", action="store_true", help="also write the report's section of RESULTS.md")
+    parser.add_argument("--report-from", type=Path, default=None,
+                        help="build the report from a saved .json (e.g. an interrupted run's) instead of running")
     H.add_common_arguments(parser)
     args = parser.parse_args(argv)
     args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2, 3, 4])
     args.image_seeds = args.image_seeds or ([0] if args.quick else [0, 1, 2])
     args.classes = args.classes if args.classes is not None else ([0, 1] if args.quick else list(range(10)))
-    args.first_seed_only = ("PyOD VAE", "PyOD PCA")
+    args.first_seed_only = ("npae tuned (784-256-16 ReLU, 20 epochs)", "PyOD VAE", "PyOD PCA")
     out = args.out or OUT_DIR / ("bench_pyod_quick.md" if args.quick else "bench_pyod.md")
     H.limit_threads(args.threads)
     args.machine, args.command = H.machine_info(), H.command_line("bench_pyod.py", sys.argv[1:] if argv is None else argv)
     args.git = H.git_state()
+    meta = {"machine": args.machine, "command": args.command, "git": args.git}
     log = H.logger("bench_pyod")
     t0 = time.perf_counter()
     res, image_source = {}, ""
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.report_from is not None:
+        res = json.loads(Path(args.report_from).read_text())
+        meta = res.pop("_meta", {})  # the header of the run that measured, not of this call
+        args.machine, args.command, args.git = (meta.get(k, v) for k, v in
+                                                (("machine", args.machine), ("command", args.command), ("git", args.git)))
+        report = build_report(res, args, meta.get("elapsed_s", float("nan")), fashion(args.quick)[-1] if "images" in res else "")
+        H.write_report(report, out, SECTION, results=args.results)
+        print(report)
+        return 0
     if "tabular" in args.protocols:
         arms = ("npae default", "npae before (30-16-4 MSE, reconstruction)", *PYOD_ARMS)
         res["tabular"] = tabular(arms, args.seeds, tabular_split, log)
     if "contaminated" in args.protocols:
         res["contaminated"] = tabular(("npae default", "npae robust", *PYOD_ARMS), args.seeds, contaminated_split, log)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    out.with_suffix(".json").write_text(json.dumps({**res, "_meta": meta}, indent=1))
     if "images" in args.protocols:
         data = fashion(args.quick)
         image_source = data[-1]
         arms = ("npae default", "npae tuned (784-256-16 ReLU, 20 epochs)", *PYOD_ARMS)
-        res["images"] = images(arms, args.image_seeds, args.classes, args.first_seed_only, data, log)
+        def save(partial):
+            out.with_suffix(".json").write_text(json.dumps(
+                {**res, "images": partial, "_meta": {**meta, "elapsed_s": time.perf_counter() - t0}}, indent=1))
+
+        res["images"] = images(arms, args.image_seeds, args.classes, args.first_seed_only, data, log, save)
     wall = time.perf_counter() - t0
     report = build_report(res, args, wall, image_source)
     H.write_report(report, out, SECTION, results=args.results and not args.quick)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    out.with_suffix(".json").write_text(json.dumps({**res, "_meta": {**meta, "elapsed_s": wall}}, indent=1))
     print(report)
     print(f"wrote {out} and {out.with_suffix('.json')}")
     return 0
