@@ -163,8 +163,9 @@ def score_arms(model, path: Path, chunk: int, memory_limit: str, rounds: int, lo
     clusters = {w: cluster(w, memory_limit) for w in (1, 2)}
     try:
         lazy = {w: nd.ParallelPostFit(model).score_samples(nd.from_npy(path, rows_per_chunk=chunk)) for w in (1, 2)}
-        for w, (_, client) in clusters.items():  # warm-up: workers import npae, receive the model
-            nd.ParallelPostFit(model).score_samples(nd.from_npy(path, rows_per_chunk=chunk)[:chunk]).compute()
+        for _, client in clusters.values():  # warm-up: workers import npae, receive the model
+            with client.as_current():
+                nd.ParallelPostFit(model).score_samples(nd.from_npy(path, rows_per_chunk=chunk)[:chunk]).compute()
         rss = {w: {"before": [], "peak": []} for w in (1, 2)}
         results = {}
 
@@ -276,21 +277,23 @@ def _stats(times) -> str:
 
 
 def report(args, command, info, n, d, size_mb, score, fits) -> str:
-    rate = lambda t: f"{n / t / 1e6:.2f}"  # noqa: E731  million rows/s
+    def rate(seconds):  # million rows/s
+        return f"{n / seconds / 1e6:.2f}"
+
     times = score["times"]
     lines = ["# npae on Dask: scoring throughput and a streaming fit (`bench_dask.py`)", "",
              *H.machine_lines(info, command), "",
-             f"Data: {n:,} × {d} float32 rows = {size_mb:,.0f} MB in one `.npy` file (page cache warm); "
+             (f"Data: {n:,} × {d} float32 rows = {size_mb:,.0f} MB in one `.npy` file (page cache warm); "
              f"model {d}-64-8-64-{d} (tanh, squared error), float32. Dask: `distributed.LocalCluster`s on "
              f"127.0.0.1, worker processes with 1 thread each (BLAS pools on the workers: "
              f"{'; '.join(score['threads'])}), `memory_limit={args.memory_limit}` each, blocks of "
-             f"{args.chunk:,} rows read by `npae.dask.from_npy`, all scores gathered to the client.", "",
+             f"{args.chunk:,} rows read by `npae.dask.from_npy`, all scores gathered to the client."), "",
              "## Scoring: `score_samples` on every row", "",
-             f"{args.rounds} rounds, the four arms in alternating order within each round (the machine is "
+             (f"{args.rounds} rounds, the four arms in alternating order within each round (the machine is "
              f"shared: load average {min(score['loads']):.1f}–{max(score['loads']):.1f} during the runs). "
-             f"Best / median seconds; rows/s and the ratio from the best.", "",
-             "| arm | cores | seconds, best / median | million rows/s | vs NumPy, 1 thread | "
-             "worker RSS before → peak (MB) |", "|---|---:|---:|---:|---:|---|"]
+             f"Best / median seconds; rows/s and the ratio from the best."), "",
+             ("| arm | cores | seconds, best / median | million rows/s | vs NumPy, 1 thread | "
+             "worker RSS before → peak (MB) |"), "|---|---:|---:|---:|---:|---|"]
     base = min(times["mem1"])
     for name, label, cores in [("mem1", "NumPy in memory, `model.score_samples(X)`", 1),
                                ("mem2", "NumPy in memory, `model.score_samples(X)`", 2),
@@ -303,14 +306,14 @@ def report(args, command, info, n, d, size_mb, score, fits) -> str:
             worst = max(range(len(r["peak"])), key=lambda i: max(r["peak"][i]))
             memory = ", ".join(f"{b:.0f} → {p:.0f}" for b, p in zip(r["before"][worst], r["peak"][worst]))
         lines.append(f"| {label} | {cores} | {_stats(times[name])} | {rate(best)} | {base / best:.2f}× | {memory} |")
-    lines += ["", f"Largest difference between the Dask and in-memory scores: {score['agree']:.2e} "
-              f"(scores of order {score['scale']:.2f}).", "",
+    lines += ["", (f"Largest difference between the Dask and in-memory scores: {score['agree']:.2e} "
+              f"(scores of order {score['scale']:.2f})."), "",
               "Model unpicklings per worker while transforming 12 blocks of 1,000 rows (2 workers):", "",
               "| wrapper | unpicklings per worker |", "|---|---|"]
     lines += [f"| `{name}` | {', '.join(map(str, c))} |" for name, c in score["counts"].items()]
     stream, memory = fits["streaming"], fits["memory"]
     lines += ["", "## Streaming fit against `fit` on a memory map", "",
-              f"The same architecture from the same initial weights, {args.epochs} epoch(s), batch {BATCH}, "
+              (f"The same architecture from the same initial weights, {args.epochs} epoch(s), batch {BATCH}, "
               f"Adam 3e-3, the two arms' epochs alternating. Streaming: `npae.dask.Incremental` over "
               f"`from_npy` blocks of {args.chunk:,} rows on 2 workers with `memory_limit={args.memory_limit}` "
               f"each (the file is {size_mb:,.0f} MB), one `partial_fit` pass per epoch, the block order "
@@ -318,7 +321,7 @@ def report(args, command, info, n, d, size_mb, score, fits) -> str:
               f"`numpy.load(path, mmap_mode=\"r\")` (`partial_fit` on the whole map), rows shuffled across the "
               f"whole file. Training loss: mean over the epoch's rows (streaming: the row-weighted mean of the "
               f"per-block losses). Held-out loss: squared error summed over the {d} features, mean over "
-              f"{HELD_OUT:,} fresh rows.", "",
+              f"{HELD_OUT:,} fresh rows."), "",
               "| arm | epoch | seconds | million rows/s | training loss | held-out loss after the last epoch |",
               "|---|---:|---:|---:|---:|---:|"]
     for label, r in [("streaming (`Incremental`)", stream), ("in memory (`fit` on the memory map)", memory)]:

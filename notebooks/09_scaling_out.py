@@ -108,7 +108,7 @@ stream.flush()
 del stream
 
 X_stream = nd.from_npy(path, rows_per_chunk=ROWS_PER_CHUNK)
-X_stream
+print(X_stream)
 
 # %% [markdown]
 # ## 9.3 What runs where

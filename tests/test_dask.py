@@ -5,6 +5,7 @@ to 127.0.0.1, started and closed by a module fixture; the Client it opens is Das
 scheduler for every compute here. Skipped as a whole when Dask, distributed or dask-ml is absent.
 """
 
+import itertools
 import sys
 
 import numpy as np
@@ -14,19 +15,20 @@ pytest.importorskip("dask", reason='Dask is not installed (pip install "npae[das
 pytest.importorskip("distributed", reason='distributed is not installed (pip install "npae[dask]")')
 pytest.importorskip("dask_ml", reason='dask-ml is not installed (pip install "npae[dask]")')
 
-import cloudpickle  # noqa: E402  (after the skips: it comes with distributed)
-import dask.array as da  # noqa: E402
-from dask_ml.wrappers import ParallelPostFit as DaskMLParallelPostFit  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
+import cloudpickle  # after the skips: it comes with distributed
+import dask.array as da
+from dask_ml.wrappers import ParallelPostFit as DaskMLParallelPostFit
+from distributed import Client, LocalCluster
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
-import npae  # noqa: E402
-import npae.dask as nd  # noqa: E402
+import npae
+import npae.dask as nd
 
 N, D, K = 240, 10, 3
 ROW_CHUNKS = (50, 97, 3, 90)  # uneven on purpose, one block of 3 rows
-SMALL = dict(hidden_sizes=(8,), latent_dim=K, epochs=2, batch_size=32, dtype="float64", random_state=0, verbose=0)
+SMALL = {"hidden_sizes": (8,), "latent_dim": K, "epochs": 2, "batch_size": 32, "dtype": "float64",
+         "random_state": 0, "verbose": 0}
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,7 @@ def test_a_vae_scores_each_block_with_its_own_draws(client, X, fitted):
     detector = npae.AnomalyDetector(vae, 0.1, "elbo", refit=False, random_state=0).fit(X)  # score="elbo"
     got = nd.ParallelPostFit(detector).score_samples(_rows(X)).compute()
     edges = np.cumsum((0,) + ROW_CHUNKS)
-    per_block = np.concatenate([detector.score_samples(X[a:b]) for a, b in zip(edges[:-1], edges[1:])])
+    per_block = np.concatenate([detector.score_samples(X[a:b]) for a, b in itertools.pairwise(edges)])
     np.testing.assert_allclose(got, per_block, rtol=1e-10)
 
 
