@@ -255,30 +255,30 @@ def build_report(res: dict, args, wall: float, image_source: str) -> str:
 
     lines = ["# npae AnomalyDetector against PyOD's defaults (`bench_pyod.py`)", "",
              *H.machine_lines(args.machine, args.command),
-             f"- PyOD {pyod.__version__}; BLAS and torch threads: {args.threads}; checkout {args.git}; "
-             f"wall time {wall / 60:.1f} min", ""]
+             (f"- PyOD {pyod.__version__}; BLAS and torch threads: {args.threads}; checkout {args.git}; "
+              f"wall time {wall / 60:.1f} min"), ""]
     lines += ["## Targets (issue 18)", "", *targets(res), "",
-              "Fit + score seconds are wall-clock on the machine as it was (the load average at the start is "
-              "above); within each seed (and class) the arms run one after another, so a busy spell slows them "
-              "alike. Scores: −score_samples for npae, PyOD's decision_function, both higher = more abnormal.", ""]
+              ("Fit + score seconds are wall-clock on the machine as it was (the load average at the start is "
+               "above); within each seed (and class) the arms run one after another, so a busy spell slows them "
+               "alike. Scores: −score_samples for npae, PyOD's decision_function, both higher = more abnormal."), ""]
     if "tabular" in res:
         lines += ["## Tabular, semi-supervised: breast cancer, train on 60 % of the benign rows", "",
-                  f"Raw features; seeds {args.seeds}. \"npae before\" is the configuration the issue measured "
-                  "(StandardScaler, then a 30-16-4 tanh MSE autoencoder, 300 epochs, scored by its "
-                  "reconstruction error).", "", *summary_table(res["tabular"]), ""]
+                  (f"Raw features; seeds {args.seeds}. \"npae before\" is the configuration the issue measured "
+                   "(StandardScaler, then a 30-16-4 tanh MSE autoencoder, 300 epochs, scored by its "
+                   "reconstruction error)."), "", *summary_table(res["tabular"]), ""]
     if "contaminated" in res:
         lines += ["## Tabular, contaminated: train on 60 % of all rows (37 % malignant)", "",
-                  f"Raw features; seeds {args.seeds}. \"npae robust\" is "
-                  "`AnomalyDetector(contamination=0.4, robust=True)`: each epoch after the first "
-                  "leaves out the 40 % of rows with the highest normalised reconstruction error.", "",
+                  (f"Raw features; seeds {args.seeds}. \"npae robust\" is "
+                   "`AnomalyDetector(contamination=0.4, robust=True)`: each epoch after the first "
+                   "leaves out the 40 % of rows with the highest normalised reconstruction error."), "",
                   *summary_table(res["contaminated"]), ""]
     if "images" in res:
         note = {arm: f"seed {args.image_seeds[0]} only" for arm in args.first_seed_only}
         lines += ["## One-class Fashion-MNIST: train on one class, score the full test set", "",
-                  f"{image_source}; classes {args.classes}; seeds {args.image_seeds}. "
-                  "\"npae tuned\" is `AnomalyDetector(Autoencoder(784-256-16, ReLU, MSE, 20 epochs), "
-                  "anomaly_score=\"gaussian\", scaler=\"standard\")`. AUROC per class is the mean over "
-                  "seeds; the first column is the mean (± std) of those over classes.", "",
+                  (f"{image_source}; classes {args.classes}; seeds {args.image_seeds}. "
+                   "\"npae tuned\" is `AnomalyDetector(Autoencoder(784-256-16, ReLU, MSE, 20 epochs), "
+                   "anomaly_score=\"gaussian\", scaler=\"standard\")`. AUROC per class is the mean over "
+                   "seeds; the first column is the mean (± std) of those over classes."), "",
                   *image_tables(res["images"], note), ""]
     return "\n".join(lines)
 
@@ -305,7 +305,8 @@ def main(argv=None):
     H.limit_threads(args.threads)
     args.machine, args.command = H.machine_info(), H.command_line("bench_pyod.py", sys.argv[1:] if argv is None else argv)
     args.git = H.git_state()
-    meta = {"machine": args.machine, "command": args.command, "git": args.git}
+    meta = {"machine": args.machine, "command": args.command, "git": args.git, "seeds": args.seeds,
+            "image_seeds": args.image_seeds, "classes": args.classes}
     log = H.logger("bench_pyod")
     t0 = time.perf_counter()
     res, image_source = {}, ""
@@ -313,8 +314,8 @@ def main(argv=None):
     if args.report_from is not None:
         res = json.loads(Path(args.report_from).read_text())
         meta = res.pop("_meta", {})  # the header of the run that measured, not of this call
-        args.machine, args.command, args.git = (meta.get(k, v) for k, v in
-                                                (("machine", args.machine), ("command", args.command), ("git", args.git)))
+        for key in ("machine", "command", "git", "seeds", "image_seeds", "classes"):
+            setattr(args, key, meta.get(key, getattr(args, key)))
         report = build_report(res, args, meta.get("elapsed_s", float("nan")), fashion(args.quick)[-1] if "images" in res else "")
         H.write_report(report, out, SECTION, results=args.results)
         print(report)

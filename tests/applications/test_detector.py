@@ -42,8 +42,8 @@ def default_detector(cancer):
 
 
 def ae(**kw):
-    params = dict(hidden_sizes=(32,), latent_dim=4, epochs=30, batch_size=32, learning_rate=3e-3,
-                  random_state=0, verbose=0)
+    params = {"hidden_sizes": (32,), "latent_dim": 4, "epochs": 30, "batch_size": 32, "learning_rate": 3e-3,
+              "random_state": 0, "verbose": 0}
     params.update(kw)
     return npae.Autoencoder(**params)
 

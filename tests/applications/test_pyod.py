@@ -11,12 +11,12 @@ import npae
 
 pytest.importorskip("pyod", reason="PyOD is not installed (pip install 'npae[pyod]')")
 
-from pyod.models.base import BaseDetector  # noqa: E402
-from pyod.models.lscp import LSCP  # noqa: E402
-from pyod.utils.utility import standardizer  # noqa: E402
+from pyod.models.base import BaseDetector
+from pyod.models.lscp import LSCP
+from pyod.utils.utility import standardizer
 
-from npae.applications import PCAReconstructionDetector  # noqa: E402
-from npae.applications.pyod import PyODDetector  # noqa: E402
+from npae.applications import PCAReconstructionDetector
+from npae.applications.pyod import PyODDetector
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def wrapped(cancer):
 
 
 def test_is_a_pyod_detector_with_pyods_sign(wrapped, cancer):
-    X_train, X_test, malignant = cancer
+    _, X_test, malignant = cancer
     assert isinstance(wrapped, BaseDetector)
     inner = wrapped.detector_
     np.testing.assert_allclose(wrapped.decision_function(X_test), -inner.score_samples(X_test))
