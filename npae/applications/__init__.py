@@ -18,7 +18,10 @@ numbers, dicts and NumPy arrays, ready for a table or a plot. One module per use
   GMM as the latent prior); :func:`interpolate` — decoded straight lines between two codes;
   :func:`frechet_pca_distance` — a Fréchet distance between sample sets in a PCA feature space.
 * :mod:`~npae.applications.detector`: :class:`AnomalyDetector` — scikit-learn's outlier
-  contract on an autoencoder's reconstruction, ELBO, IWAE or complexity-corrected score.
+  contract (and PyOD's attributes) on an autoencoder's Gaussian, reconstruction, ELBO, IWAE or
+  complexity-corrected score; ``AnomalyDetector()`` alone scales, sizes and trains its own model.
+* :mod:`~npae.applications.pyod` (imported on demand, needs PyOD): :class:`PyODDetector` —
+  any npae detector as a ``pyod.models.base.BaseDetector``.
 * :mod:`~npae.applications.anomaly`: the protocols, always scored with continuous scores (ROC
   AUC, average precision), never 0/1 predictions — :func:`evaluate_detectors`,
   :class:`PCAReconstructionDetector` (the PCA baseline), :func:`one_class_auroc`,
