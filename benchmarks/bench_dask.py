@@ -120,24 +120,29 @@ def _warm_up_training() -> None:
 
 
 def _count_unpickling() -> None:
-    from sklearn.base import BaseEstimator
-
+    """On a worker: count every npae model unpickled from now on (its class's ``__setstate__``)."""
     from npae.models.base import BaseAutoencoder
+
+    inherited = BaseAutoencoder.__setstate__  # BaseEstimator's, unless npae defines its own
 
     def counting_setstate(self, state):
         counting_setstate.calls += 1
-        return BaseEstimator.__setstate__(self, state)
+        return inherited(self, state)
 
     counting_setstate.calls = 0
+    counting_setstate.own = BaseAutoencoder.__dict__.get("__setstate__")
     BaseAutoencoder.__setstate__ = counting_setstate
 
 
 def _unpickled() -> int:
     from npae.models.base import BaseAutoencoder
 
-    calls = BaseAutoencoder.__setstate__.calls
-    del BaseAutoencoder.__setstate__
-    return calls
+    counting = BaseAutoencoder.__setstate__
+    if counting.own is None:
+        del BaseAutoencoder.__setstate__
+    else:
+        BaseAutoencoder.__setstate__ = counting.own
+    return counting.calls
 
 
 # ------------------------------------------------------------------------------ arms

@@ -32,10 +32,9 @@
 # 5. see what changes for a cluster of many machines: one line.
 #
 # `pip install "npae[dask]"` installs Dask, distributed and dask-ml. `NPAE_QUICK=1` (how the test
-# suite runs this file) shrinks every size, and starts the cluster with `processes=False`: its
-# workers are threads of this process, which start in a second, where worker *processes* need
-# several (each imports npae). The code is otherwise the same; the full setting uses two worker
-# processes, as a real deployment does.
+# suite runs this file) shrinks every size. The cluster here is `LocalCluster(processes=False)`:
+# its workers are threads of this process, which start in a second and let this file run as a
+# plain script too (section 9.3 says why worker *processes* need one more line in a script).
 
 # %%
 import os
@@ -127,12 +126,17 @@ print(X_stream)
 # task, so it is serialised and sent $B$ times; `npae.dask.ParallelPostFit` makes it one key of
 # the graph, which reaches each worker once: $W$ times. `Client()` with a `LocalCluster` runs all
 # three roles on this machine.
+#
+# Below, the two workers are threads of this process (`processes=False`): nothing is pickled, and
+# they start at once. A deployment runs workers as processes (`LocalCluster()`'s default, and
+# every worker of a real cluster), each with its own interpreter, so that Python code in one never
+# waits for another's. A worker process starts by importing the script that launched it; in a
+# script (not in Jupyter) the code that starts the cluster must therefore sit under
+# `if __name__ == "__main__":`, or every worker would start a cluster of its own.
+# `benchmarks/bench_dask.py` is written that way.
 
 # %%
-if QUICK:  # worker threads in this process: start in a second
-    cluster = LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None)
-else:  # worker processes, as on a real cluster
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None)
+cluster = LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None)
 client = Client(cluster)
 
 scorer = nd.ParallelPostFit(detector)

@@ -122,17 +122,18 @@ def test_the_model_is_one_key_of_the_graph_that_every_block_reads(X, fitted):
     assert all(holders[0] in node.dependencies for node in blocks)
 
 
-def _count_model_unpickling():
-    """On a worker: count every npae model unpickled from now on (BaseEstimator.__setstate__)."""
-    from sklearn.base import BaseEstimator
-
+def _count_model_unpickling() -> None:
+    """On a worker: count every npae model unpickled from now on (its class's ``__setstate__``)."""
     from npae.models.base import BaseAutoencoder
+
+    inherited = BaseAutoencoder.__setstate__  # BaseEstimator's, unless npae defines its own
 
     def counting_setstate(self, state):
         counting_setstate.calls += 1
-        return BaseEstimator.__setstate__(self, state)
+        return inherited(self, state)
 
     counting_setstate.calls = 0
+    counting_setstate.own = BaseAutoencoder.__dict__.get("__setstate__")
     BaseAutoencoder.__setstate__ = counting_setstate
 
 
@@ -145,7 +146,11 @@ def _unpickled_models():
 def _restore_unpickling():
     from npae.models.base import BaseAutoencoder
 
-    del BaseAutoencoder.__setstate__
+    own = BaseAutoencoder.__setstate__.own
+    if own is None:
+        del BaseAutoencoder.__setstate__
+    else:
+        BaseAutoencoder.__setstate__ = own
 
 
 def test_each_worker_receives_the_model_once_not_once_per_block(client, X, fitted):
