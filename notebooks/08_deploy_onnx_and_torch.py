@@ -148,7 +148,7 @@ if HAVE_ONNX:
     fig, ax = plt.subplots(figsize=(5, 3))
     for c in range(10):
         ax.hist(run(score_graph, X_test[y_test == c])[0], bins=20, histtype="step", label=str(c))
-    ax.axvline(detector.threshold_, color="k", linestyle="--", label="threshold")
+    ax.axvline(detector.offset_, color="k", linestyle="--", label="threshold (offset_)")
     ax.set_xlabel("score_samples from the ONNX graph")
     ax.set_ylabel("test images")
     ax.legend(fontsize=6, ncol=2)

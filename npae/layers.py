@@ -58,6 +58,18 @@ class Layer:
     def __call__(self, x):
         return self.forward(x)
 
+    #: attributes that hold what forward keeps for backward (dropped when the layer is pickled)
+    _caches: tuple = ()
+
+    def __getstate__(self):
+        """Pickle the parameters, not the last batch: the forward caches go out as None (a model
+        that has just scored 5,000 rows would otherwise ship them to every Dask worker)."""
+        state = self.__dict__.copy()
+        for name in self._caches:
+            if name in state:
+                state[name] = None
+        return state
+
 
 class Dense(Layer):
     """Affine layer, z = x @ W + b.
@@ -79,6 +91,8 @@ class Dense(Layer):
     params : {"W": (in_features, out_features), "b": (out_features,)}
     grads : same keys and shapes, accumulated by ``backward``.
     """
+
+    _caches = ("_x",)
 
     def __init__(self, in_features: int, out_features: int, *, init="glorot_uniform", rng=None,
                  dtype: str = "float32", backend=None):
@@ -141,6 +155,8 @@ class Activation(Layer):
     ----------
     activation : str or npae.activations.Activation
     """
+
+    _caches = ("_z",)
 
     def __init__(self, activation):
         super().__init__()

@@ -76,6 +76,8 @@ class NoiseLayer(Layer):
         Default source of draws when ``forward``/``corrupt`` get no ``rng``.
     """
 
+    _caches = ("_mask",)
+
     def __init__(self, *, rng=None):
         super().__init__()
         self.training = True

@@ -86,3 +86,18 @@ def test_first_layer_can_skip_the_input_gradient_without_changing_parameter_grad
     assert net.backward(g, input_grad=False) is None
     for k, v in net.grads.items():
         np.testing.assert_array_equal(B.to_numpy(v), full[k])
+
+
+def test_pickling_a_layer_drops_its_forward_cache_and_keeps_its_parameters(rng):
+    import pickle
+
+    net = Sequential([Dense(5, 6, rng=1, dtype="float64", backend=B.get_backend("numpy")), Activation("tanh")])
+    x = rng.standard_normal((1000, 5))
+    net.forward(x)
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy.layers[0]._x is None and copy.layers[1]._z is None
+    assert net.layers[0]._x is x  # the original keeps its cache
+    for key, value in net.params.items():
+        np.testing.assert_array_equal(copy.params[key], value)
+    assert len(pickle.dumps(net)) < 1000 * 5 * 8 / 4  # far smaller than the cached batch
+    np.testing.assert_array_equal(copy.forward(x), net.forward(x))
