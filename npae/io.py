@@ -103,6 +103,18 @@ def _create_temporary(directory: str, mode: int | None) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "could not create a temporary file", directory)  # pragma: no cover
 
 
+def _finite_json(value):
+    """``value`` with every NaN or infinite float replaced by None: the config is strict JSON
+    (RFC 8259 has no NaN or Infinity; e.g. a diverged epoch's loss in ``history``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
+
+
 def write_checkpoint(path, arrays: dict, config: dict) -> None:
     """Atomically write ``arrays`` (name -> NumPy array) and ``config`` (plain JSON) to ``path``.
 
@@ -122,9 +134,9 @@ def write_checkpoint(path, arrays: dict, config: dict) -> None:
     bad = [name for name in arrays if not (isinstance(name, str) and name.startswith(ARRAY_PREFIXES))]
     if bad:
         raise ValueError(f"Checkpoint array names start with one of {ARRAY_PREFIXES}; got {bad}.")
-    config = {"format_version": FORMAT_VERSION, "npae_version": __version__, **config}
+    config = _finite_json({"format_version": FORMAT_VERSION, "npae_version": __version__, **config})
     try:
-        text = json.dumps(config)
+        text = json.dumps(config, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as err:
         raise TypeError(f"The checkpoint config is not plain JSON ({err}); nothing was written.") from err
     payload = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)

@@ -492,3 +492,15 @@ def test_bad_optimizer_state_is_refused_at_load(saved, tmp_path, what, message):
     bad = _rewrite(path, tmp_path / f"{what}.npz", mutate_arrays=damage)
     with pytest.raises(CheckpointError, match=message):
         npae.load(bad)
+
+
+def test_checkpoint_config_is_strict_json_even_with_a_non_finite_history(saved, tmp_path):
+    ae, _, _ = saved
+    ae.history_["loss"][-1] = float("nan")
+    ae.history_["loss"].append(float("inf"))
+    path = tmp_path / "nan_history.npz"
+    ae.save(path)
+    with zipfile.ZipFile(path) as z:
+        text = bytes(np.load(z.open("__config__.npy"), allow_pickle=False)).decode()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in the config"))
+    assert npae.load(path).history_["loss"][-2:] == [None, None]
