@@ -240,32 +240,15 @@ shutil.rmtree(workdir)  # the stream file
 # ## Exercises
 #
 # 1. **How often does the model travel?** A stream of $B = 400$ blocks is scored on $W = 8$
-#    workers. Set `sent_by_npae` and `sent_by_dask_ml` to the number of times each wrapper sends
-#    the model to a worker.
+#    workers. How many times does each wrapper send the model to a worker? Check yourself: list the
+#    keys of the graph each wrapper builds (`scores.dask`) and find the one(s) holding the model.
 # 2. **Steps in a pass.** Write `steps_per_pass(block_rows, batch_size)` that returns the number of
 #    optimizer steps one `partial_fit` pass makes over blocks of `block_rows` rows (a tuple of
-#    ints, e.g. `X_stream.chunks[0]`).
+#    ints, e.g. `X_stream.chunks[0]`). Check yourself against `model.optimizer_.iterations` before
+#    and after one `Incremental` pass.
 # 3. **Sorted data.** Sort the stream file by class, stream it with `shuffle_blocks=False`, and
 #    watch the block losses: what happens to the model at each class boundary? Then try
 #    `shuffle_blocks=True` with blocks of 1,000 rows and of 50,000 rows.
-
-# %%
-sent_by_npae = None  # Exercise 1: an int
-sent_by_dask_ml = None  # Exercise 1: an int
-steps_per_pass = None  # Exercise 2: a function (block_rows, batch_size) -> int
-
-# %% tags=["hide-input"] jupyter={"source_hidden": true}
-# Answer check (collapsed): it asserts each answer that you have set, and skips the others.
-if sent_by_npae is not None or sent_by_dask_ml is not None:
-    assert sent_by_npae == 8, "npae.dask makes the model one key of the graph: each worker fetches it once."
-    assert sent_by_dask_ml == 400, "dask-ml puts the model inside every block task."
-    print("Exercise 1: correct.")
-if steps_per_pass is not None:
-    assert steps_per_pass((100, 100), 64) == 4, "each block makes ⌈n_b / B⌉ steps: 2 + 2."
-    assert steps_per_pass((3000, 3000, 1), 64) == 47 + 47 + 1, "a block of one row still makes a step."
-    print("Exercise 2: correct.")
-if sent_by_npae is None and steps_per_pass is None:
-    print("Set the answer variables above to check your answers.")
 
 # %% [markdown]
 # ## What must hold

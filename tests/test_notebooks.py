@@ -120,9 +120,8 @@ def test_learner_script_refuses_unbalanced_markers():
             strip(broken)
 
 
-#: The chapters reviewed for answers beside their questions (issue 14); chapters 8 and 9 still carry
-#: collapsed answer-check cells, for their authors to turn into questions the same way.
-REVIEWED = [p for p in NOTEBOOKS if p.name[:2] <= "07"]
+#: Every chapter is reviewed for answers beside its questions (issue 14).
+REVIEWED = NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", REVIEWED, ids=_ids(REVIEWED))
