@@ -9,6 +9,7 @@ import pytest
 import npae
 from npae import backend as B
 from npae.training import EarlyStopping, ModelCheckpoint, minibatches
+from tests.helpers import SMALL_MODELS
 
 
 def small(**kw):
@@ -112,12 +113,10 @@ def test_diverging_with_terminate_on_nan_warns_instead_of_raising(rng):
 
 @pytest.mark.parametrize("name", ["ae", "sparse_l1", "sparse_kl", "contractive"])
 def test_train_step_moves_parameters_by_the_gradient_of_loss_and_grad(xp, name):
-    """train_step writes fresh gradients (zero_grad(set_to_none=True)) and the contractive model adds
-    its penalty's dW after each Dense's backward: one SGD step must equal θ − η ∇L(θ)."""
-    from tests.models.test_dtypes import MODELS
-
+    """train_step clears the gradients and the contractive model adds its penalty's dW after each
+    Dense's backward: one SGD step must equal θ − η ∇L(θ)."""
     X = B.asarray(np.random.default_rng(1).random((12, 5)), dtype="float64", backend=xp)
-    model = MODELS[name](backend=xp.name, dtype="float64", optimizer="sgd", learning_rate=0.1).fit(X)
+    model = SMALL_MODELS[name](backend=xp.name, dtype="float64", optimizer="sgd", learning_rate=0.1).fit(X)
     before = {k: B.to_numpy(v).copy() for k, v in model.parameters().items()}
     _, grads = model.loss_and_grad(X)
     model.train_step(X)

@@ -3,18 +3,10 @@
 import numpy as np
 import pytest
 
-import npae
 from npae import backend as B
+from tests.helpers import SMALL_MODELS
 
-COMMON = {"hidden_sizes": (6,), "latent_dim": 2, "epochs": 2, "batch_size": 8, "random_state": 0, "verbose": 0}
-MODELS = {
-    "ae": lambda **kw: npae.Autoencoder(**COMMON, **kw),
-    "sparse_l1": lambda **kw: npae.SparseAutoencoder(**COMMON, sparsity="l1", **kw),
-    "sparse_kl": lambda **kw: npae.SparseAutoencoder(**COMMON, sparsity="kl", latent_activation="sigmoid", **kw),
-    "denoising": lambda **kw: npae.DenoisingAutoencoder(**COMMON, noise="gaussian", noise_level=0.2, **kw),
-    "contractive": lambda **kw: npae.ContractiveAutoencoder(**COMMON, activation="tanh", **kw),
-    "vae": lambda **kw: npae.VAE(**COMMON, **kw),
-}
+MODELS = SMALL_MODELS
 
 
 @pytest.mark.parametrize("name", list(MODELS))
