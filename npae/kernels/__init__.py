@@ -47,7 +47,7 @@ from npae import backend as B
 from npae.kernels import activations, layers, losses, noise, ops, optimizers, penalties
 from npae.validation import check_option
 
-__all__ = ["KERNELS", "MODES", "Kernel", "get_kernels", "install", "kernels_for", "set_kernels", "use_kernels"]
+__all__ = ["KERNELS", "MODES", "Kernel", "get_kernels", "install", "kernels_for", "reference", "set_kernels", "use_kernels"]
 
 MODES = ("reference", "fast")
 ENV_VARIABLE = "NPAE_KERNELS"
