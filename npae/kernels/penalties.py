@@ -8,6 +8,7 @@ from array_api_compat import array_namespace
 
 from npae import ops
 from npae.kernels.ops import positive_part
+from npae.penalties.sparsity import kl_column_grad, kl_from_log_means
 
 __all__ = ["kl_sparsity_and_grad", "log_mean_sigmoid"]
 
@@ -60,9 +61,7 @@ def kl_sparsity_and_grad(z, target: float):
     value : 0-d array
     grad : array of shape (N, K)
     """
-    xp = array_namespace(z)
     rho = float(target)
-    log_rho_hat, log_one_minus_rho_hat = log_mean_sigmoid(z)
-    kl = rho * (math.log(rho) - log_rho_hat) + (1.0 - rho) * (math.log1p(-rho) - log_one_minus_rho_hat)
-    column = (-rho * xp.exp(-log_rho_hat) + (1.0 - rho) * xp.exp(-log_one_minus_rho_hat)) * (1.0 / z.shape[0])
-    return xp.sum(kl), xp.zeros_like(z) + column[None, :]
+    logs = log_mean_sigmoid(z)
+    column = kl_column_grad(*logs, rho, z.shape[0])
+    return kl_from_log_means(*logs, rho), array_namespace(z).zeros_like(z) + column[None, :]

@@ -16,6 +16,8 @@ from array_api_compat import array_namespace
 from npae import ops
 
 __all__ = [
+    "kl_column_grad",
+    "kl_from_log_means",
     "kl_sparsity",
     "kl_sparsity_and_grad",
     "kl_sparsity_grad",
@@ -76,6 +78,19 @@ def log_mean_sigmoid(z):
     return log_rho_hat, log_one_minus_rho_hat
 
 
+def kl_from_log_means(log_rho_hat, log_one_minus_rho_hat, rho: float):
+    """Σ_j ρ (log ρ − log ρ̂_j) + (1 − ρ) (log(1 − ρ) − log(1 − ρ̂_j)) from the (K,) logs; 0-d."""
+    xp = array_namespace(log_rho_hat, log_one_minus_rho_hat)
+    kl = rho * (math.log(rho) - log_rho_hat) + (1.0 - rho) * (math.log1p(-rho) - log_one_minus_rho_hat)
+    return xp.sum(kl)
+
+
+def kl_column_grad(log_rho_hat, log_one_minus_rho_hat, rho: float, n: int):
+    """(1/N) (−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j)) from the (K,) logs: every row's dKL/dh, shape (K,)."""
+    xp = array_namespace(log_rho_hat, log_one_minus_rho_hat)
+    return (-rho * xp.exp(-log_rho_hat) + (1.0 - rho) * xp.exp(-log_one_minus_rho_hat)) * (1.0 / n)
+
+
 def kl_sparsity(z, target: float):
     """Σ_j KL(ρ ‖ ρ̂_j) for codes h = σ(z), with ρ̂_j = mean_n h_nj (the batch mean).
 
@@ -94,11 +109,7 @@ def kl_sparsity(z, target: float):
     -------
     0-d array
     """
-    xp = array_namespace(z)
-    rho = float(target)
-    log_rho_hat, log_one_minus_rho_hat = log_mean_sigmoid(z)
-    kl = rho * (math.log(rho) - log_rho_hat) + (1.0 - rho) * (math.log1p(-rho) - log_one_minus_rho_hat)
-    return xp.sum(kl)
+    return kl_from_log_means(*log_mean_sigmoid(z), float(target))
 
 
 def kl_sparsity_grad(z, target: float):
@@ -122,11 +133,8 @@ def kl_sparsity_grad(z, target: float):
     -------
     array of shape (N, K)
     """
-    xp = array_namespace(z)
-    rho = float(target)
-    log_rho_hat, log_one_minus_rho_hat = log_mean_sigmoid(z)
-    column = (-rho * xp.exp(-log_rho_hat) + (1.0 - rho) * xp.exp(-log_one_minus_rho_hat)) * (1.0 / z.shape[0])
-    return xp.zeros_like(z) + column[None, :]
+    column = kl_column_grad(*log_mean_sigmoid(z), float(target), z.shape[0])
+    return array_namespace(z).zeros_like(z) + column[None, :]
 
 
 def kl_sparsity_and_grad(z, target: float):
