@@ -9,7 +9,20 @@ standard leaves out:
 * the two doors between host and device, ``asarray`` (host -> backend) and ``to_numpy``;
 * random numbers, drawn on the host from a ``numpy.random.Generator`` and moved to the device,
   so one seed gives the same numbers on every backend;
-* dtype names and defaults.
+* dtype names and defaults;
+* the kernel mode setting (``npae.set_kernels``: which code runs, not the kernels themselves),
+  kept here because every module may import this one while reference code never imports
+  ``npae.kernels``.
+
+Settings and where they apply. ``set_backend`` and ``set_kernels`` set the process-wide default.
+``use_kernel_mode`` (``npae.kernels.use_kernels``) sets the kernel mode for the current thread
+or asyncio task only (a ``contextvars`` variable), and every fit pins the mode in force when it
+starts for its whole run, so a ``set_kernels`` from another thread never switches a fit
+mid-step. Environment variables (``NPAE_BACKEND``, ``NPAE_KERNELS``) are read on first use,
+case-insensitively: a bad value never breaks ``import npae``; it is a ``ValueError`` naming the
+variable where the setting is used. An npae estimator cloned by scikit-learn carries the
+backend and kernel mode of the process that cloned it into joblib worker processes
+(``settings()``/``apply_settings``), as ``sklearn.config_context`` reaches its workers.
 
 ``array_api_strict`` is placed on its fake device ``Device("device1")``: it refuses implicit
 conversion to NumPy, arrays created without ``device=``, NumPy scalars and mixed-dtype in-place
@@ -18,6 +31,8 @@ updates, the mistakes CuPy would reject, so a CPU-only test run keeps the GPU pa
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import math
 import os
@@ -48,6 +63,12 @@ __all__ = [
     "resolve_dtype",
     "dtype_name",
     "DEFAULT_DTYPE",
+    "KERNEL_MODES",
+    "kernel_mode",
+    "set_kernel_mode",
+    "use_kernel_mode",
+    "settings",
+    "apply_settings",
 ]
 
 BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
@@ -188,8 +209,89 @@ def get_backend(name: str | None = None) -> Backend:
     if name is not None:
         return _load(name)
     if _active is None:
-        _active = _load(os.environ.get("NPAE_BACKEND", "numpy") or "numpy")
+        _active = _load(_from_environment("NPAE_BACKEND", "numpy", BACKENDS, "backend"))
     return _active
+
+
+def _from_environment(variable: str, default: str, valid: tuple[str, ...], kind: str) -> str:
+    """The value of ``variable`` (stripped, lower case; ``default`` when unset or empty), or a
+    ValueError naming the variable, its value and the valid ones."""
+    raw = os.environ.get(variable, "")
+    value = raw.strip().lower() or default
+    if value not in valid:
+        close = difflib.get_close_matches(value, valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"The environment variable {variable}={raw!r} is not a valid {kind}; expected one "
+                         f"of {', '.join(map(repr, valid))} (any case), or unset it.{hint}")
+    return value
+
+
+# ------------------------------------------------------------------------------ kernel mode
+#: ``"fast"`` runs the kernels of ``npae.kernels`` where they serve the backend; ``"reference"``
+#: runs only the reference code.
+KERNEL_MODES = ("reference", "fast")
+_kernel_default: str | None = None  # the process-wide mode; None until set or read from NPAE_KERNELS
+_kernel_context: contextvars.ContextVar = contextvars.ContextVar("npae_kernel_mode", default=None)
+
+
+def kernel_mode() -> str:
+    """The kernel mode in force here: this thread's (or task's) pinned mode, else the process-wide
+    one (``set_kernel_mode``, else ``NPAE_KERNELS``, else ``"fast"``)."""
+    global _kernel_default
+    mode = _kernel_context.get()
+    if mode is not None:
+        return mode
+    if _kernel_default is None:
+        _kernel_default = _from_environment("NPAE_KERNELS", "fast", KERNEL_MODES, "kernel mode")
+    return _kernel_default
+
+
+def set_kernel_mode(mode: str) -> str:
+    """Set the process-wide kernel mode (and this thread's, where a mode is pinned here)."""
+    global _kernel_default
+    if mode not in KERNEL_MODES:
+        raise ValueError(_unknown_name_message("kernel mode", mode, KERNEL_MODES))
+    _kernel_default = mode
+    if _kernel_context.get() is not None:
+        _kernel_context.set(mode)
+    return mode
+
+
+@contextlib.contextmanager
+def use_kernel_mode(mode: str | None = None):
+    """Pin the kernel mode (default: the one in force) for this thread or task in the block."""
+    mode = kernel_mode() if mode is None else mode
+    if mode not in KERNEL_MODES:
+        raise ValueError(_unknown_name_message("kernel mode", mode, KERNEL_MODES))
+    token = _kernel_context.set(mode)
+    try:
+        yield mode
+    finally:
+        _kernel_context.reset(token)
+
+
+def settings() -> dict:
+    """The settings a worker process needs to compute what this one would: the active backend's
+    name and the kernel mode, with this process's id (see ``apply_settings``)."""
+    return {"backend": get_backend().name, "kernels": kernel_mode(), "pid": os.getpid()}
+
+
+def apply_settings(captured) -> bool:
+    """Make ``captured`` (from ``settings()`` in another process) the process-wide settings here.
+
+    Does nothing in the process that captured them (its own settings already hold) or for
+    anything but such a record; returns whether they were applied. Used when an estimator cloned
+    by scikit-learn is unpickled in a joblib worker.
+    """
+    global _active, _kernel_default
+    if not isinstance(captured, dict) or captured.get("pid") in (None, os.getpid()):
+        return False
+    name, mode = captured.get("backend"), captured.get("kernels")
+    if name not in _FACTORIES or mode not in KERNEL_MODES:
+        return False
+    _active = _load(name)
+    _kernel_default = mode
+    return True
 
 
 def available_backends() -> dict[str, str]:

@@ -19,11 +19,17 @@ What a fit leaves behind
   last good epoch, or the state training started from) and ``DivergenceError`` (a
   ``FloatingPointError``) says which; ``TerminateOnNaN`` turns the error into a warning. No
   callback ever sees a non-finite state, so ``ModelCheckpoint`` never writes one.
-* Ctrl-C (``KeyboardInterrupt``): the step in progress completes, the model keeps the last
+* Ctrl-C (``KeyboardInterrupt``), or SIGTERM where a Python handler is installed for it (the
+  ``npae`` command line installs one): the step in progress completes, the model keeps the last
   completed step (the last finite state if that step diverged), ``history`` holds the completed
   epochs, and the interrupt propagates, as in Keras and PyTorch Lightning.
-* Any other error (a callback's, a MemoryError): the parameters, optimizer state and history
-  go back to where this call started, and the error propagates.
+* Any other error (a callback's, e.g. ``ModelCheckpoint`` on a full disk; a MemoryError): the
+  model keeps the state at the end of the last completed epoch, with ``history`` holding exactly
+  the completed epochs (earlier fits' included), and the error propagates. (``fit`` puts the
+  model back as it was before the call when no epoch of that call completed.)
+
+The kernel mode (``npae.set_kernels``) in force when ``train`` starts is pinned for its whole
+run in this thread, so another thread switching it never changes a fit mid-step.
 
 The running loss stays on the device and is brought to the host **once per epoch**: each
 ``float(...)`` of a device array waits for the GPU, so doing it per step would serialise it.
@@ -312,28 +318,34 @@ class _TrainingState:
 
 
 class _DeferInterrupt:
-    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
+    """Hold Ctrl-C (SIGINT), and SIGTERM where a Python handler takes it, until the block ends.
 
     An optimizer step updates many arrays in place; an interrupt between two of them would leave
-    a model that belongs to no step. Inside this block the interrupt waits for the step to
-    finish. Only the main thread can handle signals; elsewhere this does nothing.
+    a model that belongs to no step. Inside this block the signal waits for the step to finish,
+    then the handler that was in place runs (for SIGINT by default: KeyboardInterrupt). A signal
+    that is ignored or has its default action (SIGTERM killing the process) is left alone. Only
+    the main thread can handle signals; elsewhere this does nothing.
     """
 
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
     def __enter__(self):
-        self.received = False
-        self.active = threading.current_thread() is threading.main_thread()
-        if self.active:
-            self.previous = signal.signal(signal.SIGINT, self._hold)
+        self.received, self.previous = [], {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):  # not SIG_IGN, SIG_DFL, or a handler installed outside Python
+                    self.previous[signum] = signal.signal(signum, self._hold)
         return self
 
     def _hold(self, signum, frame):
-        self.received = True
+        self.received.append(signum)
 
     def __exit__(self, *exc):
-        if self.active:
-            signal.signal(signal.SIGINT, self.previous)
-            if self.received:
-                raise KeyboardInterrupt
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(self.received):
+            self.previous[signum](signum, None)
         return False
 
 
@@ -371,7 +383,15 @@ def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validat
             f"{type(model).__name__} holds NaN or infinite parameters or optimizer state before "
             "training; fit it from scratch (warm_start=False) or load a good checkpoint."
         )
-    start_lengths = {key: len(values) for key, values in history.items()}
+    with B.use_kernel_mode():  # this fit runs in one kernel mode, whatever other threads set
+        return _train(model, X, start_state, callbacks, epochs=epochs, batch_size=batch_size, rng=rng,
+                      history=history, validation_data=validation_data, verbose=verbose, shuffle=shuffle,
+                      to_device=to_device, on_nan_warn=on_nan_warn)
+
+
+def _train(model, X, start_state, callbacks, *, epochs, batch_size, rng, history, validation_data, verbose,
+           shuffle, to_device, on_nan_warn) -> dict:
+    lengths = {key: len(values) for key, values in history.items()}
     done_before = len(history.get("loss", []))
     last_good, last_good_epoch = start_state, done_before
     model.stop_training = False
@@ -414,7 +434,8 @@ def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validat
             with _DeferInterrupt():  # an epoch is recorded under every key or under none
                 for key, value in epoch_logs.items():
                     history.setdefault(key, []).append(value)
-            last_good, last_good_epoch = state, epoch + 1
+                last_good, last_good_epoch = state, epoch + 1
+                lengths = {key: len(values) for key, values in history.items()}
             for cb in callbacks:
                 cb.on_epoch_end(epoch, epoch_logs)
             if bar is not None:
@@ -427,8 +448,8 @@ def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validat
             last_good.restore(model)
         raise
     except Exception:
-        start_state.restore(model)
-        _truncate(history, start_lengths)
+        last_good.restore(model)  # the end of the last completed epoch (or the start)
+        _truncate(history, lengths)
         raise
     finally:
         if bar is not None:

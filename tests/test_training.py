@@ -12,6 +12,15 @@ from npae.training import EarlyStopping, ModelCheckpoint, minibatches
 from tests.helpers import SMALL_MODELS
 
 
+@pytest.fixture(autouse=True)
+def sigint_raises_keyboard_interrupt():
+    """The tests that send SIGINT rely on Python's default handler; a suite started as a
+    background job inherits SIGINT as ignored, so set it here and restore it after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def small(**kw):
     params = dict(hidden_sizes=(8,), latent_dim=3, epochs=3, batch_size=16, random_state=0, verbose=0)
     params.update(kw)
@@ -311,3 +320,60 @@ def test_model_checkpoint_path_fields_are_checked_with_the_logged_names(rng, tmp
     assert not list(tmp_path.iterdir())
     small(epochs=2).fit(X, validation_data=X, callbacks=[ModelCheckpoint(tmp_path / "m-{epoch}-{val_loss:.3f}.npz")])
     assert len(list(tmp_path.iterdir())) == 2
+
+
+# ---------------------------------------------------------------- failing callbacks (issue 21, item 13)
+class _FullDisk(npae.training.Callback):
+    """Fails like ModelCheckpoint on a full disk at the end of epoch ``at`` (0-based)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.at:
+            raise OSError(28, "No space left on device", "ckpt.npz")
+
+
+def test_a_failing_callback_keeps_the_trained_epochs_and_reraises(rng):
+    X = rng.random((40, 6))
+    reference = small(epochs=3).fit(X)  # the same seed and data: the state after epoch 3
+    model = small(epochs=10)
+    with pytest.raises(OSError, match="No space left"):
+        model.fit(X, callbacks=[_FullDisk(at=2)])
+    assert len(model.history_["loss"]) == 3
+    assert model.history_ == reference.history_
+    for key, value in reference.parameters().items():
+        np.testing.assert_array_equal(B.to_numpy(model.parameters()[key]), B.to_numpy(value), err_msg=key)
+    assert model.transform(X).shape == (40, 3)
+
+
+def test_a_failing_callback_in_a_warm_start_keeps_the_earlier_and_the_new_epochs(rng):
+    X = rng.random((40, 6))
+    model = small(epochs=4).fit(X)
+    earlier = list(model.history_["loss"])
+    model.set_params(warm_start=True, epochs=5)
+    with pytest.raises(OSError, match="No space left"):
+        model.fit(X, callbacks=[_FullDisk(at=5)])  # epochs are numbered on: the 2nd new one fails
+    assert model.history_["loss"][:4] == earlier and len(model.history_["loss"]) == 6
+    assert model.optimizer_.iterations > 0
+
+
+def test_an_error_inside_an_epoch_keeps_the_last_completed_epoch(rng, monkeypatch):
+    X = rng.random((40, 6))
+    model = small(epochs=5, batch_size=10)
+    after_two = small(epochs=2, batch_size=10).fit(X)
+    steps = {"n": 0}
+    original = type(model).train_step
+
+    def failing_step(self, batch):
+        steps["n"] += 1
+        if steps["n"] == 10:  # the 2nd step of epoch 3
+            raise MemoryError("simulated")
+        return original(self, batch)
+
+    monkeypatch.setattr(type(model), "train_step", failing_step)
+    with pytest.raises(MemoryError):
+        model.fit(X)
+    assert model.history_ == after_two.history_
+    for key, value in after_two.parameters().items():
+        np.testing.assert_array_equal(B.to_numpy(model.parameters()[key]), B.to_numpy(value), err_msg=key)

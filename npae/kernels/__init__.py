@@ -25,14 +25,21 @@ this package, so a learner reading them never meets a kernel, and::
     npae.set_kernels("reference")     # or NPAE_KERNELS=reference in the environment
 
 runs everything on the textbook code (for learning, for debugging, and as the A/B baseline in
-the benchmarks). Switch modes between training steps, not inside one.
+the benchmarks).
+
+Where a mode applies: ``set_kernels`` sets the process-wide mode; ``use_kernels`` sets it for the
+current thread (or asyncio task) only, as a ``contextvars`` variable; and every ``fit`` /
+``partial_fit`` pins the mode in force when it starts for its whole run, in its own thread, so a
+``set_kernels`` from another thread takes effect at that thread's next fit and never switches a
+fit mid-step. ``NPAE_KERNELS`` (``fast`` or ``reference``, any case) is read on first use: a bad
+value does not break ``import npae``; the first kernel call, fit or ``get_kernels()`` raises a
+ValueError naming the variable, and ``npae info`` shows it as invalid.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import sys
 from dataclasses import dataclass
 
@@ -49,7 +56,7 @@ from npae.validation import check_option
 
 __all__ = ["KERNELS", "MODES", "Kernel", "get_kernels", "install", "kernels_for", "reference", "set_kernels", "use_kernels"]
 
-MODES = ("reference", "fast")
+MODES = B.KERNEL_MODES
 ENV_VARIABLE = "NPAE_KERNELS"
 
 
@@ -110,7 +117,6 @@ KERNELS = (
            exact=False, tolerance=1e-6),
 )
 
-_mode = "fast"
 _REFERENCES: dict = {}  # (owner, name) -> the reference function, before install() replaced it
 _BACKEND_OF_TYPE: dict = {}  # array type -> backend name (an array's type decides its backend)
 
@@ -118,27 +124,26 @@ _BACKEND_OF_TYPE: dict = {}  # array type -> backend name (an array's type decid
 def set_kernels(mode: str) -> str:
     """Run npae on its fast kernels (``"fast"``, the default) or on the pure reference code.
 
-    Returns the mode now in force. ``NPAE_KERNELS=reference`` sets the same at import.
+    Sets the process-wide mode (a fit running in another thread keeps the mode it started with
+    until it ends) and returns it. ``NPAE_KERNELS=reference`` sets the same in the environment.
     """
-    global _mode
-    _mode = check_option(mode, MODES, "kernels")
-    return _mode
+    return B.set_kernel_mode(check_option(mode, MODES, "kernels"))
 
 
 def get_kernels() -> str:
-    """The mode in force: ``"fast"`` or ``"reference"``."""
-    return _mode
+    """The mode in force in this thread: ``"fast"`` or ``"reference"``.
+
+    Raises ValueError when it comes from an invalid ``NPAE_KERNELS``.
+    """
+    return B.kernel_mode()
 
 
 @contextlib.contextmanager
 def use_kernels(mode: str):
-    """``with use_kernels("reference"): ...`` runs the block in ``mode``, then restores the previous one."""
-    previous = get_kernels()
-    set_kernels(mode)
-    try:
+    """``with use_kernels("reference"): ...`` runs the block in ``mode`` in this thread (or asyncio
+    task) only, then restores the previous mode; other threads are not affected."""
+    with B.use_kernel_mode(check_option(mode, MODES, "kernels")):
         yield
-    finally:
-        set_kernels(previous)
 
 
 def kernels_for(backend: str | None = None) -> list:
@@ -169,10 +174,11 @@ def _backend_name(x) -> str | None:
 def _dispatcher(spec: Kernel, reference_fn):
     backends = frozenset(spec.backends)
     kernel, probe, position = spec.kernel, spec.probe, spec.array_arg
+    mode = B.kernel_mode
 
     @functools.wraps(reference_fn)
     def dispatch(*args, **kwargs):
-        if _mode == "fast":
+        if mode() == "fast":
             deciding = probe(*args, **kwargs) if probe is not None else args[position]
             if _backend_name(deciding) in backends:
                 return kernel(*args, **kwargs)
@@ -203,5 +209,3 @@ def install() -> None:
                 if module is not None and getattr(module, spec.name, None) is reference_fn:
                     setattr(module, spec.name, dispatcher)
 
-
-set_kernels(os.environ.get(ENV_VARIABLE, "fast") or "fast")

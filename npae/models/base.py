@@ -71,17 +71,20 @@ def _model_lock(model) -> threading.RLock:
 
 @contextlib.contextmanager
 def _all_or_nothing(model):
-    """Run a fit so that a failure leaves the model as it was before the call.
+    """Run a fit so that a failure leaves the model as it was before the call, or trained.
 
     Yields a record whose ``training`` the caller sets once the training loop starts. A Ctrl-C
-    during training, or a divergence, keeps the new state (the last completed step, the last
-    finite state: the training loop guarantees both); any other failure, or a Ctrl-C while the
-    new network is being built, puts back every attribute the model had. Layers are replaced,
-    not changed in place, when a network is rebuilt, so the old ones are intact; in-place
-    changes to parameters during training are undone by the training loop itself.
+    (or SIGTERM under a handler) during training, or a divergence, keeps the new state (the last
+    completed step, the last finite state: the training loop guarantees both). Any other error
+    during training (a callback's, e.g. ``OSError`` from ``ModelCheckpoint`` on a full disk)
+    keeps the model as at the end of the last completed epoch, with its history, when an epoch
+    of this call completed. Otherwise (no epoch completed, or a failure while the new network is
+    being built) every attribute the model had is put back. Layers are replaced, not changed in
+    place, when a network is rebuilt, so the old ones are intact; in-place changes to parameters
+    during training are undone by the training loop itself.
     """
     previous = dict(model.__dict__)
-    record = type("FitRecord", (), {"training": False})()
+    record = type("FitRecord", (), {"training": False, "epochs_before": 0})()
     try:
         yield record
     except (KeyboardInterrupt, DivergenceError):
@@ -90,8 +93,10 @@ def _all_or_nothing(model):
             model.__dict__.update(previous)
         raise
     except Exception:
-        model.__dict__.clear()
-        model.__dict__.update(previous)
+        history = getattr(model, "history_", None) or {}
+        if not (record.training and len(history.get("loss", [])) > record.epochs_before):
+            model.__dict__.clear()
+            model.__dict__.update(previous)
         raise
 
 
@@ -396,10 +401,13 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         Notes
         -----
         Everything is checked (hyperparameters, data, callbacks) before the model changes, and
-        a new network is built before the old one is let go: if the fit then fails (a
-        MemoryError, a callback's error), the model is left exactly as it was. A divergence
-        raises ``npae.training.DivergenceError`` and keeps the last finite state; Ctrl-C keeps
-        the last completed step and propagates (see ``npae.training``).
+        a new network is built before the old one is let go: if the fit fails before an epoch
+        completes, the model is left exactly as it was. An error after that (a callback's, e.g.
+        ``ModelCheckpoint`` on a full disk; a MemoryError) keeps the last completed epoch and
+        its history (a warm start keeps its earlier epochs too) and propagates. A divergence
+        raises ``npae.training.DivergenceError`` and keeps the last finite state; Ctrl-C (and
+        SIGTERM under the command line) keeps the last completed step and propagates (see
+        ``npae.training``).
         """
         self._check_hyperparameters()
         warm = bool(getattr(self, "warm_start", False)) and self._is_built()
@@ -416,7 +424,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
                 self._initialize(Xb.shape[1], rng, self._resolve_backend())
             self._rng, self._rng_seed = rng, self.random_state
             self._observe_training_data(Xb, reset=not warm)
-            record.training = True
+            record.training, record.epochs_before = True, len(self.history_.get("loss", []))
             train(self, Xb, epochs=self.epochs, batch_size=self.batch_size, rng=self._rng,
                   history=self.history_, validation_data=Xval, callbacks=callbacks,
                   verbose=int(self.verbose), shuffle=True,
@@ -438,7 +446,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
                 self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
                 self._rng_seed = self.random_state
             self._observe_training_data(Xb, reset=not built)
-            record.training = True
+            record.training, record.epochs_before = True, len(self.history_.get("loss", []))
             train(self, Xb, epochs=1, batch_size=self.batch_size, rng=self._rng, history=self.history_,
                   verbose=0, shuffle=True, to_device=self._to_device if B.is_memmap(Xb) else None)
         return self

@@ -101,3 +101,100 @@ def test_a_re_exported_reference_reaches_the_same_dispatcher():
 
     assert penalties.kl_sparsity_and_grad is penalties.sparsity.kl_sparsity_and_grad
     assert penalties.kl_sparsity_and_grad.__npae_kernel__.owner is penalties.sparsity
+
+
+# ---------------------------------------------------------------- where a mode applies (issue 21, items 14, 15)
+def _tiny_fit_data():
+    return np.random.default_rng(0).random((64, 6))
+
+
+def test_a_fit_keeps_the_mode_it_started_with_when_another_thread_switches(monkeypatch):
+    """set_kernels from another thread changes the process default, not a running fit."""
+    import threading
+
+    spec = next(k for k in kernels.KERNELS if k.owner is npae.layers.Dense and k.name == "forward")
+    calls = _spy(monkeypatch, spec)
+    seen = []
+
+    class SwitchFromAnotherThread(npae.training.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append(len(calls))
+            if epoch == 0:
+                t = threading.Thread(target=npae.set_kernels, args=("reference",))
+                t.start()
+                t.join()
+
+    try:
+        npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=3, batch_size=16, verbose=0,
+                         random_state=0).fit(_tiny_fit_data(), callbacks=[SwitchFromAnotherThread()])
+        assert npae.get_kernels() == "reference"  # the process default did change
+    finally:
+        npae.set_kernels("fast")
+    assert seen[0] > 0 and len(calls) > seen[1] > seen[0]  # the kernel kept serving after the switch
+
+
+def test_set_kernels_hammered_from_another_thread_never_breaks_a_fit():
+    import threading
+
+    X = _tiny_fit_data()
+    stop = threading.Event()
+
+    def toggle():
+        while not stop.is_set():
+            for mode in ("reference", "fast"):
+                npae.set_kernels(mode)
+
+    expected = npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=4, batch_size=4, verbose=0,
+                                random_state=0).fit(X)
+    t = threading.Thread(target=toggle)
+    t.start()
+    try:
+        model = npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=4, batch_size=4, verbose=0,
+                                 random_state=0).fit(X)
+    finally:
+        stop.set()
+        t.join()
+        npae.set_kernels("fast")
+    for key, value in expected.parameters().items():  # all in fast mode, as when the fit started
+        np.testing.assert_array_equal(model.parameters()[key], value, err_msg=key)
+
+
+def test_use_kernels_is_local_to_its_thread():
+    import threading
+
+    seen = {}
+    with kernels.use_kernels("reference"):
+        t = threading.Thread(target=lambda: seen.setdefault("other", npae.get_kernels()))
+        t.start()
+        t.join()
+        assert npae.get_kernels() == "reference"
+    assert seen["other"] == "fast" and npae.get_kernels() == "fast"
+
+
+@pytest.fixture
+def kernels_env(monkeypatch):
+    """Set NPAE_KERNELS as if at a fresh start (the process default is read on first use)."""
+    def set_env(value):
+        monkeypatch.setenv("NPAE_KERNELS", value)
+        monkeypatch.setattr(B, "_kernel_default", None)
+    yield set_env
+    B._kernel_default = "fast"
+
+
+def test_a_bad_npae_kernels_is_one_clear_error_where_the_mode_is_used(kernels_env):
+    """(import npae itself under a bad value: tests/cli/test_info.py runs it in a subprocess)"""
+    kernels_env("bogus")
+    with pytest.raises(ValueError, match=r"NPAE_KERNELS='bogus' is not a valid kernel mode; expected one of "
+                                         r"'reference', 'fast' \(any case\), or unset it"):
+        npae.get_kernels()
+    model = npae.Autoencoder(hidden_sizes=(3,), latent_dim=2, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="NPAE_KERNELS='bogus'"):
+        model.fit(np.random.default_rng(0).random((8, 4)))
+    assert not hasattr(model, "history_")  # refused before anything changed
+    assert npae.set_kernels("reference") == "reference" and npae.get_kernels() == "reference"
+
+
+@pytest.mark.parametrize("value", ["REFERENCE", " Reference "])
+def test_npae_kernels_is_read_case_insensitively(kernels_env, value):
+    kernels_env(value)
+    assert npae.get_kernels() == "reference"

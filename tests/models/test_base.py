@@ -303,12 +303,12 @@ def test_a_refit_that_runs_out_of_memory_building_keeps_the_fitted_model(name, d
 
 
 @pytest.mark.parametrize("warm_start", [False, True])
-def test_a_refit_whose_callback_fails_after_an_epoch_keeps_the_fitted_model(data, warm_start):
+def test_a_refit_whose_callback_fails_before_an_epoch_completes_keeps_the_fitted_model(data, warm_start):
     model = MODELS["Autoencoder"]().fit(data)
     state = _state(model)
 
     class Broken(npae.training.Callback):
-        def on_epoch_end(self, epoch, logs):
+        def on_train_begin(self, logs=None):
             raise RuntimeError("broken callback")
 
     with pytest.raises(RuntimeError, match="broken callback"):
