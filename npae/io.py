@@ -12,6 +12,16 @@ refused (a save does not write through a link; pass the link's target to overwri
 A new file gets the permissions ``open()`` would give it (0666 less the umask); an overwritten
 file keeps its own.
 
+A checkpoint is read through one open file handle: the container check, the config and every
+array come from the same file, so a writer atomically replacing the path meanwhile (a
+checkpoint rewritten every epoch) is never seen half: a reader gets the old file or the new one.
+
+Paths may be ``str``, ``bytes`` or ``os.PathLike``; a leading ``~`` or ``~user`` is expanded (an
+unknown user is a ValueError, never a literal ``./~`` directory) and an empty path is refused.
+A binary file object (``io.BytesIO``, an ``open(..., "wb")`` handle) is accepted as well, as
+``numpy.savez`` and ``numpy.load`` accept them: the bytes are checked in memory, then written
+to it (it is not atomic and not closed). Every ``OSError`` names the file.
+
 Reading uses ``allow_pickle=False`` and looks at every member's header before any array is
 read: unknown, duplicate and object-dtype members are refused, and so is a file whose arrays
 would take more than ``MAX_CHECKPOINT_BYTES`` once decompressed (or a config larger than
@@ -21,6 +31,7 @@ would take more than ``MAX_CHECKPOINT_BYTES`` once decompressed (or a config lar
 from __future__ import annotations
 
 import errno
+import io
 import json
 import math
 import os
@@ -33,7 +44,7 @@ import numpy as np
 from npae._version import __version__
 
 __all__ = ["FORMAT_VERSION", "MAX_CHECKPOINT_BYTES", "MAX_CONFIG_BYTES", "CheckpointError",
-           "write_checkpoint", "read_checkpoint"]
+           "describe", "expand_path", "write_checkpoint", "read_checkpoint"]
 
 # 1: Adam's moments ``m``, ``v``.  2: Adam's moments as running sums ``m_sum`` = m / (1 − β₁),
 #    ``v_sum`` = v / (1 − β₂).  3: ``m``, ``v`` again (``npae.optimizers.Adam``). Every format is
@@ -52,6 +63,54 @@ _NPY_MAGIC = b"\x93NUMPY"
 
 class CheckpointError(ValueError):
     """A file that is not a readable npae checkpoint, or a path a checkpoint may not replace."""
+
+
+# ------------------------------------------------------------------------------ paths
+def expand_path(path, what: str = "path") -> str:
+    """``path`` (str, bytes or PathLike) as a str with a leading ``~`` / ``~user`` expanded.
+
+    Raises ValueError for an empty path and for a ``~user`` that names no user (or a ``~``
+    without a home directory), saying which; ``what`` names the setting in the message.
+    """
+    try:
+        text = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"{what} must be a str, bytes or os.PathLike path (or a binary file object for "
+                        f"save/load); got {type(path).__name__}.") from None
+    if text == "":
+        raise ValueError(f"{what} is empty; give a file or directory name.")
+    if text.startswith("~"):
+        expanded = os.path.expanduser(text)
+        if expanded.startswith("~"):
+            user = text[1:].split(os.sep, 1)[0]
+            who = f"no user {user!r} exists here" if user else "there is no home directory (HOME is not set)"
+            raise ValueError(f"{what} {text!r} starts with ~{user}, but {who}; write the path out in full.")
+        text = expanded
+    return text
+
+
+def _is_file_object(target) -> bool:
+    return hasattr(target, "read") or hasattr(target, "write")
+
+
+def describe(target) -> str:
+    """How messages name ``target``: the expanded path, or a file object's ``name`` or type."""
+    if _is_file_object(target):
+        name = getattr(target, "name", None)
+        return name if isinstance(name, str) else f"<{type(target).__name__}>"
+    try:
+        return expand_path(target)
+    except (TypeError, ValueError):
+        return repr(target)
+
+
+def _naming(err: OSError, path: str) -> OSError:
+    """``err`` with ``path`` as its file name when it has none (e.g. a write's ``File too large``)."""
+    if err.filename is not None:
+        return err
+    named = OSError(err.errno, err.strerror or str(err), path) if err.errno else OSError(f"{path}: {err}")
+    named.__cause__ = err
+    return named
 
 
 # ------------------------------------------------------------------------------ writing
@@ -128,7 +187,6 @@ def write_checkpoint(path, arrays: dict, config: dict) -> None:
     TypeError
         ``config`` is not plain JSON (e.g. holds a NumPy integer or an array).
     """
-    path = os.fspath(path)
     if CONFIG_KEY in arrays:
         raise ValueError(f"{CONFIG_KEY!r} is reserved for the config.")
     bad = [name for name in arrays if not (isinstance(name, str) and name.startswith(ARRAY_PREFIXES))]
@@ -140,17 +198,42 @@ def write_checkpoint(path, arrays: dict, config: dict) -> None:
     except (TypeError, ValueError, RecursionError) as err:
         raise TypeError(f"The checkpoint config is not plain JSON ({err}); nothing was written.") from err
     payload = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    members = {CONFIG_KEY: payload, **{k: np.asarray(v) for k, v in arrays.items()}}
+    if _is_file_object(path):
+        _write_to_file_object(path, members, text, set(arrays))
+        return
+    path = expand_path(path)
+    try:
+        _write_to_path(path, members, text, set(arrays))
+    except OSError as err:
+        raise _naming(err, path) from None
+
+
+def _write_to_file_object(target, members: dict, text: str, names: set) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **members)
+    buffer.seek(0)
+    headers, written = _inspect(buffer, max_bytes=math.inf)
+    if json.dumps(written) != text or set(headers) != names:
+        raise CheckpointError(f"The checkpoint for {describe(target)} does not read back as written.")
+    try:
+        target.write(buffer.getvalue())
+    except OSError as err:
+        raise _naming(err, describe(target)) from None
+
+
+def _write_to_path(path: str, members: dict, text: str, names: set) -> None:
     existing = _check_target(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = _create_temporary(directory, None if existing is None else stat.S_IMODE(existing.st_mode))
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **{CONFIG_KEY: payload}, **{k: np.asarray(v) for k, v in arrays.items()})
+            np.savez(handle, **members)
             handle.flush()
             os.fsync(handle.fileno())
         headers, written = _inspect(tmp, max_bytes=math.inf)
-        if json.dumps(written) != text or set(headers) != set(arrays):
+        if json.dumps(written) != text or set(headers) != names:
             raise CheckpointError(f"The checkpoint written to {tmp!r} does not read back as written.")
         _check_target(path)  # again: something may have appeared at the path meanwhile
         os.replace(tmp, path)
@@ -176,10 +259,14 @@ def _read_header(handle, where: str, name: str):
     return tuple(int(n) for n in shape), dtype, handle.tell()
 
 
-def _inspect(path: str, *, max_bytes) -> tuple[dict, dict]:
-    """Check the container without reading the arrays; return ({name: (shape, dtype)}, config)."""
+def _inspect(source, *, max_bytes, where: str | None = None) -> tuple[dict, dict]:
+    """Check the container (a path or an open binary file, named ``where`` in messages) without
+    reading the arrays; return ({name: (shape, dtype)}, config)."""
     headers, config = {}, None
-    with zipfile.ZipFile(path) as archive:
+    path = describe(source) if where is None else where
+    if _is_file_object(source):
+        source.seek(0)
+    with zipfile.ZipFile(source) as archive:
         infos = archive.infolist()
         names = [info.filename for info in infos]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -242,27 +329,46 @@ def read_checkpoint(path, *, max_bytes: int | None = None, check=None) -> tuple[
     ``check(shapes, config)``, if given, sees ``{name: (shape, dtype)}`` and the config and may
     raise to refuse the file, still before any array is read.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No checkpoint at {path!r}.")
-    if not os.path.isfile(path):  # a FIFO would block the reader, a directory is no archive
-        raise CheckpointError(f"{path!r} is a {_file_kind(os.stat(path).st_mode)}, not a checkpoint file.")
+    if _is_file_object(path):
+        return _read(path, describe(path), max_bytes, check)
+    path = expand_path(path)
+    try:  # one open: everything below reads this handle (non-blocking, so a FIFO cannot hang us)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "No checkpoint at this path", path) from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path!r} is a directory, not a checkpoint file.") from None
+    except OSError as err:
+        raise _naming(err, path) from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO would block the reader, a directory is no archive
+            raise CheckpointError(f"{path!r} is a {_file_kind(mode)}, not a checkpoint file.")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(handle.fileno(), True)
+        return _read(handle, path, max_bytes, check)
+
+
+def _read(handle, path: str, max_bytes, check) -> tuple[dict, dict]:
+    """Read a checkpoint from one open binary file ``handle``, named ``path`` in messages."""
     limit = MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes
     try:
-        with open(path, "rb") as handle:
-            magic = handle.read(len(_NPY_MAGIC))
+        handle.seek(0)
+        magic = handle.read(len(_NPY_MAGIC))
         if magic == _NPY_MAGIC:
             raise CheckpointError(f"{path!r} is a .npy file (one NumPy array), not an npae checkpoint (an .npz "
                                   "archive written by model.save(path)).")
-        headers, config = _inspect(path, max_bytes=limit)
+        headers, config = _inspect(handle, max_bytes=limit, where=path)
         _check_config(path, config)
         if check is not None:
             check(headers, config)
         arrays = {}
-        with zipfile.ZipFile(path) as archive:
+        handle.seek(0)
+        with zipfile.ZipFile(handle) as archive:
             for name in headers:
-                with archive.open(name + ".npy") as handle:
-                    arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
+                with archive.open(name + ".npy") as member:
+                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
     except CheckpointError:
         raise
     except RecursionError as err:

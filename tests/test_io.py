@@ -504,3 +504,122 @@ def test_checkpoint_config_is_strict_json_even_with_a_non_finite_history(saved, 
         text = bytes(np.load(z.open("__config__.npy"), allow_pickle=False)).decode()
     json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in the config"))
     assert npae.load(path).history_["loss"][-2:] == [None, None]
+
+
+# ---------------------------------------------------------------- one open per load (issue 21, item 5)
+def _two_checkpoints(tmp_path, rng):
+    X = rng.random((30, 6))
+    a = npae.Autoencoder(hidden_sizes=(5,), latent_dim=2, epochs=2, batch_size=8, random_state=0, verbose=0).fit(X)
+    b = npae.Autoencoder(hidden_sizes=(5,), latent_dim=2, epochs=5, batch_size=8, random_state=1, verbose=0).fit(X)
+    a.save(tmp_path / "a.npz")
+    b.save(tmp_path / "b.npz")
+    return a, b
+
+
+def _which(model, a, b):
+    """'a' or 'b' when ``model`` is wholly one of them (weights, history, optimizer), else None."""
+    for name, ref in (("a", a), ("b", b)):
+        if model.history_ == ref.history_ and model.optimizer_.iterations == ref.optimizer_.iterations and all(
+                np.array_equal(model.parameters()[k], v) for k, v in ref.parameters().items()) and all(
+                np.array_equal(model.optimizer_.state_arrays()[k], v)
+                for k, v in ref.optimizer_.state_arrays().items()):
+            return name
+    return None
+
+
+def test_a_file_replaced_between_reading_the_config_and_the_arrays_is_read_whole(tmp_path, rng):
+    a, b = _two_checkpoints(tmp_path, rng)
+    path = tmp_path / "live.npz"
+    os.replace(tmp_path / "a.npz", path)
+
+    def replace_meanwhile(shapes, config):  # runs after the config is read, before any array
+        os.replace(tmp_path / "b.npz", path)
+
+    arrays, config = io.read_checkpoint(path, check=replace_meanwhile)
+    assert config["history"] == a.history_
+    for key, value in a.parameters().items():
+        np.testing.assert_array_equal(arrays[f"param:{key}"], value)
+
+
+def test_loads_while_a_writer_replaces_the_file_are_each_one_checkpoint(tmp_path, rng):
+    import threading
+
+    a, b = _two_checkpoints(tmp_path, rng)
+    path = tmp_path / "live.npz"
+    a.save(path)
+    stop = threading.Event()
+
+    def writer():
+        while not stop.is_set():
+            for model in (b, a):
+                model.save(path)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        seen = [_which(npae.load(path), a, b) for _ in range(25)]
+    finally:
+        stop.set()
+        thread.join()
+    assert None not in seen
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".npae-")]
+
+
+# ---------------------------------------------------------------- paths and file objects (issue 21, item 18)
+def test_save_and_load_take_binary_file_objects(saved):
+    import io as stdio
+
+    ae, _, X = saved
+    buffer = stdio.BytesIO()
+    ae.save(buffer)
+    assert not buffer.closed and buffer.getvalue()[:2] == b"PK"
+    buffer.seek(0)
+    loaded = npae.load(buffer)
+    np.testing.assert_array_equal(loaded.transform(X), ae.transform(X))
+    with pytest.raises(CheckpointError, match="<BytesIO>.* not a readable npae checkpoint"):
+        npae.load(stdio.BytesIO(b"not a zip"))
+
+
+def test_save_and_load_take_bytes_and_pathlike_paths(saved, tmp_path):
+    ae, _, X = saved
+    target = os.fsencode(tmp_path / "bytes.npz")
+    ae.save(target)
+    np.testing.assert_array_equal(npae.load(target).transform(X), ae.transform(X))
+    np.testing.assert_array_equal(npae.load(tmp_path / "bytes.npz").transform(X), ae.transform(X))
+
+
+def test_a_tilde_is_expanded_like_a_shell_does(saved, tmp_path, monkeypatch):
+    ae, _, X = saved
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    ae.save("~/models/x.npz")
+    assert (tmp_path / "home" / "models" / "x.npz").is_file() and not (tmp_path / "~").exists()
+    np.testing.assert_array_equal(npae.load("~/models/x.npz").transform(X), ae.transform(X))
+
+
+def test_a_tilde_user_that_does_not_exist_and_an_empty_path_are_clear_errors(saved, tmp_path, monkeypatch):
+    ae, _, _ = saved
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"'~nouser-npae/x.npz' starts with ~nouser-npae, but no user 'nouser-npae'"):
+        ae.save("~nouser-npae/x.npz")
+    with pytest.raises(ValueError, match="no user 'nouser-npae'"):
+        npae.load("~nouser-npae/x.npz")
+    with pytest.raises(ValueError, match="path is empty"):
+        ae.save("")
+    assert list(tmp_path.iterdir()) == [tmp_path / "ae.npz"]
+
+
+def test_a_write_error_names_the_file(saved, tmp_path, monkeypatch):
+    import errno
+
+    ae, path, _ = saved
+    before = path.read_bytes()
+
+    def file_too_large(*args, **kwargs):
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(io.np, "savez", file_too_large)
+    with pytest.raises(OSError, match=re.escape(f"File too large: '{path}'")) as info:
+        ae.save(path)
+    assert info.value.errno == errno.EFBIG and info.value.filename == str(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["ae.npz"]

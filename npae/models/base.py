@@ -26,7 +26,6 @@ import contextlib
 import copy
 import math
 import numbers
-import os
 import threading
 import weakref
 
@@ -573,7 +572,9 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         The file holds the model as fitted: the hyperparameters it was built with, plus those
         changed since by ``set_params``, which ``load`` sets again, so the loaded model is in the
         same state. A ``numpy.random.Generator`` given as ``random_state`` is not saved (the
-        loaded model has None). Only a regular file is replaced (see ``npae.io``).
+        loaded model has None). Only a regular file is replaced (see ``npae.io``). ``path`` is a
+        str, bytes or PathLike path (``~`` expanded), or a binary file object such as
+        ``io.BytesIO`` (written, not closed, as ``numpy.savez`` does).
 
         Raises
         ------
@@ -738,8 +739,12 @@ def load(path, *, backend: str | None = None):
     validated against what the saved hyperparameters build. Anything else is a
     ``npae.io.CheckpointError``. Hyperparameters changed by ``set_params`` after the fit are
     set again on the loaded model.
+
+    ``path`` is a str, bytes or PathLike path (``~`` expanded) or a binary file object; the file
+    is opened once and everything (weights, config, history, optimizer state) is read from that
+    handle, so a checkpoint replaced meanwhile is read whole, old or new, never mixed.
     """
-    where = os.fspath(path)
+    where = io.describe(path)
     found = {}
 
     def check(shapes, config):
