@@ -270,11 +270,23 @@ def _check_split(split) -> None:
         raise ValueError(f"split must be one of {SPLITS!r}; got {split!r}.")
 
 
+def _expand(path, what: str) -> Path:
+    """``path`` with a leading ``~`` / ``~user`` expanded as a shell does; a ValueError naming
+    ``what`` when that user does not exist (never a literal ``~`` directory)."""
+    text = os.fsdecode(os.fspath(path))
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~"):
+        user = text[1:].split(os.sep, 1)[0]
+        who = f"no user {user!r} exists here" if user else "there is no home directory (HOME is not set)"
+        raise ValueError(f"{what} {text!r} starts with ~{user}, but {who}; write the path out in full.")
+    return Path(expanded)
+
+
 def _cache_dir(name: str) -> Path:
     """``$NPAE_CACHE/<name>``, else pooch's per-user cache for npae (``~/.cache/npae`` on Linux)."""
     root = os.environ.get("NPAE_CACHE")
     if root:
-        return Path(root).expanduser() / name
+        return _expand(root, "$NPAE_CACHE") / name
     import pooch  # imported here, not at the top: ``import npae`` does not need it
 
     return Path(pooch.os_cache("npae")) / name
@@ -284,11 +296,11 @@ def _candidate_dirs(name: str, data_dir) -> list:
     """(directory, where it came from) in lookup order; duplicates dropped."""
     found = []
     if data_dir is not None:
-        found.append((Path(data_dir).expanduser(), "data_dir"))
+        found.append((_expand(data_dir, "data_dir"), "data_dir"))
     npae_data = os.environ.get("NPAE_DATA")
     if npae_data:
-        found.append((Path(npae_data).expanduser() / name, f"$NPAE_DATA/{name}"))
-        found.append((Path(npae_data).expanduser(), "$NPAE_DATA"))
+        found.append((_expand(npae_data, "$NPAE_DATA") / name, f"$NPAE_DATA/{name}"))
+        found.append((_expand(npae_data, "$NPAE_DATA"), "$NPAE_DATA"))
     found.append((_cache_dir(name), "user cache"))
     found.append((SYSTEM_DATA_DIR / name, "system data"))
     unique, seen = [], set()

@@ -811,3 +811,30 @@ def test_load_dataset_refuses_a_non_string_name_and_a_digits_test_split():
         load_dataset(3)
     with pytest.raises(ValueError, match="no official train/test split"):
         load_dataset("digits", split="test")
+
+
+# ---------------------------------------------------------------- ~ in paths (issue 21, item 18)
+@pytest.mark.skipif(not Path("/work/shared/data/mnist/t10k-images-idx3-ubyte.gz").is_file() and
+                    not (Path(__import__("os").environ.get("NPAE_DATA", "/nonexistent")) / "mnist").is_dir(),
+                    reason="the MNIST test files are not available (set NPAE_DATA)")
+def test_a_tilde_in_npae_data_and_npae_cache_is_expanded(tmp_path, monkeypatch):
+    import os
+
+    source = Path(os.environ.get("NPAE_DATA", "/work/shared/data")) / "mnist"
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "mnist").symlink_to(source.resolve())
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("NPAE_DATA", "~/data")
+    monkeypatch.setenv("NPAE_CACHE", "~/cache")
+    X, y = datasets.load_mnist("test")
+    assert X.shape == (10000, 784)
+    assert datasets._cache_dir("mnist") == home / "cache" / "mnist"
+
+
+@pytest.mark.parametrize("variable", ["NPAE_DATA", "NPAE_CACHE"])
+def test_a_tilde_user_that_does_not_exist_is_one_clear_error(tmp_path, monkeypatch, variable):
+    monkeypatch.setenv("NPAE_DATA", str(tmp_path))
+    monkeypatch.setenv(variable, "~nouser-npae/data")
+    with pytest.raises(ValueError, match=rf"\${variable} '~nouser-npae/data' starts with ~nouser-npae, but no user"):
+        datasets.load_mnist("test", data_dir=tmp_path / "empty")

@@ -18,6 +18,11 @@
 
 Figures written with ``--out FILE.png`` get their numbers in ``FILE.json`` beside them.
 
+SIGTERM (sent by ``timeout``, batch schedulers, ``docker stop``) is handled like Ctrl-C: the
+training step in progress completes, the run directory keeps the last completed step marked
+``"status": "interrupted"``, temporary files are removed, and the exit status is 143 (Ctrl-C:
+130). Run directories are written atomically (see ``output``).
+
 Errors a user can cause (a bad option value, a missing file, an unusable backend, a model too
 big for memory, input nested too deeply) are printed as one line on stderr, ``npae: error: ...``,
 with exit status 2, never as a traceback. Set ``NPAE_DEBUG=1`` to get the traceback instead.
@@ -32,13 +37,15 @@ to the models, which move them to their backend.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 from npae import backend as B
 from npae._version import __version__
 from npae.cli import denoise, detect, evaluate, gradcheck, info, sample, train
 from npae.cli.data import DATASETS, load_training_data
-from npae.cli.options import MODELS, CLIError, Parser, get_model_class, one_line
+from npae.cli.options import MODELS, CLIError, Parser, Terminated, get_model_class, one_line
 from npae.cli.train import RUN_FILES
 
 __all__ = ["DATASETS", "MODELS", "RUN_FILES", "CLIError", "build_parser", "get_model_class",
@@ -74,7 +81,11 @@ def main(argv=None) -> int:
     except SystemExit as exit_:  # --help, --version, usage errors: argparse has printed them
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
-        return args.handler(args)
+        with _sigterm_as_interrupt():
+            return args.handler(args)
+    except Terminated:
+        print("npae: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("npae: interrupted", file=sys.stderr)
         return 130
@@ -97,3 +108,26 @@ def main(argv=None) -> int:
         print(f"npae: error: RecursionError: {one_line(err)} (a nested input too deep to read? "
               "NPAE_DEBUG=1 shows where)", file=sys.stderr)
         return 2
+
+
+class _sigterm_as_interrupt:
+    """While a command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), once: a
+    repeated SIGTERM while the interrupted run is being written is ignored. The previous handler
+    is put back afterwards. Only the main thread can handle signals; elsewhere this does nothing."""
+
+    def __enter__(self):
+        self.previous = None
+        if hasattr(signal, "SIGTERM") and threading.current_thread() is threading.main_thread():
+            self.fired = False
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    def _raise(self, signum, frame):
+        if not self.fired:
+            self.fired = True
+            raise Terminated
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False

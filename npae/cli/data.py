@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from npae import backend as B
 from npae import datasets
 from npae.cli.options import CLIError
+from npae.cli.output import cli_path
 from npae.models import load
 
 __all__ = [
@@ -61,13 +62,15 @@ def load_training_data(dataset: str, *, data_dir=None, download: bool = False):
                 X, y, test_size=DIGITS_TEST_SIZE, stratify=y, random_state=0)
             info["title"] = f"digits (scikit-learn 8x8, stratified hold-out of {DIGITS_TEST_SIZE})"
             return X_train, y_train, X_test, y_test, info
+        if data_dir is not None:
+            data_dir = cli_path(data_dir, "--data-dir")
         kwargs = {} if key == "embedded" else {"data_dir": data_dir, "download": download}
         X_train, y_train = datasets.load_dataset(key, "train", **kwargs)
         X_test, y_test = datasets.load_dataset(key, "test", **kwargs)
         info["title"] = {"embedded": "embedded (Fashion-MNIST subset shipped with npae)",
                          "fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}[key]
         return X_train, y_train, X_test, y_test, info
-    path = Path(dataset).expanduser()
+    path = cli_path(dataset, "--dataset")
     if path.suffix.lower() != ".npz" and not path.is_file():
         close = difflib.get_close_matches(key, DATASETS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -122,7 +125,7 @@ def _load_npz(path: Path):
 # ------------------------------------------------------------------------------ saved models
 def load_model(path_text: str, backend_name=None):
     """(model, path) from a MODEL.npz path or a run directory holding model.npz."""
-    path = Path(path_text).expanduser()
+    path = cli_path(path_text, "MODEL.npz")
     if path.is_dir() and (path / "model.npz").is_file():
         path = path / "model.npz"
     if not path.is_file():

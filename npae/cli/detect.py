@@ -29,7 +29,7 @@ from npae.cli.options import (
     parse_hidden_sizes,
     unknown,
 )
-from npae.cli.output import run_directory, safe_name, table, write_metrics
+from npae.cli.output import cli_path, run_directory, safe_name, table, write_metrics
 from npae.datasets import load_mnist
 
 __all__ = ["add_parser", "run"]
@@ -111,7 +111,7 @@ def _parse_classes(text: str, labels: np.ndarray) -> list:
         classes.append(c)
     if not classes:
         raise CLIError("--normal-class needs at least one label, e.g. 0, '0,3' or all.")
-    return classes
+    return list(dict.fromkeys(classes))  # '0,0' runs class 0 once
 
 
 def _subset(X, y, n_max: int, rng):
@@ -171,7 +171,8 @@ def run(args) -> int:
                            f"not {args.dataset!r}.")
         X_train, _, X_in, _, info = load_training_data(key, data_dir=args.data_dir, download=args.download)
         try:
-            X_out, _ = load_mnist("test", data_dir=args.mnist_dir, download=args.download)
+            mnist_dir = None if args.mnist_dir is None else cli_path(args.mnist_dir, "--mnist-dir")
+            X_out, _ = load_mnist("test", data_dir=mnist_dir, download=args.download)
         except FileNotFoundError as err:
             raise FileNotFoundError(f"{one_line(err)} On the command line: --mnist-dir DIR, or --download.") from err
         X_in, _ = _subset(X_in, None, args.max_test, rng)
@@ -190,8 +191,15 @@ def run(args) -> int:
         X_test, y_test = _subset(X_test, y_test, args.max_test, rng)
         tasks = [(f"class-{c}", X_train[y_train == c], X_test, y_test != c) for c in classes]
         protocol = f"one-class on {info['title']}: train on the normal class, test on {X_test.shape[0]} test images"
+        for (name, _, _, is_anomaly), c in zip(tasks, classes):
+            if is_anomaly.all() or not is_anomaly.any():
+                missing = f"no test rows of the normal class {c}" if is_anomaly.all() else \
+                    f"only test rows of class {c}, so nothing anomalous"
+                raise CLIError(f"--normal-class {c}: the test set{' (after --max-test)' if args.max_test else ''} "
+                               f"has {missing}; AUROC needs both. Use test data with several classes, or a "
+                               "larger --max-test (0 for all).")
 
-    tag = "ood-mnist" if args.ood else (f"class-{args.normal_class}" if len(tasks) == 1 else "classes")
+    tag = "ood-mnist" if args.ood else (tasks[0][0] if len(tasks) == 1 else "classes")
     with run_directory(args.out, f"detect-{args.model}", safe_name(tag), args.force) as run_dir:
         return _detect_into(run_dir, args, template, scores, tasks, protocol, info, backend)
 

@@ -94,11 +94,11 @@ def _evaluate_into(run_dir: Path, args, model, model_path: Path, X, y, info, spl
         elbo_n = elbo[:n]
         name = "BCE-ELBO" if model.likelihood == "bernoulli" else "ELBO"
         test_loss = -float(elbo.mean())
-        metrics.update({"objective": f"negative {name} (beta = 1, one sampled z)", "test_loss": test_loss,
+        metrics.update({"objective": f"negative {name} (beta = 1, one sampled z)", f"{split}_loss": test_loss,
                         "elbo": float(elbo.mean()), "iwae": float(log_p.mean()), "iwae_k": args.k,
                         "iwae_n": n, "elbo_on_iwae_rows": float(elbo_n.mean()),
                         "iwae_minus_elbo": float(log_p.mean() - elbo_n.mean())})
-        rows += [(f"test loss (negative {name})", f"{test_loss:.4f}", f"{test_loss / n_features:.5f}"),
+        rows += [(f"{split} loss (negative {name})", f"{test_loss:.4f}", f"{test_loss / n_features:.5f}"),
                  (f"{name}, {X.shape[0]} images", f"{elbo.mean():.4f}", f"{elbo.mean() / n_features:.5f}")]
         if n < X.shape[0]:
             rows.append((f"{name}, first {n}", f"{elbo_n.mean():.4f}", f"{elbo_n.mean() / n_features:.5f}"))
@@ -106,9 +106,12 @@ def _evaluate_into(run_dir: Path, args, model, model_path: Path, X, y, info, spl
                      f"{log_p.mean():.4f}", f"{log_p.mean() / n_features:.5f}"))
     else:
         test_loss = -float(model.score(X))
-        metrics.update({"objective": objective, "test_loss": test_loss})
-        rows.append((f"test loss ({objective})", f"{test_loss:.4f}", f"{test_loss / n_features:.5f}"))
-    metrics.update({f"test_loss_per_{unit}": test_loss / n_features, "reconstruction_mse": mse,
+        metrics.update({"objective": objective, f"{split}_loss": test_loss})
+        rows.append((f"{split} loss ({objective})", f"{test_loss:.4f}", f"{test_loss / n_features:.5f}"))
+    if split != "test":  # a file without X_test: say so, never report it as a test loss
+        metrics["note"] = ("the dataset has no test split (no X_test): every figure is measured on the "
+                           "training split, which the model may have been fitted on")
+    metrics.update({f"{split}_loss_per_{unit}": test_loss / n_features, "reconstruction_mse": mse,
                     "reconstruction_psnr_db": recon_psnr, "psnr_data_range": R})
     rows += [("reconstruction squared error", f"{mse * n_features:.4f}", f"{mse:.5f}"),
              ("reconstruction PSNR (dB)", f"{recon_psnr:.2f}", "")]
@@ -124,6 +127,8 @@ def _evaluate_into(run_dir: Path, args, model, model_path: Path, X, y, info, spl
     print(f"npae evaluate: {type(model).__name__} {architecture(model, n_features)} from {model_path}\n"
           f"  on {info['title']}, {split} split {X.shape}, {model.backend_.name} backend\n")
     print(table(rows, ("metric", "per sample", f"per {unit}")))
+    if split != "test":
+        print(f"\n  note: {metrics['note']}.")
     if is_vae:
         print(f"\n  IWAE ≥ ELBO on average (Burda et al. 2016): the gap is {log_p.mean() - elbo_n.mean():.4f} nats.")
     print(f"  wrote {run_dir}{os.sep}{{metrics.json, reconstructions.png}}")

@@ -25,6 +25,7 @@ __all__ = [
     "MODEL_PARAMS",
     "CLIError",
     "Parser",
+    "Terminated",
     "add_architecture_options",
     "add_backend_option",
     "add_dataset_options",
@@ -99,6 +100,12 @@ _DOWNLOAD_HELP = "download MNIST / Fashion-MNIST into the user cache if they are
 
 class CLIError(ValueError):
     """A user error found by the command line itself (printed as one line, exit status 2)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, batch schedulers, ``docker stop``), raised by the handler ``npae.cli.main``
+    installs: handled like Ctrl-C (the step in progress completes, the run is marked interrupted),
+    exit status 143 (128 + 15)."""
 
 
 class Parser(argparse.ArgumentParser):

@@ -2,7 +2,12 @@
 
 A command that writes a directory (``train``, ``evaluate``, ``detect``) refuses a non-empty
 ``--out`` unless ``--force`` is given, and leaves no empty directory behind when it fails
-(:func:`run_directory`). A command that writes one figure (``sample``, ``denoise``) takes
+(:func:`run_directory`). Its files are written into a hidden staging directory inside the run
+directory and moved into place (``os.replace``) only once all of them are written, with
+``metrics.json`` last: a run that fails while writing (a full disk, ``ulimit -f``, SIGTERM) leaves
+the previous run's files as they were, and an ``OSError`` always names the file it was writing.
+Paths given on the command line (``--out``, ``--dataset``, ``--data-dir``, model files) expand a
+leading ``~`` / ``~user``; an empty path or an unknown user is a one-line error. A command that writes one figure (``sample``, ``denoise``) takes
 ``--out FILE.png`` (its numbers go to ``FILE.json`` beside it) or ``--out DIR``
 (:func:`figure_target`); ``sample`` refuses to replace files an explicit ``--out`` names
 unless ``--force`` is given.
@@ -13,16 +18,22 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from npae import io
 from npae.cli.options import CLIError
 
 __all__ = [
     "FIGURE_SUFFIXES",
+    "RunDirectory",
     "architecture",
+    "cli_path",
     "figure_target",
     "jsonable",
     "objective_name",
@@ -36,7 +47,69 @@ __all__ = [
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
+# ------------------------------------------------------------------------------ paths
+def cli_path(value, option: str) -> Path:
+    """A path given as ``option`` on the command line, ``~`` expanded; a CLIError (one line, exit
+    status 2) for an empty path or a ``~user`` that names no user."""
+    try:
+        return Path(io.expand_path(value, option))
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+
+
 # ------------------------------------------------------------------------------ run directories
+class RunDirectory:
+    """A run directory whose files are staged, then moved into place together.
+
+    ``run / "model.npz"`` is where to write that file now (in a hidden staging directory inside
+    the run directory, so the final move is a rename on one file system); ``str(run)`` and
+    ``run.path`` are the run directory itself, for messages. :meth:`commit` moves every staged
+    file into place, ``metrics.json`` last, and removes the files of ``replaces`` that this run
+    did not write (so an interrupted run never sits beside an older run's figures).
+    """
+
+    def __init__(self, path: Path, created: bool, replaces=()):
+        self.path, self.created, self.replaces = path, created, tuple(replaces)
+        self.staging = Path(tempfile.mkdtemp(prefix=".npae-run-", dir=path))
+        self.written: list = []
+        self.keep = False
+
+    def __truediv__(self, name: str) -> Path:
+        if name not in self.written:
+            self.written.append(name)
+        return self.staging / name
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"RunDirectory({str(self.path)!r})"
+
+    def keep_on_error(self) -> None:
+        """Commit the files written so far even though the command goes on to fail (a run marked
+        interrupted or diverged)."""
+        self.keep = True
+
+    def final(self, path) -> str:
+        """The path in the run directory of a staged ``path`` (for error messages)."""
+        text = os.fsdecode(path)
+        staging = str(self.staging)
+        return str(self.path) + text[len(staging):] if text.startswith(staging) else text
+
+    def commit(self) -> None:
+        written = [n for n in self.written if (self.staging / n).exists()]
+        for name in sorted(written, key=lambda n: n == "metrics.json"):
+            if name == "metrics.json":
+                for stale in self.replaces:
+                    if stale not in written and (self.path / stale).is_file():
+                        (self.path / stale).unlink()
+            os.replace(self.staging / name, self.path / name)
+        self.abort()
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
 def safe_name(text: str) -> str:
     """``text`` with every character but letters, digits and ``-_.`` replaced by ``_``."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "data"
@@ -56,7 +129,7 @@ def prepare_run_dir(out, model_name: str, dataset_name: str, force: bool) -> tup
             i += 1
             run_dir = base.with_name(f"{base.name}-{i}")
     else:
-        run_dir = Path(out).expanduser()
+        run_dir = cli_path(out, "--out")
         if run_dir.exists() and not run_dir.is_dir():
             raise CLIError(f"--out {str(run_dir)!r} exists and is not a directory; choose another --out.")
         if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
@@ -68,16 +141,46 @@ def prepare_run_dir(out, model_name: str, dataset_name: str, force: bool) -> tup
 
 
 @contextlib.contextmanager
-def run_directory(out, model_name: str, dataset_name: str, force: bool):
-    """:func:`prepare_run_dir` as a context: a directory it created is removed if the body fails
-    before writing anything into it (no empty run directory is left behind a failed run)."""
+def run_directory(out, model_name: str, dataset_name: str, force: bool, replaces=()):
+    """:func:`prepare_run_dir` as a context yielding a :class:`RunDirectory`: its files are moved
+    into place when the body ends normally (or after ``keep_on_error()``); when the body fails
+    they are discarded, the previous run's files stay as they were, and a directory this call
+    created is removed if empty. An ``OSError`` raised while writing names the file in the run
+    directory (the message of e.g. ``File too large`` from a figure writer has no file name)."""
     run_dir, created = prepare_run_dir(out, model_name, dataset_name, force)
     try:
-        yield run_dir
+        run = RunDirectory(run_dir, created, replaces)
     except BaseException:
-        if created and not any(run_dir.iterdir()):
+        if created:
             run_dir.rmdir()
         raise
+    try:
+        yield run
+    except BaseException as err:
+        if run.keep:
+            run.commit()
+        else:
+            run.abort()
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        named = _naming_file(err, run) if isinstance(err, OSError) else err
+        if named is not err:
+            raise named from err
+        raise
+    run.commit()
+
+
+def _naming_file(err: OSError, run: RunDirectory) -> OSError:
+    """``err`` naming the run file it was about (the last one opened when it names none)."""
+    if err.filename is not None:
+        name = run.final(err.filename)
+    elif run.written:
+        name = str(run.path / run.written[-1])
+    else:
+        return err
+    if name == err.filename:
+        return err
+    return OSError(err.errno, err.strerror or str(err), name) if err.errno else OSError(f"{name}: {err}")
 
 
 def figure_target(out, model_path: Path, default_name: str, dir_name: str,
@@ -90,7 +193,7 @@ def figure_target(out, model_path: Path, default_name: str, dir_name: str,
     if out is None:
         figure = model_path.parent / default_name
         return figure, figure.with_suffix(".json")
-    target = Path(out).expanduser()
+    target = cli_path(out, "--out")
     if target.suffix.lower() in FIGURE_SUFFIXES:
         if target.is_dir():
             raise CLIError(f"--out {str(target)!r} is a directory; give a file name such as grid.png.")

@@ -16,6 +16,7 @@ from npae import plotting
 from npae._version import __version__
 from npae.cli.data import DIGITS_TEST_SIZE, load_training_data, pick_examples
 from npae.cli.options import (
+    Terminated,
     add_architecture_options,
     add_dataset_options,
     add_download_option,
@@ -26,7 +27,7 @@ from npae.cli.options import (
     model_kwargs,
     parse_hidden_sizes,
 )
-from npae.cli.output import architecture, jsonable, objective_name, run_directory
+from npae.cli.output import RunDirectory, architecture, jsonable, objective_name, run_directory
 
 __all__ = ["RUN_FILES", "add_parser", "run"]
 
@@ -79,11 +80,11 @@ def run(args) -> int:
 
     X_train, y_train, X_test, y_test, info = load_training_data(
         args.dataset, data_dir=args.data_dir, download=args.download)
-    with run_directory(args.out, args.model, info["name"], args.force) as run_dir:
+    with run_directory(args.out, args.model, info["name"], args.force, replaces=RUN_FILES) as run_dir:
         return _train_into(run_dir, args, cls, model, backend, (X_train, y_train, X_test, y_test), info)
 
 
-def _train_into(run_dir: Path, args, cls, model, backend, data, info) -> int:
+def _train_into(run_dir: RunDirectory, args, cls, model, backend, data, info) -> int:
     """Fit, evaluate, save and report into an existing run directory."""
     X_train, y_train, X_test, y_test = data
     n_features = X_train.shape[1]
@@ -95,9 +96,10 @@ def _train_into(run_dir: Path, args, cls, model, backend, data, info) -> int:
     start = time.perf_counter()
     try:
         model.fit(X_train, validation_data=X_test)
-    except KeyboardInterrupt:
-        _write_unfinished_run(run_dir, args, cls, model, backend, data, info, "interrupted",
-                              "interrupted by Ctrl-C (SIGINT)", time.perf_counter() - start)
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (npae.cli.main raises Terminated for it)
+        reason = "terminated by SIGTERM" if isinstance(err, Terminated) else "interrupted by Ctrl-C (SIGINT)"
+        _write_unfinished_run(run_dir, args, cls, model, backend, data, info, "interrupted", reason,
+                              time.perf_counter() - start)
         raise
     except FloatingPointError as err:
         _write_unfinished_run(run_dir, args, cls, model, backend, data, info, "diverged", str(err),
@@ -149,6 +151,7 @@ def _train_into(run_dir: Path, args, cls, model, backend, data, info) -> int:
                             "not finite")
     _write_run_metrics(run_dir / "metrics.json", metrics)
     if non_finite:
+        run_dir.keep_on_error()
         raise FloatingPointError(
             f"{metrics['error']} (the model's parameters are finite, but its loss on the data overflows); "
             f"the run in {run_dir} is marked diverged. Lower learning_rate, or pass dtype='float64'.")
@@ -192,7 +195,7 @@ def _run_header(args, cls, model, backend, data, status: str) -> dict:
     }
 
 
-def _write_unfinished_run(run_dir: Path, args, cls, model, backend, data, info, status: str, error: str,
+def _write_unfinished_run(run_dir: RunDirectory, args, cls, model, backend, data, info, status: str, error: str,
                           seconds: float) -> None:
     """Mark a run that did not finish: metrics.json with its ``status`` ("interrupted" or
     "diverged") and the completed epochs, and model.npz when the model holds a state to resume
@@ -216,6 +219,7 @@ def _write_unfinished_run(run_dir: Path, args, cls, model, backend, data, info, 
         "files": files,
     }
     _write_run_metrics(run_dir / "metrics.json", metrics)
+    run_dir.keep_on_error()  # the command fails, but this run's record is moved into place
 
 
 def _write_run_metrics(path: Path, metrics: dict) -> None:
