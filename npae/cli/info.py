@@ -9,6 +9,7 @@ import array_api_compat
 import numpy as np
 
 from npae import backend as B
+from npae import kernels
 from npae._version import __version__
 from npae.cli.options import MODELS
 
@@ -37,7 +38,14 @@ def run(args) -> int:
             print(f"  {name:<17} ok, device {B.get_backend(name).device}")
         else:
             print(f"  {name:<17} unavailable: {' '.join(status.split())}")
-    env = os.environ.get("NPAE_BACKEND")
-    print(f"default backend: {env or 'numpy'} ({'from NPAE_BACKEND' if env else 'set NPAE_BACKEND to change'})")
+    for label, variable, current in (("default backend", "NPAE_BACKEND", lambda: B.get_backend().name),
+                                     ("kernels", "NPAE_KERNELS", kernels.get_kernels)):
+        env = os.environ.get(variable, "").strip()
+        try:
+            value = current()
+        except ValueError as err:  # a bad environment value: shown here, an error where it is used
+            print(f"{label}: invalid: {' '.join(str(err).split())}")
+            continue
+        print(f"{label}: {value} ({f'from {variable}' if env else f'set {variable} to change'})")
     print(f"models: {', '.join(f'{name} ({cls.__name__})' for name, cls in MODELS.items())}")
     return 0

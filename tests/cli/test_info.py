@@ -19,3 +19,28 @@ def test_info_lists_every_model_with_its_class(run):
     models = ", ".join(f"{name} ({cls.__name__})" for name, cls in cli.MODELS.items())
     assert f"models: {models}" in out
     assert "models: ae (Autoencoder), sparse (SparseAutoencoder)" in out
+
+
+def test_bad_environment_values_do_not_break_import_and_info_shows_them_invalid():
+    """NPAE_KERNELS / NPAE_BACKEND with bad values: `import npae` and `npae info` still work (issue 21)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NPAE_KERNELS": "bogus", "NPAE_BACKEND": "bogus"}
+    out = subprocess.run([sys.executable, "-m", "npae", "info"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "default backend: invalid: The environment variable NPAE_BACKEND='bogus' is not a valid backend" in out.stdout
+    assert "kernels: invalid: The environment variable NPAE_KERNELS='bogus' is not a valid kernel mode" in out.stdout
+
+
+def test_info_shows_the_kernel_mode_from_the_environment(run, monkeypatch):
+    from npae import backend as B
+
+    monkeypatch.setenv("NPAE_KERNELS", "REFERENCE")
+    monkeypatch.setattr(B, "_kernel_default", None)
+    try:
+        code, out, _ = run("info")
+    finally:
+        B._kernel_default = "fast"
+    assert code == 0 and "kernels: reference (from NPAE_KERNELS)" in out
