@@ -123,3 +123,49 @@ def test_standard_normal_gives_the_same_numbers_on_every_backend(xp, shape):
     there = B.standard_normal(np.random.default_rng(5), shape, dtype="float32", backend=xp)
     assert tuple(there.shape) == shape and B.backend_of(there).name == xp.name
     np.testing.assert_array_equal(B.to_numpy(there), host)
+
+
+# ---------------------------------------------------------------- settings reach workers (issue 21, item 8)
+def _kernel_mode_probe(estimator, X, y=None):
+    """A scorer run in the worker: 1.0 when the worker fitted and scored in reference mode on the
+    parent's backend."""
+    on_strict = estimator.backend_.name == "array_api_strict"
+    return float(npae.get_kernels() == "reference" and B.get_backend().name == "array_api_strict" and on_strict)
+
+
+def test_cross_validate_workers_use_the_callers_backend_and_kernel_mode():
+    from sklearn.model_selection import cross_validate
+
+    X = np.random.default_rng(0).random((40, 5))
+    model = npae.Autoencoder(hidden_sizes=(3,), latent_dim=2, epochs=1, batch_size=20, verbose=0, random_state=0)
+    previous = B.get_backend().name
+    B.set_backend("array_api_strict")
+    npae.set_kernels("reference")
+    try:
+        result = cross_validate(model, X, cv=2, n_jobs=2, scoring=_kernel_mode_probe, return_estimator=True)
+        serial = cross_validate(model, X, cv=2, n_jobs=1, return_estimator=True)
+    finally:
+        npae.set_kernels("fast")
+        B.set_backend(previous)
+    assert list(result["test_score"]) == [1.0, 1.0]
+    assert [e.backend_.name for e in result["estimator"]] == ["array_api_strict"] * 2
+    for parallel, one in zip(result["estimator"], serial["estimator"]):  # the same numbers as in-process
+        for key, value in one.parameters().items():
+            np.testing.assert_array_equal(B.to_numpy(parallel.parameters()[key]), B.to_numpy(value), err_msg=key)
+
+
+def test_settings_are_applied_only_in_another_process():
+    here = B.settings()
+    assert here["pid"] is not None and B.apply_settings(here) is False
+    assert B.apply_settings({**here, "pid": -1, "backend": "nope"}) is False
+    assert B.apply_settings(None) is False
+
+
+def test_env_backend_is_read_case_insensitively_and_a_bad_one_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(B, "_active", None)
+    monkeypatch.setenv("NPAE_BACKEND", " NumPy ")
+    assert B.get_backend().name == "numpy"
+    monkeypatch.setattr(B, "_active", None)
+    monkeypatch.setenv("NPAE_BACKEND", "bogus")
+    with pytest.raises(ValueError, match=r"NPAE_BACKEND='bogus' is not a valid backend; expected one of 'numpy'"):
+        B.get_backend()

@@ -117,6 +117,23 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         super().__init_subclass__(**kwargs)
         MODEL_CLASSES[cls.__name__] = cls
 
+    def __sklearn_clone__(self):
+        """``sklearn.base.clone``, plus the cloning process's backend and kernel mode: scikit-learn
+        clones estimators before sending them to joblib workers (``cross_validate``,
+        ``GridSearchCV`` with ``n_jobs``), and a worker that unpickles the clone takes these
+        settings (``npae.backend.apply_settings``), as ``sklearn.config_context`` reaches them."""
+        clone = super().__sklearn_clone__()
+        try:
+            clone._npae_settings = B.settings()
+        except ValueError:  # an invalid NPAE_BACKEND / NPAE_KERNELS: the fit will say so
+            pass
+        return clone
+
+    def __setstate__(self, state):
+        settings = state.pop("_npae_settings", None) if isinstance(state, dict) else None
+        super().__setstate__(state)
+        B.apply_settings(settings)  # only in another process than the one that cloned it
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # transform returns the model's dtype whatever came in (float32 by default)
