@@ -169,3 +169,27 @@ def test_env_backend_is_read_case_insensitively_and_a_bad_one_is_a_clear_error(m
     monkeypatch.setenv("NPAE_BACKEND", "bogus")
     with pytest.raises(ValueError, match=r"NPAE_BACKEND='bogus' is not a valid backend; expected one of 'numpy'"):
         B.get_backend()
+
+
+def test_a_fitted_clone_unpickled_in_another_process_changes_no_settings(monkeypatch):
+    import pickle
+
+    from sklearn.base import clone
+
+    X = np.random.default_rng(0).random((10, 4))
+    template = npae.Autoencoder(hidden_sizes=(3,), latent_dim=2, epochs=1, verbose=0)
+    npae.set_kernels("reference")
+    try:
+        unfitted = clone(template)
+        fitted = clone(template).fit(X)
+    finally:
+        npae.set_kernels("fast")
+    for model in (unfitted, fitted):
+        model._npae_settings = {**model._npae_settings, "pid": -1}  # as if cloned in another process
+    pickle.loads(pickle.dumps(fitted))
+    assert npae.get_kernels() == "fast"
+    try:
+        pickle.loads(pickle.dumps(unfitted))  # a worker receiving a clone takes the cloner's settings
+        assert npae.get_kernels() == "reference"
+    finally:
+        npae.set_kernels("fast")

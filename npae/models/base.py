@@ -121,7 +121,8 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         """``sklearn.base.clone``, plus the cloning process's backend and kernel mode: scikit-learn
         clones estimators before sending them to joblib workers (``cross_validate``,
         ``GridSearchCV`` with ``n_jobs``), and a worker that unpickles the clone takes these
-        settings (``npae.backend.apply_settings``), as ``sklearn.config_context`` reaches them."""
+        settings (``npae.backend.apply_settings``), as ``sklearn.config_context`` reaches them.
+        A fitted model unpickled elsewhere changes no settings there."""
         clone = super().__sklearn_clone__()
         try:
             clone._npae_settings = B.settings()
@@ -130,9 +131,9 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         return clone
 
     def __setstate__(self, state):
-        settings = state.pop("_npae_settings", None) if isinstance(state, dict) else None
         super().__setstate__(state)
-        B.apply_settings(settings)  # only in another process than the one that cloned it
+        if getattr(self, "backend_", None) is None:  # an unfitted clone sent to a worker, not a fitted model
+            B.apply_settings(getattr(self, "_npae_settings", None))  # (only in another process)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
