@@ -13,7 +13,7 @@ from npae import backend as B
 from npae._version import __version__
 from npae.cli.data import data_range, held_out_split, image_shape, load_model, pick_examples
 from npae.cli.options import CLIError, add_model_file_options, add_seed_option, check_positive, unknown
-from npae.cli.output import figure_target, table, write_metrics
+from npae.cli.output import figure_target, save_figure, table, write_metrics
 from npae.metrics import psnr
 from npae.noise import NOISE_KINDS, corrupt
 
@@ -136,7 +136,7 @@ def run(args) -> int:
     fig = _denoise_figure({"noisy": X_noisy[picks], "denoised": X_denoised[picks], "clean": np.asarray(X)[picks]},
                           shape, f"{noise} noise, level {level:g}: PSNR noisy {psnr_noisy:.2f} dB → "
                                  f"denoised {psnr_denoised:.2f} dB")
-    fig.savefig(figure, dpi=100)
+    save_figure(fig, figure)
     gain = psnr_denoised - psnr_noisy
     write_metrics(metrics_path, {
         "npae_version": __version__, "command": "denoise", "model_file": str(model_path),

@@ -40,8 +40,10 @@ __all__ = [
     "prepare_run_dir",
     "run_directory",
     "safe_name",
+    "save_figure",
     "table",
     "write_metrics",
+    "writing",
 ]
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -231,9 +233,28 @@ def jsonable(value):
     return repr(value)
 
 
+@contextlib.contextmanager
+def writing(path):
+    """Re-raise an ``OSError`` of the block naming ``path`` when it names no file (a figure
+    writer's ``[Errno 27] File too large``, a full disk)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise (OSError(err.errno, err.strerror or str(err), str(path)) if err.errno
+               else OSError(f"{path}: {err}")) from err
+
+
+def save_figure(fig, path) -> None:
+    """``fig.savefig(path, dpi=100)``; an OSError names ``path``."""
+    with writing(path):
+        fig.savefig(path, dpi=100)
+
+
 def write_metrics(path: Path, metrics: dict) -> None:
-    """Write ``jsonable(metrics)`` as indented JSON."""
-    with open(path, "w", encoding="utf-8") as handle:
+    """Write ``jsonable(metrics)`` as indented JSON; an OSError names ``path``."""
+    with writing(path), open(path, "w", encoding="utf-8") as handle:
         json.dump(jsonable(metrics), handle, indent=2)
         handle.write("\n")
 

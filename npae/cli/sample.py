@@ -11,7 +11,7 @@ from npae import plotting
 from npae._version import __version__
 from npae.cli.data import image_shape, load_model
 from npae.cli.options import CLIError, add_backend_option, add_seed_option, check_positive
-from npae.cli.output import figure_target, write_metrics
+from npae.cli.output import figure_target, save_figure, write_metrics
 
 __all__ = ["add_parser", "run"]
 
@@ -63,7 +63,7 @@ def run(args) -> int:
     n_features = X.shape[1]
     shape = image_shape({"image_shape": None}, n_features)
     fig = plotting.plot_samples(X, n_cols=1 if shape[0] == 1 else args.cols, image_shape=shape)
-    fig.savefig(figure, dpi=100)
+    save_figure(fig, figure)
     write_metrics(metrics_path, {
         "npae_version": __version__, "command": "sample", "model_file": str(model_path),
         "model_class": type(model).__name__, "n_samples": args.n_samples, "seed": args.seed,

@@ -184,3 +184,24 @@ def test_detect_names_no_internal_variable_when_the_test_set_has_one_class(tmp_p
                        "--hidden-sizes", "3", "--latent-dim", "2", "--out", str(tmp_path / "d"))
     assert_one_line_error(code, err, "--normal-class 0", "only test rows of class 0")
     assert "is_anomaly" not in err
+
+
+def test_a_figure_or_metrics_write_error_names_the_file(tmp_path):
+    import errno
+
+    from npae.cli import output
+
+    class FullDisk:
+        def savefig(self, path, dpi):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=r"No space left on device: '.*grid.png'") as info:
+        output.save_figure(FullDisk(), tmp_path / "grid.png")
+    assert info.value.errno == errno.ENOSPC
+    with pytest.raises(OSError, match=r"grid.json"):
+        output.write_metrics(tmp_path / "grid.json", {"x": FullDiskValue()})
+
+
+class FullDiskValue:
+    def __repr__(self):
+        raise OSError(28, "No space left on device")
