@@ -207,7 +207,12 @@ def test_sigint_exits_130_and_marks_the_run_interrupted(tmp_path, run, small, mo
     out = tmp_path / "r"
     small[small.index("--epochs") + 1] = "3"
     small[small.index("--batch-size") + 1] = "512"  # 3 steps per epoch: Ctrl-C in the second epoch
-    code, _, err = run("train", *small, "--out", str(out), "--quiet")
+    # the test relies on Python's SIGINT handler (a suite run as a background job inherits SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, _, err = run("train", *small, "--out", str(out), "--quiet")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130 and "interrupted" in err
     metrics = _strict_json(out / "metrics.json")
     assert metrics["status"] == "interrupted" and metrics["epochs"] == 1
