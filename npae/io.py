@@ -6,7 +6,9 @@ state), plus ``__config__``, a uint8 array holding UTF-8 JSON with at least ``fo
 
 Writing goes to a temporary file in the same directory, which is read back (its container and
 config) before it is renamed into place (atomic on POSIX), so a crash mid-save leaves any
-previous file intact and a file that could not be read is never put at the path. Only a regular
+previous file intact and a file that could not be read is never put at the path. A SIGTERM
+during a save waits for it to finish (or to remove its temporary file) before it ends the
+process, so no ``.npae-*.tmp`` file is left behind. Only a regular
 file is replaced: a symbolic link, a directory, a FIFO, a socket or a device node at the path is
 refused (a save does not write through a link; pass the link's target to overwrite that file).
 A new file gets the permissions ``open()`` would give it (0666 less the umask); an overwritten
@@ -30,13 +32,16 @@ would take more than ``MAX_CHECKPOINT_BYTES`` once decompressed (or a config lar
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
 import math
 import os
 import secrets
+import signal
 import stat
+import threading
 import zipfile
 
 import numpy as np
@@ -222,7 +227,32 @@ def _write_to_file_object(target, members: dict, text: str, names: set) -> None:
         raise _naming(err, describe(target)) from None
 
 
+@contextlib.contextmanager
+def _sigterm_after_cleanup():
+    """A SIGTERM with its default action (end the process) waits until the save has finished or
+    removed its temporary file, then ends the process as it would have; other dispositions (a
+    handler, e.g. the command line's, or SIG_IGN) are left alone. Main thread only."""
+    sigterm = getattr(signal, "SIGTERM", None)
+    if sigterm is None or threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(sigterm) is not signal.SIG_DFL:
+        yield
+        return
+    received = []
+    signal.signal(sigterm, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(sigterm, signal.SIG_DFL)
+        if received:
+            os.kill(os.getpid(), sigterm)
+
+
 def _write_to_path(path: str, members: dict, text: str, names: set) -> None:
+    with _sigterm_after_cleanup():
+        _write_atomically(path, members, text, names)
+
+
+def _write_atomically(path: str, members: dict, text: str, names: set) -> None:
     existing = _check_target(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)

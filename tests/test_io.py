@@ -623,3 +623,30 @@ def test_a_write_error_names_the_file(saved, tmp_path, monkeypatch):
         ae.save(path)
     assert info.value.errno == errno.EFBIG and info.value.filename == str(path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["ae.npz"]
+
+
+def test_sigterm_during_a_save_ends_the_process_after_the_save_without_a_temporary_file(saved, tmp_path):
+    """(Default SIGTERM disposition, so in a child process.)"""
+    import signal
+    import subprocess
+    import sys
+
+    _, path, X = saved
+    target = tmp_path / "again.npz"
+    code = (
+        "import os, signal, sys, npae\n"
+        "model = npae.load(sys.argv[1])\n"
+        "real = os.fsync\n"
+        "def fsync(fd):\n"
+        "    real(fd)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)  # the temporary file is written\n"
+        "os.fsync = fsync\n"
+        "model.save(sys.argv[2])\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(target)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert "not reached" not in done.stdout
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".npae-")] == []
+    np.testing.assert_array_equal(npae.load(target).transform(X), npae.load(path).transform(X))
