@@ -32,19 +32,20 @@ What each graph computes:
   True}`` adds a third output, "score_samples". Rows the detector scores as EXTREME_SCORE (out
   of the model's float range) come out as whatever float arithmetic gives, not that constant.
 
-The VAE's ``score_samples`` is a sampled ELBO (a fresh eps on every call), and so are the
-detector's "elbo", "iwae" and "elbo_complexity"; no deterministic graph reproduces them, so
-they are refused.
+The VAE's ``score_samples`` is a sampled ELBO (eps drawn on the host, from the model's inference
+stream), and so are the detector's "elbo", "iwae" and "elbo_complexity"; no deterministic graph
+reproduces them, so they are refused.
 
 Graphs take the input's float type (float32 or float64); in float32 they agree with npae to
 float32 rounding. Every initializer is read by some node (onnxruntime warns about the others).
+Needs ``pip install "npae[onnx]"`` (onnx, skl2onnx, onnxruntime).
 
 Architecture: a fitted model is a value. A graph is built from the model's fitted snapshot
 (``BaseAutoencoder._as_fitted()``: the configuration the weights were trained with, and the
 weights), the same one npae's own methods, ``npae.dask`` and ``npae.export.to_torch`` read: a
 ``set_params`` after the fit (``sparsity_weight``, ``contractive_weight``, ``latent_dim``,
 ``loss``, ``dtype``...) changes neither the graph nor its declared shapes, as it changes
-nothing npae computes until the next fit. A graph holds a copy of the weights at export time. Needs ``pip install "npae[onnx]"`` (onnx, skl2onnx, onnxruntime).
+nothing npae computes until the next fit. A graph holds a copy of the weights at export time.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ _NO_DOUBLE_KERNEL = ("softplus", "elu", "leaky_relu")
 _SOFTPLUS = Softplus()
 _TENSOR_TYPES = {"float32": FloatTensorType, "float64": DoubleTensorType}
 _VAE_SCORE_REFUSAL = (
-    "VAE.score_samples is a sampled ELBO (a fresh eps on every call), which a deterministic ONNX graph "
-    "cannot reproduce. Export its encoder (skl2onnx.to_onnx: the mean code) and decoder "
+    "VAE.score_samples is a sampled ELBO (eps drawn on the host for every row), which a deterministic ONNX "
+    "graph cannot reproduce. Export its encoder (skl2onnx.to_onnx: the mean code) and decoder "
     "(npae.onnx.to_onnx_decoder), or score with an Autoencoder."
 )
 
@@ -324,7 +325,8 @@ def _float_type(operator, shape):
 
 
 def _transform_shape(operator):
-    operator.outputs[0].type = _float_type(operator, [_first_dim(operator), int(_fitted(operator.raw_operator).latent_dim)])
+    width = int(_fitted(operator.raw_operator).latent_dim)
+    operator.outputs[0].type = _float_type(operator, [_first_dim(operator), width])
 
 
 def _transform_converter(scope, operator, container):
