@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import numpy as np
 from array_api_compat import array_namespace, device
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
@@ -120,10 +121,21 @@ def _tokenize_model(model):
 
 @normalize_token.register(AnomalyDetector)
 def _tokenize_detector(detector):
-    """The detector's class, parameters and fitted attributes (``model_``, ``scaler_``,
-    ``offset_``, ...), each named by content (a model by its own token, arrays by their bytes)."""
-    fitted = sorted((k, v) for k, v in vars(detector).items() if k.endswith("_") and not k.startswith("__"))
-    return (type(detector).__qualname__, normalize_token(detector.get_params(deep=False)), normalize_token(fitted))
+    return _content(detector)
+
+
+def _content(value):
+    """A name for ``value`` made from its content: an npae model's own token; a scikit-learn
+    estimator's class, parameters and fitted attributes (``model_``, ``scaler_``, ``offset_``,
+    ...), each by content (dask-ml's tokenizer keeps their repr, which elides long arrays);
+    anything else as Dask names it (arrays by their bytes)."""
+    if isinstance(value, BaseAutoencoder):
+        return value.__dask_tokenize__()
+    if isinstance(value, BaseEstimator):
+        fitted = sorted((k, v) for k, v in vars(value).items() if k.endswith("_") and not k.startswith("__"))
+        return (type(value).__qualname__, normalize_token(value.get_params(deep=False)),
+                tuple((k, _content(v)) for k, v in fitted))
+    return normalize_token(value)
 
 
 def _fitted(estimator):

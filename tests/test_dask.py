@@ -422,3 +422,16 @@ def test_incremental_skips_blocks_of_zero_rows(X):
         nd.Incremental(clone(model)).fit(da.from_array(X[:0], chunks=(5, D)))
     with pytest.raises(ValueError, match="Every block of X is empty"):
         nd.Incremental(clone(model)).fit(da.from_array(X, chunks=(120, D))[da.from_array(X[:, 0] > 2.0, chunks=120)])
+
+
+def test_a_detectors_name_follows_its_scaler_and_threshold():
+    from dask.base import tokenize
+
+    X = np.random.default_rng(2).random((30, 1100))  # over 1,000 features: NumPy abridges its repr
+    detector = npae.AnomalyDetector(npae.Autoencoder(**SMALL, loss="mse"), scaler="standard").fit(X)
+    name = tokenize(detector)
+    detector.scaler_.mean_[500] += 1.0  # in the middle, where the repr prints "..."
+    assert tokenize(detector) != name
+    name = tokenize(detector)
+    detector.offset_ = detector.offset_ + 1.0
+    assert tokenize(detector) != name
