@@ -131,8 +131,9 @@ def _content(value):
     anything else as Dask names it (arrays by their bytes)."""
     if isinstance(value, BaseAutoencoder):
         return value.__dask_tokenize__()
-    if isinstance(value, BaseEstimator):
-        fitted = sorted((k, v) for k, v in vars(value).items() if k.endswith("_") and not k.startswith("__"))
+    if isinstance(value, BaseEstimator):  # fitted attributes, and private plain values (a detector's score seed)
+        fitted = sorted((k, v) for k, v in vars(value).items() if not k.startswith("__") and (
+            k.endswith("_") or isinstance(v, (bool, int, float, str, type(None)))))
         return (type(value).__qualname__, normalize_token(value.get_params(deep=False)),
                 tuple((k, _content(v)) for k, v in fitted))
     return normalize_token(value)
