@@ -324,6 +324,8 @@ def _changed(model, change, X):
         model.partial_fit(X)
     elif change == "warm_start":
         model.set_params(warm_start=True, epochs=1).fit(X)
+    elif change == "refit":  # from scratch, another seed
+        model.set_params(random_state=1).fit(X)
     elif change == "set_weights":
         model.set_weights({k: v * 0.5 for k, v in model.get_weights().items()})
     else:  # an in-place edit of a live parameter array
@@ -331,7 +333,7 @@ def _changed(model, change, X):
     return model
 
 
-@pytest.mark.parametrize("change", ["partial_fit", "warm_start", "set_weights", "in_place"])
+@pytest.mark.parametrize("change", ["partial_fit", "warm_start", "refit", "set_weights", "in_place"])
 def test_a_changed_model_never_gets_results_persisted_for_the_old_one(client, X, change):
     model = npae.Autoencoder(**SMALL).fit(X)
     wrapper = nd.ParallelPostFit(model)
