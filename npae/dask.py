@@ -12,12 +12,28 @@ Inference: ``ParallelPostFit(estimator)``
     the true output width (dask-ml's own ``transform`` declares the input's width), one block of
     output per block of rows; on anything else the estimator's own method runs in memory. Rows
     never interact in inference, so a block of rows gets the numbers it would get in memory,
-    whatever the chunking.
+    whatever the chunking, to float rounding (a matrix product over a block of rows may round
+    differently from one over all rows: about 1e-7 relative in float32). A block of 0 rows (a
+    chunking such as ``((5, 0, 15), (D,))``, a boolean-mask selection) gives 0 rows of output.
 Streaming fit: ``Incremental(estimator)``
-    dask-ml's ``Incremental`` (``partial_fit`` block after block) with the same inference methods.
+    dask-ml's ``Incremental`` (``partial_fit`` block after block) with the same inference
+    methods; blocks of 0 rows are skipped.
 Data: ``from_npy(path, rows_per_chunk)``, ``to_backend(X, name)``, ``to_numpy(X)``
     A Dask array over a ``.npy`` file that each worker opens as a memory map; each block moved
     to an array backend's device (CuPy, ``array_api_strict``), or back to host NumPy.
+
+Architecture: a fitted model is a value
+---------------------------------------
+The graph holds the model as one key whose name is a hash of its fitted content (weights,
+configuration as fitted, backend, dtype: ``BaseAutoencoder.__dask_tokenize__``; a detector's
+name hashes its fitted attributes, its model's content included). After ``partial_fit``, a warm
+start, ``set_weights`` or an in-place edit the model has a new name, so a result persisted or
+cached under the old one is never served for the new model. Output shapes and dtypes are read
+from the fitted snapshot (``_as_fitted()``), never from hyperparameters changed by
+``set_params`` after the fit. Nothing a worker does changes the client's model: a VAE's sampled
+scores draw from its inference stream, block i from the stream of key (i,), so blocks draw
+different noise (identical rows in two blocks get different scores), the same noise every time
+the graph runs, and the client's generators never advance.
 
 What runs where
 ---------------
@@ -59,14 +75,20 @@ from __future__ import annotations
 
 import numpy as np
 from array_api_compat import array_namespace, device
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from npae import backend as B
 from npae.applications.detector import AnomalyDetector
+from npae.models.base import BaseAutoencoder
 
 try:
     import dask
     import dask.array as da
+    from dask.base import normalize_token
+    from dask_ml._partial import fit as _partial_fit_blocks
+    from dask_ml._utils import copy_learned_attributes
     from dask_ml.wrappers import Incremental as _DaskMLIncremental
     from dask_ml.wrappers import ParallelPostFit as _DaskMLParallelPostFit
 except ImportError as err:
@@ -88,39 +110,96 @@ METHODS = {
 }
 
 
-def _call_on_block(blocks, estimator, method):
+# ------------------------------------------------------------------ the model's name in a graph
+# dask-ml names every scikit-learn estimator by its parameters and the repr of its public fitted
+# attributes, which misses the weights (layers print without them); these more specific
+# registrations win over its BaseEstimator one.
+@normalize_token.register(BaseAutoencoder)
+def _tokenize_model(model):
+    return model.__dask_tokenize__()
+
+
+@normalize_token.register(AnomalyDetector)
+def _tokenize_detector(detector):
+    return _content(detector)
+
+
+def _content(value):
+    """A name for ``value`` made from its content: an npae model's own token; a scikit-learn
+    estimator's class, parameters and fitted attributes (``model_``, ``scaler_``, ``offset_``,
+    ...), each by content (dask-ml's tokenizer keeps their repr, which elides long arrays);
+    anything else as Dask names it (arrays by their bytes)."""
+    if isinstance(value, BaseAutoencoder):
+        return value.__dask_tokenize__()
+    if isinstance(value, BaseEstimator):  # fitted attributes, and private plain values (a detector's score seed)
+        fitted = sorted((k, v) for k, v in vars(value).items() if not k.startswith("__") and (
+            k.endswith("_") or isinstance(v, (bool, int, float, str, type(None)))))
+        return (type(value).__qualname__, normalize_token(value.get_params(deep=False)),
+                tuple((k, _content(v)) for k, v in fitted))
+    return normalize_token(value)
+
+
+def _fitted(estimator):
+    """The snapshot a consumer reads: a model as fitted (``_as_fitted``), a detector as it is."""
+    return estimator._as_fitted() if isinstance(estimator, BaseAutoencoder) else estimator
+
+
+def _call_on_block(blocks, index, estimator, method, empty):
     """What a worker runs: the estimator's own method on one block of rows, in memory.
 
     ``blocks`` is the list of X's column blocks for these rows, which holds one block (X has one
     column block): Dask hands over the list instead of concatenating it into a fresh array,
     which would copy every block and fails on libraries Dask does not know (array_api_strict).
+    ``index`` is a 1-element array holding the block's row index i: a VAE draws its noise from
+    its inference stream of key (i,). A block of 0 rows returns 0 rows (``empty``: width and
+    dtype of the output, see ``_empty_like``) without calling the estimator, which refuses them.
     """
     (block,) = blocks
+    if block.shape[0] == 0:
+        return _empty_like(block, *empty)
+    with_key = getattr(estimator, "_with_inference_key", None)
+    if with_key is not None:
+        estimator = with_key((int(B.to_numpy(index)[0]),))
     return getattr(estimator, method)(block)
 
 
+def _empty_like(block, width, dtype: str, host: bool):
+    """0 rows of output, (0,) or (0, width), of ``dtype``: host NumPy, or beside ``block``."""
+    shape = (0,) if width is None else (0, int(width))
+    if host:
+        return np.empty(shape, dtype=dtype)
+    xp = array_namespace(block)
+    return xp.empty(shape, dtype=getattr(xp, dtype), device=device(block))
+
+
 def _block_output(estimator, method: str, X):
-    """(meta, width) of ``estimator.<method>`` on X's blocks, without running it.
+    """(meta, (width, dtype, host)) of ``estimator.<method>`` on X's blocks, without running it.
 
     ``meta`` is an empty array of the kind and dtype each block returns; ``width`` its number of
     columns (None for one value per row). Running the method on a dummy row (dask-ml's way) would
-    advance a VAE's random Generator on the client, so the output is read off the estimator.
+    advance a VAE's random Generator on the client, so the output is read off the estimator's
+    fitted snapshot (``_as_fitted``: a ``set_params`` after the fit changes nothing here).
     """
     if isinstance(estimator, AnomalyDetector):  # host NumPy: float64 scores, ±1 integer labels
-        return np.empty((0,), dtype=np.int64 if method == "predict" else np.float64), None
+        dtype = "int64" if method == "predict" else "float64"
+        return np.empty((0,), dtype=dtype), (None, dtype, True)
     # a model returns the kind of array it is given (npae.validation.restore_kind), in its dtype
+    model = _fitted(estimator)
     kind = METHODS[method]
-    width = {"codes": estimator.latent_dim, "data": estimator.n_features_in_}.get(kind)
+    width = {"codes": model.latent_dim, "data": model.n_features_in_}.get(kind)
+    width = None if width is None else int(width)
     xp = array_namespace(X._meta)
-    shape = (0,) if width is None else (0, int(width))
-    return xp.empty(shape, dtype=getattr(xp, estimator.dtype), device=device(X._meta)), width
+    shape = (0,) if width is None else (0, width)
+    dtype = str(model.dtype)
+    return xp.empty(shape, dtype=getattr(xp, dtype), device=device(X._meta)), (width, dtype, False)
 
 
 def _shipped(estimator):
     """The estimator as a single key of the task graph, named by its content.
 
     Every block task depends on this key instead of carrying the estimator itself, so a worker
-    receives the model once per computation, not once per block.
+    receives the model once per computation, not once per block. The name hashes the fitted
+    content (see ``_tokenize_model``), so a changed model is a new key.
     """
     return dask.delayed(estimator, pure=True)
 
@@ -157,16 +236,21 @@ class ParallelPostFit(_DaskMLParallelPostFit):
         if X.ndim != 2:
             raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: shape={X.shape}. "
                              f"Flatten each sample, e.g. X.reshape(len(X), -1).")
-        expected = estimator.latent_dim if method == "inverse_transform" else estimator.n_features_in_
+        fitted = _fitted(estimator)
+        expected = fitted.latent_dim if method == "inverse_transform" else fitted.n_features_in_
         if X.shape[1] != expected:
             raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting {expected} features as input.")
         if X.numblocks[1] > 1:  # a block must hold whole rows; the row chunks stay as they are
             X = X.rechunk({1: -1})
-        meta, width = _block_output(estimator, method, X)
+        meta, empty = _block_output(estimator, method, X)
+        width = empty[0]
+        # block i's row index, one number per block: its chunks are not X's, so no alignment
+        index = da.arange(X.numblocks[0], chunks=1)
         # rows i of X's columns j -> rows i (of k output columns): the same row blocks
         out, new_axes = ("i", {}) if width is None else ("ik", {"k": width})
-        return da.blockwise(_call_on_block, out, X, "ij", _shipped(estimator), None, method=method,
-                            new_axes=new_axes, concatenate=False, meta=meta, token=f"npae-{method}")
+        return da.blockwise(_call_on_block, out, X, "ij", index, "i", _shipped(estimator), None, method=method,
+                            empty=empty, new_axes=new_axes, concatenate=False, align_arrays=False, meta=meta,
+                            token=f"npae-{method}")
 
     def transform(self, X):
         """Codes Z (N, K), block by block."""
@@ -183,9 +267,10 @@ class ParallelPostFit(_DaskMLParallelPostFit):
     def score_samples(self, X):
         """One score per row (N,), higher = more normal, block by block.
 
-        A VAE's score is a Monte Carlo estimate: each block draws its own noise from the model's
-        Generator as shipped (or from ``random_state`` for an AnomalyDetector's sampled scores),
-        so it matches the in-memory figure in distribution, not draw for draw.
+        A VAE's score is a Monte Carlo estimate: block i draws its noise from the model's
+        inference stream of key (i,) (or from ``random_state`` for an AnomalyDetector's sampled
+        scores), so it matches the in-memory figure in distribution, not draw for draw; the same
+        graph gives the same numbers every time, and the client's generators do not advance.
         """
         return self._map("score_samples", X)
 
@@ -227,7 +312,44 @@ class Incremental(_DaskMLIncremental, ParallelPostFit):
         Orders the blocks of each pass; a RandomState gives every pass a new order.
     shuffle_blocks : bool, default=True
         False trains the blocks in their order in X.
+
+    Blocks of 0 rows (a boolean-mask selection, uneven chunks) are skipped; X with no rows at
+    all is refused.
     """
+
+    def _fit_for_estimator(self, estimator, X, y, **fit_kwargs):
+        """dask-ml's, with blocks of 0 rows skipped (npae's ``partial_fit`` refuses them)."""
+        if not (dask.is_dask_collection(X) or dask.is_dask_collection(y)):
+            return super()._fit_for_estimator(estimator, X, y, **fit_kwargs)
+        if not np.isnan(X.shape[0]) and X.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required "
+                             f"by {type(estimator).__name__}.")
+        trained = _partial_fit_blocks(_SkipEmptyBlocks(estimator), X, y, random_state=self.random_state,
+                                      shuffle_blocks=self.shuffle_blocks,
+                                      assume_equal_chunks=self.assume_equal_chunks, **fit_kwargs).estimator
+        try:
+            check_is_fitted(trained)
+        except NotFittedError:
+            raise ValueError(f"Every block of X is empty, so {type(estimator).__name__} has nothing to "
+                             "train on.") from None
+        copy_learned_attributes(trained, self)
+        self.estimator_ = trained
+        return self
+
+
+class _SkipEmptyBlocks:
+    """Carries an estimator through dask-ml's block-after-block fit, skipping blocks of 0 rows."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def partial_fit(self, X, y=None, **kwargs):
+        if X.shape[0] > 0:
+            self.estimator.partial_fit(X, y, **kwargs)
+        return self
+
+    def __dask_tokenize__(self):
+        return ("npae-skip-empty-blocks", normalize_token(self.estimator))
 
 
 def _read_rows(path, block_info=None):

@@ -11,6 +11,11 @@ so the module computes what the estimator computes (to rounding) and trains with
 the module owns copies of the weights, on the CPU, in the model's dtype (``module.to(device)``
 moves it).
 
+Like every consumer of a fitted model (``npae.onnx``, ``npae.dask``, npae's own methods), it
+reads the fitted snapshot, ``BaseAutoencoder._as_fitted()``: the configuration the weights were
+trained with, never a hyperparameter changed by ``set_params`` after the fit (a fitted model is
+a value; see ``npae.models.base``).
+
 torch is imported inside :func:`to_torch` only: ``import npae`` never imports it, and npae does
 not depend on it. This module is the hand-over, not a backend: ``npae.backend`` stays the one
 place that runs npae's own arithmetic on torch tensors.
@@ -191,6 +196,7 @@ def to_torch(model):
         raise TypeError(f"to_torch converts npae models (npae.Autoencoder, ..., npae.VAE); got "
                         f"{type(model).__name__}.")
     model.parameters()  # raises NotFittedError for an unfitted model
+    model = model._as_fitted()  # the fitted snapshot, whatever set_params said since (module docstring)
     torch = _torch()
     nn = torch.nn
     AutoencoderModule, VAEModule = _module_classes(nn, torch)

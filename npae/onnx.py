@@ -32,12 +32,20 @@ What each graph computes:
   True}`` adds a third output, "score_samples". Rows the detector scores as EXTREME_SCORE (out
   of the model's float range) come out as whatever float arithmetic gives, not that constant.
 
-The VAE's ``score_samples`` is a sampled ELBO (a fresh eps on every call), and so are the
-detector's "elbo", "iwae" and "elbo_complexity"; no deterministic graph reproduces them, so
-they are refused.
+The VAE's ``score_samples`` is a sampled ELBO (eps drawn on the host, from the model's inference
+stream), and so are the detector's "elbo", "iwae" and "elbo_complexity"; no deterministic graph
+reproduces them, so they are refused.
 
 Graphs take the input's float type (float32 or float64); in float32 they agree with npae to
-float32 rounding. Needs ``pip install "npae[onnx]"`` (onnx, skl2onnx, onnxruntime).
+float32 rounding. Every initializer is read by some node (onnxruntime warns about the others).
+Needs ``pip install "npae[onnx]"`` (onnx, skl2onnx, onnxruntime).
+
+Architecture: a fitted model is a value. A graph is built from the model's fitted snapshot
+(``BaseAutoencoder._as_fitted()``: the configuration the weights were trained with, and the
+weights), the same one npae's own methods, ``npae.dask`` and ``npae.export.to_torch`` read: a
+``set_params`` after the fit (``sparsity_weight``, ``contractive_weight``, ``latent_dim``,
+``loss``, ``dtype``...) changes neither the graph nor its declared shapes, as it changes
+nothing npae computes until the next fit. A graph holds a copy of the weights at export time.
 """
 
 from __future__ import annotations
@@ -74,8 +82,8 @@ _NO_DOUBLE_KERNEL = ("softplus", "elu", "leaky_relu")
 _SOFTPLUS = Softplus()
 _TENSOR_TYPES = {"float32": FloatTensorType, "float64": DoubleTensorType}
 _VAE_SCORE_REFUSAL = (
-    "VAE.score_samples is a sampled ELBO (a fresh eps on every call), which a deterministic ONNX graph "
-    "cannot reproduce. Export its encoder (skl2onnx.to_onnx: the mean code) and decoder "
+    "VAE.score_samples is a sampled ELBO (eps drawn on the host for every row), which a deterministic ONNX "
+    "graph cannot reproduce. Export its encoder (skl2onnx.to_onnx: the mean code) and decoder "
     "(npae.onnx.to_onnx_decoder), or score with an Autoencoder."
 )
 
@@ -137,13 +145,15 @@ class _Graph:
             elu(z)      = z if z > 0 else e^min(z, 0) − 1
             leaky(z)    = z if z > 0 else a·z
         """
-        one, zero = self.const(1.0, "one"), self.const(0.0, "zero")
+        # each constant is made where it is used: an initializer no node reads makes onnxruntime warn
         if act.name == "softplus":
             e = self.op("Exp", [self.op("Neg", [self.op("Abs", [z], "abs")], "neg_abs")], "exp")
-            log1p = self.op("Log", [self.op("Add", [one, e], "one_plus")], "log1p")
+            log1p = self.op("Log", [self.op("Add", [self.const(1.0, "one"), e], "one_plus")], "log1p")
             return self.op("Add", [self.op("Relu", [z], "relu"), log1p], "softplus", output)
+        zero = self.const(0.0, "zero")
         if act.name == "elu":
-            other = self.op("Sub", [self.op("Exp", [self.op("Min", [z, zero], "zneg")], "exp"), one], "expm1")
+            other = self.op("Sub", [self.op("Exp", [self.op("Min", [z, zero], "zneg")], "exp"),
+                                    self.const(1.0, "one")], "expm1")
         else:
             other = self.op("Mul", [z, self.const(act.negative_slope, "slope")], "az")
         return self.op("Where", [self.op("Greater", [z, zero], "positive"), z, other], "h", output)
@@ -277,7 +287,7 @@ class _Graph:
 
         with r = x − x̂, h = encode(x) and Σ_h = L Lᵀ (Cholesky); the constants are folded on the host.
         """
-        model = detector.model_
+        model = _fitted(detector.model_)
         v = np.asarray(detector.residual_var_, dtype=np.float64)
         L = np.linalg.cholesky(np.asarray(detector.code_cov_, dtype=np.float64))
         h, _ = self.encode(model, x)
@@ -296,6 +306,12 @@ def _likelihood(model):
     return getattr(model, "likelihood_", None) or model.loss_
 
 
+def _fitted(model):
+    """The model as fitted (``BaseAutoencoder._as_fitted``): every graph and every declared
+    shape follows the configuration the weights were trained with, never a ``set_params`` since."""
+    return model._as_fitted()
+
+
 # --------------------------------------------------------------------------------------------
 # converters and shape calculators
 
@@ -309,12 +325,13 @@ def _float_type(operator, shape):
 
 
 def _transform_shape(operator):
-    operator.outputs[0].type = _float_type(operator, [_first_dim(operator), int(operator.raw_operator.latent_dim)])
+    width = int(_fitted(operator.raw_operator).latent_dim)
+    operator.outputs[0].type = _float_type(operator, [_first_dim(operator), width])
 
 
 def _transform_converter(scope, operator, container):
     graph = _Graph(scope, operator, container)
-    graph.encode(operator.raw_operator, operator.inputs[0].full_name, operator.outputs[0].full_name)
+    graph.encode(_fitted(operator.raw_operator), operator.inputs[0].full_name, operator.outputs[0].full_name)
 
 
 class _Decoder(TransformerMixin, BaseEstimator):
@@ -332,12 +349,13 @@ class _ScoreSamples(TransformerMixin, BaseEstimator):
 
 
 def _decoder_shape(operator):
-    operator.outputs[0].type = _float_type(operator, [_first_dim(operator), int(operator.raw_operator.model.n_features_in_)])
+    operator.outputs[0].type = _float_type(operator, [_first_dim(operator),
+                                                      int(_fitted(operator.raw_operator.model).n_features_in_)])
 
 
 def _decoder_converter(scope, operator, container):
     graph = _Graph(scope, operator, container)
-    graph.decode(operator.raw_operator.model, operator.inputs[0].full_name, operator.outputs[0].full_name)
+    graph.decode(_fitted(operator.raw_operator.model), operator.inputs[0].full_name, operator.outputs[0].full_name)
 
 
 def _score_shape(operator):
@@ -346,7 +364,8 @@ def _score_shape(operator):
 
 def _score_converter(scope, operator, container):
     graph = _Graph(scope, operator, container)
-    graph.score_samples(operator.raw_operator.model, operator.inputs[0].full_name, operator.outputs[0].full_name)
+    graph.score_samples(_fitted(operator.raw_operator.model), operator.inputs[0].full_name,
+                        operator.outputs[0].full_name)
 
 
 def _named_output_parser(output_name):
@@ -401,7 +420,7 @@ def _detector_converter(scope, operator, container):
     if score == "gaussian":
         score = graph.gaussian_log_density(detector, x, named)
     else:
-        score = graph.score_samples(detector.model_, x, named)
+        score = graph.score_samples(_fitted(detector.model_), x, named)
     decision = graph.op("Sub", [score, graph.const(detector.offset_, "offset")], "scores", outputs[1])
     outlier = graph.op("Less", [decision, graph.const(0.0, "zero")], "outlier")
     graph.op("Where", [outlier, graph.const(-1, "minus_one", np.int64), graph.const(1, "one", np.int64)], "label",
@@ -458,7 +477,7 @@ def to_onnx_decoder(model, *, dtype: str = "float32", target_opset=None):
     """
     _check_model(model, "to_onnx_decoder")
     tensor = _tensor_type(dtype)
-    return convert_sklearn(_Decoder(model), initial_types=[("Z", tensor([None, int(model.latent_dim)]))],
+    return convert_sklearn(_Decoder(model), initial_types=[("Z", tensor([None, int(_fitted(model).latent_dim)]))],
                            target_opset=target_opset)
 
 

@@ -315,3 +315,125 @@ def test_only_npae_dask_imports_dask():
             if any(n.split(".")[0] in ("dask", "distributed", "dask_ml") or n == "npae.dask" for n in names):
                 offenders.append(path.relative_to(package).as_posix())
     assert sorted(set(offenders)) == ["dask.py"]
+
+
+# ------------------------------------------------------------------------------ a model is a value
+def _changed(model, change, X):
+    """Change a fitted model's weights the ways a user does."""
+    if change == "partial_fit":
+        model.partial_fit(X)
+    elif change == "warm_start":
+        model.set_params(warm_start=True, epochs=1).fit(X)
+    elif change == "refit":  # from scratch, another seed
+        model.set_params(random_state=1).fit(X)
+    elif change == "set_weights":
+        model.set_weights({k: v * 0.5 for k, v in model.get_weights().items()})
+    else:  # an in-place edit of a live parameter array
+        model.parameters()["encoder.0.W"][...] += 0.25
+    return model
+
+
+@pytest.mark.parametrize("change", ["partial_fit", "warm_start", "refit", "set_weights", "in_place"])
+def test_a_changed_model_never_gets_results_persisted_for_the_old_one(client, X, change):
+    model = npae.Autoencoder(**SMALL).fit(X)
+    wrapper = nd.ParallelPostFit(model)
+    old = wrapper.transform(_rows(X)).persist()  # held on the cluster under the old model's keys
+    before = old.compute()
+    _changed(model, change, X)
+    new = wrapper.transform(_rows(X))
+    assert new.name != old.name
+    got = new.compute()
+    np.testing.assert_allclose(got, model.transform(X), rtol=1e-10, atol=1e-12)
+    assert np.abs(got - before).max() > 1e-6
+    del old
+
+
+def test_the_models_name_is_its_content():
+    from dask.base import tokenize
+
+    X = np.random.default_rng(1).random((30, D))
+    a, b = npae.Autoencoder(**SMALL).fit(X), npae.Autoencoder(**SMALL).fit(X)
+    assert tokenize(a) == tokenize(b)  # equal content, equal name
+    assert tokenize(a) == tokenize(a.set_params(epochs=7))  # set_params after the fit: the same model
+    assert tokenize(a) != tokenize(npae.Autoencoder(**dict(SMALL, random_state=1)).fit(X))
+    detector = npae.AnomalyDetector(npae.Autoencoder(**SMALL), refit=True).fit(X)
+    name = tokenize(detector)
+    detector.model_.parameters()["decoder.0.b"][...] += 1.0
+    assert tokenize(detector) != name
+
+
+def test_a_vae_block_draws_its_own_noise_and_leaves_the_client_model_alone(X, fitted):
+    """Each block i scores with the model's inference stream of key (i,): identical rows in two
+    blocks score differently, the same graph gives the same numbers, nothing on the client moves
+    (the synchronous scheduler runs the very object the client holds)."""
+    vae = fitted["VAE"]
+    state = vae._rng.bit_generator.state
+    twice = np.vstack([X[:40], X[:40]])
+    lazy = nd.ParallelPostFit(vae).score_samples(da.from_array(twice, chunks=(40, D)))
+    got = lazy.compute(scheduler="sync")
+    assert not np.array_equal(got[:40], got[40:])
+    np.testing.assert_array_equal(lazy.compute(scheduler="sync"), got)
+    for i in range(2):
+        np.testing.assert_array_equal(got[40 * i:40 * (i + 1)], vae._with_inference_key((i,)).score_samples(X[:40]))
+    assert vae._rng.bit_generator.state == state
+    np.testing.assert_array_equal(vae.score_samples(twice), vae.score_samples(twice))
+
+
+# ------------------------------------------------------------------------------ empty blocks
+ALL_METHODS = DETERMINISTIC + [("VAE", "score_samples")]
+
+
+@pytest.mark.parametrize("name, method", ALL_METHODS, ids=[f"{n}-{m}" for n, m in ALL_METHODS])
+def test_blocks_of_zero_rows_give_zero_rows(X, fitted, name, method):
+    estimator = fitted[name]
+    inputs = (estimator.transform(X) if method == "inverse_transform" else X)[:20]
+    lazy = getattr(nd.ParallelPostFit(estimator), method)(da.from_array(inputs, chunks=((5, 0, 15), inputs.shape[1])))
+    assert lazy.chunks[0] == (5, 0, 15)
+    got = lazy.compute(scheduler="sync")
+    want = getattr(estimator, method)(inputs)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if not (name == "VAE" and method == "score_samples"):  # sampled: other draws per block
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    masked = da.from_array(inputs, chunks=5)[da.from_array(inputs[:, 0] > 2.0, chunks=5)]  # no row kept
+    assert getattr(nd.ParallelPostFit(estimator), method)(masked).compute(scheduler="sync").shape[0] == 0
+
+
+def test_a_boolean_mask_selection_scores_the_rows_it_keeps(X, fitted):
+    model = fitted["ContractiveAutoencoder"]
+    keep = X[:, 0] > np.quantile(X[:, 0], 0.7)
+    keep[:50] = False  # the first block keeps nothing
+    selected = _rows(X)[da.from_array(keep, chunks=(ROW_CHUNKS,))]
+    got = nd.ParallelPostFit(model).score_samples(selected).compute(scheduler="sync")
+    np.testing.assert_allclose(got, model.score_samples(X[keep]), rtol=1e-10, atol=1e-12)
+
+
+def test_incremental_skips_blocks_of_zero_rows(X):
+    model = npae.Autoencoder(**SMALL)
+    chunks = ((0, 100, 0, 140, 0), (D,))
+    streamed = nd.Incremental(model, shuffle_blocks=False).fit(da.from_array(X, chunks=chunks))
+    by_hand = clone(model).partial_fit(X[:100]).partial_fit(X[100:])
+    assert len(streamed.estimator_.history_["loss"]) == 2
+    for name, value in by_hand.parameters().items():
+        np.testing.assert_allclose(streamed.estimator_.parameters()[name], value, rtol=1e-12, err_msg=name)
+    keep = X[:, 1] > np.median(X[:, 1])
+    keep[:120] = False
+    masked = da.from_array(X, chunks=(120, D))[da.from_array(keep, chunks=120)]  # unknown chunk sizes
+    trained = nd.Incremental(clone(model), shuffle_blocks=False).fit(masked).estimator_
+    assert len(trained.history_["loss"]) == 1
+    with pytest.raises(ValueError, match="0 sample"):
+        nd.Incremental(clone(model)).fit(da.from_array(X[:0], chunks=(5, D)))
+    with pytest.raises(ValueError, match="Every block of X is empty"):
+        nd.Incremental(clone(model)).fit(da.from_array(X, chunks=(120, D))[da.from_array(X[:, 0] > 2.0, chunks=120)])
+
+
+def test_a_detectors_name_follows_its_scaler_and_threshold():
+    from dask.base import tokenize
+
+    X = np.random.default_rng(2).random((30, 1100))  # over 1,000 features: NumPy abridges its repr
+    detector = npae.AnomalyDetector(npae.Autoencoder(**SMALL, loss="mse"), scaler="standard").fit(X)
+    name = tokenize(detector)
+    detector.scaler_.mean_[500] += 1.0  # in the middle, where the repr prints "..."
+    assert tokenize(detector) != name
+    name = tokenize(detector)
+    detector.offset_ = detector.offset_ + 1.0
+    assert tokenize(detector) != name

@@ -18,12 +18,27 @@ _forward_backward(X, **kw)       batch objective (0-d array), extra logs, and gr
 _training_objective(X)           what ``train_step`` descends (default ``_forward_backward(X)``;
                                  the denoiser corrupts X first, the VAE passes its warm-up β)
 _sample_losses(X)                per-sample objective (N,) used by ``score_samples``
+
+Architecture: a fitted model is a value
+---------------------------------------
+What a fitted model computes is a function of one snapshot: the configuration as fitted (the
+hyperparameters it was built or last warm-started with, ``_fitted_params``) and its weights.
+``set_params`` after a fit changes the next fit from scratch, not the snapshot. Every consumer
+reads the snapshot through ``_as_fitted()``, never ``get_params()``: npae's own methods, the
+ONNX converters (``npae.onnx``), the Dask wrappers (``npae.dask``: output shapes and dtypes),
+``npae.export.to_torch`` and ``save``; so no two of them can disagree. Inference draws nothing
+from the training stream (the VAE has its own inference stream). The model's identity for
+caching is its content: ``__dask_tokenize__`` hashes the snapshot, so Dask never serves a
+result of the model as it was before ``partial_fit``, a warm start, ``set_weights`` or an
+in-place edit of a parameter.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import json
 import math
 import numbers
 import threading
@@ -195,6 +210,23 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         view.__dict__.update(self.__dict__)
         view.__dict__.update({k: self._fitted_params[k] for k in changed})
         return view
+
+    def __dask_tokenize__(self):
+        """Dask's name for this model: a hash of its fitted snapshot (class, configuration as
+        fitted, backend, dtype, number of features, every parameter's name, shape, dtype and
+        bytes), so any change to the weights gives a new name. An unfitted model is named by
+        its class and hyperparameters."""
+        if not self._is_built():
+            return (type(self).__qualname__, "unfitted", repr(sorted(self.get_params(deep=False).items())))
+        model = self._as_fitted()
+        config = json.dumps(_json_params(model.get_params(deep=False)), sort_keys=True)
+        digest = hashlib.sha256(config.encode())
+        for name, value in model.parameters().items():
+            host = B.to_numpy(value)
+            digest.update(f"{name}:{host.dtype.str}:{tuple(host.shape)}".encode())
+            digest.update(host.tobytes())
+        return (type(self).__qualname__, model.backend_.name, str(model.dtype), int(model.n_features_in_),
+                digest.hexdigest())
 
     def _apply_changed_params(self) -> None:
         """Before a warm start: refuse changed hyperparameters that need a new network, apply the

@@ -28,7 +28,10 @@ then both heads' backward passes add into dh, which runs through the encoder sta
 
 from __future__ import annotations
 
+import hashlib
 import math
+import numbers
+import secrets
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
@@ -162,6 +165,30 @@ def reparameterize_grad(dz, log_var, eps):
     return dz, dz * (0.5 * std * eps)
 
 
+# ---------------------------------------------------------------------- inference seeds
+def _digest(value) -> int:
+    """A 128-bit int from the repr of ``value`` (ints and tuples of them): a stable seed."""
+    return int.from_bytes(hashlib.sha256(repr(value).encode()).digest()[:16], "little")
+
+
+def _inference_seed(random_state) -> int:
+    """The seed of a model's inference stream, from its ``random_state`` at build time.
+
+    An int seeds it deterministically (a saved and loaded model scores alike); a Generator made
+    from a seed (``numpy.random.default_rng(0)``) does too, from its seed sequence, without
+    drawing from it; anything else (None, a legacy RandomState) gets fresh entropy. The stream
+    differs from the training stream of the same seed.
+    """
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return _digest(("npae-vae-inference", int(random_state)))
+    seed_seq = getattr(getattr(random_state, "bit_generator", None), "seed_seq", None)
+    entropy = getattr(seed_seq, "entropy", None)
+    if entropy is not None:
+        entropy = tuple(entropy) if isinstance(entropy, (list, tuple)) else int(entropy)
+        return _digest(("npae-vae-inference", entropy, tuple(int(k) for k in seed_seq.spawn_key)))
+    return secrets.randbits(128)
+
+
 # ---------------------------------------------------------------------- the model
 class VAE(BaseAutoencoder):
     """A variational autoencoder with hand-written backpropagation; a scikit-learn transformer.
@@ -191,7 +218,9 @@ class VAE(BaseAutoencoder):
     epochs : int, default=10
     dtype : {"float32", "float64"}, default="float32"
     random_state : None, int or numpy.random.Generator
-        Seeds the initial weights, the minibatch order and every eps drawn during ``fit``.
+        Seeds the initial weights, the minibatch order and every eps drawn during ``fit``; and,
+        through a separate stream fixed when the network is built, the draws of inference
+        (``score_samples``, ``elbo``, ``log_likelihood``, ``sample`` without ``random_state``).
     backend : {None, "numpy", "cupy", "torch", "array_api_strict"}
         None uses the active backend when fitting.
     verbose : int, default=1
@@ -228,6 +257,14 @@ class VAE(BaseAutoencoder):
     checks run inside the range. All sampled quantities (``fit``, ``elbo``, ``log_likelihood``,
     ``sample``) use eps drawn on the host by ``npae.backend.standard_normal``, so a seed gives the
     same numbers on every backend (float32 and float64 draw different streams).
+
+    Inference never draws from the training Generator: without ``random_state``, each call of
+    ``score_samples``, ``elbo``, ``log_likelihood``, ``log_importance_weights`` or ``sample``
+    starts afresh from the model's inference seed. A fitted model therefore gives the same
+    numbers for the same call every time, from any thread, and scoring between fits does not
+    change later training; pass ``random_state`` for other draws. The inference seed follows an
+    int (or seeded Generator) ``random_state``, so a loaded model scores as the saved one did;
+    with ``random_state=None`` it is fresh entropy at each fit from scratch.
 
     Examples
     --------
@@ -296,6 +333,8 @@ class VAE(BaseAutoencoder):
         losses.get_likelihood(self.likelihood, self.sigma).check_target(Xb, type(self).__name__)
 
     def _build(self, n_features: int, rng) -> None:
+        self._inference_seed = _inference_seed(self.random_state)
+        self._inference_key = ()
         self.likelihood_ = losses.get_likelihood(self.likelihood, self.sigma)
         init = self.weight_init or default_init(self.activation)
         hidden = check_hidden_sizes(self.hidden_sizes)
@@ -315,11 +354,41 @@ class VAE(BaseAutoencoder):
             + [(f"decoder.{i}", layer) for i, layer in enumerate(self.decoder_.parameter_layers())]
         )
 
+    # ------------------------------------------------------------------ inference randomness
+    # Inference draws (elbo / score_samples, log_likelihood, log_importance_weights, sample) never
+    # touch the training Generator ``_rng``: each call starts a fresh Generator from the model's
+    # inference seed, fixed when the network is built. So scoring between fits does not change
+    # later training, concurrent calls give what sequential ones give, and a call is a function
+    # of the fitted model and its arguments (a fitted model is a value). npae.dask scores block i
+    # with the stream of key (i,), so the blocks of one array draw different noise.
     def _model_rng(self, random_state=None):
-        """The Generator for a draw: ``random_state`` if given, else the model's own stream."""
+        """The Generator for an inference draw: ``random_state`` if given, else a fresh one from
+        the model's inference stream (see ``_inference_rng``)."""
         if random_state is not None:
             return B.check_random_state(random_state)
-        return self._rng
+        return self._inference_rng()
+
+    def _inference_rng(self):
+        """A new Generator on the inference stream of this model and ``_inference_key`` (() in
+        memory, (i,) for block i under npae.dask); it never advances anything on the model."""
+        seed = getattr(self, "_inference_seed", None)
+        if seed is None:  # a model pickled before the inference stream existed
+            seed = _inference_seed(getattr(self, "_fitted_params", {}).get("random_state", 0))
+        key = tuple(getattr(self, "_inference_key", ()))
+        return B.check_random_state(_digest((seed, *key)) if key else seed)
+
+    def _with_inference_key(self, key):
+        """A shallow copy (sharing the layers) whose inference draws use the stream of ``key``,
+        a tuple of ints; npae.dask gives block i the key (i,)."""
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view._inference_key = tuple(int(k) for k in key)
+        return view
+
+    def __dask_tokenize__(self):
+        """The base class's content token, plus the inference seed (it decides sampled scores)."""
+        return (*super().__dask_tokenize__(), str(getattr(self, "_inference_seed", None)),
+                str(getattr(self, "_inference_key", ())))
 
     def _kl_weight(self) -> float:
         """β·min(1, e/W) for the epoch e about to run (e = epochs already in ``history_``)."""
@@ -441,7 +510,7 @@ class VAE(BaseAutoencoder):
         ----------
         n_samples : int
         random_state : None, int or numpy.random.Generator
-            None draws from the model's own Generator (advancing it).
+            None draws from the model's inference stream (the same samples on every call).
 
         Returns
         -------
@@ -466,7 +535,7 @@ class VAE(BaseAutoencoder):
         ----------
         X : array-like of shape (N, D)
         random_state : None, int or numpy.random.Generator
-            Source of eps; None uses the model's own Generator.
+            Source of eps; None uses the model's inference stream (the same eps on every call).
 
         Returns
         -------
@@ -479,7 +548,7 @@ class VAE(BaseAutoencoder):
         return restore_kind(-model._chunks(lambda x: model._sample_losses(x, rng), Xb), kind)
 
     def score_samples(self, X):
-        """The per-sample ELBO (``elbo`` with the model's Generator): higher means more normal."""
+        """The per-sample ELBO (``elbo`` on the model's inference stream): higher means more normal."""
         return self.elbo(X)
 
     def _log_weight_chunks(self, X, k: int, rng):
@@ -541,7 +610,7 @@ class VAE(BaseAutoencoder):
             S, the number of importance samples.
         random_state : None, int or numpy.random.Generator
             Source of eps (drawn in the same order as ``log_likelihood`` draws them); None uses
-            the model's own Generator.
+            the model's inference stream (the same eps on every call).
 
         Returns
         -------
@@ -571,7 +640,7 @@ class VAE(BaseAutoencoder):
         k : int, default=100
             S, the number of importance samples.
         random_state : None, int or numpy.random.Generator
-            Source of eps; None uses the model's own Generator.
+            Source of eps; None uses the model's inference stream (the same eps on every call).
 
         Returns
         -------

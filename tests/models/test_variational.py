@@ -357,7 +357,80 @@ def test_sample_shape_range_and_seed(data, likelihood):
         assert S.min() >= 0.0 and S.max() <= 1.0
     np.testing.assert_array_equal(S, vae.sample(30, random_state=2))
     np.testing.assert_allclose(S, vae.inverse_transform(_normal(2, (30, K))), rtol=1e-12)
-    assert not np.array_equal(vae.sample(30), vae.sample(30))  # the model's stream advances
+    # inference draws from the model's own inference stream, afresh on every call (a value)
+    np.testing.assert_array_equal(vae.sample(30), vae.sample(30))
+    assert not np.array_equal(vae.sample(30), S) and not np.array_equal(vae.sample(30, random_state=3), S)
+
+
+# ---------------------------------------------------------------- inference randomness
+def _weights(model):
+    return {k: np.array(v) for k, v in model.parameters().items()}
+
+
+def test_scoring_between_fits_does_not_change_later_training(data):
+    """Inference draws from its own stream: the training generator is untouched."""
+    scored, untouched = small(), small()
+    scored.fit(data)
+    untouched.fit(data)
+    scored.score_samples(data)
+    scored.elbo(data)
+    scored.log_likelihood(data, k=3)
+    scored.sample(4)
+    scored.score(data)
+    scored.partial_fit(data)
+    untouched.partial_fit(data)
+    for name, value in _weights(untouched).items():
+        np.testing.assert_array_equal(_weights(scored)[name], value, err_msg=name)
+    scored.set_params(warm_start=True, epochs=1).fit(data)
+    untouched.set_params(warm_start=True, epochs=1).fit(data)
+    for name, value in _weights(untouched).items():
+        np.testing.assert_array_equal(_weights(scored)[name], value, err_msg=name)
+
+
+def test_inference_is_a_function_of_the_fitted_model(data):
+    """The same call gives the same numbers; two models of one seed agree; the inference stream
+    is not the training stream; an explicit random_state still gives other draws."""
+    vae = small().fit(data)
+    first = vae.score_samples(data)
+    np.testing.assert_array_equal(vae.score_samples(data), first)
+    np.testing.assert_array_equal(small().fit(data).score_samples(data), first)
+    assert not np.array_equal(vae.elbo(data, random_state=0), first)
+    np.testing.assert_array_equal(vae.log_likelihood(data, k=4), vae.log_likelihood(data, k=4))
+    assert not np.array_equal(small(random_state=1).fit(data).score_samples(data), first)
+    generator = small(random_state=np.random.default_rng(5)).fit(data)
+    again = small(random_state=np.random.default_rng(5)).fit(data)
+    np.testing.assert_array_equal(generator.score_samples(data), again.score_samples(data))
+
+
+def test_threads_scoring_one_model_get_what_one_thread_gets(data):
+    from concurrent.futures import ThreadPoolExecutor
+
+    vae = small().fit(data)
+    want = vae.score_samples(data)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: vae.score_samples(data), range(16)))
+    for got in results:
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_loaded_model_scores_as_the_saved_one(data, tmp_path):
+    vae = small().fit(data)
+    vae.save(tmp_path / "vae.npz")
+    loaded = base.load(tmp_path / "vae.npz")
+    np.testing.assert_array_equal(loaded.score_samples(data), vae.score_samples(data))
+    np.testing.assert_array_equal(loaded.sample(3), vae.sample(3))
+
+
+def test_an_inference_key_gives_another_stream_without_touching_the_model(data):
+    """npae.dask scores block i with key (i,): different noise per block, the model unchanged."""
+    vae = small().fit(data)
+    state = vae._rng.bit_generator.state
+    block0, block1 = vae._with_inference_key((0,)), vae._with_inference_key((1,))
+    s0, s1 = block0.score_samples(data), block1.score_samples(data)
+    assert not np.array_equal(s0, s1) and not np.array_equal(s0, vae.score_samples(data))
+    np.testing.assert_array_equal(vae._with_inference_key((0,)).score_samples(data), s0)
+    np.testing.assert_array_equal(block0.transform(data), vae.transform(data))
+    assert vae._rng.bit_generator.state == state and getattr(vae, "_inference_key", ()) == ()
 
 
 def test_save_load_round_trip(xp, data, tmp_path):
