@@ -22,6 +22,7 @@ from array_api_compat import device as device_of
 
 from npae import backend as B
 from npae.exercises.diagnosis import MATCH, diagnose, named_factors, shape_hint, swap_last_axes
+from npae.exercises.progress import record, status_of
 from npae.exercises.registry import get
 from npae.gradcheck import DEFAULT_TOL, numerical_gradient, relative_error
 
@@ -69,6 +70,11 @@ class CheckResult:
 
     def __bool__(self) -> bool:
         return self.passed
+
+    @property
+    def status(self) -> str:
+        """"passed", "failing" or "not implemented" (a stub: ``raise NotImplementedError``, ``None``, ``...``)."""
+        return status_of(self)
 
     def __str__(self) -> str:
         return "\n".join(self.lines)
@@ -119,8 +125,15 @@ def check(name, fn, *, backend=None, random_state=None) -> CheckResult:
     -------
     CheckResult
         ``passed``, ``mistakes`` (ids) and the report (``print(result)``). A function that raises
-        (``NotImplementedError`` included) fails; ``check`` itself does not raise.
+        (``NotImplementedError`` included) fails; ``check`` itself does not raise. The result is
+        also recorded for ``npae.exercises.progress()`` (the latest check of each exercise counts).
     """
+    result = _check(name, fn, backend=backend, random_state=random_state)
+    record(result)
+    return result
+
+
+def _check(name, fn, *, backend=None, random_state=None) -> CheckResult:
     exercise = get(name)
     if not callable(fn):
         raise TypeError(f"check({exercise.name!r}, fn) needs a function; got {type(fn).__name__}.")
@@ -203,6 +216,13 @@ def _same(host, placed) -> bool:
     return tuple(after.shape) == tuple(host.shape) and bool(xp.all(after == before))
 
 
+def _is_stub(out) -> bool:
+    """A stub's result: None or ``...`` (also inside a tuple of them)."""
+    if isinstance(out, (tuple, list)) and out:
+        return all(o is None or o is Ellipsis for o in out)
+    return out is None or out is Ellipsis
+
+
 def _run(report, exercise, fn, inputs, backend, dtype):
     """Call ``fn``; return its outputs as a tuple, None after a reported failure, "stop" if unwritten."""
     args = [_place(v, backend, dtype) for v in inputs.values()]
@@ -219,6 +239,10 @@ def _run(report, exercise, fn, inputs, backend, dtype):
             advice = f"\n    → {hint}" if hint else ""
             report.fail("error", f"your function raised {type(err).__name__}: {text}{advice}")
             return None
+    if _is_stub(out):
+        report.fail("not_implemented", "not implemented yet: your function returned "
+                    f"{'...' if out is Ellipsis else 'None'} (a stub, or a missing `return`).")
+        return "stop"
     said = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
     if said:
         report.note(f"note: your function warned: {'; '.join(said)}")
