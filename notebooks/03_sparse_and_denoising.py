@@ -92,13 +92,13 @@ print("train", X_train.shape, "test", X_test.shape)
 #
 # **L1 activity.** Penalise the size of every code entry:
 #
-# $$S_{\mathrm{L1}} = \frac{\lambda}{N} \sum_{n=1}^{N} \sum_{j=1}^{K} \lvert h_{nj} \rvert,
-#   \qquad \frac{\partial S_{\mathrm{L1}}}{\partial h_{nj}} = \frac{\lambda}{N}\,\operatorname{sign}(h_{nj}).$$
+# $$S_{\mathrm{L1}} = \frac{\lambda}{N} \sum_{n=1}^{N} \sum_{j=1}^{K} \lvert h_{nj} \rvert .$$
 #
-# With sigmoid codes $h > 0$, so the gradient is the constant $\lambda/N$: every unit is pushed
-# down with the same force, however small it already is. Through the sigmoid the force on the
-# logit is $\frac{\lambda}{N}\,h_{nj}(1 - h_{nj})$, which vanishes as the unit saturates at $0$:
-# a unit that is off for every image feels no push at all, and nothing pulls it back.
+# Each $h_{nj}$ appears in exactly one term of the double sum, and $\lvert u\rvert$ has slope $\pm1$
+# away from $0$. With sigmoid codes $h > 0$, so (as you will find) every unit is pushed down with the
+# same force, however small it already is. Through the sigmoid the force on the logit picks up the
+# factor $\sigma'(z_{nj}) = h_{nj}(1 - h_{nj})$, which vanishes as the unit saturates at $0$: a unit
+# that is off for every image feels no push at all, and nothing pulls it back.
 #
 # **KL sparsity.** Treat the *average* activation of unit $j$ over the batch,
 #
@@ -112,12 +112,16 @@ print("train", X_train.shape, "test", X_test.shape)
 #   = \beta \sum_{j} \Big[\rho \log\frac{\rho}{\hat\rho_j}
 #   + (1-\rho)\log\frac{1-\rho}{1-\hat\rho_j}\Big].$$
 #
-# Its derivative with respect to $\hat\rho_j$ is $\beta\big(-\rho/\hat\rho_j + (1-\rho)/(1-\hat\rho_j)\big)$,
-# and the chain rule goes **through the batch mean**: $\partial\hat\rho_j/\partial h_{nj} = 1/N$ for
-# *every* row $n$, so
+# Differentiate it with respect to $\hat\rho_j$ first (only the logs depend on it); then the chain
+# rule goes **through the batch mean**: $\partial\hat\rho_j/\partial h_{nj} = 1/N$ for *every* row
+# $n$, so $\partial S_{\mathrm{KL}}/\partial h_{nj} = \frac{1}{N}\,\partial S_{\mathrm{KL}}/\partial\hat\rho_j$.
+#
+# <details><summary>Hint: the last step (open it after you have tried)</summary>
 #
 # $$\frac{\partial S_{\mathrm{KL}}}{\partial h_{nj}} = \frac{\beta}{N}
 #   \left(-\frac{\rho}{\hat\rho_j} + \frac{1-\rho}{1-\hat\rho_j}\right).$$
+#
+# </details>
 #
 # Three consequences:
 #
@@ -126,7 +130,7 @@ print("train", X_train.shape, "test", X_test.shape)
 #   is *not* a sum of per-image gradients;
 # * it is zero when $\hat\rho_j = \rho$ and *negative* when $\hat\rho_j < \rho$: unlike L1, the KL
 #   penalty pushes an under-used unit back up;
-# * near $\hat\rho_j \to 0$ or $1$ it blows up like $1/\hat\rho_j$, so it is computed from the logits
+# * near $\hat\rho_j \to 0$ or $1$ it blows up, so it is computed from the logits
 #   with a stable log-mean-exp, not from rounded $h$.
 #
 # ### Your turn: the two penalty gradients
@@ -164,9 +168,10 @@ print(your_turn["kl_sparsity_grad"])
 
 # %% [markdown]
 # Here are both penalties written out with NumPy on a small batch of codes, and their gradients
-# checked against central differences. The third check uses the tempting but wrong *per-row*
-# gradient, $\frac{\beta}{N}\big(-\rho/h_{nj} + (1-\rho)/(1-h_{nj})\big)$, which forgets that
-# $\hat\rho_j$ is shared by the batch.
+# (yours once they pass their checks, npae's until then) checked against central differences.
+# The third check uses the tempting but wrong *per-row* gradient: the penalty's gradient for each
+# image on its own, as if it were a batch of one, which forgets that $\hat\rho_j$ is shared by
+# the batch.
 
 # %%
 lam, beta, rho = 0.5, 2.0, 0.05
@@ -182,11 +187,21 @@ def kl_penalty():
     return beta * np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
 
 
+def yours_or_npae(name, fn):
+    """Your function once it has passed its check in this session, npae's reference until then."""
+    if name in npae.exercises.progress(names=[name]).passed:
+        print(f"{name}: yours")
+        return fn
+    print(f"{name}: npae's (yours joins once it passes its check)")
+    return lambda *args: npae.exercises.get(name).reference(*args)[0]
+
+
 N = H.shape[0]
-l1_grad = lam / N * np.sign(H)
-rho_hat = H.mean(axis=0)
-kl_grad = np.broadcast_to(beta / N * (-rho / rho_hat + (1 - rho) / (1 - rho_hat)), H.shape)
-kl_grad_per_row = beta / N * (-rho / H + (1 - rho) / (1 - H))  # wrong: ignores the batch mean
+l1_grad = yours_or_npae("l1_activity_grad", l1_activity_grad)(H, lam)
+kl_fn = yours_or_npae("kl_sparsity_grad", kl_sparsity_grad)
+kl_grad = beta * kl_fn(H, rho)
+# wrong: each row's gradient as if it were a batch of one (scaled to this batch), the batch mean ignored
+kl_grad_per_row = np.concatenate([beta * kl_fn(H[n : n + 1], rho) for n in range(N)]) / N
 
 err_l1 = relative_error(l1_grad, numerical_gradient(l1_penalty, H))
 err_kl = relative_error(kl_grad, numerical_gradient(kl_penalty, H))
@@ -527,6 +542,4 @@ if not QUICK:
     assert all(mean_activation[name] < 0.5 * off for name in sparse_models if name != "no penalty"), mean_activation
     for noise, row in psnr_table.items():
         assert row["denoiser"] > row["plain AE"] and row["denoiser"] > row["noisy"] + 3.0, (noise, row)
-done = {name: result for name, result in your_turn.items() if "not_implemented" not in result.mistakes}
-assert all(result.passed for result in done.values()), "\n\n".join(str(r) for r in done.values() if not r.passed)
-print("all checks passed")
+print(npae.exercises.progress(chapter=3))

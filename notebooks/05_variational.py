@@ -69,6 +69,16 @@ N_MC = 2_000 if QUICK else 200_000  # Monte Carlo samples for the KL check
 SEED = 0
 your_turn = {}  # exercise name -> the result of npae.exercises.check for each "your turn" cell
 
+
+def reveal(name, *objects):
+    """Print npae's own code for the exercise ``name``, but only once yours has passed its check."""
+    if name not in npae.exercises.progress(names=[name]).passed:
+        print(f"npae's code for {name} is shown here once your {name} passes its check: "
+              "write it in the cell above, run that cell, then run this one again.")
+        return
+    for obj in objects:
+        print(inspect.getsource(obj))
+
 npae.set_backend("numpy")
 rng = np.random.default_rng(SEED)
 class_names = npae.datasets.FASHION_MNIST_CLASSES
@@ -109,17 +119,22 @@ class_names = npae.datasets.FASHION_MNIST_CLASSES
 # For one latent dimension with $q = \mathcal N(\mu, \sigma^2)$ and $p = \mathcal N(0, 1)$,
 #
 # $$\mathrm{KL}(q\,\|\,p) = \mathbb{E}_q\big[\log q(z) - \log p(z)\big]
-#   = \mathbb{E}_q\!\left[-\tfrac12\log\sigma^2 - \tfrac{(z-\mu)^2}{2\sigma^2} + \tfrac{z^2}{2}\right]
-#   = -\tfrac12\log\sigma^2 - \tfrac12 + \tfrac12(\mu^2 + \sigma^2),$$
+#   = \mathbb{E}_q\!\left[-\tfrac12\log\sigma^2 - \tfrac{(z-\mu)^2}{2\sigma^2} + \tfrac{z^2}{2}\right]$$
 #
-# using $\mathbb{E}_q[(z-\mu)^2] = \sigma^2$ and $\mathbb{E}_q[z^2] = \mu^2 + \sigma^2$ (the
-# $\log 2\pi$ terms cancel). Summed over the $K$ independent dimensions,
+# (the $\log 2\pi$ terms cancel). Take the expectation term by term with
+# $\mathbb{E}_q[(z-\mu)^2] = \sigma^2$ and $\mathbb{E}_q[z^2] = \mu^2 + \sigma^2$, and sum over the
+# $K$ independent dimensions; for the gradient, write $\sigma_k^2 = e^{\log\sigma_k^2}$ and
+# differentiate with respect to $\mu_k$ and $\log\sigma_k^2$.
+#
+# <details><summary>Hint: the last step (open it after you have tried)</summary>
 #
 # $$\mathrm{KL} = -\tfrac12 \sum_{k=1}^K \big(1 + \log\sigma_k^2 - \mu_k^2 - \sigma_k^2\big), \qquad
 #   \frac{\partial\,\mathrm{KL}}{\partial\mu_k} = \mu_k, \qquad
 #   \frac{\partial\,\mathrm{KL}}{\partial\log\sigma_k^2} = \tfrac12\big(\sigma_k^2 - 1\big).$$
 #
-# It is zero only for $\mu = 0$, $\sigma = 1$: the encoder pays for every image whose cloud differs
+# </details>
+#
+# The KL is zero only for $\mu = 0$, $\sigma = 1$: the encoder pays for every image whose cloud differs
 # from the prior.
 #
 # ### Your turn: the KL term and its gradient
@@ -153,11 +168,11 @@ your_turn["gaussian_kl_grad"] = npae.exercises.check("gaussian_kl_grad", gaussia
 print(your_turn["gaussian_kl_grad"])
 
 # %% [markdown]
-# Here is npae's version, and a Monte Carlo check: average $\log q(z) - \log p(z)$ over many
-# $z \sim q$.
+# Here is npae's version (once your `gaussian_kl` passes), and a Monte Carlo check: average
+# $\log q(z) - \log p(z)$ over many $z \sim q$.
 
 # %%
-print(inspect.getsource(losses.gaussian_kl))
+reveal("gaussian_kl", losses.gaussian_kl)
 
 mu_demo = np.array([[0.5, -1.0, 2.0]])
 log_var_demo = np.array([[0.0, -2.0, 1.0]])
@@ -188,24 +203,31 @@ print(f"closed form KL = {kl_closed:.4f}; Monte Carlo over {N_MC:,} samples = {k
 # input like $x$. Entry by entry,
 #
 # $$\frac{\partial z_k}{\partial \mu_k} = 1, \qquad
-#   \frac{\partial z_k}{\partial \log\sigma^2_k} = \varepsilon_k\,\frac{\partial\sigma_k}{\partial\log\sigma_k^2}
-#   = \tfrac12\,\sigma_k\,\varepsilon_k ,$$
+#   \frac{\partial z_k}{\partial \log\sigma^2_k} = \varepsilon_k\,\frac{\partial\sigma_k}{\partial\log\sigma_k^2},
+#   \qquad \sigma_k = \exp\!\big(\tfrac12\log\sigma_k^2\big),$$
 #
-# so with $g = \partial L/\partial z$ arriving from the decoder's backward pass,
+# and with $g = \partial L/\partial z$ arriving from the decoder's backward pass, the chain rule
+# multiplies $g$ by these, entry by entry. The loss also holds the KL term of 5.2, weighted by
+# $\beta$ and divided by the batch size $N$ (the loss is a batch mean), so each of
+# $\partial L/\partial\mu$ and $\partial L/\partial\log\sigma^2$ is a sum of two terms: one through
+# the sample $z$, one through the KL.
+#
+# <details><summary>Hint: the last step (open it after you have tried)</summary>
 #
 # $$\frac{\partial L}{\partial\mu} = g + \frac{\beta}{N}\,\mu, \qquad
 #   \frac{\partial L}{\partial\log\sigma^2} = g\odot\tfrac12\,\sigma\odot\varepsilon
-#   + \frac{\beta}{N}\cdot\tfrac12\big(\sigma^2 - 1\big),$$
+#   + \frac{\beta}{N}\cdot\tfrac12\big(\sigma^2 - 1\big).$$
 #
-# where the second terms are the KL gradients from 5.2, weighted by $\beta$ and divided by the
-# batch size $N$ (the loss is a batch mean). A Monte Carlo average of these gradients is an unbiased
+# </details>
+#
+# A Monte Carlo average of these gradients is an unbiased
 # estimate of the gradient of the expectation.
 #
 # ### Your turn: the reparameterization's backward pass
 #
 # Given $g = \partial L/\partial z$ from the decoder and the forward pass's $\mu$, $\log\sigma^2$ and
 # $\varepsilon$, return $\partial L/\partial\mu$ and $\partial L/\partial\log\sigma^2$ of the sampling step
-# alone (the first terms above; the KL's part is the exercise before).
+# alone (the terms through $z$; the KL's part is the exercise before).
 
 # %%
 def reparameterize_backward(dz, mu, log_var, eps):
@@ -220,13 +242,14 @@ your_turn["reparameterize_backward"] = npae.exercises.check("reparameterize_back
 print(your_turn["reparameterize_backward"])
 
 # %% [markdown]
-# In npae the first terms are the junction
-# `reparameterize_grad`, the second ones `gaussian_kl_grad` (beside `gaussian_kl` in
-# `npae.losses`); the VAE adds the two, the second times $\beta/N$:
+# In npae the terms through $z$ are the junction
+# `reparameterize_grad`, the KL's `gaussian_kl_grad` (beside `gaussian_kl` in
+# `npae.losses`); the VAE adds the two, the second times $\beta/N$. Each is shown once your
+# version passes its check:
 
 # %%
-print(inspect.getsource(reparameterize_grad))
-print(inspect.getsource(losses.gaussian_kl_grad))
+reveal("reparameterize_backward", reparameterize_grad)
+reveal("gaussian_kl_grad", losses.gaussian_kl_grad)
 
 # %% [markdown]
 # A quick numerical check of the two partial derivatives on the scalar $\sum_k G_k z_k$ with a
@@ -410,9 +433,15 @@ fig_samples  # noqa: B018
 # $$\mathcal L_k = \mathbb{E}\Big[\log\frac1k\sum_{s=1}^k w_s\Big] \le \log p_\theta(x), \qquad
 #   \mathcal L_1 = \text{ELBO} \le \mathcal L_2 \le \dots \le \mathcal L_k \xrightarrow{k\to\infty} \log p_\theta(x)$$
 #
-# (Burda et al., 2016, prove the monotonicity). npae computes it as
-# $\operatorname{logsumexp}_s \log w_s - \log k$, the maximum subtracted first so that nothing
-# overflows: `vae.log_likelihood(X, k)`.
+# (Burda et al., 2016, prove the monotonicity). npae computes it from the log weights without
+# ever forming an overflowing $w_s$: `vae.log_likelihood(X, k)`. How is the exercise below.
+#
+# <details><summary>Hint (open it after you have tried)</summary>
+#
+# $\log\frac1k\sum_s w_s = \operatorname{logsumexp}_s \log w_s - \log k$, with the largest
+# $\log w_s$ subtracted before the exponential and added back after the log.
+#
+# </details>
 #
 # ### Your turn: the importance-weighted bound
 #
@@ -518,6 +547,4 @@ for name, bounds in iwae_mean.items():
         assert all(b >= a - 0.05 for a, b in itertools.pairwise(bounds)), (name, bounds)
 if not QUICK:
     assert vae16.history_["val_loss"][-1] < vae2.history_["val_loss"][-1], "K = 16 should beat K = 2"
-done = {name: result for name, result in your_turn.items() if "not_implemented" not in result.mistakes}
-assert all(result.passed for result in done.values()), "\n\n".join(str(r) for r in done.values() if not r.passed)
-print("all checks passed")
+print(npae.exercises.progress(chapter=5))
