@@ -30,10 +30,11 @@ exercise is, ``checker`` runs one, ``diagnosis`` names a wrong answer, ``inputs`
 from __future__ import annotations
 
 from npae.exercises import contractive, from_scratch, gradient_checking, sparse_denoising, variational  # noqa: F401
+from npae.exercises.assemble import assemble
 from npae.exercises.checker import CheckResult, check
 from npae.exercises.registry import REGISTRY, get
 
-__all__ = ["CheckResult", "check", "describe", "names"]
+__all__ = ["CheckResult", "assemble", "check", "describe", "names"]
 
 
 def names(chapter: int | None = None) -> list:
