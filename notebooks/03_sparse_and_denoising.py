@@ -494,6 +494,75 @@ dae_check = check_model(tiny_dae, X_band_noisy, target=X_band)
 print(dae_check)
 
 # %% [markdown]
+# ## 3.5 Capstone: a sparse autoencoder made of your functions
+#
+# Your KL sparsity gradient now drives the penalty of a sparse autoencoder like section 3.2's
+# (your L1 gradient would with `sparsity="l1"`, and your two corruptions run in
+# `npae.exercises.assemble(..., model="denoising")`, for exercise 6 below). `npae.exercises.assemble(functions, model="sparse", **params)` builds npae's
+# `SparseAutoencoder` with your functions where npae's own code runs. Each of them is checked as it is plugged
+# in, and for the first training steps every call is also computed by npae: the first function to
+# disagree is named (here with a warning, so that you see what the mistake does to the loss curve;
+# the default stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's
+# reference instead, and `summary()` says which pieces are yours. Below, your model and npae's train
+# on the same images with the same hyperparameters and seed, in float64: with every function right,
+# the two loss curves are the same to float rounding.
+
+# %%
+CAPSTONE_EPOCHS = 2 if QUICK else 10
+capstone = dict(hidden_sizes=(), latent_dim=64, latent_activation="sigmoid", loss="bce", sparsity="kl",
+                sparsity_weight=10.0, target_sparsity=0.05, learning_rate=3e-3 if QUICK else 1e-3,
+                batch_size=SPARSE_BATCH, epochs=CAPSTONE_EPOCHS, dtype="float64", random_state=SEED, verbose=0)
+X_capstone, X_capstone_val = X_train[: 1000 if QUICK else 5000], X_test[:200]
+mine = {"l1_activity_grad": l1_activity_grad, "kl_sparsity_grad": kl_sparsity_grad}
+your_model = npae.exercises.assemble(mine, model="sparse", **capstone)
+your_model.on_disagreement = "warn"  # a wrong function: train on, and see what it does
+your_model.fit(X_capstone, validation_data=X_capstone_val)
+npae_model = npae.SparseAutoencoder(**capstone).fit(X_capstone, validation_data=X_capstone_val)
+print(your_model.summary())
+print()
+if your_model.learner_functions:
+    print("Your code in this model:", ", ".join(your_model.learner_functions), "(where each runs: above);",
+          "npae's reference for the rest.")
+else:
+    print("None of this model's pieces are yours yet: every function above still raises NotImplementedError, so")
+    print("both runs below are npae's reference code. Write the exercises, then run this section again.")
+your_loss, npae_loss = np.asarray(your_model.history_["loss"]), np.asarray(npae_model.history_["loss"])
+capstone_gap = float(np.max(np.abs(your_loss - npae_loss) / np.abs(npae_loss)))
+print(f"final training loss: yours {your_loss[-1]:.4f}, npae's {npae_loss[-1]:.4f} "
+      f"(largest relative gap over the {len(npae_loss)} epochs: {capstone_gap:.1e})")
+
+fig = plt.figure(figsize=(12, 3.6))
+grid = fig.add_gridspec(3, 12)
+ax = fig.add_subplot(grid[:, :4])
+epochs_axis = np.arange(1, len(npae_loss) + 1)
+ax.plot(epochs_axis, npae_loss, "-", marker="o", label="npae, training")
+ax.plot(epochs_axis, your_loss, "--", marker="x", label="yours, training")
+ax.plot(epochs_axis, npae_model.history_["val_loss"], "-", marker="s", label="npae, validation")
+ax.plot(epochs_axis, your_model.history_["val_loss"], "--", marker="+", label="yours, validation")
+ax.set_xlabel("epoch")
+ax.set_ylabel("loss per image")
+ax.set_title("Your KL-sparse autoencoder against npae's")
+ax.legend(fontsize=7)
+shown = X_capstone_val[:8]
+for row, (label, images) in enumerate((("input", shown), ("npae", npae_model.reconstruct(shown)),
+                                       ("yours", your_model.reconstruct(shown)))):
+    for col in range(8):
+        image_ax = fig.add_subplot(grid[row, 4 + col])
+        image_ax.imshow(np.asarray(images[col]).reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+        image_ax.set_xticks([])
+        image_ax.set_yticks([])
+        if col == 0:
+            image_ax.set_ylabel(label, fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The reconstructions come from the two trained models: input on top, npae's below it, yours at the
+# bottom. When every function of yours is right the curves lie on top of each other and the images
+# match; a wrong one is named in the warning above (and in the summary), and the curve shows what
+# it does to training.
+
+# %% [markdown]
 # ## Exercises
 #
 # The "your turn" cells above were checked automatically. These ask for a derivation or an
@@ -542,4 +611,6 @@ if not QUICK:
     assert all(mean_activation[name] < 0.5 * off for name in sparse_models if name != "no penalty"), mean_activation
     for noise, row in psnr_table.items():
         assert row["denoiser"] > row["plain AE"] and row["denoiser"] > row["noisy"] + 3.0, (noise, row)
+if not npae.exercises.progress(names=list(mine)).failing:  # your model trained as npae's did
+    assert capstone_gap < 1e-6, capstone_gap
 print(npae.exercises.progress(chapter=3))
