@@ -563,7 +563,7 @@ plt.show()
 # %% [markdown]
 # ## 1.4 Capstone: an autoencoder made of your functions
 #
-# Every piece of section 1.2's autoencoder is now something you have written: the dense layer's
+# Every piece of an autoencoder like section 1.2's is now something you have written: the dense layer's
 # forward and backward passes, the ReLU derivative, the BCE and its gradient, and Adam's step. `npae.exercises.assemble(functions, model="autoencoder", **params)` builds npae's
 # `Autoencoder` with your functions where npae's own code runs. Each of them is checked as it is plugged
 # in, and for the first training steps every call is also computed by npae: the first function to
@@ -664,10 +664,12 @@ plt.show()
 # %% [markdown]
 # ## What must hold
 #
-# The notebook ends by asserting what it claimed: every "your turn" exercise you have written
-# passes its check, the hand-written gradients agree with central differences, training lowered
-# the loss, and the linear autoencoder found the PCA subspace (within 10°, and within 1 % of
-# PCA's error in the full setting).
+# The notebook ends by asserting what it claimed: the hand-written gradients agree with central
+# differences, training lowered the loss, the linear autoencoder found the PCA subspace (within
+# 10°, and within 1 % of PCA's error in the full setting), and your capstone model, when none of
+# its functions fails its check, trained to npae's numbers. The last line is your progress report,
+# `npae.exercises.progress()`: how many exercises you have done, which fail (with the mistakes
+# named) and which are not written yet.
 
 # %%
 assert err_W < 1e-8, err_W

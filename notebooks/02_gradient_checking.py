@@ -584,7 +584,9 @@ plt.show()
 # cannot reach $10^{-6}$; the norm-wise error passes the tiny-row gradient that the element-wise
 # error fails, and passes a wrong tiny row too, which the per-entry check catches; the kink fails
 # and the moved inputs pass; every broken backward is caught (and the chain-rule bug only with a
-# random $G$); the autoencoder passes; and every "your turn" exercise you have written passes.
+# random $G$); the autoencoder passes; your capstone model, when none of its functions fails its check, trained to npae's
+# numbers; and the last line is your progress report, `npae.exercises.progress()`: how many
+# exercises you have done, which fail (with the mistakes named) and which are not written yet.
 
 # %%
 assert best[("float64", "central")][1] < 1e-9, best

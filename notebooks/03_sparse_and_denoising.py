@@ -593,8 +593,9 @@ plt.show()
 # The claims of this chapter, as assertions: the hand-written penalty gradients are right (and the
 # per-row KL gradient is wrong), the three models pass the gradient check, both penalties lowered
 # the mean code activation, L1 left dead units and KL none, every denoiser raised the PSNR above
-# its noisy input (and, in the full setting, above the plain autoencoder's), and every "your
-# turn" exercise you have written passes.
+# its noisy input (and, in the full setting, above the plain autoencoder's); your capstone model, when none of its functions fails its check, trained to npae's
+# numbers; and the last line is your progress report, `npae.exercises.progress()`: how many
+# exercises you have done, which fail (with the mistakes named) and which are not written yet.
 
 # %%
 assert err_l1 < 1e-8 and err_kl < 1e-8, (err_l1, err_kl)

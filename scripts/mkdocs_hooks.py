@@ -13,7 +13,7 @@
 The kernels run in a temporary folder (nothing lands in the repository) with matplotlib's inline
 backend (``--matplotlib=inline``, ``MPLBACKEND`` removed), ``TQDM_DISABLE=1``, ``NPAE_DATA`` pointing at ``../shared/data``
 when it holds MNIST, and ``NPAE_QUICK=1`` only when ``NPAE_DOCS_QUICK=1`` asks for the quick
-settings. A cell that raises fails the build. A quick build says so at the top of every chapter
+settings (``NPAE_DOCS_CHAPTERS=01,05`` builds only those chapters). A cell that raises fails the build. A quick build says so at the top of every chapter
 page: its numbers come from the quick setting, while the prose quotes the full one.
 
 Run as a script, ``python scripts/mkdocs_hooks.py SOURCE.py TARGET.ipynb KEY`` executes one
@@ -54,7 +54,10 @@ import make_learner_notebooks  # noqa: E402  (the script beside this one)
 
 
 def _chapters() -> list[Path]:
-    return make_learner_notebooks.chapters()
+    """Every chapter, or those named in ``NPAE_DOCS_CHAPTERS`` ("01,05": a fast look at two pages)."""
+    chapters = make_learner_notebooks.chapters()
+    wanted = [c.strip() for c in os.environ.get("NPAE_DOCS_CHAPTERS", "").split(",") if c.strip()]
+    return [path for path in chapters if not wanted or path.name[:2] in wanted]
 
 
 def _quick() -> bool:
