@@ -35,9 +35,10 @@
 # product, a missing $1/N$, a forgotten $f'$) without printing the answer.
 # `print(npae.exercises.describe(name))` states each task in full.
 #
-# The full setting takes one to two minutes on a 2-core laptop CPU (73 s on a busy 2-core
-# server). Setting the environment variable
-# `NPAE_QUICK=1` shrinks every size so the notebook finishes in seconds (that is how the test
+# The full setting takes a few minutes on a 2-core laptop CPU (without the capstone of section
+# 1.4 it took 73 s on a busy 2-core server; a faster BLAS or more cores shorten it). Setting the environment variable
+# `NPAE_QUICK=1` shrinks every size so the notebook finishes in a minute or less on two
+# cores (that is how the test
 # suite runs it): 2,000 images, a few epochs and a larger step, enough for the same pictures;
 # the figures quoted in the text are from the full setting.
 
@@ -432,9 +433,9 @@ plt.show()
 # %% [markdown]
 # Both curves fall steeply for the first few epochs and then flatten. (The first training value
 # lies above the validation one because it is averaged over the first epoch, while the weights
-# were still poor; the validation loss is measured at the end of the epoch.) The validation curve stays
-# close to the training curve: with 32 numbers per image and 5,000 images the model is far from
-# memorising the training set. (BCE on grey levels never reaches zero: an image with pixel
+# were still poor; the validation loss is measured at the end of the epoch.) The validation curve
+# stays close to the training curve: with 32 numbers per image and 5,000 images the model is far
+# from memorising the training set. (BCE on grey levels never reaches zero: an image with pixel
 # value $0.5$ contributes $\log 2$ nats even when reconstructed perfectly.)
 #
 # Now the reconstructions: one test image of each class on the top row, the decoder's
@@ -563,15 +564,16 @@ plt.show()
 # %% [markdown]
 # ## 1.4 Capstone: an autoencoder made of your functions
 #
-# Every piece of an autoencoder like section 1.2's is now something you have written: the dense layer's
-# forward and backward passes, the ReLU derivative, the BCE and its gradient, and Adam's step. `npae.exercises.assemble(functions, model="autoencoder", **params)` builds npae's
-# `Autoencoder` with your functions where npae's own code runs. Each of them is checked as it is plugged
-# in, and for the first training steps every call is also computed by npae: the first function to
-# disagree is named (here with a warning, so that you see what the mistake does to the loss curve;
-# the default stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's
-# reference instead, and `summary()` says which pieces are yours. Below, your model and npae's train
-# on the same images with the same hyperparameters and seed, in float64: with every function right,
-# the two loss curves are the same to float rounding.
+# Every piece of an autoencoder like section 1.2's is now something you have written: the dense
+# layer's forward and backward passes, the ReLU derivative, the BCE and its gradient, and Adam's
+# step. `npae.exercises.assemble(functions, model="autoencoder", **params)` builds npae's
+# `Autoencoder` with your functions where npae's own code runs. Each of them is checked as it is
+# plugged in, and for the first training steps every call is also computed by npae: the first
+# function to disagree is named (here with a warning, so that you see what the mistake does to the
+# loss curve; the default stops `fit`). An exercise whose cell still raises `NotImplementedError`
+# runs npae's reference instead, and `summary()` says which pieces are yours. Below, your model
+# and npae's train on the same images with the same hyperparameters and seed, in float64: with
+# every function right, the two loss curves are the same to float rounding.
 
 # %%
 CAPSTONE_EPOCHS = 2 if QUICK else 10

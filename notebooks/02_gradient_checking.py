@@ -83,8 +83,9 @@ rng = np.random.default_rng(SEED)
 # $$E(h) \approx \underbrace{\frac{h^2}{6}\lvert f'''\rvert}_{\text{truncation}}
 #   + \underbrace{\frac{\varepsilon \lvert f\rvert}{h}}_{\text{rounding}},$$
 #
-# smallest at $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3} \sim \varepsilon^{1/3}$
-# where $E(h^\ast) \sim \varepsilon^{2/3}$: about $4\times10^{-11}$ for float64 and $2\times10^{-5}$ for float32,
+# smallest at $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3} \sim
+# \varepsilon^{1/3}$ where $E(h^\ast) \sim \varepsilon^{2/3}$: about $4\times10^{-11}$ for float64
+# and $2\times10^{-5}$ for float32,
 # *if* $f$ and $f'''$ are of order one. Let us measure it on the sigmoid (its exact
 # derivative $\sigma(1-\sigma)$ is known) at many points $x \in [-3, 3]$, in both precisions.
 
@@ -141,12 +142,12 @@ plt.show()
 # like $h^2$ (the slope of the black guide); to the left the rounding error dominates and grows
 # like $\varepsilon/h$ (the dashed guides), with the jagged look of rounding noise. The dotted
 # forward differences fall only like $h$ and bottom out much higher. On the far left the float32
-# curve is flat at 1: there $x \pm h$ rounds back to $x$, the difference is exactly zero and all of
-# $f'$ is lost. Both minima sit where the theory put them: in float64 the central difference
-# reaches about $10^{-11}$ at $h \approx 10^{-5}$, and npae's $h = 10^{-6}$ still gives a few times
-# $10^{-11}$. In float32 the best possible is about $10^{-5}$ at $h \approx 10^{-2}$, ten times *worse*
-# than npae's tolerance of $10^{-6}$: a float32 gradient check cannot tell a correct gradient
-# from a slightly wrong one. That is why `npae.gradcheck` refuses float32 arrays:
+# curve is flat at 1: there $x \pm h$ rounds back to $x$, the difference is exactly zero and all
+# of $f'$ is lost. Both minima sit where the theory put them: in float64 the central difference
+# reaches about $10^{-11}$ at $h \approx 10^{-5}$, and npae's $h = 10^{-6}$ still gives a few
+# times $10^{-11}$. In float32 the best possible is about $10^{-5}$ at $h \approx 10^{-2}$, ten
+# times *worse* than npae's tolerance of $10^{-6}$: a float32 gradient check cannot tell a correct
+# gradient from a slightly wrong one. That is why `npae.gradcheck` refuses float32 arrays:
 
 # %%
 try:
@@ -210,8 +211,8 @@ print(f"norm-wise relative error:    {normwise:.1e}   (passes)")
 #
 # The same weighting makes it blind to a *wrong* tiny entry. A wrong entry that should be large,
 # or many wrong entries, move the norm; a wrong entry a hundred million times smaller than the
-# rest moves it by a similarly tiny fraction and passes. Here is a dense layer whose backward pass flips
-# the sign of row 0 of $\partial L/\partial W$, the row of the nearly-zero feature:
+# rest moves it by a similarly tiny fraction and passes. Here is a dense layer whose backward pass
+# flips the sign of row 0 of $\partial L/\partial W$, the row of the nearly-zero feature:
 
 # %%
 class TinyRowBugDense(Dense):
@@ -461,19 +462,19 @@ model_result = check_model(model, X_check)
 print(model_result)
 
 # %% [markdown]
-# Every parameter array agrees to a few times $10^{-8}$ or better, far below the $10^{-6}$ tolerance.
-# For a model too big for one difference per entry, `directional=True` compares
-# $n = \big(L(\theta + hv) - L(\theta - hv)\big)/2h$ with $\langle a, v\rangle$, $a$ the analytic
-# gradient, along a few random directions $v \sim \mathcal N(0, I)$ per array instead. It costs two
-# forward passes per direction, whatever the size. The error of a direction is
+# Every parameter array agrees to a few times $10^{-8}$ or better, far below the $10^{-6}$
+# tolerance. For a model too big for one difference per entry, `directional=True` compares $n =
+# \big(L(\theta + hv) - L(\theta - hv)\big)/2h$ with $\langle a, v\rangle$, $a$ the analytic
+# gradient, along a few random directions $v \sim \mathcal N(0, I)$ per array instead. It costs
+# two forward passes per direction, whatever the size. The error of a direction is
 #
 # $$e_v = \frac{\lvert\langle a, v\rangle - n\rvert}{\lVert a\rVert + \lvert n\rvert}.$$
 #
-# The denominator is $\lVert a\rVert$, the typical size of $\langle a, v\rangle$ over random $v$, and
-# not $\lvert\langle a, v\rangle\rvert$ itself: a direction nearly orthogonal to the gradient has a
-# tiny $\langle a, v\rangle$, and a ratio to it would blow the rounding error up and fail a correct
-# model for an unlucky draw. A wrong gradient $a \ne g$ is still off by
-# $\lvert\langle a - g, v\rangle\rvert \approx \lVert a - g\rVert$, as in the norm-wise error.
+# The denominator is $\lVert a\rVert$, the typical size of $\langle a, v\rangle$ over random $v$,
+# and not $\lvert\langle a, v\rangle\rvert$ itself: a direction nearly orthogonal to the gradient
+# has a tiny $\langle a, v\rangle$, and a ratio to it would blow the rounding error up and fail a
+# correct model for an unlucky draw. A wrong gradient $a \ne g$ is still off by $\lvert\langle a -
+# g, v\rangle\rvert \approx \lVert a - g\rVert$, as in the norm-wise error.
 
 # %%
 big = npae.Autoencoder(hidden_sizes=(64,), latent_dim=8, activation="tanh", loss="bce", random_state=SEED,
@@ -484,16 +485,17 @@ print(big_result)
 # %% [markdown]
 # ## 2.6 Capstone: an autoencoder made of your functions
 #
-# Your `dense_activation_backward` runs the backward pass of every dense layer and the tanh
-# after it (chapter 1's other pieces are npae's here, since this chapter's session does not hold
-# them; the σ″ and tanh″ you wrote join the contractive model of chapter 4). `npae.exercises.assemble(functions, model="autoencoder", **params)` builds npae's
-# `Autoencoder` with your functions where npae's own code runs. Each of them is checked as it is plugged
-# in, and for the first training steps every call is also computed by npae: the first function to
-# disagree is named (here with a warning, so that you see what the mistake does to the loss curve;
-# the default stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's
-# reference instead, and `summary()` says which pieces are yours. Below, your model and npae's train
-# on the same images with the same hyperparameters and seed, in float64: with every function right,
-# the two loss curves are the same to float rounding.
+# Your `dense_activation_backward` runs the backward pass of every dense layer and the tanh after
+# it (chapter 1's other pieces are npae's here, since this chapter's session does not hold them;
+# the σ″ and tanh″ you wrote join the contractive model of chapter 4).
+# `npae.exercises.assemble(functions, model="autoencoder", **params)` builds npae's `Autoencoder`
+# with your functions where npae's own code runs. Each of them is checked as it is plugged in, and
+# for the first training steps every call is also computed by npae: the first function to disagree
+# is named (here with a warning, so that you see what the mistake does to the loss curve; the
+# default stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's
+# reference instead, and `summary()` says which pieces are yours. Below, your model and npae's
+# train on the same images with the same hyperparameters and seed, in float64: with every function
+# right, the two loss curves are the same to float rounding.
 
 # %%
 CAPSTONE_EPOCHS = 2 if QUICK else 10
@@ -557,9 +559,9 @@ plt.show()
 # experiment; the notebook holds no answers to them.
 #
 # 1. **The best step in float32.** From the sweep in section 2.1, read off the step $h$ that
-#    minimises the float32 central-difference error (to within a factor of ten). Then predict it
-#    from $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3}$ with
-#    $\varepsilon = 1.2\times10^{-7}$ and $\lvert f\rvert/\lvert f'''\rvert \approx 5$. Do they agree?
+# minimises the float32 central-difference error (to within a factor of ten). Then predict it from
+# $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3}$ with $\varepsilon =
+# 1.2\times10^{-7}$ and $\lvert f\rvert/\lvert f'''\rvert \approx 5$. Do they agree?
 # 2. **The forward difference.** Derive the truncation error of the forward difference from the
 #    Taylor expansion, its best step $h^\ast$ and its best error, each as a power of
 #    $\varepsilon$, and compare them with the dotted curves of the sweep.
@@ -574,8 +576,8 @@ plt.show()
 # 5. **Softplus, a smooth ReLU.** Repeat section 2.3 with `Activation("softplus")` and inputs at
 #    $3\times10^{-7}$. Does the check pass? Why?
 # 6. **How small can the tiny row be?** Repeat the sign-flip experiment of section 2.2 with
-#    feature 0 scaled by $10^{-4}$, $10^{-6}$, $10^{-8}$ and $10^{-10}$. Where does the norm-wise check
-#    start to miss the bug, and does the per-entry one ever miss it?
+# feature 0 scaled by $10^{-4}$, $10^{-6}$, $10^{-8}$ and $10^{-10}$. Where does the norm-wise
+# check start to miss the bug, and does the per-entry one ever miss it?
 
 # %% [markdown]
 # ## What must hold
@@ -584,9 +586,10 @@ plt.show()
 # cannot reach $10^{-6}$; the norm-wise error passes the tiny-row gradient that the element-wise
 # error fails, and passes a wrong tiny row too, which the per-entry check catches; the kink fails
 # and the moved inputs pass; every broken backward is caught (and the chain-rule bug only with a
-# random $G$); the autoencoder passes; your capstone model, when none of its functions fails its check, trained to npae's
-# numbers; and the last line is your progress report, `npae.exercises.progress()`: how many
-# exercises you have done, which fail (with the mistakes named) and which are not written yet.
+# random $G$); the autoencoder passes; your capstone model, when none of its functions fails its
+# check, trained to npae's numbers; and the last line is your progress report,
+# `npae.exercises.progress()`: how many exercises you have done, which fail (with the mistakes
+# named) and which are not written yet.
 
 # %%
 assert best[("float64", "central")][1] < 1e-9, best

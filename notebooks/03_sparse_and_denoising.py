@@ -41,10 +41,10 @@
 # `npae.exercises.check` compares each with npae's own and names the mistake if there is one
 # (a per-row KL, a missing $1/N$, a wrong sign).
 #
-# `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in seconds
-# (the test suite runs it that way): 2,000 training images and smaller batches, enough for the
-# same pictures; the numbers quoted in the text are from the full setting, which takes a few
-# minutes on a laptop CPU.
+# `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in a minute
+# or less on two cores (the test suite runs it that way): 2,000 training images and smaller
+# batches, enough for the same pictures; the numbers quoted in the text are from the full setting,
+# which takes a few minutes on a 2-core laptop CPU.
 
 # %%
 import inspect
@@ -94,11 +94,12 @@ print("train", X_train.shape, "test", X_test.shape)
 #
 # $$S_{\mathrm{L1}} = \frac{\lambda}{N} \sum_{n=1}^{N} \sum_{j=1}^{K} \lvert h_{nj} \rvert .$$
 #
-# Each $h_{nj}$ appears in exactly one term of the double sum, and $\lvert u\rvert$ has slope $\pm1$
-# away from $0$. With sigmoid codes $h > 0$, so (as you will find) every unit is pushed down with the
-# same force, however small it already is. Through the sigmoid the force on the logit picks up the
-# factor $\sigma'(z_{nj}) = h_{nj}(1 - h_{nj})$, which vanishes as the unit saturates at $0$: a unit
-# that is off for every image feels no push at all, and nothing pulls it back.
+# Each $h_{nj}$ appears in exactly one term of the double sum, and $\lvert u\rvert$ has slope
+# $\pm1$ away from $0$. With sigmoid codes $h > 0$, so (as you will find) every unit is pushed
+# down with the same force, however small it already is. Through the sigmoid the force on the
+# logit picks up the factor $\sigma'(z_{nj}) = h_{nj}(1 - h_{nj})$, which vanishes as the unit
+# saturates at $0$: a unit that is off for every image feels no push at all, and nothing pulls it
+# back.
 #
 # **KL sparsity.** Treat the *average* activation of unit $j$ over the batch,
 #
@@ -114,7 +115,8 @@ print("train", X_train.shape, "test", X_test.shape)
 #
 # Differentiate it with respect to $\hat\rho_j$ first (only the logs depend on it); then the chain
 # rule goes **through the batch mean**: $\partial\hat\rho_j/\partial h_{nj} = 1/N$ for *every* row
-# $n$, so $\partial S_{\mathrm{KL}}/\partial h_{nj} = \frac{1}{N}\,\partial S_{\mathrm{KL}}/\partial\hat\rho_j$.
+# $n$, so $\partial S_{\mathrm{KL}}/\partial h_{nj} = \frac{1}{N}\,\partial
+# S_{\mathrm{KL}}/\partial\hat\rho_j$.
 #
 # <details><summary>Hint: the last step (open it after you have tried)</summary>
 #
@@ -308,9 +310,9 @@ plt.show()
 #
 # ### Learned filters
 #
-# Column $j$ of the encoder's weight matrix $W$ (784 × 64) is the image that excites unit $j$ most, for
-# a fixed norm. Shown as 28 × 28 pictures (red positive, blue negative, each filter scaled to
-# its own range; `npae.plotting.plot_filters(W)` draws one model's filters in one line):
+# Column $j$ of the encoder's weight matrix $W$ (784 × 64) is the image that excites unit $j$
+# most, for a fixed norm. Shown as 28 × 28 pictures (red positive, blue negative, each filter
+# scaled to its own range; `npae.plotting.plot_filters(W)` draws one model's filters in one line):
 
 # %%
 def filter_mosaic(W, n=36, cols=6, pad=1):
@@ -498,14 +500,15 @@ print(dae_check)
 #
 # Your KL sparsity gradient now drives the penalty of a sparse autoencoder like section 3.2's
 # (your L1 gradient would with `sparsity="l1"`, and your two corruptions run in
-# `npae.exercises.assemble(..., model="denoising")`, for exercise 6 below). `npae.exercises.assemble(functions, model="sparse", **params)` builds npae's
-# `SparseAutoencoder` with your functions where npae's own code runs. Each of them is checked as it is plugged
-# in, and for the first training steps every call is also computed by npae: the first function to
-# disagree is named (here with a warning, so that you see what the mistake does to the loss curve;
-# the default stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's
-# reference instead, and `summary()` says which pieces are yours. Below, your model and npae's train
-# on the same images with the same hyperparameters and seed, in float64: with every function right,
-# the two loss curves are the same to float rounding.
+# `npae.exercises.assemble(..., model="denoising")`, for exercise 6 below).
+# `npae.exercises.assemble(functions, model="sparse", **params)` builds npae's `SparseAutoencoder`
+# with your functions where npae's own code runs. Each of them is checked as it is plugged in, and
+# for the first training steps every call is also computed by npae: the first function to disagree
+# is named (here with a warning, so that you see what the mistake does to the loss curve; the
+# default stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's
+# reference instead, and `summary()` says which pieces are yours. Below, your model and npae's
+# train on the same images with the same hyperparameters and seed, in float64: with every function
+# right, the two loss curves are the same to float rounding.
 
 # %%
 CAPSTONE_EPOCHS = 2 if QUICK else 10
@@ -593,9 +596,10 @@ plt.show()
 # The claims of this chapter, as assertions: the hand-written penalty gradients are right (and the
 # per-row KL gradient is wrong), the three models pass the gradient check, both penalties lowered
 # the mean code activation, L1 left dead units and KL none, every denoiser raised the PSNR above
-# its noisy input (and, in the full setting, above the plain autoencoder's); your capstone model, when none of its functions fails its check, trained to npae's
-# numbers; and the last line is your progress report, `npae.exercises.progress()`: how many
-# exercises you have done, which fail (with the mistakes named) and which are not written yet.
+# its noisy input (and, in the full setting, above the plain autoencoder's); your capstone model,
+# when none of its functions fails its check, trained to npae's numbers; and the last line is your
+# progress report, `npae.exercises.progress()`: how many exercises you have done, which fail (with
+# the mistakes named) and which are not written yet.
 
 # %%
 assert err_l1 < 1e-8 and err_kl < 1e-8, (err_l1, err_kl)

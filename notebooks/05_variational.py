@@ -38,9 +38,9 @@
 # with npae's own and names the mistake if there is one (variance used for standard deviation,
 # a forgotten $\tfrac12$, a bound that overflows).
 #
-# `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in seconds
-# (the test suite runs it that way); the numbers quoted in the text are from the full setting,
-# which takes a few minutes on a laptop CPU.
+# `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in a minute
+# or less on two cores (the test suite runs it that way); the numbers quoted in the text are from
+# the full setting, which takes a few minutes on a 2-core laptop CPU.
 
 # %%
 import inspect
@@ -134,14 +134,15 @@ class_names = npae.datasets.FASHION_MNIST_CLASSES
 #
 # </details>
 #
-# The KL is zero only for $\mu = 0$, $\sigma = 1$: the encoder pays for every image whose cloud differs
-# from the prior.
+# The KL is zero only for $\mu = 0$, $\sigma = 1$: the encoder pays for every image whose cloud
+# differs from the prior.
 #
 # ### Your turn: the KL term and its gradient
 #
-# The encoder hands you $\mu$ and $\log\sigma^2$, each of shape $(N, K)$. Return the KL of each row,
-# then its gradient (of the sum over rows) with respect to both. Work from $\log\sigma^2$: $\sigma^2$
-# is `xp.exp(log_var)`, and the checker recognises $\sigma$ used where $\sigma^2$ belongs.
+# The encoder hands you $\mu$ and $\log\sigma^2$, each of shape $(N, K)$. Return the KL of each
+# row, then its gradient (of the sum over rows) with respect to both. Work from $\log\sigma^2$:
+# $\sigma^2$ is `xp.exp(log_var)`, and the checker recognises $\sigma$ used where $\sigma^2$
+# belongs.
 
 # %%
 def gaussian_kl(mu, log_var):
@@ -225,9 +226,9 @@ print(f"closed form KL = {kl_closed:.4f}; Monte Carlo over {N_MC:,} samples = {k
 #
 # ### Your turn: the reparameterization's backward pass
 #
-# Given $g = \partial L/\partial z$ from the decoder and the forward pass's $\mu$, $\log\sigma^2$ and
-# $\varepsilon$, return $\partial L/\partial\mu$ and $\partial L/\partial\log\sigma^2$ of the sampling step
-# alone (the terms through $z$; the KL's part is the exercise before).
+# Given $g = \partial L/\partial z$ from the decoder and the forward pass's $\mu$, $\log\sigma^2$
+# and $\varepsilon$, return $\partial L/\partial\mu$ and $\partial L/\partial\log\sigma^2$ of the
+# sampling step alone (the terms through $z$; the KL's part is the exercise before).
 
 # %%
 def reparameterize_backward(dz, mu, log_var, eps):
@@ -419,10 +420,10 @@ fig_samples.axes[0].set_title("Samples from the prior, decoded (VAE, K = 16)")
 fig_samples  # noqa: B018
 
 # %% [markdown]
-# The larger latent space pays more KL (16 nats against 6) for a much better reconstruction
-# (232 against 258 nats), and its negative ELBO is the lower of the two, 248 against 265 nats. The samples are recognisable garments, blurry as VAE samples
-# typically are: the decoder outputs a mean image for each $z$, and the Bernoulli likelihood on
-# grey levels rewards hedging.
+# The larger latent space pays more KL (16 nats against 6) for a much better reconstruction (232
+# against 258 nats), and its negative ELBO is the lower of the two, 248 against 265 nats. The
+# samples are recognisable garments, blurry as VAE samples typically are: the decoder outputs a
+# mean image for each $z$, and the Bernoulli likelihood on grey levels rewards hedging.
 #
 # ## 5.6 Tighter bounds: importance weighting
 #
@@ -502,15 +503,16 @@ plt.show()
 # %% [markdown]
 # ## 5.7 Capstone: a VAE made of your functions
 #
-# Your KL term, its gradient and the reparameterization's backward pass now train a VAE
-# like section 5.4's, and your importance-weighted bound evaluates it (`log_likelihood`). `npae.exercises.assemble(functions, model="vae", **params)` builds npae's
-# `VAE` with your functions where npae's own code runs. Each of them is checked as it is plugged
-# in, and for the first training steps every call is also computed by npae: the first function to
-# disagree is named (here with a warning, so that you see what the mistake does to the loss curve;
-# the default stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's
-# reference instead, and `summary()` says which pieces are yours. Below, your model and npae's train
-# on the same images with the same hyperparameters and seed, in float64: with every function right,
-# the two loss curves are the same to float rounding.
+# Your KL term, its gradient and the reparameterization's backward pass now train a VAE like
+# section 5.4's, and your importance-weighted bound evaluates it (`log_likelihood`).
+# `npae.exercises.assemble(functions, model="vae", **params)` builds npae's `VAE` with your
+# functions where npae's own code runs. Each of them is checked as it is plugged in, and for the
+# first training steps every call is also computed by npae: the first function to disagree is
+# named (here with a warning, so that you see what the mistake does to the loss curve; the default
+# stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's reference
+# instead, and `summary()` says which pieces are yours. Below, your model and npae's train on the
+# same images with the same hyperparameters and seed, in float64: with every function right, the
+# two loss curves are the same to float rounding.
 
 # %%
 CAPSTONE_EPOCHS = 2 if QUICK else 10
@@ -595,11 +597,12 @@ plt.show()
 # ## What must hold
 #
 # The closed-form KL agrees with Monte Carlo; the reparameterization gradients and the whole
-# model's gradients pass with injected noise (and fail without it); warm-up followed
-# $\beta_e = \min(1, e/W)$; training lowered the loss; samples are images in $[0, 1]$; and the
-# importance-weighted bound lies above the ELBO and rises with $k$; your capstone model, when none of its functions fails its check, trained to npae's
-# numbers; and the last line is your progress report, `npae.exercises.progress()`: how many
-# exercises you have done, which fail (with the mistakes named) and which are not written yet.
+# model's gradients pass with injected noise (and fail without it); warm-up followed $\beta_e =
+# \min(1, e/W)$; training lowered the loss; samples are images in $[0, 1]$; and the
+# importance-weighted bound lies above the ELBO and rises with $k$; your capstone model, when none
+# of its functions fails its check, trained to npae's numbers; and the last line is your progress
+# report, `npae.exercises.progress()`: how many exercises you have done, which fail (with the
+# mistakes named) and which are not written yet.
 
 # %%
 assert abs(kl_mc - kl_closed) < 5 * kl_mc_se, (kl_mc, kl_closed, kl_mc_se)

@@ -35,7 +35,8 @@
 #
 # Which backends run depends on the machine: NumPy and `array_api_strict` always; PyTorch when it
 # is installed (on its GPU when CUDA is available); CuPy only with CUDA. `NPAE_QUICK=1` in the
-# environment shrinks every size so that the notebook finishes in seconds (the test suite runs it
+# environment shrinks every size so that the notebook finishes in a minute or less
+# on two cores (the test suite runs it
 # that way); the numbers quoted in the text are from the full setting on a 2-core CPU machine
 # without a GPU.
 
@@ -262,12 +263,13 @@ plt.show()
 # %% [markdown]
 # On a CPU the matrix products dominate an epoch, and NumPy and PyTorch both hand them to an
 # optimised BLAS, so the two take times of the same order; `array_api_strict` is slower, since it
-# checks every operation and copies more, which is fine for a test backend. NumPy's kernels save a few
-# per cent of a step over its reference code, not more, since they leave the matrix products alone
-# (`benchmarks/RESULTS.md` has figures measured on quiet machines). On a machine with an NVIDIA
-# GPU, `cupy` and `torch` (on `cuda`) join the table; with batches of 128 and layers of 256 units
-# the GPU is mostly waiting for Python, and it pulls ahead as layers and batches grow. Timings are
-# reported, never asserted: they depend on the machine and on whatever else runs on it.
+# checks every operation and copies more, which is fine for a test backend. NumPy's kernels save a
+# few per cent of a step over its reference code, not more, since they leave the matrix products
+# alone (`benchmarks/RESULTS.md` has figures measured on quiet machines). On a machine with an
+# NVIDIA GPU, `cupy` and `torch` (on `cuda`) join the table; with batches of 128 and layers of 256
+# units the GPU is mostly waiting for Python, and it pulls ahead as layers and batches grow.
+# Timings are reported, never asserted: they depend on the machine and on whatever else runs on
+# it.
 #
 # ## 7.4 Why `array_api_strict` catches CuPy mistakes
 #
@@ -302,12 +304,12 @@ for label, idiom in idioms.items():
 
 # %% [markdown]
 # Each has a standard spelling that works everywhere, and npae's numeric modules use only those
-# (STYLE.md): `npae.to_numpy(x)` at the one door out; `xp.where(mask, g, 0.0)` instead of
-# `mask * g`; Python floats, not NumPy scalars; `x[a:min(b, n), ...]` with an explicit ellipsis
-# and a bound that never passes the end (NumPy silently clips such a slice; the standard leaves
-# it unspecified); and creation with `device=` (or `npae.asarray(a, backend=...)`), which puts
-# new arrays on the model's own device, never on a default one. The whole test suite runs once more on `array_api_strict`, so a slip of
-# this kind fails on a laptop, not on the first GPU run.
+# (STYLE.md): `npae.to_numpy(x)` at the one door out; `xp.where(mask, g, 0.0)` instead of `mask *
+# g`; Python floats, not NumPy scalars; `x[a:min(b, n), ...]` with an explicit ellipsis and a
+# bound that never passes the end (NumPy silently clips such a slice; the standard leaves it
+# unspecified); and creation with `device=` (or `npae.asarray(a, backend=...)`), which puts new
+# arrays on the model's own device, never on a default one. The whole test suite runs once more on
+# `array_api_strict`, so a slip of this kind fails on a laptop, not on the first GPU run.
 #
 # ## 7.5 The doors between host and device, and the once-per-epoch sync
 #
@@ -349,9 +351,9 @@ for line in source:
 # The notebook holds no answers to these; each says how to check yourself.
 #
 # 1. **Which idioms does strict reject?** For each of `x.T`, `x @ x.T`, `x.sum(1)` (positional
-#    axis), `float(x[0, 0])` and `x.astype("float32")`, predict whether `array_api_strict`
-#    accepts it, then try each on `npae.asarray(np.arange(6.0).reshape(2, 3), backend="array_api_strict")`
-#    and read the error messages of the ones it rejects.
+# axis), `float(x[0, 0])` and `x.astype("float32")`, predict whether `array_api_strict` accepts
+# it, then try each on `npae.asarray(np.arange(6.0).reshape(2, 3), backend="array_api_strict")`
+# and read the error messages of the ones it rejects.
 # 2. **A standard ReLU gradient.** Write `relu_backward(z, g)` that returns $g$ where $z > 0$ and
 #    0 elsewhere, using only `array_namespace` and `xp.where` (no multiplication by a boolean
 #    mask). Run it on `array_api_strict` arrays and compare it with

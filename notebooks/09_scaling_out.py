@@ -224,9 +224,9 @@ shutil.rmtree(workdir)  # the stream file
 # ## 9.5 From one machine to many
 #
 # Nothing above depends on where the workers are. For a cluster of many machines, start a
-# scheduler and workers there (`dask scheduler` on one machine, `dask worker tcp://scheduler-address:8786`
-# on each of the others, or a deployment such as dask-kubernetes or dask-jobqueue), and replace the
-# `LocalCluster` cell by
+# scheduler and workers there (`dask scheduler` on one machine, `dask worker
+# tcp://scheduler-address:8786` on each of the others, or a deployment such as dask-kubernetes or
+# dask-jobqueue), and replace the `LocalCluster` cell by
 #
 # ```python
 # client = Client("tcp://scheduler-address:8786")
