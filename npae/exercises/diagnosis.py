@@ -102,6 +102,14 @@ def diagnose_shape(name, a, e, variants) -> list:
     if swapped is not None and _close(swapped, e):
         return [("transposed", head + f"your {name} is the transpose of the expected one; look at the order of "
                                       "the product.")]
+    try:
+        xp = array_namespace(e)
+        widened = xp.broadcast_to(xp.asarray(a), want)
+    except (ValueError, TypeError, RuntimeError):
+        widened = None
+    if widened is not None and _close(widened, e):
+        return [("not_broadcast", head + f"your {name} has the right numbers but one copy of them where each row "
+                                         "needs its own: the result must have the full shape.")]
     for how, axis, r in _reductions(e):
         if _close(a, r):
             where = "every axis" if axis is None else _AXIS_WORDS.get(axis, f"axis {axis}")
@@ -112,14 +120,6 @@ def diagnose_shape(name, a, e, variants) -> list:
             where = "all entries" if axis is None else _AXIS_WORDS.get(axis, f"axis {axis}")
             return [("not_summed", head + f"the {how} of your {name} over {where} is the expected result: a "
                                           "reduction is missing.")]
-    try:
-        xp = array_namespace(e)
-        widened = xp.broadcast_to(xp.asarray(a), want)
-    except (ValueError, TypeError, RuntimeError):
-        widened = None
-    if widened is not None and _close(widened, e):
-        return [("not_broadcast", head + f"your {name} has the right numbers but one copy of them where each row "
-                                         "needs its own: the result must have the full shape.")]
     return [("shape", head + shape_hint(name, got, want))]
 
 

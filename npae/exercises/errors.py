@@ -30,6 +30,9 @@ _STANDARD = (
     ("Only numeric dtypes are allowed", "bool_arithmetic",
      "arithmetic on a bool array (mask × x), which the standard refuses: look at where a comparison or the "
      "mask meets a float (xp.where, or xp.astype to the inputs' dtype)."),
+    ("can not be combined", "wrong_device",
+     "an array made inside your function sits on another device than the inputs: look at each creation call "
+     "(xp.zeros, xp.ones, xp.asarray, xp.arange) — it needs device=device(x), or a *_like function."),
     ("Expected Array or Python scalar", "numpy_scalar",
      "a NumPy scalar met a device array: constants must be Python floats (2.0, not np.float64(2))."),
 )
@@ -88,12 +91,15 @@ def _matmul(a, b, where):
 
 def _broadcast(s1, s2, where):
     shapes = f"{s1} and {s2}"
-    if len(s1) == 2 and len(s2) == 2 and (s1[1] == s2[0] or s1[0] == s2[1]):
+    if len(s1) == 2 and len(s2) == 2 and 1 not in s1 + s2 and (s1[1] == s2[0] or s1[0] == s2[1]):
         k = s1[1] if s1[1] == s2[0] else s1[0]
         return ("elementwise_for_matmul",
                 f"you multiplied element by element arrays of shapes {shapes}, which share an axis of length "
                 f"{_size(k, where)}: where the entries along a shared axis are to be multiplied and summed, "
                 "that is a matrix product, not the element-wise *.")
+    if 1 in s1 + s2 and len(s1) == len(s2):
+        return ("missing_axis", f"arrays of shapes {shapes} do not broadcast: an axis of length 1 stands where "
+                                "another axis is needed; look at where an axis was added or kept, and on which side.")
     if len(s1) != len(s2):
         short, long_ = (s1, s2) if len(s1) < len(s2) else (s2, s1)
         if short and long_ and short[-1] == long_[0] and short[-1] != long_[-1]:

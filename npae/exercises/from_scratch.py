@@ -119,8 +119,8 @@ def _derivative(act, name, title, f_text, mistakes, edges=()):
         reference=lambda z: (act.df(z),),
         mistakes=tuple(Mistake(i, m, v) for i, m, v in mistakes) + (
             Mistake("returned_f", "you returned f(z) itself, not its derivative.", lambda z: (act.f(z),)),
-            Mistake("returned_f", "you returned the activation applied to its own derivative, or the reverse: "
-                                  "f′ is taken of z once.", lambda z: (act.df(act.f(z)),)),),
+        ) + ((Mistake("fprime_of_output", "your f′ is taken at the activation's output f(z): it takes z.",
+                      lambda z: (act.df(act.f(z)),)),) if name != "relu_derivative" else ()),
         edges=edges,
         objective=lambda z: array_namespace(z).sum(act.f(z)), grad_of={"df": "z"},
     ))
