@@ -288,7 +288,8 @@ class LearnerDense(Dense):
         return dx if input_grad else None
 
     def __repr__(self) -> str:
-        return f"{super().__repr__()}  ← your {', '.join(n for n in ('dense_forward', 'dense_backward') if self._assembly.has(n))}"
+        yours = [n for n in ("dense_forward", "dense_backward") if self._assembly.has(n)]
+        return super().__repr__() + (f" ← your {', '.join(yours)}" if yours else "")
 
 
 class LearnerActivationFunction:
@@ -335,6 +336,8 @@ class LearnerSequential(Sequential):
 
     def backward(self, grad_out, input_grad: bool = True):
         assembly, layers = self._assembly, self.layers
+        if not layers:  # the identity network
+            return grad_out if input_grad else None
         i = len(layers) - 1
         while i >= 0:
             layer = layers[i]
@@ -479,7 +482,7 @@ class AssembledModel:
                 if assembly is not None and name in assembly.disagreed:
                     state += ", DISAGREED with npae in training"
             elif name in self._not_implemented:
-                state = "npae's (yours: not implemented yet)"
+                state = "npae's (yours is not implemented yet)"
             else:
                 state = "npae's"
             lines.append(f"  {name:<{width}}  {state}: {where}")
@@ -549,6 +552,10 @@ class AssembledModel:
             assembly.context = "a pass outside training"
         assembly.steps += 1
         return out
+
+    def __reduce__(self):
+        """Pickle as a model of the same functions (they are pickled by reference, as Python does)."""
+        return _unpickle, (self._kind, self._functions, self._checks, self._not_implemented), self.__getstate__()
 
     def save(self, path, **kwargs) -> None:
         """Save the weights as npae's own model (``npae.load`` gives a plain npae estimator: your
@@ -749,14 +756,19 @@ def _plan(kind: str, p: dict, given=()) -> dict:
     encoder_acts, all_acts = _activation_names(kind, p)
     deep = bool(p.get("hidden_sizes"))
     heads = ", the heads mu and log_var" if kind == "vae" else ""
-    fused = ("each Dense layer and its activation, backward in one call"
-             + (" (decoder; the contractive encoder runs layer by layer)" if kind == "contractive" else ""))
+    if kind == "contractive":  # its encoder runs layer by layer, to inject the penalty's dz
+        fused = ((True, "the decoder's Dense layers and their activations, backward in one call") if deep else
+                 (False, "the contractive encoder runs layer by layer, and the decoder has no hidden layer"))
+    elif kind == "vae" and not deep:
+        fused = (False, "no hidden layer here (hidden_sizes=())")
+    else:
+        fused = (True, "each Dense layer and its activation, backward in one call")
     plan = {
         "dense_forward": (True, "every Dense layer's forward pass"),
         "dense_backward": (True, f"the backward pass of the Dense layers without an activation (the decoder's "
                                  f"output layer{heads}); dense_activation_backward does the others"
                            if "dense_activation_backward" in given else "every Dense layer's backward pass"),
-        "dense_activation_backward": (True, fused),
+        "dense_activation_backward": fused,
     }
     for act, (first, second) in _DERIVATIVES.items():
         plan[first] = ((True, f"f′ of every {act} layer, in the backward pass") if act in all_acts else
@@ -779,9 +791,10 @@ def _plan(kind: str, p: dict, given=()) -> dict:
         (False, f"optimizer={p.get('optimizer')!r} is not Adam")
     if kind == "sparse":
         weight = float(p.get("sparsity_weight") or 0) > 0
+        unused = f"sparsity={p.get('sparsity')!r}, sparsity_weight={p.get('sparsity_weight')!r}"
         for name, option in (("l1_activity_grad", "l1"), ("kl_sparsity_grad", "kl")):
-            plan[name] = ((True, "the sparsity penalty's gradient at the code") if weight and p.get("sparsity") == option
-                          else (False, f"sparsity={p.get('sparsity')!r}, sparsity_weight={p.get('sparsity_weight')!r}"))
+            used = weight and p.get("sparsity") == option
+            plan[name] = (True, "the sparsity penalty's gradient at the code") if used else (False, unused)
     if kind == "denoising":
         noise = p.get("noise")
         plan["masking_noise"] = ((True, "the corruption of every training batch") if noise == "masking"
@@ -845,6 +858,11 @@ def _assembled_class(kind: str, functions: dict, checks: dict, not_implemented: 
     MODEL_CLASSES.clear()
     MODEL_CLASSES.update(saved)
     return cls
+
+
+def _unpickle(kind, functions, checks, not_implemented):
+    cls = _assembled_class(kind, functions, checks, not_implemented)
+    return object.__new__(cls)
 
 
 def assemble(functions, model: str = "autoencoder", **params):
