@@ -419,3 +419,12 @@ def test_the_assembled_model_is_an_npae_estimator_that_clones_saves_and_says_wha
     loaded = npae.load(tmp_path / "mine.npz")
     assert type(loaded) is npae.Autoencoder
     np.testing.assert_array_equal(loaded.reconstruct(X), model.reconstruct(X))
+
+
+def test_central_differences_check_the_assembled_backward(X):
+    model = ex.assemble(_mine("autoencoder"), **{**BASE, **CONFIGS["autoencoder"]})
+    assert npae.gradcheck.check_model(model, X[:6]).passed
+    with pytest.warns(LearnerFunctionWarning):
+        wrong = ex.assemble({"dense_backward": _sign_in_dW}, **{**BASE, **CONFIGS["autoencoder"]})
+    wrong.compare_steps = 0  # no comparison with npae: the central differences alone must see it
+    assert not npae.gradcheck.check_model(wrong, X[:6]).passed
