@@ -94,18 +94,18 @@ __all__ = ["LearnerFunctionError", "LearnerFunctionWarning", "MODELS", "MODEL_EX
 MODELS = {"autoencoder": Autoencoder, "sparse": SparseAutoencoder, "denoising": DenoisingAutoencoder,
           "contractive": ContractiveAutoencoder, "vae": VAE}
 
-_CHAPTER_1 = ("dense_forward", "dense_backward", "sigmoid_derivative", "tanh_derivative", "relu_derivative",
+_EVERY_MODEL = ("dense_forward", "dense_backward", "sigmoid_derivative", "tanh_derivative", "relu_derivative",
               "mse_grad", "bce_with_logits", "bce_with_logits_grad", "adam_step", "dense_activation_backward")
 
 #: The exercises each model can run: chapter 1's (and chapter 2's fused backward) for all of them,
 #: then the chapter of the model (3: sparse, denoising; 2 and 4: contractive; 5: vae).
 MODEL_EXERCISES = {
-    "autoencoder": _CHAPTER_1,
-    "sparse": _CHAPTER_1 + ("l1_activity_grad", "kl_sparsity_grad"),
-    "denoising": _CHAPTER_1 + ("masking_noise", "gaussian_noise"),
-    "contractive": _CHAPTER_1 + ("tanh_second_derivative", "sigmoid_second_derivative", "contractive_penalty",
+    "autoencoder": _EVERY_MODEL,
+    "sparse": _EVERY_MODEL + ("l1_activity_grad", "kl_sparsity_grad"),
+    "denoising": _EVERY_MODEL + ("masking_noise", "gaussian_noise"),
+    "contractive": _EVERY_MODEL + ("tanh_second_derivative", "sigmoid_second_derivative", "contractive_penalty",
                                  "contractive_penalty_grad", "contractive_jacobian"),
-    "vae": _CHAPTER_1 + ("gaussian_kl", "gaussian_kl_grad", "reparameterize_backward", "iwae_bound"),
+    "vae": _EVERY_MODEL + ("gaussian_kl", "gaussian_kl_grad", "reparameterize_backward", "iwae_bound"),
 }
 
 #: activation name -> (its first-derivative exercise, its second-derivative exercise)
@@ -138,6 +138,117 @@ class LearnerFunctionWarning(UserWarning):
     with npae during training."""
 
 
+# ---------------------------------------------------------------------- assemble
+def _check_functions(functions, kind: str) -> dict:
+    """The dict of learner functions, refused with the valid names if any name is wrong."""
+    if not isinstance(functions, dict):
+        raise TypeError(f"assemble(functions, ...) needs a dict {{exercise name: your function}}; got "
+                        f"{type(functions).__name__}. Example: {{'dense_forward': dense_forward}}.")
+    valid = MODEL_EXERCISES[kind]
+    unknown = [n for n in functions if n not in REGISTRY]
+    if unknown:
+        raise ValueError(f"Unknown exercise name(s) {', '.join(map(repr, unknown))} in functions. model={kind!r} "
+                         f"runs these exercises: {', '.join(valid)}.")
+    elsewhere = [n for n in functions if n not in valid]
+    if elsewhere:
+        homes = {n: [m for m, names in MODEL_EXERCISES.items() if n in names] for n in elsewhere}
+        said = "; ".join(f"{n!r} is run by model={', '.join(map(repr, ms))}" if ms else f"{n!r} is run by no model"
+                         for n, ms in homes.items())
+        raise ValueError(f"model={kind!r} does not run {', '.join(map(repr, elsewhere))} ({said}). The exercises "
+                         f"model={kind!r} runs: {', '.join(valid)}.")
+    for name, fn in functions.items():
+        if not callable(fn):
+            raise TypeError(f"functions[{name!r}] must be your function; got {type(fn).__name__}.")
+    return dict(functions)
+
+
+def _assembled_class(kind: str, functions: dict, checks: dict, not_implemented: tuple):
+    """A subclass of npae's model class for ``kind``, carrying the learner's functions.
+
+    It takes the npae class's name (so its repr reads ``Autoencoder(...)``) and is kept out of
+    npae's registry of model classes, which ``npae.load`` reads (a saved assembled model loads as
+    npae's own).
+    """
+    base = MODELS[kind]
+    saved = dict(MODEL_CLASSES)
+    cls = type(base.__name__, (_MIXINS[kind], base), {
+        "__module__": __name__, "__qualname__": base.__name__, "__doc__": base.__doc__,
+        "_kind": kind, "_npae_class": base, "_functions": functions, "_checks": checks,
+        "_not_implemented": not_implemented})
+    MODEL_CLASSES.clear()
+    MODEL_CLASSES.update(saved)
+    return cls
+
+
+def _unpickle(kind, functions, checks, not_implemented):
+    cls = _assembled_class(kind, functions, checks, not_implemented)
+    return object.__new__(cls)
+
+
+def assemble(functions, model: str = "autoencoder", **params):
+    """An npae model whose training runs on your functions: the capstone of chapters 1–5.
+
+    Parameters
+    ----------
+    functions : dict
+        {exercise name: your function}, e.g. ``{"dense_forward": dense_forward, ...}``. Any
+        exercise of the model (``MODEL_EXERCISES[model]``) may be given; the others run npae's
+        own code, and so does a function that still raises ``NotImplementedError``.
+    model : {"autoencoder", "sparse", "denoising", "contractive", "vae"}
+        The npae model to build: ``Autoencoder``, ``SparseAutoencoder``,
+        ``DenoisingAutoencoder``, ``ContractiveAutoencoder`` or ``VAE``.
+    **params
+        That model's hyperparameters, as for the npae class (``hidden_sizes``, ``epochs``,
+        ``random_state``, ``dtype``, …).
+
+    Returns
+    -------
+    estimator
+        An instance of (a subclass of) the npae class with ``params``: ``fit``, ``transform``,
+        ``score``, ``save`` as usual. ``summary()`` says which exercises are yours and where each
+        runs; ``learner_functions`` and ``learner_checks`` hold your functions and their check
+        reports; ``compare_steps`` and ``on_disagreement`` steer the comparison with npae.
+
+    Raises
+    ------
+    ValueError
+        An unknown model, or a name in ``functions`` that is not an exercise of that model.
+    TypeError
+        A value in ``functions`` that is not callable, or a hyperparameter the model lacks.
+
+    Warns
+    -----
+    LearnerFunctionWarning
+        For each function that fails its exercise check (``npae.exercises.check``): the model
+        is built with it, and ``fit`` will stop where it first disagrees with npae.
+
+    Notes
+    -----
+    With correct functions, ``fit`` gives npae's own results for the same hyperparameters and
+    ``random_state`` (to rounding: float64 agrees to about 1e-12 after a few steps).
+    """
+    kind = check_option(model, tuple(MODELS), "model")
+    functions = _check_functions(functions, kind)
+    accepted = set(MODELS[kind]().get_params(deep=False))
+    wrong = sorted(set(params) - accepted)
+    if wrong:
+        raise TypeError(f"{MODELS[kind].__name__} has no hyperparameter {', '.join(map(repr, wrong))}; "
+                        f"it takes {', '.join(sorted(accepted))}.")
+    checks = {name: check(name, fn, random_state=0) for name, fn in functions.items()}
+    stubs = tuple(n for n, r in checks.items() if "not_implemented" in r.mistakes)
+    plugged = {n: fn for n, fn in functions.items() if n not in stubs}
+    estimator = _assembled_class(kind, plugged, checks, stubs)(**params)
+    for name in plugged:
+        if not checks[name].passed:
+            named = [m for m in checks[name].mistakes if m not in ("wrong_values", "error")]
+            warnings.warn(
+                f"Your {name} does not pass its exercise check yet" + (f" (mistakes named: {', '.join(named)})"
+                                                                       if named else "")
+                + f"; fit() will stop where it first disagrees with npae. print(model.learner_checks[{name!r}]) "
+                "shows the report.", LearnerFunctionWarning, stacklevel=2)
+    return estimator
+
+
 # ---------------------------------------------------------------------- calling your functions
 def _host64(value):
     """A copy of ``value`` on the host for npae's reference: float arrays in float64, lists
@@ -167,7 +278,6 @@ class _Assembly:
         self.on_disagreement = check_option(on_disagreement, ("raise", "warn"), "on_disagreement")
         self.steps = 0                 # training steps completed
         self.context = "a pass outside training"
-        self.called = {}               # name -> the places it ran, in order
         self.disagreed = {}            # name -> message (warn mode)
         self._inside_reference = False
 
@@ -180,9 +290,6 @@ class _Assembly:
 
     def run(self, name: str, where: str, *args):
         """``functions[name](*args)``: checked against npae's reference in the first steps."""
-        places = self.called.setdefault(name, [])
-        if where not in places:
-            places.append(where)
         exercise = get(name)
         expected = None
         if self.comparing and name not in self.disagreed:
@@ -288,7 +395,8 @@ class LearnerDense(Dense):
         return dx if input_grad else None
 
     def __repr__(self) -> str:
-        return f"{super().__repr__()}  ← your {', '.join(n for n in ('dense_forward', 'dense_backward') if self._assembly.has(n))}"
+        yours = [n for n in ("dense_forward", "dense_backward") if self._assembly.has(n)]
+        return super().__repr__() + (f" ← your {', '.join(yours)}" if yours else "")
 
 
 class LearnerActivationFunction:
@@ -335,6 +443,8 @@ class LearnerSequential(Sequential):
 
     def backward(self, grad_out, input_grad: bool = True):
         assembly, layers = self._assembly, self.layers
+        if not layers:  # the identity network
+            return grad_out if input_grad else None
         i = len(layers) - 1
         while i >= 0:
             layer = layers[i]
@@ -479,7 +589,7 @@ class AssembledModel:
                 if assembly is not None and name in assembly.disagreed:
                     state += ", DISAGREED with npae in training"
             elif name in self._not_implemented:
-                state = "npae's (yours: not implemented yet)"
+                state = "npae's (yours is not implemented yet)"
             else:
                 state = "npae's"
             lines.append(f"  {name:<{width}}  {state}: {where}")
@@ -549,6 +659,10 @@ class AssembledModel:
             assembly.context = "a pass outside training"
         assembly.steps += 1
         return out
+
+    def __reduce__(self):
+        """Pickle as a model of the same functions (they are pickled by reference, as Python does)."""
+        return _unpickle, (self._kind, self._functions, self._checks, self._not_implemented), self.__getstate__()
 
     def save(self, path, **kwargs) -> None:
         """Save the weights as npae's own model (``npae.load`` gives a plain npae estimator: your
@@ -749,14 +863,19 @@ def _plan(kind: str, p: dict, given=()) -> dict:
     encoder_acts, all_acts = _activation_names(kind, p)
     deep = bool(p.get("hidden_sizes"))
     heads = ", the heads mu and log_var" if kind == "vae" else ""
-    fused = ("each Dense layer and its activation, backward in one call"
-             + (" (decoder; the contractive encoder runs layer by layer)" if kind == "contractive" else ""))
+    if kind == "contractive":  # its encoder runs layer by layer, to inject the penalty's dz
+        fused = ((True, "the decoder's Dense layers and their activations, backward in one call") if deep else
+                 (False, "the contractive encoder runs layer by layer, and the decoder has no hidden layer"))
+    elif kind == "vae" and not deep:
+        fused = (False, "no hidden layer here (hidden_sizes=())")
+    else:
+        fused = (True, "each Dense layer and its activation, backward in one call")
     plan = {
         "dense_forward": (True, "every Dense layer's forward pass"),
         "dense_backward": (True, f"the backward pass of the Dense layers without an activation (the decoder's "
                                  f"output layer{heads}); dense_activation_backward does the others"
                            if "dense_activation_backward" in given else "every Dense layer's backward pass"),
-        "dense_activation_backward": (True, fused),
+        "dense_activation_backward": fused,
     }
     for act, (first, second) in _DERIVATIVES.items():
         plan[first] = ((True, f"f′ of every {act} layer, in the backward pass") if act in all_acts else
@@ -779,9 +898,10 @@ def _plan(kind: str, p: dict, given=()) -> dict:
         (False, f"optimizer={p.get('optimizer')!r} is not Adam")
     if kind == "sparse":
         weight = float(p.get("sparsity_weight") or 0) > 0
+        unused = f"sparsity={p.get('sparsity')!r}, sparsity_weight={p.get('sparsity_weight')!r}"
         for name, option in (("l1_activity_grad", "l1"), ("kl_sparsity_grad", "kl")):
-            plan[name] = ((True, "the sparsity penalty's gradient at the code") if weight and p.get("sparsity") == option
-                          else (False, f"sparsity={p.get('sparsity')!r}, sparsity_weight={p.get('sparsity_weight')!r}"))
+            used = weight and p.get("sparsity") == option
+            plan[name] = (True, "the sparsity penalty's gradient at the code") if used else (False, unused)
     if kind == "denoising":
         noise = p.get("noise")
         plan["masking_noise"] = ((True, "the corruption of every training batch") if noise == "masking"
@@ -803,109 +923,3 @@ def _plan(kind: str, p: dict, given=()) -> dict:
         plan["reparameterize_backward"] = (True, "the backward pass of z = mu + σ·ε")
         plan["iwae_bound"] = (True, "log_likelihood() (fit does not use it)")
     return plan
-
-
-# ---------------------------------------------------------------------- assemble
-def _check_functions(functions, kind: str) -> dict:
-    """The dict of learner functions, refused with the valid names if any name is wrong."""
-    if not isinstance(functions, dict):
-        raise TypeError(f"assemble(functions, ...) needs a dict {{exercise name: your function}}; got "
-                        f"{type(functions).__name__}. Example: {{'dense_forward': dense_forward}}.")
-    valid = MODEL_EXERCISES[kind]
-    unknown = [n for n in functions if n not in REGISTRY]
-    if unknown:
-        raise ValueError(f"Unknown exercise name(s) {', '.join(map(repr, unknown))} in functions. model={kind!r} "
-                         f"runs these exercises: {', '.join(valid)}.")
-    elsewhere = [n for n in functions if n not in valid]
-    if elsewhere:
-        homes = {n: [m for m, names in MODEL_EXERCISES.items() if n in names] for n in elsewhere}
-        said = "; ".join(f"{n!r} is run by model={', '.join(map(repr, ms))}" if ms else f"{n!r} is run by no model"
-                         for n, ms in homes.items())
-        raise ValueError(f"model={kind!r} does not run {', '.join(map(repr, elsewhere))} ({said}). The exercises "
-                         f"model={kind!r} runs: {', '.join(valid)}.")
-    for name, fn in functions.items():
-        if not callable(fn):
-            raise TypeError(f"functions[{name!r}] must be your function; got {type(fn).__name__}.")
-    return dict(functions)
-
-
-def _assembled_class(kind: str, functions: dict, checks: dict, not_implemented: tuple):
-    """A subclass of npae's model class for ``kind``, carrying the learner's functions.
-
-    It takes the npae class's name (so its repr reads ``Autoencoder(...)``) and is kept out of
-    npae's registry of model classes, which ``npae.load`` reads (a saved assembled model loads as
-    npae's own).
-    """
-    base = MODELS[kind]
-    saved = dict(MODEL_CLASSES)
-    cls = type(base.__name__, (_MIXINS[kind], base), {
-        "__module__": __name__, "__qualname__": base.__name__, "__doc__": base.__doc__,
-        "_kind": kind, "_npae_class": base, "_functions": functions, "_checks": checks,
-        "_not_implemented": not_implemented})
-    MODEL_CLASSES.clear()
-    MODEL_CLASSES.update(saved)
-    return cls
-
-
-def assemble(functions, model: str = "autoencoder", **params):
-    """An npae model whose training runs on your functions: the capstone of chapters 1–5.
-
-    Parameters
-    ----------
-    functions : dict
-        {exercise name: your function}, e.g. ``{"dense_forward": dense_forward, ...}``. Any
-        exercise of the model (``MODEL_EXERCISES[model]``) may be given; the others run npae's
-        own code, and so does a function that still raises ``NotImplementedError``.
-    model : {"autoencoder", "sparse", "denoising", "contractive", "vae"}
-        The npae model to build: ``Autoencoder``, ``SparseAutoencoder``,
-        ``DenoisingAutoencoder``, ``ContractiveAutoencoder`` or ``VAE``.
-    **params
-        That model's hyperparameters, as for the npae class (``hidden_sizes``, ``epochs``,
-        ``random_state``, ``dtype``, …).
-
-    Returns
-    -------
-    estimator
-        An instance of (a subclass of) the npae class with ``params``: ``fit``, ``transform``,
-        ``score``, ``save`` as usual. ``summary()`` says which exercises are yours and where each
-        runs; ``learner_functions`` and ``learner_checks`` hold your functions and their check
-        reports; ``compare_steps`` and ``on_disagreement`` steer the comparison with npae.
-
-    Raises
-    ------
-    ValueError
-        An unknown model, or a name in ``functions`` that is not an exercise of that model.
-    TypeError
-        A value in ``functions`` that is not callable, or a hyperparameter the model lacks.
-
-    Warns
-    -----
-    LearnerFunctionWarning
-        For each function that fails its exercise check (``npae.exercises.check``): the model
-        is built with it, and ``fit`` will stop where it first disagrees with npae.
-
-    Notes
-    -----
-    With correct functions, ``fit`` gives npae's own results for the same hyperparameters and
-    ``random_state`` (to rounding: float64 agrees to about 1e-12 after a few steps).
-    """
-    kind = check_option(model, tuple(MODELS), "model")
-    functions = _check_functions(functions, kind)
-    accepted = set(MODELS[kind]().get_params(deep=False))
-    wrong = sorted(set(params) - accepted)
-    if wrong:
-        raise TypeError(f"{MODELS[kind].__name__} has no hyperparameter {', '.join(map(repr, wrong))}; "
-                        f"it takes {', '.join(sorted(accepted))}.")
-    checks = {name: check(name, fn, random_state=0) for name, fn in functions.items()}
-    stubs = tuple(n for n, r in checks.items() if "not_implemented" in r.mistakes)
-    plugged = {n: fn for n, fn in functions.items() if n not in stubs}
-    estimator = _assembled_class(kind, plugged, checks, stubs)(**params)
-    for name in plugged:
-        if not checks[name].passed:
-            named = [m for m in checks[name].mistakes if m not in ("wrong_values", "error")]
-            warnings.warn(
-                f"Your {name} does not pass its exercise check yet" + (f" (mistakes named: {', '.join(named)})"
-                                                                       if named else "")
-                + f"; fit() will stop where it first disagrees with npae. print(model.learner_checks[{name!r}]) "
-                "shows the report.", LearnerFunctionWarning, stacklevel=2)
-    return estimator
