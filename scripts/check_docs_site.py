@@ -49,13 +49,21 @@ MATHJAX_READY_JS = """() => (window.MathJax && MathJax.startup && MathJax.startu
 PROSE_TEXT_JS = """() => { const body = document.body.cloneNode(true);
     body.querySelectorAll('pre, code, script, style, mjx-container, .MathJax').forEach(e => e.remove());
     return body.textContent; }"""
-#: <pre> blocks whose content is wider than the box that shows it, neither scrolling nor wrapping.
+#: <pre> blocks whose text reaches past the first box that clips it (an ancestor whose overflow is not
+#: visible), unless that box scrolls sideways: text a reader cannot see, nor scroll to.
 CUT_OFF_JS = """() => Array.from(document.querySelectorAll('pre')).filter(pre => {
     if (pre.offsetParent === null) return false;
-    const style = getComputedStyle(pre);
-    if (['auto', 'scroll'].includes(style.overflowX)) return false;
-    return pre.scrollWidth > pre.clientWidth + 1;
-  }).map(pre => pre.textContent.slice(0, 60))"""
+    const range = document.createRange();
+    range.selectNodeContents(pre);
+    const right = range.getBoundingClientRect().right;
+    for (let el = pre; el && el !== document.body; el = el.parentElement) {
+      const style = getComputedStyle(el);
+      if (style.overflowX === 'visible') continue;
+      if (right <= el.getBoundingClientRect().right + 1) return false;
+      return !(['auto', 'scroll'].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1);
+    }
+    return right > document.documentElement.clientWidth + 1;
+  }).map(pre => pre.textContent.trim().slice(0, 60))"""
 
 IMAGES_JS = """() => Array.from(document.images).map(img => ({
     src: img.currentSrc || img.src, complete: img.complete, width: img.naturalWidth}))"""
@@ -138,7 +146,7 @@ def check_site(site: Path, screenshots: Path | None = None) -> tuple[int, list[s
                     found.append("MathJax did not load")
                 if raw:
                     found.append(f"raw math left in the text: {raw.group(0)[:40]!r}")
-                if (path in chapters or path.name == "exercises.html") and n_math == 0:
+                if (path in chapters or rel == "exercises.html") and n_math == 0:
                     found.append("no typeset math")
                 cut = page.evaluate(CUT_OFF_JS)
                 if cut:
