@@ -64,6 +64,18 @@ EPOCHS = 2 if QUICK else 10  # epochs per backend
 HIDDEN = (64,) if QUICK else (256,)
 SEED = 0
 
+
+def reveal(exercise, *objects):
+    """Print npae's source of ``objects``, which answer chapter 1's ``exercise``, once it has passed in this
+    session (run ``npae.exercises.check(exercise, your_function)`` with your chapter 1 function first)."""
+    if exercise not in npae.exercises.progress(names=[exercise]).passed:
+        print(f"This code answers part of chapter 1's {exercise} exercise, so it is shown once your {exercise} "
+              f"has passed in this session:\nrun npae.exercises.check({exercise!r}, your_function) here, "
+              "then this cell again.")
+        return
+    for obj in objects:
+        print(inspect.getsource(obj))
+
 npae.set_backend("numpy")
 X_train, _ = npae.datasets.load_embedded("train")
 X_test, _ = npae.datasets.load_embedded("test")
@@ -79,14 +91,15 @@ X_train, X_test = X_train[:N_TRAIN], X_test[:N_TEST]
 # each library. A function asks its inputs for their namespace and uses nothing else:
 #
 # $$\texttt{xp = array\_namespace(z)} \quad\Longrightarrow\quad
-#   \operatorname{softplus}(z) = \log(1 + e^{z}) = \operatorname{logaddexp}(0, z)
-#   \text{ computed by } \texttt{xp}.$$
+#   \operatorname{softplus}(z) = \log(1 + e^{z}) \text{ computed by } \texttt{xp}.$$
 #
-# Here is npae's softplus, the reference code that every backend runs (on NumPy a kernel that
-# agrees with it to rounding stands in for it; section 7.2 says what that means):
+# npae's softplus is the reference code that every backend runs (on NumPy a kernel that agrees
+# with it to rounding stands in for it; section 7.2 says what that means). Writing it so that it
+# never overflows is part of chapter 1's `bce_with_logits` exercise, so its source is shown once
+# that exercise has passed in this session:
 
 # %%
-print(inspect.getsource(npae.ops.softplus))
+reveal("bce_with_logits", npae.ops.softplus)
 
 # %% [markdown]
 # `npae.backend.available_backends()` says which libraries can run here, and why not where one
@@ -137,10 +150,12 @@ for spec in npae.kernels.kernels_for("numpy"):
 # its kernel notices that both are $e^{\min(z, 0)}/(1 + e^{-\lvert z\rvert})$ and computes that
 # instead, which NumPy evaluates faster, with identical results.
 
+# (A stable sigmoid is part of chapter 1's `bce_with_logits_grad` exercise, so the pair is shown once
+# that exercise has passed in this session.)
+
 # %%
 sigmoid_spec = next(spec for spec in npae.kernels.KERNELS if spec.reference_name == "npae.ops.sigmoid")
-print(inspect.getsource(npae.kernels.reference(sigmoid_spec)))
-print(inspect.getsource(sigmoid_spec.kernel))
+reveal("bce_with_logits_grad", npae.kernels.reference(sigmoid_spec), sigmoid_spec.kernel)
 
 # %% [markdown]
 # **Switching the kernels off.** `npae.set_kernels("reference")` runs everything on the reference

@@ -48,7 +48,8 @@ CHAPTERS_WITH_EXERCISES = ("01", "02", "03", "04", "05")
 #: exercise's check passed, so with stubs it never appears in any chapter's output.
 ANSWER_SOURCES = ("npae.layers:Dense.forward", "npae.layers:Dense.backward", "npae.optimizers:Adam._update",
                   "npae.activations:Sigmoid.d2f", "npae.activations:Tanh.d2f", "npae.losses:gaussian_kl",
-                  "npae.losses:gaussian_kl_grad", "npae.models.variational:reparameterize_grad")
+                  "npae.losses:gaussian_kl_grad", "npae.models.variational:reparameterize_grad",
+                  "npae.ops:softplus", "npae.ops:sigmoid")  # stable softplus and sigmoid: chapter 1's BCE
 #: Final formulas and NumPy lines that answer an exercise; in a learner's copy only inside a <details> hint.
 ANSWER_TEXT = (
     r"(x^\top g)_{ij}", r"(g W^\top)_{ni}", r"\sigma(y_d) - x_d",  # dense_backward, bce_with_logits_grad
@@ -81,8 +82,9 @@ def _answer_lines(spec) -> list:
     for part in qualname.split("."):
         obj = getattr(obj, part)
     lines = [line.strip() for line in inspect.getsource(obj).splitlines()]
-    return [line for line in lines if len(line) >= 16 and not line.startswith(("#", '"', "def ", "@"))
-            and ("=" in line or line.startswith("return"))]
+    return [line for line in lines if len(line) >= 16 and not line.startswith(("#", '"', "def ", "@", "xp = "))
+            and ("=" in line or line.startswith("return"))
+            and not re.search(r"[a-z]{3,},? [a-z]{2,} [a-z]{3,}", line)]  # docstring prose, not code
 
 
 def _solution_lines(text) -> list:
