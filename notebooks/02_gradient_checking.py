@@ -174,8 +174,8 @@ except TypeError as err:
 # $$e = \frac{\lVert a - n\rVert}{\lVert a\rVert + \lVert n\rVert}\qquad(0 \text{ when both are } 0).$$
 #
 # Here is the situation in miniature: a dense layer whose input has one feature that is almost
-# always zero (think of a pixel at the border of an image), so one row of $\partial L/\partial W
-# = x^\top G$ is tiny.
+# always zero (think of a pixel at the border of an image), so the row of $\partial L/\partial W$
+# that belongs to that feature is tiny (chapter 1's `dense_backward` says why).
 
 # %%
 print(inspect.getsource(relative_error))
@@ -400,8 +400,8 @@ print("\nforgotten f':\n" + str(forgetful))
 # are still right, because their gradients are computed before the signal reaches the broken
 # activation; everything below it (`0.W`, `0.b`, the input) is wrong.
 #
-# **Bug 2: a missing transpose.** With a square weight matrix, $gW$ has the same shape as the
-# correct $gW^\top$, so nothing crashes. The broken layer lets `Dense.backward` add the (correct)
+# **Bug 2: a missing transpose.** With a square weight matrix, the product without the transpose
+# has the same shape as the correct one, so nothing crashes. The broken layer lets `Dense.backward` add the (correct)
 # parameter gradients, asking it for no data gradient (`input_grad=False`), and returns its own,
 # wrong one.
 
