@@ -207,9 +207,10 @@ def test_check_layer_catches_a_backward_that_assigns():
 
     x = np.random.default_rng(2).standard_normal((5, 4))
     good = check_layer(Dense(4, 3, rng=0, dtype="float64"), x)
-    assert good.passed and good.errors["W ×2"] < 1e-12 and good.mistakes == []
+    assert good.passed and good.accumulates["W"] < 1e-12 and good.mistakes == []
     bad = check_layer(Assigns(4, 3, rng=0, dtype="float64"), x)
-    assert not bad.passed and bad.errors["W"] < 1e-6 and bad.errors["b ×2"] < 1e-12
+    assert not bad.passed and bad.errors["W"] < 1e-6 and bad.accumulates["b"] < 1e-12
+    assert bad.accumulates["W"] > 0.1
     assert bad.mistakes == ["not_accumulated"] and "W ×2" in str(bad)
 
 

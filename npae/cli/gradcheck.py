@@ -308,13 +308,17 @@ def run_target(args) -> int:
     print(f"npae gradcheck: {name} from {path} ({article} {kind}), float64, {backend.name} backend, seed {args.seed}")
     print(f"  {how}")
     print(f"  central differences with h={args.h:g}; relative error ‖a − n‖ / (‖a‖ + ‖n‖) must be < {args.tol:g}\n")
-    width = max(5, *(len(k) for k in result.errors))
+    width = max(5, *(len(k) for k in result.errors), *(len(k) + 3 for k in result.accumulates))
     print(f"  {'array':<{width}}  {'shape':>10}  relative error")
     for key, err in result.errors.items():
         print(f"  {key:<{width}}  {shapes.get(key, '?'):>10}  {err:.2e}  {'ok' if err < args.tol else 'FAIL'}")
-    worst = max(result.errors, key=result.errors.get)
+    for key, err in result.accumulates.items():
+        key = f"{key} ×2"
+        print(f"  {key:<{width}}  {shapes.get(key, '?'):>10}  {err:.2e}  {'ok' if err < args.tol else 'FAIL'}")
+    everything = {**result.errors, **{f"{k} ×2": v for k, v in result.accumulates.items()}}
+    worst = max(everything, key=everything.get)
     verdict = "passed" if result.passed else "FAILED"
-    print(f"\n  {verdict}: worst {result.errors[worst]:.2e} ({worst}), tolerance {args.tol:g}")
+    print(f"\n  {verdict}: worst {everything[worst]:.2e} ({worst}), tolerance {args.tol:g}")
     _print_diagnoses(result)
     return 0 if result.passed else 1
 
