@@ -47,9 +47,10 @@ iwae_bound                   ``VAE.log_likelihood``: the importance-weighted bou
 
 The subclasses override methods, so npae's speed kernels (``npae.kernels``, which replace npae's
 *own* methods) never stand in for your code: your function runs in ``"fast"`` and in
-``"reference"`` mode alike. The models' training steps are npae's, written out in
-``npae.models``; only the contractive model's and the VAE's are repeated below (``_forward_backward``),
-because they call module functions rather than methods.
+``"reference"`` mode alike. The training steps are npae's, in ``npae.models``; the contractive
+model's, the VAE's and the sparse model's KL step are repeated below (``_forward_backward``), as
+they call npae's module functions where yours must go. ``MODEL_EXERCISES[model]`` lists the
+exercises each model runs; ``model.summary()`` says where each runs with its hyperparameters.
 
 Which function is wrong?
 ------------------------
@@ -60,6 +61,11 @@ computed by npae on the same inputs: the first call whose result differs stops `
 ``LearnerFunctionError`` naming the function, the exercise, the step and the layer where it
 happened. Set ``model.on_disagreement = "warn"`` to be told and train on anyway (and see what the
 mistake does to the loss curve), or ``model.compare_steps = 0`` to skip the comparison.
+``npae.gradcheck.check_model(model, X)`` compares the whole assembled backward pass with central
+differences, as for any npae model.
+
+(``npae.exercises.assemble`` is the function; take this module's other names with
+``from npae.exercises.assemble import MODEL_EXERCISES``.)
 """
 
 from __future__ import annotations
@@ -225,7 +231,7 @@ def assemble(functions, model: str = "autoencoder", **params):
     Notes
     -----
     With correct functions, ``fit`` gives npae's own results for the same hyperparameters and
-    ``random_state`` (to rounding: float64 agrees to about 1e-12 after a few steps).
+    ``random_state``, to rounding (the initial weights, minibatches and noise are npae's draws).
     """
     kind = check_option(model, tuple(MODELS), "model")
     functions = _check_functions(functions, kind)
@@ -277,6 +283,7 @@ class _Assembly:
         self.compare_steps = int(compare_steps)
         self.on_disagreement = check_option(on_disagreement, ("raise", "warn"), "on_disagreement")
         self.steps = 0                 # training steps completed
+        self.training = False          # inside a training step
         self.context = "a pass outside training"
         self.disagreed = {}            # name -> message (warn mode)
         self._inside_reference = False
@@ -286,7 +293,8 @@ class _Assembly:
 
     @property
     def comparing(self) -> bool:
-        return self.steps < self.compare_steps and not self._inside_reference
+        """True inside the first ``compare_steps`` training steps (not in a reference's own calls)."""
+        return self.training and self.steps < self.compare_steps and not self._inside_reference
 
     def run(self, name: str, where: str, *args):
         """``functions[name](*args)``: checked against npae's reference in the first steps."""
@@ -652,11 +660,11 @@ class AssembledModel:
         assembly = self._assembly
         assembly.compare_steps = int(self.compare_steps)
         assembly.on_disagreement = check_option(self.on_disagreement, ("raise", "warn"), "on_disagreement")
-        assembly.context = f"training step {assembly.steps + 1}"
+        assembly.context, assembly.training = f"training step {assembly.steps + 1}", True
         try:
             out = super().train_step(X)
         finally:
-            assembly.context = "a pass outside training"
+            assembly.context, assembly.training = "a pass outside training", False
         assembly.steps += 1
         return out
 
