@@ -382,6 +382,19 @@ def test_a_function_that_raises_is_named_with_the_layer(X):
     assert isinstance(err.value.__cause__, ValueError)
 
 
+def test_a_function_that_changes_its_input_in_place_is_named(X):
+    def dense_backward(x, W, b, grad_out):
+        xp = array_namespace(x)
+        dx, dW, db = grad_out @ W.T, x.T @ grad_out, xp.sum(grad_out, axis=0)
+        grad_out *= 0.0  # "free" the upstream gradient: the layer below reads it no more, but the caller may
+        return dx, dW, db
+
+    with pytest.warns(LearnerFunctionWarning, match="mutated_input"):
+        model = ex.assemble({"dense_backward": dense_backward}, **{**BASE, **CONFIGS["autoencoder"]})
+    with pytest.raises(LearnerFunctionError, match="changed its input grad_out in place"):
+        model.fit(X)
+
+
 def test_warn_mode_trains_on_with_the_wrong_function_and_says_so(X):
     params = {**BASE, **CONFIGS["sparse"], "sparsity": "l1"}
     with pytest.warns(LearnerFunctionWarning):
