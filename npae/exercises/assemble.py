@@ -270,6 +270,21 @@ def _host64(value):
     return xp.asarray(host, copy=True) if host.dtype == xp.bool else xp.astype(host, xp.float64)
 
 
+def _backend_name(values):
+    """The backend name of the first array among ``values`` (lists searched too), or None."""
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            name = _backend_name(value)
+            if name is not None:
+                return name
+            continue
+        try:
+            return B.backend_of(value).name
+        except TypeError:
+            continue
+    return None
+
+
 def _unchanged(before, value) -> bool:
     """Whether ``value`` still holds what its host copy ``before`` holds (lists element by element)."""
     if isinstance(before, list):
@@ -325,7 +340,7 @@ class _Assembly:
         outputs = self._outputs(exercise, out, where)
         if expected is not None:
             changed = [k for (k, before), a in zip(inputs.items(), args) if not _unchanged(before, a)]
-            self._compare(exercise, outputs, expected, where, changed)
+            self._compare(exercise, outputs, expected, where, changed, _backend_name(args))
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _reference(self, exercise, inputs):
@@ -350,7 +365,7 @@ class _Assembly:
                 f"in {self.context}, {where}.", exercise.name, where)
         return tuple(out)
 
-    def _compare(self, exercise, outputs, expected, where, changed=()) -> None:
+    def _compare(self, exercise, outputs, expected, where, changed=(), backend=None) -> None:
         wrong = [f"it changed its input {k} in place (leave the inputs as they are and return new arrays)"
                  for k in changed]
         for out_name, a, e in zip(exercise.outputs, outputs, expected):
@@ -359,6 +374,10 @@ class _Assembly:
                 shape = tuple(host.shape)
             except (TypeError, AttributeError):
                 wrong.append(f"its {out_name} is a {type(a).__name__}, not an array")
+                continue
+            if backend is not None and _backend_name([a]) != backend:
+                wrong.append(f"its {out_name} is a {_backend_name([a])} array, but the inputs were {backend} arrays "
+                             "(take the namespace from the inputs: xp = array_namespace(x))")
                 continue
             if shape != tuple(e.shape):
                 wrong.append(f"its {out_name} has shape {shape} where npae's has {tuple(e.shape)}")

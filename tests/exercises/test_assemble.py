@@ -395,6 +395,17 @@ def test_a_function_that_changes_its_input_in_place_is_named(X):
         model.fit(X)
 
 
+def test_a_numpy_answer_on_another_backend_is_named(X):
+    pytest.importorskip("torch")
+
+    def dense_forward(x, W, b):
+        return np.asarray(npae.backend.to_numpy(x) @ npae.backend.to_numpy(W) + npae.backend.to_numpy(b))
+
+    model = ex.assemble({"dense_forward": dense_forward}, **{**BASE, **CONFIGS["autoencoder"], "backend": "torch"})
+    with pytest.raises(LearnerFunctionError, match="its z is a numpy array, but the inputs were torch arrays"):
+        model.fit(X)
+
+
 def test_warn_mode_trains_on_with_the_wrong_function_and_says_so(X):
     params = {**BASE, **CONFIGS["sparse"], "sparsity": "l1"}
     with pytest.warns(LearnerFunctionWarning):
