@@ -47,9 +47,10 @@ iwae_bound                   ``VAE.log_likelihood``: the importance-weighted bou
 
 The subclasses override methods, so npae's speed kernels (``npae.kernels``, which replace npae's
 *own* methods) never stand in for your code: your function runs in ``"fast"`` and in
-``"reference"`` mode alike. The models' training steps are npae's, written out in
-``npae.models``; only the contractive model's and the VAE's are repeated below (``_forward_backward``),
-because they call module functions rather than methods.
+``"reference"`` mode alike. The training steps are npae's, in ``npae.models``; the contractive
+model's, the VAE's and the sparse model's KL step are repeated below (``_forward_backward``), as
+they call npae's module functions where yours must go. ``MODEL_EXERCISES[model]`` lists the
+exercises each model runs; ``model.summary()`` says where each runs with its hyperparameters.
 
 Which function is wrong?
 ------------------------
@@ -60,6 +61,11 @@ computed by npae on the same inputs: the first call whose result differs stops `
 ``LearnerFunctionError`` naming the function, the exercise, the step and the layer where it
 happened. Set ``model.on_disagreement = "warn"`` to be told and train on anyway (and see what the
 mistake does to the loss curve), or ``model.compare_steps = 0`` to skip the comparison.
+``npae.gradcheck.check_model(model, X)`` compares the whole assembled backward pass with central
+differences, as for any npae model.
+
+(``npae.exercises.assemble`` is the function; take this module's other names with
+``from npae.exercises.assemble import MODEL_EXERCISES``.)
 """
 
 from __future__ import annotations
@@ -225,7 +231,7 @@ def assemble(functions, model: str = "autoencoder", **params):
     Notes
     -----
     With correct functions, ``fit`` gives npae's own results for the same hyperparameters and
-    ``random_state`` (to rounding: float64 agrees to about 1e-12 after a few steps).
+    ``random_state``, to rounding (the initial weights, minibatches and noise are npae's draws).
     """
     kind = check_option(model, tuple(MODELS), "model")
     functions = _check_functions(functions, kind)
@@ -264,6 +270,31 @@ def _host64(value):
     return xp.asarray(host, copy=True) if host.dtype == xp.bool else xp.astype(host, xp.float64)
 
 
+def _backend_name(values):
+    """The backend name of the first array among ``values`` (lists searched too), or None."""
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            name = _backend_name(value)
+            if name is not None:
+                return name
+            continue
+        try:
+            return B.backend_of(value).name
+        except TypeError:
+            continue
+    return None
+
+
+def _unchanged(before, value) -> bool:
+    """Whether ``value`` still holds what its host copy ``before`` holds (lists element by element)."""
+    if isinstance(before, list):
+        return all(_unchanged(b, v) for b, v in zip(before, value))
+    if before is value or not hasattr(before, "shape"):
+        return True
+    after = _host64(value)
+    return tuple(after.shape) == tuple(before.shape) and bool(array_namespace(after).all(after == before))
+
+
 class _Assembly:
     """The learner's functions as one model uses them: calls, comparisons with npae, and a record.
 
@@ -277,6 +308,7 @@ class _Assembly:
         self.compare_steps = int(compare_steps)
         self.on_disagreement = check_option(on_disagreement, ("raise", "warn"), "on_disagreement")
         self.steps = 0                 # training steps completed
+        self.training = False          # inside a training step
         self.context = "a pass outside training"
         self.disagreed = {}            # name -> message (warn mode)
         self._inside_reference = False
@@ -286,14 +318,16 @@ class _Assembly:
 
     @property
     def comparing(self) -> bool:
-        return self.steps < self.compare_steps and not self._inside_reference
+        """True inside the first ``compare_steps`` training steps (not in a reference's own calls)."""
+        return self.training and self.steps < self.compare_steps and not self._inside_reference
 
     def run(self, name: str, where: str, *args):
         """``functions[name](*args)``: checked against npae's reference in the first steps."""
         exercise = get(name)
-        expected = None
+        inputs = expected = None
         if self.comparing and name not in self.disagreed:
-            expected = self._reference(exercise, args)
+            inputs = dict(zip(exercise.arguments, (_host64(a) for a in args)))
+            expected = self._reference(exercise, inputs)
         try:
             out = self.functions[name](*args)
         except LearnerFunctionError:
@@ -305,13 +339,13 @@ class _Assembly:
                 name, where) from err
         outputs = self._outputs(exercise, out, where)
         if expected is not None:
-            self._compare(exercise, outputs, expected, where)
+            changed = [k for (k, before), a in zip(inputs.items(), args) if not _unchanged(before, a)]
+            self._compare(exercise, outputs, expected, where, changed, _backend_name(args))
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def _reference(self, exercise, args):
-        """npae's answer on host float64 copies of the same inputs (activations are passed as
-        given, so a nested function of yours, say f′, runs there without being compared)."""
-        inputs = dict(zip(exercise.arguments, (_host64(a) for a in args)))
+    def _reference(self, exercise, inputs):
+        """npae's answer on ``inputs``, host float64 copies of the learner's (activations are
+        passed as given, so a nested function of yours, say f′, runs there without being compared)."""
         self._inside_reference = True
         try:
             with warnings.catch_warnings():
@@ -331,14 +365,19 @@ class _Assembly:
                 f"in {self.context}, {where}.", exercise.name, where)
         return tuple(out)
 
-    def _compare(self, exercise, outputs, expected, where) -> None:
-        wrong = []
+    def _compare(self, exercise, outputs, expected, where, changed=(), backend=None) -> None:
+        wrong = [f"it changed its input {k} in place (leave the inputs as they are and return new arrays)"
+                 for k in changed]
         for out_name, a, e in zip(exercise.outputs, outputs, expected):
             try:
                 host = _host64(a)
                 shape = tuple(host.shape)
             except (TypeError, AttributeError):
                 wrong.append(f"its {out_name} is a {type(a).__name__}, not an array")
+                continue
+            if backend is not None and _backend_name([a]) != backend:
+                wrong.append(f"its {out_name} is a {_backend_name([a])} array, but the inputs were {backend} arrays "
+                             "(take the namespace from the inputs: xp = array_namespace(x))")
                 continue
             if shape != tuple(e.shape):
                 wrong.append(f"its {out_name} has shape {shape} where npae's has {tuple(e.shape)}")
@@ -488,6 +527,8 @@ class LearnerLoss(losses.Loss):
         return self.base.grad(x, out)
 
     def value_and_grad(self, x, out):
+        if not any(e is not None and self._assembly.has(e) for e in (self.value_exercise, self.grad_exercise)):
+            return self.base.value_and_grad(x, out)  # npae's, as one call (a kernel may fuse the two)
         return self.value(x, out), self.grad(x, out)
 
     def output(self, out):
@@ -652,11 +693,11 @@ class AssembledModel:
         assembly = self._assembly
         assembly.compare_steps = int(self.compare_steps)
         assembly.on_disagreement = check_option(self.on_disagreement, ("raise", "warn"), "on_disagreement")
-        assembly.context = f"training step {assembly.steps + 1}"
+        assembly.context, assembly.training = f"training step {assembly.steps + 1}", True
         try:
             out = super().train_step(X)
         finally:
-            assembly.context = "a pass outside training"
+            assembly.context, assembly.training = "a pass outside training", False
         assembly.steps += 1
         return out
 
