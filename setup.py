@@ -45,11 +45,15 @@ setup(
         "onnx": ["onnx>=1.16", "skl2onnx>=1.17", "onnxruntime>=1.18"],
         # npae.dask: estimators on Dask arrays, block by block (ParallelPostFit, Incremental, from_npy)
         "dask": ["dask[array]>=2024.12", "distributed>=2024.12", "dask-ml>=2025.1"],
-        # The documentation site (mkdocs.yml): the chapters executed (every chapter's needs, ONNX and Dask
-        # included), the API reference from the docstrings, and the browser check (Debian's chromium)
+        # The course in Jupyter (README "Notebooks and exercises"): jupytext opens the .py chapters and writes
+        # the learner's .ipynb copies; ipywidgets gives tqdm its notebook progress bars
+        "notebooks": ["jupytext>=1.16", "jupyterlab>=4", "ipykernel>=6", "ipywidgets>=8"],
+        # The documentation site (mkdocs.yml): the chapters executed (every chapter's needs, ONNX, Dask and
+        # array-api-strict for chapter 7 included), the API reference from the docstrings, and the browser
+        # check (Debian's chromium). MathJax comes from npm (package.json), not from PyPI.
         "docs": [
             "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocs-jupyter>=0.25", "mkdocstrings[python]>=0.26",
-            "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6", "playwright>=1.45",
+            "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6", "playwright>=1.45", "array-api-strict>=2.3",
             "onnx>=1.16", "skl2onnx>=1.17", "onnxruntime>=1.18",
             "dask[array]>=2024.12", "distributed>=2024.12", "dask-ml>=2025.1",
         ],

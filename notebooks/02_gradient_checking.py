@@ -83,8 +83,9 @@ rng = np.random.default_rng(SEED)
 # $$E(h) \approx \underbrace{\frac{h^2}{6}\lvert f'''\rvert}_{\text{truncation}}
 #   + \underbrace{\frac{\varepsilon \lvert f\rvert}{h}}_{\text{rounding}},$$
 #
-# smallest at $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3} \sim \varepsilon^{1/3}$
-# where $E(h^\ast) \sim \varepsilon^{2/3}$: about $4\times10^{-11}$ for float64 and $2\times10^{-5}$ for float32,
+# smallest at $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3} \sim
+# \varepsilon^{1/3}$ where $E(h^\ast) \sim \varepsilon^{2/3}$: about $4\times10^{-11}$ for float64
+# and $2\times10^{-5}$ for float32,
 # *if* $f$ and $f'''$ are of order one. Let us measure it on the sigmoid (its exact
 # derivative $\sigma(1-\sigma)$ is known) at many points $x \in [-3, 3]$, in both precisions.
 
@@ -141,12 +142,12 @@ plt.show()
 # like $h^2$ (the slope of the black guide); to the left the rounding error dominates and grows
 # like $\varepsilon/h$ (the dashed guides), with the jagged look of rounding noise. The dotted
 # forward differences fall only like $h$ and bottom out much higher. On the far left the float32
-# curve is flat at 1: there $x \pm h$ rounds back to $x$, the difference is exactly zero and all of
-# $f'$ is lost. Both minima sit where the theory put them: in float64 the central difference
-# reaches about $10^{-11}$ at $h \approx 10^{-5}$, and npae's $h = 10^{-6}$ still gives a few times
-# $10^{-11}$. In float32 the best possible is about $10^{-5}$ at $h \approx 10^{-2}$, ten times *worse*
-# than npae's tolerance of $10^{-6}$: a float32 gradient check cannot tell a correct gradient
-# from a slightly wrong one. That is why `npae.gradcheck` refuses float32 arrays:
+# curve is flat at 1: there $x \pm h$ rounds back to $x$, the difference is exactly zero and all
+# of $f'$ is lost. Both minima sit where the theory put them: in float64 the central difference
+# reaches about $10^{-11}$ at $h \approx 10^{-5}$, and npae's $h = 10^{-6}$ still gives a few
+# times $10^{-11}$. In float32 the best possible is about $10^{-5}$ at $h \approx 10^{-2}$, ten
+# times *worse* than npae's tolerance of $10^{-6}$: a float32 gradient check cannot tell a correct
+# gradient from a slightly wrong one. That is why `npae.gradcheck` refuses float32 arrays:
 
 # %%
 try:
@@ -173,8 +174,8 @@ except TypeError as err:
 # $$e = \frac{\lVert a - n\rVert}{\lVert a\rVert + \lVert n\rVert}\qquad(0 \text{ when both are } 0).$$
 #
 # Here is the situation in miniature: a dense layer whose input has one feature that is almost
-# always zero (think of a pixel at the border of an image), so one row of $\partial L/\partial W
-# = x^\top G$ is tiny.
+# always zero (think of a pixel at the border of an image), so the row of $\partial L/\partial W$
+# that belongs to that feature is tiny (chapter 1's `dense_backward` says why).
 
 # %%
 print(inspect.getsource(relative_error))
@@ -210,8 +211,8 @@ print(f"norm-wise relative error:    {normwise:.1e}   (passes)")
 #
 # The same weighting makes it blind to a *wrong* tiny entry. A wrong entry that should be large,
 # or many wrong entries, move the norm; a wrong entry a hundred million times smaller than the
-# rest moves it by a similarly tiny fraction and passes. Here is a dense layer whose backward pass flips
-# the sign of row 0 of $\partial L/\partial W$, the row of the nearly-zero feature:
+# rest moves it by a similarly tiny fraction and passes. Here is a dense layer whose backward pass
+# flips the sign of row 0 of $\partial L/\partial W$, the row of the nearly-zero feature:
 
 # %%
 class TinyRowBugDense(Dense):
@@ -399,8 +400,8 @@ print("\nforgotten f':\n" + str(forgetful))
 # are still right, because their gradients are computed before the signal reaches the broken
 # activation; everything below it (`0.W`, `0.b`, the input) is wrong.
 #
-# **Bug 2: a missing transpose.** With a square weight matrix, $gW$ has the same shape as the
-# correct $gW^\top$, so nothing crashes. The broken layer lets `Dense.backward` add the (correct)
+# **Bug 2: a missing transpose.** With a square weight matrix, the product without the transpose
+# has the same shape as the correct one, so nothing crashes. The broken layer lets `Dense.backward` add the (correct)
 # parameter gradients, asking it for no data gradient (`input_grad=False`), and returns its own,
 # wrong one.
 
@@ -410,7 +411,7 @@ class TransposeBugDense(Dense):
 
     def backward(self, grad_out, input_grad=True):
         super().backward(grad_out, input_grad=False)  # dL/dW and dL/db, correct
-        return grad_out @ self.params["W"]  # should be grad_out @ self.params["W"].T
+        return grad_out @ self.params["W"]  # broken: the wrong product (see the markdown above)
 
 
 transpose_bug = check_layer(TransposeBugDense(4, 4, rng=SEED, dtype="float64"),
@@ -461,19 +462,19 @@ model_result = check_model(model, X_check)
 print(model_result)
 
 # %% [markdown]
-# Every parameter array agrees to a few times $10^{-8}$ or better, far below the $10^{-6}$ tolerance.
-# For a model too big for one difference per entry, `directional=True` compares
-# $n = \big(L(\theta + hv) - L(\theta - hv)\big)/2h$ with $\langle a, v\rangle$, $a$ the analytic
-# gradient, along a few random directions $v \sim \mathcal N(0, I)$ per array instead. It costs two
-# forward passes per direction, whatever the size. The error of a direction is
+# Every parameter array agrees to a few times $10^{-8}$ or better, far below the $10^{-6}$
+# tolerance. For a model too big for one difference per entry, `directional=True` compares $n =
+# \big(L(\theta + hv) - L(\theta - hv)\big)/2h$ with $\langle a, v\rangle$, $a$ the analytic
+# gradient, along a few random directions $v \sim \mathcal N(0, I)$ per array instead. It costs
+# two forward passes per direction, whatever the size. The error of a direction is
 #
 # $$e_v = \frac{\lvert\langle a, v\rangle - n\rvert}{\lVert a\rVert + \lvert n\rvert}.$$
 #
-# The denominator is $\lVert a\rVert$, the typical size of $\langle a, v\rangle$ over random $v$, and
-# not $\lvert\langle a, v\rangle\rvert$ itself: a direction nearly orthogonal to the gradient has a
-# tiny $\langle a, v\rangle$, and a ratio to it would blow the rounding error up and fail a correct
-# model for an unlucky draw. A wrong gradient $a \ne g$ is still off by
-# $\lvert\langle a - g, v\rangle\rvert \approx \lVert a - g\rVert$, as in the norm-wise error.
+# The denominator is $\lVert a\rVert$, the typical size of $\langle a, v\rangle$ over random $v$,
+# and not $\lvert\langle a, v\rangle\rvert$ itself: a direction nearly orthogonal to the gradient
+# has a tiny $\langle a, v\rangle$, and a ratio to it would blow the rounding error up and fail a
+# correct model for an unlucky draw. A wrong gradient $a \ne g$ is still off by $\lvert\langle a -
+# g, v\rangle\rvert \approx \lVert a - g\rVert$, as in the norm-wise error.
 
 # %%
 big = npae.Autoencoder(hidden_sizes=(64,), latent_dim=8, activation="tanh", loss="bce", random_state=SEED,
@@ -482,15 +483,85 @@ big_result = check_model(big, X_images[:32], directional=True, n_directions=4)
 print(big_result)
 
 # %% [markdown]
+# ## 2.6 Capstone: an autoencoder made of your functions
+#
+# Your `dense_activation_backward` runs the backward pass of every dense layer and the tanh after
+# it (chapter 1's other pieces are npae's here, since this chapter's session does not hold them;
+# the σ″ and tanh″ you wrote join the contractive model of chapter 4).
+# `npae.exercises.assemble(functions, model="autoencoder", **params)` builds npae's `Autoencoder`
+# with your functions where npae's own code runs. Each of them is checked as it is plugged in, and
+# for the first training steps every call is also computed by npae: the first function to disagree
+# is named (here with a warning, so that you see what the mistake does to the loss curve; the
+# default stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's
+# reference instead, and `summary()` says which pieces are yours. Below, your model and npae's
+# train on the same images with the same hyperparameters and seed, in float64: with every function
+# right, the two loss curves are the same to float rounding.
+
+# %%
+CAPSTONE_EPOCHS = 2 if QUICK else 10
+capstone = dict(hidden_sizes=(64,), latent_dim=16, activation="tanh", loss="bce", learning_rate=1e-3, batch_size=64,
+                epochs=CAPSTONE_EPOCHS, dtype="float64", random_state=SEED, verbose=0)
+X_capstone = npae.datasets.load_embedded("train")[0][: 1000 if QUICK else 5000]
+X_capstone_val = X_images[:200]
+mine = {"dense_activation_backward": dense_activation_backward}
+your_model = npae.exercises.assemble(mine, model="autoencoder", **capstone)
+your_model.on_disagreement = "warn"  # a wrong function: train on, and see what it does
+your_model.fit(X_capstone, validation_data=X_capstone_val)
+npae_model = npae.Autoencoder(**capstone).fit(X_capstone, validation_data=X_capstone_val)
+print(your_model.summary())
+print()
+if your_model.learner_functions:
+    print("Your code in this model:", ", ".join(your_model.learner_functions), "(where each runs: above);",
+          "npae's reference for the rest.")
+else:
+    print("None of this model's pieces are yours yet: every function above still raises NotImplementedError, so")
+    print("both runs below are npae's reference code. Write the exercises, then run this section again.")
+your_loss, npae_loss = np.asarray(your_model.history_["loss"]), np.asarray(npae_model.history_["loss"])
+capstone_gap = float(np.max(np.abs(your_loss - npae_loss) / np.abs(npae_loss)))
+print(f"final training loss: yours {your_loss[-1]:.4f}, npae's {npae_loss[-1]:.4f} "
+      f"(largest relative gap over the {len(npae_loss)} epochs: {capstone_gap:.1e})")
+
+fig = plt.figure(figsize=(12, 3.6))
+grid = fig.add_gridspec(3, 12)
+ax = fig.add_subplot(grid[:, :4])
+epochs_axis = np.arange(1, len(npae_loss) + 1)
+ax.plot(epochs_axis, npae_loss, "-", marker="o", label="npae, training")
+ax.plot(epochs_axis, your_loss, "--", marker="x", label="yours, training")
+ax.plot(epochs_axis, npae_model.history_["val_loss"], "-", marker="s", label="npae, validation")
+ax.plot(epochs_axis, your_model.history_["val_loss"], "--", marker="+", label="yours, validation")
+ax.set_xlabel("epoch")
+ax.set_ylabel("loss per image")
+ax.set_title("Your fused backward against npae's")
+ax.legend(fontsize=7)
+shown = X_capstone_val[:8]
+for row, (label, images) in enumerate((("input", shown), ("npae", npae_model.reconstruct(shown)),
+                                       ("yours", your_model.reconstruct(shown)))):
+    for col in range(8):
+        image_ax = fig.add_subplot(grid[row, 4 + col])
+        image_ax.imshow(np.asarray(images[col]).reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+        image_ax.set_xticks([])
+        image_ax.set_yticks([])
+        if col == 0:
+            image_ax.set_ylabel(label, fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The reconstructions come from the two trained models: input on top, npae's below it, yours at the
+# bottom. When every function of yours is right the curves lie on top of each other and the images
+# match; a wrong one is named in the warning above (and in the summary), and the curve shows what
+# it does to training.
+
+# %% [markdown]
 # ## Exercises
 #
 # The "your turn" cells above were checked automatically. These ask for a derivation or an
 # experiment; the notebook holds no answers to them.
 #
 # 1. **The best step in float32.** From the sweep in section 2.1, read off the step $h$ that
-#    minimises the float32 central-difference error (to within a factor of ten). Then predict it
-#    from $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3}$ with
-#    $\varepsilon = 1.2\times10^{-7}$ and $\lvert f\rvert/\lvert f'''\rvert \approx 5$. Do they agree?
+# minimises the float32 central-difference error (to within a factor of ten). Then predict it from
+# $h^\ast = (3\varepsilon\lvert f\rvert/\lvert f'''\rvert)^{1/3}$ with $\varepsilon =
+# 1.2\times10^{-7}$ and $\lvert f\rvert/\lvert f'''\rvert \approx 5$. Do they agree?
 # 2. **The forward difference.** Derive the truncation error of the forward difference from the
 #    Taylor expansion, its best step $h^\ast$ and its best error, each as a power of
 #    $\varepsilon$, and compare them with the dotted curves of the sweep.
@@ -505,8 +576,8 @@ print(big_result)
 # 5. **Softplus, a smooth ReLU.** Repeat section 2.3 with `Activation("softplus")` and inputs at
 #    $3\times10^{-7}$. Does the check pass? Why?
 # 6. **How small can the tiny row be?** Repeat the sign-flip experiment of section 2.2 with
-#    feature 0 scaled by $10^{-4}$, $10^{-6}$, $10^{-8}$ and $10^{-10}$. Where does the norm-wise check
-#    start to miss the bug, and does the per-entry one ever miss it?
+# feature 0 scaled by $10^{-4}$, $10^{-6}$, $10^{-8}$ and $10^{-10}$. Where does the norm-wise
+# check start to miss the bug, and does the per-entry one ever miss it?
 
 # %% [markdown]
 # ## What must hold
@@ -515,7 +586,10 @@ print(big_result)
 # cannot reach $10^{-6}$; the norm-wise error passes the tiny-row gradient that the element-wise
 # error fails, and passes a wrong tiny row too, which the per-entry check catches; the kink fails
 # and the moved inputs pass; every broken backward is caught (and the chain-rule bug only with a
-# random $G$); the autoencoder passes; and every "your turn" exercise you have written passes.
+# random $G$); the autoencoder passes; your capstone model, when none of its functions fails its
+# check, trained to npae's numbers; and the last line is your progress report,
+# `npae.exercises.progress()`: how many exercises you have done, which fail (with the mistakes
+# named) and which are not written yet.
 
 # %%
 assert best[("float64", "central")][1] < 1e-9, best
@@ -532,6 +606,6 @@ assert not transpose_bug.passed and transpose_bug.errors["input"] > 1e-3, str(tr
 assert plain_sum.passed and not random_g.passed, (str(plain_sum), str(random_g))
 assert model_result.passed, str(model_result)
 assert big_result.passed, str(big_result)
-done = {name: result for name, result in your_turn.items() if "not_implemented" not in result.mistakes}
-assert all(result.passed for result in done.values()), "\n\n".join(str(r) for r in done.values() if not r.passed)
-print("all checks passed")
+if not npae.exercises.progress(names=list(mine)).failing:  # your model trained as npae's did
+    assert capstone_gap < 1e-6, capstone_gap
+print(npae.exercises.progress(chapter=2))

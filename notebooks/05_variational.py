@@ -38,9 +38,9 @@
 # with npae's own and names the mistake if there is one (variance used for standard deviation,
 # a forgotten $\tfrac12$, a bound that overflows).
 #
-# `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in seconds
-# (the test suite runs it that way); the numbers quoted in the text are from the full setting,
-# which takes a few minutes on a laptop CPU.
+# `NPAE_QUICK=1` in the environment shrinks every size so that the notebook finishes in a minute
+# or less on two cores (the test suite runs it that way); the numbers quoted in the text are from
+# the full setting, which takes a few minutes on a 2-core laptop CPU.
 
 # %%
 import inspect
@@ -68,6 +68,16 @@ IWAE_KS = (1, 4, 16) if QUICK else (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 N_MC = 2_000 if QUICK else 200_000  # Monte Carlo samples for the KL check
 SEED = 0
 your_turn = {}  # exercise name -> the result of npae.exercises.check for each "your turn" cell
+
+
+def reveal(name, *objects):
+    """Print npae's own code for the exercise ``name``, but only once yours has passed its check."""
+    if name not in npae.exercises.progress(names=[name]).passed:
+        print(f"npae's code for {name} is shown here once your {name} passes its check: "
+              "write it in the cell above, run that cell, then run this one again.")
+        return
+    for obj in objects:
+        print(inspect.getsource(obj))
 
 npae.set_backend("numpy")
 rng = np.random.default_rng(SEED)
@@ -109,24 +119,30 @@ class_names = npae.datasets.FASHION_MNIST_CLASSES
 # For one latent dimension with $q = \mathcal N(\mu, \sigma^2)$ and $p = \mathcal N(0, 1)$,
 #
 # $$\mathrm{KL}(q\,\|\,p) = \mathbb{E}_q\big[\log q(z) - \log p(z)\big]
-#   = \mathbb{E}_q\!\left[-\tfrac12\log\sigma^2 - \tfrac{(z-\mu)^2}{2\sigma^2} + \tfrac{z^2}{2}\right]
-#   = -\tfrac12\log\sigma^2 - \tfrac12 + \tfrac12(\mu^2 + \sigma^2),$$
+#   = \mathbb{E}_q\!\left[-\tfrac12\log\sigma^2 - \tfrac{(z-\mu)^2}{2\sigma^2} + \tfrac{z^2}{2}\right]$$
 #
-# using $\mathbb{E}_q[(z-\mu)^2] = \sigma^2$ and $\mathbb{E}_q[z^2] = \mu^2 + \sigma^2$ (the
-# $\log 2\pi$ terms cancel). Summed over the $K$ independent dimensions,
+# (the $\log 2\pi$ terms cancel). Take the expectation term by term with
+# $\mathbb{E}_q[(z-\mu)^2] = \sigma^2$ and $\mathbb{E}_q[z^2] = \mu^2 + \sigma^2$, and sum over the
+# $K$ independent dimensions; for the gradient, write $\sigma_k^2 = e^{\log\sigma_k^2}$ and
+# differentiate with respect to $\mu_k$ and $\log\sigma_k^2$.
+#
+# <details><summary>Hint: the last step (open it after you have tried)</summary>
 #
 # $$\mathrm{KL} = -\tfrac12 \sum_{k=1}^K \big(1 + \log\sigma_k^2 - \mu_k^2 - \sigma_k^2\big), \qquad
 #   \frac{\partial\,\mathrm{KL}}{\partial\mu_k} = \mu_k, \qquad
 #   \frac{\partial\,\mathrm{KL}}{\partial\log\sigma_k^2} = \tfrac12\big(\sigma_k^2 - 1\big).$$
 #
-# It is zero only for $\mu = 0$, $\sigma = 1$: the encoder pays for every image whose cloud differs
-# from the prior.
+# </details>
+#
+# The KL is zero only for $\mu = 0$, $\sigma = 1$: the encoder pays for every image whose cloud
+# differs from the prior.
 #
 # ### Your turn: the KL term and its gradient
 #
-# The encoder hands you $\mu$ and $\log\sigma^2$, each of shape $(N, K)$. Return the KL of each row,
-# then its gradient (of the sum over rows) with respect to both. Work from $\log\sigma^2$: $\sigma^2$
-# is `xp.exp(log_var)`, and the checker recognises $\sigma$ used where $\sigma^2$ belongs.
+# The encoder hands you $\mu$ and $\log\sigma^2$, each of shape $(N, K)$. Return the KL of each
+# row, then its gradient (of the sum over rows) with respect to both. Work from $\log\sigma^2$:
+# $\sigma^2$ is `xp.exp(log_var)`, and the checker recognises $\sigma$ used where $\sigma^2$
+# belongs.
 
 # %%
 def gaussian_kl(mu, log_var):
@@ -153,11 +169,11 @@ your_turn["gaussian_kl_grad"] = npae.exercises.check("gaussian_kl_grad", gaussia
 print(your_turn["gaussian_kl_grad"])
 
 # %% [markdown]
-# Here is npae's version, and a Monte Carlo check: average $\log q(z) - \log p(z)$ over many
-# $z \sim q$.
+# Here is npae's version (once your `gaussian_kl` passes), and a Monte Carlo check: average
+# $\log q(z) - \log p(z)$ over many $z \sim q$.
 
 # %%
-print(inspect.getsource(losses.gaussian_kl))
+reveal("gaussian_kl", losses.gaussian_kl)
 
 mu_demo = np.array([[0.5, -1.0, 2.0]])
 log_var_demo = np.array([[0.0, -2.0, 1.0]])
@@ -188,24 +204,31 @@ print(f"closed form KL = {kl_closed:.4f}; Monte Carlo over {N_MC:,} samples = {k
 # input like $x$. Entry by entry,
 #
 # $$\frac{\partial z_k}{\partial \mu_k} = 1, \qquad
-#   \frac{\partial z_k}{\partial \log\sigma^2_k} = \varepsilon_k\,\frac{\partial\sigma_k}{\partial\log\sigma_k^2}
-#   = \tfrac12\,\sigma_k\,\varepsilon_k ,$$
+#   \frac{\partial z_k}{\partial \log\sigma^2_k} = \varepsilon_k\,\frac{\partial\sigma_k}{\partial\log\sigma_k^2},
+#   \qquad \sigma_k = \exp\!\big(\tfrac12\log\sigma_k^2\big),$$
 #
-# so with $g = \partial L/\partial z$ arriving from the decoder's backward pass,
+# and with $g = \partial L/\partial z$ arriving from the decoder's backward pass, the chain rule
+# multiplies $g$ by these, entry by entry. The loss also holds the KL term of 5.2, weighted by
+# $\beta$ and divided by the batch size $N$ (the loss is a batch mean), so each of
+# $\partial L/\partial\mu$ and $\partial L/\partial\log\sigma^2$ is a sum of two terms: one through
+# the sample $z$, one through the KL.
+#
+# <details><summary>Hint: the last step (open it after you have tried)</summary>
 #
 # $$\frac{\partial L}{\partial\mu} = g + \frac{\beta}{N}\,\mu, \qquad
 #   \frac{\partial L}{\partial\log\sigma^2} = g\odot\tfrac12\,\sigma\odot\varepsilon
-#   + \frac{\beta}{N}\cdot\tfrac12\big(\sigma^2 - 1\big),$$
+#   + \frac{\beta}{N}\cdot\tfrac12\big(\sigma^2 - 1\big).$$
 #
-# where the second terms are the KL gradients from 5.2, weighted by $\beta$ and divided by the
-# batch size $N$ (the loss is a batch mean). A Monte Carlo average of these gradients is an unbiased
+# </details>
+#
+# A Monte Carlo average of these gradients is an unbiased
 # estimate of the gradient of the expectation.
 #
 # ### Your turn: the reparameterization's backward pass
 #
-# Given $g = \partial L/\partial z$ from the decoder and the forward pass's $\mu$, $\log\sigma^2$ and
-# $\varepsilon$, return $\partial L/\partial\mu$ and $\partial L/\partial\log\sigma^2$ of the sampling step
-# alone (the first terms above; the KL's part is the exercise before).
+# Given $g = \partial L/\partial z$ from the decoder and the forward pass's $\mu$, $\log\sigma^2$
+# and $\varepsilon$, return $\partial L/\partial\mu$ and $\partial L/\partial\log\sigma^2$ of the
+# sampling step alone (the terms through $z$; the KL's part is the exercise before).
 
 # %%
 def reparameterize_backward(dz, mu, log_var, eps):
@@ -220,13 +243,14 @@ your_turn["reparameterize_backward"] = npae.exercises.check("reparameterize_back
 print(your_turn["reparameterize_backward"])
 
 # %% [markdown]
-# In npae the first terms are the junction
-# `reparameterize_grad`, the second ones `gaussian_kl_grad` (beside `gaussian_kl` in
-# `npae.losses`); the VAE adds the two, the second times $\beta/N$:
+# In npae the terms through $z$ are the junction
+# `reparameterize_grad`, the KL's `gaussian_kl_grad` (beside `gaussian_kl` in
+# `npae.losses`); the VAE adds the two, the second times $\beta/N$. Each is shown once your
+# version passes its check:
 
 # %%
-print(inspect.getsource(reparameterize_grad))
-print(inspect.getsource(losses.gaussian_kl_grad))
+reveal("reparameterize_backward", reparameterize_grad)
+reveal("gaussian_kl_grad", losses.gaussian_kl_grad)
 
 # %% [markdown]
 # A quick numerical check of the two partial derivatives on the scalar $\sum_k G_k z_k$ with a
@@ -396,10 +420,10 @@ fig_samples.axes[0].set_title("Samples from the prior, decoded (VAE, K = 16)")
 fig_samples  # noqa: B018
 
 # %% [markdown]
-# The larger latent space pays more KL (16 nats against 6) for a much better reconstruction
-# (232 against 258 nats), and its negative ELBO is the lower of the two, 248 against 265 nats. The samples are recognisable garments, blurry as VAE samples
-# typically are: the decoder outputs a mean image for each $z$, and the Bernoulli likelihood on
-# grey levels rewards hedging.
+# The larger latent space pays more KL (16 nats against 6) for a much better reconstruction (232
+# against 258 nats), and its negative ELBO is the lower of the two, 248 against 265 nats. The
+# samples are recognisable garments, blurry as VAE samples typically are: the decoder outputs a
+# mean image for each $z$, and the Bernoulli likelihood on grey levels rewards hedging.
 #
 # ## 5.6 Tighter bounds: importance weighting
 #
@@ -410,9 +434,15 @@ fig_samples  # noqa: B018
 # $$\mathcal L_k = \mathbb{E}\Big[\log\frac1k\sum_{s=1}^k w_s\Big] \le \log p_\theta(x), \qquad
 #   \mathcal L_1 = \text{ELBO} \le \mathcal L_2 \le \dots \le \mathcal L_k \xrightarrow{k\to\infty} \log p_\theta(x)$$
 #
-# (Burda et al., 2016, prove the monotonicity). npae computes it as
-# $\operatorname{logsumexp}_s \log w_s - \log k$, the maximum subtracted first so that nothing
-# overflows: `vae.log_likelihood(X, k)`.
+# (Burda et al., 2016, prove the monotonicity). npae computes it from the log weights without
+# ever forming an overflowing $w_s$: `vae.log_likelihood(X, k)`. How is the exercise below.
+#
+# <details><summary>Hint (open it after you have tried)</summary>
+#
+# $\log\frac1k\sum_s w_s = \operatorname{logsumexp}_s \log w_s - \log k$, with the largest
+# $\log w_s$ subtracted before the exponential and added back after the log.
+#
+# </details>
 #
 # ### Your turn: the importance-weighted bound
 #
@@ -469,7 +499,77 @@ plt.show()
 # of $z$ that explain $x$ well. The ranking of the
 # two models does not change. These are BCE-ELBO numbers on grey-level data (see 5.1): they
 # compare models, they are not log-likelihoods of a normalised image density.
+
+# %% [markdown]
+# ## 5.7 Capstone: a VAE made of your functions
 #
+# Your KL term, its gradient and the reparameterization's backward pass now train a VAE like
+# section 5.4's, and your importance-weighted bound evaluates it (`log_likelihood`).
+# `npae.exercises.assemble(functions, model="vae", **params)` builds npae's `VAE` with your
+# functions where npae's own code runs. Each of them is checked as it is plugged in, and for the
+# first training steps every call is also computed by npae: the first function to disagree is
+# named (here with a warning, so that you see what the mistake does to the loss curve; the default
+# stops `fit`). An exercise whose cell still raises `NotImplementedError` runs npae's reference
+# instead, and `summary()` says which pieces are yours. Below, your model and npae's train on the
+# same images with the same hyperparameters and seed, in float64: with every function right, the
+# two loss curves are the same to float rounding.
+
+# %%
+CAPSTONE_EPOCHS = 2 if QUICK else 10
+capstone = dict(hidden_sizes=(64,), latent_dim=2, learning_rate=3e-3 if QUICK else 1e-3, batch_size=64,
+                epochs=CAPSTONE_EPOCHS, dtype="float64", random_state=SEED, verbose=0)
+X_capstone, X_capstone_val = X_train[: 1000 if QUICK else 5000], X_test[:200]
+mine = {"gaussian_kl": gaussian_kl, "gaussian_kl_grad": gaussian_kl_grad,
+        "reparameterize_backward": reparameterize_backward, "iwae_bound": iwae_bound}
+your_model = npae.exercises.assemble(mine, model="vae", **capstone)
+your_model.on_disagreement = "warn"  # a wrong function: train on, and see what it does
+your_model.fit(X_capstone, validation_data=X_capstone_val)
+npae_model = npae.VAE(**capstone).fit(X_capstone, validation_data=X_capstone_val)
+print(your_model.summary())
+print()
+if your_model.learner_functions:
+    print("Your code in this model:", ", ".join(your_model.learner_functions), "(where each runs: above);",
+          "npae's reference for the rest.")
+else:
+    print("None of this model's pieces are yours yet: every function above still raises NotImplementedError, so")
+    print("both runs below are npae's reference code. Write the exercises, then run this section again.")
+your_loss, npae_loss = np.asarray(your_model.history_["loss"]), np.asarray(npae_model.history_["loss"])
+capstone_gap = float(np.max(np.abs(your_loss - npae_loss) / np.abs(npae_loss)))
+print(f"final training loss: yours {your_loss[-1]:.4f}, npae's {npae_loss[-1]:.4f} "
+      f"(largest relative gap over the {len(npae_loss)} epochs: {capstone_gap:.1e})")
+
+fig = plt.figure(figsize=(12, 3.6))
+grid = fig.add_gridspec(3, 12)
+ax = fig.add_subplot(grid[:, :4])
+epochs_axis = np.arange(1, len(npae_loss) + 1)
+ax.plot(epochs_axis, npae_loss, "-", marker="o", label="npae, training")
+ax.plot(epochs_axis, your_loss, "--", marker="x", label="yours, training")
+ax.plot(epochs_axis, npae_model.history_["val_loss"], "-", marker="s", label="npae, validation")
+ax.plot(epochs_axis, your_model.history_["val_loss"], "--", marker="+", label="yours, validation")
+ax.set_xlabel("epoch")
+ax.set_ylabel("loss per image")
+ax.set_title("Your VAE against npae's")
+ax.legend(fontsize=7)
+shown = X_capstone_val[:8]
+for row, (label, images) in enumerate((("input", shown), ("npae", npae_model.reconstruct(shown)),
+                                       ("yours", your_model.reconstruct(shown)))):
+    for col in range(8):
+        image_ax = fig.add_subplot(grid[row, 4 + col])
+        image_ax.imshow(np.asarray(images[col]).reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+        image_ax.set_xticks([])
+        image_ax.set_yticks([])
+        if col == 0:
+            image_ax.set_ylabel(label, fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The reconstructions come from the two trained models: input on top, npae's below it, yours at the
+# bottom. When every function of yours is right the curves lie on top of each other and the images
+# match; a wrong one is named in the warning above (and in the summary), and the curve shows what
+# it does to training.
+
+# %% [markdown]
 # ## Exercises
 #
 # The "your turn" cells above were checked automatically. These ask for a derivation or an
@@ -497,10 +597,12 @@ plt.show()
 # ## What must hold
 #
 # The closed-form KL agrees with Monte Carlo; the reparameterization gradients and the whole
-# model's gradients pass with injected noise (and fail without it); warm-up followed
-# $\beta_e = \min(1, e/W)$; training lowered the loss; samples are images in $[0, 1]$; and the
-# importance-weighted bound lies above the ELBO and rises with $k$; and every "your turn" exercise
-# you have written passes.
+# model's gradients pass with injected noise (and fail without it); warm-up followed $\beta_e =
+# \min(1, e/W)$; training lowered the loss; samples are images in $[0, 1]$; and the
+# importance-weighted bound lies above the ELBO and rises with $k$; your capstone model, when none
+# of its functions fails its check, trained to npae's numbers; and the last line is your progress
+# report, `npae.exercises.progress()`: how many exercises you have done, which fail (with the
+# mistakes named) and which are not written yet.
 
 # %%
 assert abs(kl_mc - kl_closed) < 5 * kl_mc_se, (kl_mc, kl_closed, kl_mc_se)
@@ -518,6 +620,6 @@ for name, bounds in iwae_mean.items():
         assert all(b >= a - 0.05 for a, b in itertools.pairwise(bounds)), (name, bounds)
 if not QUICK:
     assert vae16.history_["val_loss"][-1] < vae2.history_["val_loss"][-1], "K = 16 should beat K = 2"
-done = {name: result for name, result in your_turn.items() if "not_implemented" not in result.mistakes}
-assert all(result.passed for result in done.values()), "\n\n".join(str(r) for r in done.values() if not r.passed)
-print("all checks passed")
+if not npae.exercises.progress(names=list(mine)).failing:  # your model trained as npae's did
+    assert capstone_gap < 1e-6, capstone_gap
+print(npae.exercises.progress(chapter=5))

@@ -35,7 +35,8 @@
 #
 # Which backends run depends on the machine: NumPy and `array_api_strict` always; PyTorch when it
 # is installed (on its GPU when CUDA is available); CuPy only with CUDA. `NPAE_QUICK=1` in the
-# environment shrinks every size so that the notebook finishes in seconds (the test suite runs it
+# environment shrinks every size so that the notebook finishes in a minute or less
+# on two cores (the test suite runs it
 # that way); the numbers quoted in the text are from the full setting on a 2-core CPU machine
 # without a GPU.
 
@@ -51,6 +52,7 @@ from array_api_compat import array_namespace
 
 import npae
 import npae.datasets
+import npae.exercises
 import npae.kernels
 import npae.ops
 import npae.training
@@ -61,6 +63,18 @@ N_TEST = 100 if QUICK else 1000  # test images for the output comparison
 EPOCHS = 2 if QUICK else 10  # epochs per backend
 HIDDEN = (64,) if QUICK else (256,)
 SEED = 0
+
+
+def reveal(exercise, *objects):
+    """Print npae's source of ``objects``, which answer chapter 1's ``exercise``, once it has passed in this
+    session (run ``npae.exercises.check(exercise, your_function)`` with your chapter 1 function first)."""
+    if exercise not in npae.exercises.progress(names=[exercise]).passed:
+        print(f"This code answers part of chapter 1's {exercise} exercise, so it is shown once your {exercise} "
+              f"has passed in this session:\nrun npae.exercises.check({exercise!r}, your_function) here, "
+              "then this cell again.")
+        return
+    for obj in objects:
+        print(inspect.getsource(obj))
 
 npae.set_backend("numpy")
 X_train, _ = npae.datasets.load_embedded("train")
@@ -77,14 +91,15 @@ X_train, X_test = X_train[:N_TRAIN], X_test[:N_TEST]
 # each library. A function asks its inputs for their namespace and uses nothing else:
 #
 # $$\texttt{xp = array\_namespace(z)} \quad\Longrightarrow\quad
-#   \operatorname{softplus}(z) = \log(1 + e^{z}) = \operatorname{logaddexp}(0, z)
-#   \text{ computed by } \texttt{xp}.$$
+#   \operatorname{softplus}(z) = \log(1 + e^{z}) \text{ computed by } \texttt{xp}.$$
 #
-# Here is npae's softplus, the reference code that every backend runs (on NumPy a kernel that
-# agrees with it to rounding stands in for it; section 7.2 says what that means):
+# npae's softplus is the reference code that every backend runs (on NumPy a kernel that agrees
+# with it to rounding stands in for it; section 7.2 says what that means). Writing it so that it
+# never overflows is part of chapter 1's `bce_with_logits` exercise, so its source is shown once
+# that exercise has passed in this session:
 
 # %%
-print(inspect.getsource(npae.ops.softplus))
+reveal("bce_with_logits", npae.ops.softplus)
 
 # %% [markdown]
 # `npae.backend.available_backends()` says which libraries can run here, and why not where one
@@ -135,10 +150,12 @@ for spec in npae.kernels.kernels_for("numpy"):
 # its kernel notices that both are $e^{\min(z, 0)}/(1 + e^{-\lvert z\rvert})$ and computes that
 # instead, which NumPy evaluates faster, with identical results.
 
+# (A stable sigmoid is part of chapter 1's `bce_with_logits_grad` exercise, so the pair is shown once
+# that exercise has passed in this session.)
+
 # %%
 sigmoid_spec = next(spec for spec in npae.kernels.KERNELS if spec.reference_name == "npae.ops.sigmoid")
-print(inspect.getsource(npae.kernels.reference(sigmoid_spec)))
-print(inspect.getsource(sigmoid_spec.kernel))
+reveal("bce_with_logits_grad", npae.kernels.reference(sigmoid_spec), sigmoid_spec.kernel)
 
 # %% [markdown]
 # **Switching the kernels off.** `npae.set_kernels("reference")` runs everything on the reference
@@ -261,12 +278,13 @@ plt.show()
 # %% [markdown]
 # On a CPU the matrix products dominate an epoch, and NumPy and PyTorch both hand them to an
 # optimised BLAS, so the two take times of the same order; `array_api_strict` is slower, since it
-# checks every operation and copies more, which is fine for a test backend. NumPy's kernels save a few
-# per cent of a step over its reference code, not more, since they leave the matrix products alone
-# (`benchmarks/RESULTS.md` has figures measured on quiet machines). On a machine with an NVIDIA
-# GPU, `cupy` and `torch` (on `cuda`) join the table; with batches of 128 and layers of 256 units
-# the GPU is mostly waiting for Python, and it pulls ahead as layers and batches grow. Timings are
-# reported, never asserted: they depend on the machine and on whatever else runs on it.
+# checks every operation and copies more, which is fine for a test backend. NumPy's kernels save a
+# few per cent of a step over its reference code, not more, since they leave the matrix products
+# alone (`benchmarks/RESULTS.md` has figures measured on quiet machines). On a machine with an
+# NVIDIA GPU, `cupy` and `torch` (on `cuda`) join the table; with batches of 128 and layers of 256
+# units the GPU is mostly waiting for Python, and it pulls ahead as layers and batches grow.
+# Timings are reported, never asserted: they depend on the machine and on whatever else runs on
+# it.
 #
 # ## 7.4 Why `array_api_strict` catches CuPy mistakes
 #
@@ -301,12 +319,12 @@ for label, idiom in idioms.items():
 
 # %% [markdown]
 # Each has a standard spelling that works everywhere, and npae's numeric modules use only those
-# (STYLE.md): `npae.to_numpy(x)` at the one door out; `xp.where(mask, g, 0.0)` instead of
-# `mask * g`; Python floats, not NumPy scalars; `x[a:min(b, n), ...]` with an explicit ellipsis
-# and a bound that never passes the end (NumPy silently clips such a slice; the standard leaves
-# it unspecified); and creation with `device=` (or `npae.asarray(a, backend=...)`), which puts
-# new arrays on the model's own device, never on a default one. The whole test suite runs once more on `array_api_strict`, so a slip of
-# this kind fails on a laptop, not on the first GPU run.
+# (STYLE.md): `npae.to_numpy(x)` at the one door out; `xp.where(mask, g, 0.0)` instead of `mask *
+# g`; Python floats, not NumPy scalars; `x[a:min(b, n), ...]` with an explicit ellipsis and a
+# bound that never passes the end (NumPy silently clips such a slice; the standard leaves it
+# unspecified); and creation with `device=` (or `npae.asarray(a, backend=...)`), which puts new
+# arrays on the model's own device, never on a default one. The whole test suite runs once more on
+# `array_api_strict`, so a slip of this kind fails on a laptop, not on the first GPU run.
 #
 # ## 7.5 The doors between host and device, and the once-per-epoch sync
 #
@@ -348,9 +366,9 @@ for line in source:
 # The notebook holds no answers to these; each says how to check yourself.
 #
 # 1. **Which idioms does strict reject?** For each of `x.T`, `x @ x.T`, `x.sum(1)` (positional
-#    axis), `float(x[0, 0])` and `x.astype("float32")`, predict whether `array_api_strict`
-#    accepts it, then try each on `npae.asarray(np.arange(6.0).reshape(2, 3), backend="array_api_strict")`
-#    and read the error messages of the ones it rejects.
+# axis), `float(x[0, 0])` and `x.astype("float32")`, predict whether `array_api_strict` accepts
+# it, then try each on `npae.asarray(np.arange(6.0).reshape(2, 3), backend="array_api_strict")`
+# and read the error messages of the ones it rejects.
 # 2. **A standard ReLU gradient.** Write `relu_backward(z, g)` that returns $g$ where $z > 0$ and
 #    0 elsewhere, using only `array_namespace` and `xp.where` (no multiplication by a boolean
 #    mask). Run it on `array_api_strict` arrays and compare it with
@@ -389,4 +407,6 @@ for (name, dtype), row in parity_table.items():
 assert all(message is not None for message in rejected.values()), rejected
 assert "NumPy" in rejected["np.asarray(x), an implicit host copy"], rejected
 assert np.array_equal(round_trip, X_test)
-print("all checks passed")
+print("Chapter 7 has no checked \"your turn\" exercises (its Exercises section asks for derivations "
+      "and experiments); the checked ones are in chapters 1-5. In this session:")
+print(npae.exercises.progress().summary)

@@ -42,6 +42,13 @@ Two more modes:
 
 Arrays are perturbed in place on their own backend (one element at a time, through the
 standard's ``__setitem__``), so the checker works on every backend, GPUs included.
+
+A failed array is also diagnosed (``diagnose``), as ``npae.exercises`` does for its exercises,
+but against the central differences, since a learner's own layer has no reference: a wrong sign,
+a factor of 2, a missing or extra 1/N (N the batch rows), a transpose, a gradient kept per row
+where the parameter's sums over the batch (or the reverse), or zero. ``check_layer`` also calls
+backward a second time and checks that the parameter gradients doubled: micrograd's rule that
+gradients accumulate (``+=``), which a backward that assigns (``grads[k] = ...``) breaks.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ __all__ = [
     "check_loss",
     "check_model",
     "entrywise_error",
+    "diagnose",
 ]
 
 DEFAULT_H = 1e-6
@@ -109,6 +117,11 @@ class GradcheckResult:
     tol: float = DEFAULT_TOL
     mode: str = "full"
     worst_entries: dict = field(default_factory=dict)
+    #: array name -> [(id, message)]: what a failed array's numbers point to (``diagnose``), and notes.
+    diagnoses: dict = field(default_factory=dict)
+    #: parameter name -> relative error of the gradient after two backward calls against twice one
+    #: call's (``check_layer``): gradients must accumulate.
+    accumulates: dict = field(default_factory=dict)
 
     @property
     def max_error(self) -> float:
@@ -116,7 +129,7 @@ class GradcheckResult:
 
     @property
     def passed(self) -> bool:
-        return all(e < self.tol for e in self.errors.values())
+        return all(e < self.tol for e in (*self.errors.values(), *self.accumulates.values()))
 
     def __bool__(self) -> bool:
         return self.passed
@@ -129,7 +142,80 @@ class GradcheckResult:
             where = self.worst_entries.get(name)
             at = f"  (worst entry {where})" if where is not None and err >= self.tol else ""
             lines.append(f"{name:<{width}}  {err:.3e}  {mark}{at}")
+        for name, err in self.accumulates.items():
+            lines.append(f"{name} ×2 (two backward calls)  {err:.3e}  {'ok' if err < self.tol else 'FAIL'}")
+        for name, found in self.diagnoses.items():
+            lines += [f"  {name}: {message}" for _, message in found]
         return "\n".join(lines)
+
+    @property
+    def mistakes(self) -> list:
+        """The ids of every diagnosis, in order (``"sign"``, ``"missing_1/N"``, ``"not_accumulated"``…)."""
+        return [i for found in self.diagnoses.values() for i, _ in found]
+
+
+def _multiple(a, n):
+    """r with a = r·n (None when a is not a multiple of n)."""
+    nn = float((n * n).sum())
+    if nn == 0.0:
+        return None
+    r = float((a * n).sum()) / nn
+    return r if relative_error(a, r * n) <= 1e-6 else None
+
+
+def diagnose(analytic, numeric, name: str = "the gradient", rows: int | None = None) -> list:
+    """[(id, message)]: what a wrong ``analytic`` gradient's numbers say, next to the central differences.
+
+    Names a gradient that is zero, has the wrong sign, is off by 2 or by the batch size N = ``rows``
+    (a missing or extra 1/N: a mean where the loss sums, or the reverse), is the transpose, is kept per
+    row where the parameter's gradient sums over the rows, or is summed over the rows where each row
+    has its own. An empty list when none fits. Host or device arrays of any backend.
+    """
+    a = B.to_numpy(analytic).astype("float64")
+    n = B.to_numpy(numeric).astype("float64")
+    if a.shape != n.shape:
+        if a.ndim == 2 and a.T.shape == n.shape and relative_error(a.T, n) <= 1e-6:
+            return [("transposed", f"{name} has shape {a.shape} where {n.shape} is expected, and it is the transpose "
+                                   "of the differences: look at the order of the product.")]
+        if a.ndim == n.ndim + 1 and relative_error(a.sum(axis=0), n) <= 1e-6:
+            return [("per_row", f"{name} holds one gradient per row, shape {a.shape}: the parameter is shared by "
+                                f"every row, so its gradient has shape {n.shape}, the rows' contributions together.")]
+        return [("shape", f"{name} has shape {a.shape}, the array it belongs to {n.shape}: a gradient has the shape "
+                          "of its array.")]
+    if not (abs(a) < float("inf")).all():
+        return [("not_finite", f"{name} holds NaN or infinity: look for a division by something that can be 0.")]
+    if float(abs(a).max(initial=0.0)) == 0.0 and float(abs(n).max(initial=0.0)) > 0.0:
+        return [("zero", f"{name} is zero everywhere: is it ever written (into grads, or returned)?")]
+    r = _multiple(a, n)
+    if r is not None and abs(r - 1.0) > 1e-6:
+        found = [("sign", f"{name} has the wrong sign everywhere.")] if r < 0 else []
+        m = abs(r)
+        named = [(2.0, "factor_2", "twice the differences: a factor of 2 too many"),
+                 (0.5, "factor_2", "half the differences: a factor of 2 missing")]
+        if rows and rows > 1:
+            named += [(float(rows), "missing_1/N", f"N = {rows} times the differences: a missing 1/N (a sum over the "
+                                                   "batch where the loss takes the mean)"),
+                      (1.0 / rows, "extra_1/N", f"1/N = 1/{rows} of the differences: an extra 1/N (a mean where "
+                                                "the loss sums)")]
+        for value, mistake, text in named:
+            if abs(m - value) <= 1e-6 * value:
+                return found + [(mistake, f"{name} is {text}.")]
+        if abs(m - 1.0) > 1e-6:
+            found.append(("constant_factor", f"{name} is {m:.3g} times the differences everywhere: a constant "
+                                             "factor is wrong."))
+        return found
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and relative_error(a.T, n) <= 1e-6:
+        return [("transposed", f"{name} is the transpose of the differences: look at the order of the product.")]
+    if a.ndim >= 2 and rows and a.shape[0] == rows:
+        total = n.sum(axis=0, keepdims=True)
+        if relative_error(a, 0.0 * n + total) <= 1e-6:
+            return [("summed_rows", f"every row of {name} is the same, the sum over the batch: each row has its own "
+                                    "gradient here.")]
+        per_row = [_multiple(a[i], n[i]) for i in range(rows)]
+        if all(r is not None for r in per_row) and max(per_row) - min(per_row) > 1e-6:
+            return [("row_scaled", f"each row of {name} is off by its own factor: something per row (a row's "
+                                   "loss, a per-row weight) multiplies the gradient, or is missing from it.")]
+    return []
 
 
 def _require_float64(arr, name: str) -> None:
@@ -234,7 +320,7 @@ def _entrywise(f, arrays: dict, analytic: dict, h: float, order: int) -> tuple[d
 
 def check_gradients(f, arrays: dict, analytic: dict, *, h: float | None = None, tol: float = DEFAULT_TOL,
                     directional: bool = False, n_directions: int = 8, random_state=0, order: int | None = None,
-                    per_entry: bool = False) -> GradcheckResult:
+                    per_entry: bool = False, rows: int | None = None) -> GradcheckResult:
     """Check ``analytic[name]`` = ∂f/∂``arrays[name]`` for every name.
 
     Parameters
@@ -254,6 +340,11 @@ def check_gradients(f, arrays: dict, analytic: dict, *, h: float | None = None, 
     per_entry : bool
         Score every entry on its own, above the rounding noise of the difference, so a wrong
         entry far smaller than the rest still fails (see the module docstring).
+    rows : int, optional
+        The batch size N, so that a failed array off by N or 1/N is named (``diagnose``).
+
+    An analytic gradient of another shape than its array fails (error ∞) with a diagnosis instead
+    of stopping the check; in the full mode every failed array is diagnosed.
     """
     if directional and per_entry:
         raise ValueError("Choose one of directional=True and per_entry=True, not both.")
@@ -269,8 +360,23 @@ def check_gradients(f, arrays: dict, analytic: dict, *, h: float | None = None, 
     if directional:
         rng = B.check_random_state(random_state)
         return GradcheckResult(_directional(f, arrays, analytic, h, n_directions, rng), tol, "directional")
-    errors = {name: relative_error(analytic[name], numerical_gradient(f, x, h, order)) for name, x in arrays.items()}
-    return GradcheckResult(errors, tol, "full")
+    errors, diagnoses = {}, {}
+    for name, x in arrays.items():
+        numeric = numerical_gradient(f, x, h, order)
+        a = analytic[name]
+        if tuple(a.shape) != tuple(numeric.shape):
+            errors[name] = float("inf")
+        else:
+            errors[name] = relative_error(a, numeric)
+        if errors[name] >= tol:
+            found = diagnose(a, numeric, f"the gradient of {name}", rows)
+            if found:
+                diagnoses[name] = found
+    return GradcheckResult(errors, tol, "full", diagnoses=diagnoses)
+
+
+#: The step of the fourth-order second difference of f that checks f″ when f′ is wrong.
+SECOND_H = 1e-3
 
 
 def check_activation(activation, z, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL) -> GradcheckResult:
@@ -278,13 +384,35 @@ def check_activation(activation, z, *, h: float = DEFAULT_H, tol: float = DEFAUL
 
     Element-wise functions need only two evaluations: (f(z + h) − f(z − h)) / 2h for all entries
     at once. Keep z away from kinks (ReLU at 0).
+
+    When f′ is wrong, differences of f′ say nothing about f″, so f″ is then checked against the
+    fourth-order second difference of f itself,
+
+        (−f(z + 2h) + 16 f(z + h) − 30 f(z) + 16 f(z − h) − f(z − 2h)) / 12h²,   h = 1e-3,
+
+    and the result notes that f′ is the one to fix first.
     """
     _require_float64(z, "z")
-    errors = {}
-    for name, fn, dfn in (("df", activation.f, activation.df), ("d2f", activation.df, activation.d2f)):
-        numeric = (fn(z + h) - fn(z - h)) / (2.0 * h)
-        errors[name] = relative_error(dfn(z), numeric)
-    return GradcheckResult(errors, tol, "full")
+    errors, diagnoses = {}, {}
+    numeric = (activation.f(z + h) - activation.f(z - h)) / (2.0 * h)
+    errors["df"] = relative_error(activation.df(z), numeric)
+    if errors["df"] < tol:
+        numeric = (activation.df(z + h) - activation.df(z - h)) / (2.0 * h)
+        errors["d2f"] = relative_error(activation.d2f(z), numeric)
+    else:
+        found = diagnose(activation.df(z), numeric, "df")
+        diagnoses["df"] = found or [("wrong_values", "df disagrees with the differences of f.")]
+        s, f = SECOND_H, activation.f
+        numeric = (-f(z + 2 * s) + 16.0 * f(z + s) - 30.0 * f(z) + 16.0 * f(z - s) - f(z - 2 * s)) / (12.0 * s * s)
+        errors["d2f"] = relative_error(activation.d2f(z), numeric)
+        said = ("agrees with" if errors["d2f"] < tol else "disagrees with")
+        diagnoses["d2f"] = [("fix_df_first", f"d2f was checked against second differences of f, as df is wrong; it "
+                                             f"{said} them. Fix df first.")]
+    if errors["d2f"] >= tol and "d2f" not in diagnoses:
+        found = diagnose(activation.d2f(z), numeric, "d2f")
+        if found:
+            diagnoses["d2f"] = found
+    return GradcheckResult(errors, tol, "full", diagnoses=diagnoses)
 
 
 def _upstream(rng, out):
@@ -311,8 +439,34 @@ def check_layer(layer, x, *, h: float | None = None, tol: float = DEFAULT_TOL, r
     grad_in = layer.backward(G)
     arrays = {"input": x, **layer.params}
     analytic = {"input": grad_in, **layer.grads}
-    return check_gradients(f, arrays, analytic, h=h, tol=tol, directional=directional, random_state=rng,
-                           per_entry=per_entry)
+    once = {k: B.to_numpy(v).astype("float64") for k, v in layer.grads.items()}
+    result = check_gradients(f, arrays, analytic, h=h, tol=tol, directional=directional, random_state=rng,
+                             per_entry=per_entry, rows=int(x.shape[0]))
+    _check_accumulates(layer, x, G, once, result)
+    return result
+
+
+def _check_accumulates(layer, x, G, once: dict, result: GradcheckResult) -> None:
+    """Call backward a second time: every parameter gradient must double (``+=``, micrograd's rule)."""
+    layer.zero_grad()
+    layer.forward(x)
+    layer.backward(G)
+    layer.forward(x)
+    layer.backward(G)
+    for name, first in once.items():
+        twice = B.to_numpy(layer.grads[name]).astype("float64")
+        if first.shape != twice.shape or not float(abs(first).max(initial=0.0)) > 0.0:
+            continue
+        key = f"{name} ×2"
+        result.accumulates[name] = relative_error(twice, 2.0 * first)
+        if result.accumulates[name] >= result.tol:
+            kept = relative_error(twice, first) <= 1e-9
+            result.diagnoses[key] = [(
+                "not_accumulated",
+                f"two backward calls without zero_grad should add up to twice the gradient of {name}, but "
+                + ("the second replaced the first: backward assigns the gradient instead of adding to it."
+                   if kept else "they did not: look at how backward stores the gradient."))]
+    layer.zero_grad()
 
 
 def check_loss(loss, x, out, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, random_state=0) -> GradcheckResult:
@@ -329,7 +483,7 @@ def check_loss(loss, x, out, *, h: float = DEFAULT_H, tol: float = DEFAULT_TOL, 
         return xp.sum(w * loss.value(x, out))
 
     analytic = loss.grad(x, out) * w[:, None]
-    return check_gradients(f, {"output": out}, {"output": analytic}, h=h, tol=tol)
+    return check_gradients(f, {"output": out}, {"output": analytic}, h=h, tol=tol, rows=int(out.shape[0]))
 
 
 def check_model(model, X, *, h: float | None = None, tol: float = DEFAULT_TOL, directional: bool = False,
@@ -352,4 +506,4 @@ def check_model(model, X, *, h: float | None = None, tol: float = DEFAULT_TOL, d
 
     return check_gradients(f, params, grads, h=h, tol=tol, directional=directional,
                            n_directions=n_directions, random_state=random_state, order=order,
-                           per_entry=per_entry)
+                           per_entry=per_entry, rows=int(X.shape[0]))

@@ -16,7 +16,8 @@ then reports "not implemented yet" and the rest of the chapter runs on.
 Usage::
 
     python scripts/make_learner_notebooks.py                  # notebooks/learner/*.py
-    python scripts/make_learner_notebooks.py --ipynb          # notebooks/learner/*.ipynb
+    python scripts/make_learner_notebooks.py --ipynb          # notebooks/learner/*.ipynb (needs jupytext:
+                                                              # pip install -e ".[notebooks]")
     python scripts/make_learner_notebooks.py --out DIR 01_autoencoder_from_scratch.py
 
 Learner copies are generated, never committed (``notebooks/learner/`` is in .gitignore).
@@ -89,7 +90,10 @@ def make_learner(path: Path, out_dir: Path, ipynb: bool = False) -> tuple[Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name
     if ipynb:
-        import jupytext
+        try:
+            import jupytext
+        except ImportError:
+            raise SystemExit("--ipynb needs jupytext: pip install -e \".[notebooks]\" (or pip install jupytext).") from None
 
         target = target.with_suffix(".ipynb")
         jupytext.write(jupytext.reads(text, fmt="py:percent"), target)

@@ -1,6 +1,9 @@
 """mkdocs hooks: the site's chapters are the learner's notebooks, executed with the full settings.
 
 * ``on_config`` lists every ``notebooks/NN_*.py`` under "Chapters" in the navigation.
+* ``on_config`` also makes sure MathJax is installed (``npm ci``, from ``package.json``), and
+  ``on_post_build`` copies it, fonts included, into ``site/javascripts/vendor/mathjax/``: the site
+  renders its math with no network (no CDN; ``theme.font: false`` drops Google Fonts too).
 * ``on_pre_build`` writes the learner's copy of each chapter (``make_learner_notebooks.py``: the
   solutions replaced by ``raise NotImplementedError``), executes it in a Jupyter kernel, two
   chapters at a time, and saves it with its outputs as ``docs/chapters/NN_*.ipynb``, which
@@ -10,7 +13,8 @@
 The kernels run in a temporary folder (nothing lands in the repository) with matplotlib's inline
 backend (``--matplotlib=inline``, ``MPLBACKEND`` removed), ``TQDM_DISABLE=1``, ``NPAE_DATA`` pointing at ``../shared/data``
 when it holds MNIST, and ``NPAE_QUICK=1`` only when ``NPAE_DOCS_QUICK=1`` asks for the quick
-settings. A cell that raises fails the build.
+settings (``NPAE_DOCS_CHAPTERS=01,05`` builds only those chapters). A cell that raises fails the build. A quick build says so at the top of every chapter
+page: its numbers come from the quick setting, while the prose quotes the full one.
 
 Run as a script, ``python scripts/mkdocs_hooks.py SOURCE.py TARGET.ipynb KEY`` executes one
 chapter (that is how the hook runs them in parallel).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +36,17 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 CHAPTER_DIR = ROOT / "docs" / "chapters"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PARALLEL = 2
+MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"  # `npm ci` puts it there (package.json, package-lock.json)
+MATHJAX_SITE = Path("javascripts") / "vendor" / "mathjax"  # where mkdocs.yml's extra_javascript expects it
+#: MathJax's other ready-made bundles; the site loads tex-mml-chtml.js only (with its fonts and extensions).
+MATHJAX_SKIP = ("mml-chtml.js", "mml-svg.js", "tex-chtml-full-speech.js", "tex-chtml-full.js", "tex-chtml.js",
+                "tex-mml-svg.js", "tex-svg-full.js", "tex-svg.js", "node-main.js")
+QUICK_NOTE = (
+    "> **Quick build.** This page was executed with the quick setting (`NPAE_DOCS_QUICK=1`, which runs the "
+    "chapter with `NPAE_QUICK=1`): fewer images and epochs. Every number, figure and timing printed below "
+    "comes from the quick setting, while the text quotes the full one, so the two differ. "
+    "`mkdocs build` without `NPAE_DOCS_QUICK` builds the full setting."
+)
 CELL_TIMEOUT_S = 1800
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,7 +54,10 @@ import make_learner_notebooks  # noqa: E402  (the script beside this one)
 
 
 def _chapters() -> list[Path]:
-    return make_learner_notebooks.chapters()
+    """Every chapter, or those named in ``NPAE_DOCS_CHAPTERS`` ("01,05": a fast look at two pages)."""
+    chapters = make_learner_notebooks.chapters()
+    wanted = [c.strip() for c in os.environ.get("NPAE_DOCS_CHAPTERS", "").split(",") if c.strip()]
+    return [path for path in chapters if not wanted or path.name[:2] in wanted]
 
 
 def _quick() -> bool:
@@ -70,6 +89,11 @@ def _stored_key(target: Path) -> str | None:
 
 
 def on_config(config, **kwargs):
+    if not (MATHJAX / "tex-mml-chtml.js").is_file():
+        from mkdocs.exceptions import PluginError
+
+        raise PluginError(f"MathJax is not installed in {MATHJAX.parent}: run `npm ci` in {ROOT} first "
+                          "(needs Node.js's npm, e.g. `apt-get install nodejs npm`); the site serves MathJax itself.")
     pages = [f"chapters/{path.stem}.ipynb" for path in _chapters()]
     for item in config["nav"]:
         if isinstance(item, dict) and "Chapters" in item:
@@ -95,6 +119,14 @@ def on_pre_build(config, **kwargs):
                 continue
             jobs.append((learner, target, key))
         _execute_all(jobs)
+
+
+def on_post_build(config, **kwargs):
+    """Copy MathJax (script, extensions, fonts) from node_modules into the built site."""
+    target = Path(config["site_dir"]) / MATHJAX_SITE
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(MATHJAX, target, ignore=lambda folder, names: [n for n in names if n in MATHJAX_SKIP])
 
 
 def _execute_all(jobs) -> None:
@@ -141,6 +173,8 @@ def execute(source: Path, target: Path, key: str) -> None:
     from nbclient import NotebookClient
 
     nb = jupytext.read(source)
+    if _quick():  # under the chapter's title
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(QUICK_NOTE))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata.pop("jupytext", None)
     with tempfile.TemporaryDirectory() as workdir:

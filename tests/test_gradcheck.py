@@ -168,3 +168,61 @@ def test_directional_and_per_entry_together_are_refused():
     a = np.ones(2)
     with pytest.raises(ValueError, match="Choose one of directional=True and per_entry=True"):
         gradcheck.check_gradients(lambda: float(a.sum()), {"a": a}, {"a": a}, directional=True, per_entry=True)
+
+
+# ---------------------------------------------------------------------- diagnose (issue 22)
+@pytest.mark.parametrize("scale, mistake", [(-1.0, "sign"), (2.0, "factor_2"), (0.5, "factor_2"), (5.0, "missing_1/N"),
+                                            (0.2, "extra_1/N"), (0.0, "zero"), (3.7, "constant_factor")])
+def test_diagnose_names_a_constant_factor(scale, mistake):
+    from npae.gradcheck import diagnose
+
+    n = np.random.default_rng(0).standard_normal((5, 3))
+    assert mistake in [i for i, _ in diagnose(scale * n, n, rows=5)]
+
+
+def test_diagnose_names_transposes_rows_and_sums():
+    from npae.gradcheck import diagnose
+
+    rng = np.random.default_rng(1)
+    n = rng.standard_normal((4, 3))
+    assert diagnose(n.T, n)[0][0] == "transposed"
+    square = rng.standard_normal((4, 4))
+    assert diagnose(square.T, square)[0][0] == "transposed"
+    per_row = rng.standard_normal((6, 3))
+    assert diagnose(per_row, per_row.sum(axis=0))[0][0] == "per_row"
+    assert diagnose(0 * n + n.sum(axis=0), n, rows=4)[0][0] == "summed_rows"
+    assert diagnose(n * np.arange(1.0, 5.0)[:, None], n, rows=4)[0][0] == "row_scaled"
+    assert diagnose(n + rng.standard_normal((4, 3)), n, rows=4) == []
+
+
+def test_check_layer_catches_a_backward_that_assigns():
+    from npae.gradcheck import check_layer
+
+    class Assigns(Dense):
+        def backward(self, grad_out, input_grad=True):
+            x = self._x
+            dx = super().backward(grad_out, input_grad)
+            self.grads["W"] = x.T @ grad_out  # = where += belongs
+            return dx
+
+    x = np.random.default_rng(2).standard_normal((5, 4))
+    good = check_layer(Dense(4, 3, rng=0, dtype="float64"), x)
+    assert good.passed and good.accumulates["W"] < 1e-12 and good.mistakes == []
+    bad = check_layer(Assigns(4, 3, rng=0, dtype="float64"), x)
+    assert not bad.passed and bad.errors["W"] < 1e-6 and bad.accumulates["b"] < 1e-12
+    assert bad.accumulates["W"] > 0.1
+    assert bad.mistakes == ["not_accumulated"] and "W ×2" in str(bad)
+
+
+def test_check_activation_checks_a_second_derivative_against_f_when_the_first_is_wrong():
+    from npae.activations import Tanh
+    from npae.gradcheck import check_activation
+
+    class WrongFirst(Tanh):
+        def df(self, z):
+            return 1.0 - z**2
+
+    z = np.random.default_rng(3).standard_normal((4, 5))
+    result = check_activation(WrongFirst(), z)
+    assert result.errors["df"] > 1e-3 and result.errors["d2f"] < 1e-6
+    assert "fix_df_first" in result.mistakes

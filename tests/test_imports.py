@@ -45,7 +45,7 @@ ALLOWED = {
     "metrics": _MODELS,
     "exercises": _REFERENCE | {"gradcheck", "models"},  # models: the VAE's reparameterization reference
     "applications": _MODELS | {"metrics", "gradcheck"} | _HOST,
-    "cli": _MODELS | {"metrics", "applications", "gradcheck", "kernels"} | _HOST,
+    "cli": _MODELS | {"metrics", "applications", "gradcheck", "kernels", "exercises"} | _HOST,
     # interop (issue 17): hand a fitted model to another stack; they read models, nothing reads them
     "export": _MODELS,
     "onnx": _MODELS | {"applications"},  # converters for the estimators and AnomalyDetector

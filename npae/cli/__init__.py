@@ -43,7 +43,7 @@ import threading
 
 from npae import backend as B
 from npae._version import __version__
-from npae.cli import denoise, detect, evaluate, gradcheck, info, sample, train
+from npae.cli import denoise, detect, evaluate, exercises, gradcheck, info, sample, train
 from npae.cli.data import DATASETS, load_training_data
 from npae.cli.options import MODELS, CLIError, Parser, Terminated, get_model_class, one_line
 from npae.cli.train import RUN_FILES
@@ -52,7 +52,7 @@ __all__ = ["DATASETS", "MODELS", "RUN_FILES", "CLIError", "build_parser", "get_m
            "load_training_data", "main"]
 
 #: The subcommands in the order ``npae --help`` lists them.
-COMMANDS = (train, evaluate, sample, denoise, detect, gradcheck, info)
+COMMANDS = (train, evaluate, sample, denoise, detect, gradcheck, exercises, info)
 
 
 def build_parser() -> Parser:

@@ -6,10 +6,16 @@ Two forms:
 * ``npae gradcheck FILE.py:NAME``: the learner's own object from a Python file, which may be
 
   - a layer (``forward``, ``backward``, ``params``, ``grads``; an ``npae.layers.Layer`` subclass):
-    ``npae.gradcheck.check_layer`` checks the input gradient and every parameter's;
-  - an activation (``f``, ``df``, ``d2f``): f′ against differences of f, f″ against differences of f′
-    (``check_activation``);
+    ``npae.gradcheck.check_layer`` checks the input gradient and every parameter's, and that two
+    backward calls add up (``+=``, the "×2" rows);
+  - an activation (``f``, ``df``, ``d2f``): f′ against differences of f, f″ against differences of f′,
+    or of f itself when f′ is wrong ("fix df first") (``check_activation``);
   - a loss (``value(x, out)`` per row and ``grad(x, out)``): ``check_loss``.
+
+  A failed array is diagnosed against the differences (``npae.gradcheck.diagnose``): the sign, a
+  factor 2, a missing or extra 1/N, a transpose, a gradient per row where it sums over the batch.
+  A shape error in the learner's code names the arrays whose axes met and, when the input's width
+  is not what a parameter expects, suggests ``--features``.
 
   NAME may be a class (built with no arguments), an instance, or a function of no arguments that
   returns one. The input is the object's ``example_input()`` when it defines one (a layer: an array
@@ -159,6 +165,7 @@ def run(args) -> int:
     worst = max(result.errors, key=result.errors.get)
     verdict = "passed" if result.passed else "FAILED"
     print(f"\n  {verdict}: worst {result.errors[worst]:.2e} ({worst}), tolerance {args.tol:g}")
+    _print_diagnoses(result)
     if not result.passed and args.activation in ("relu", "leaky_relu", "elu"):
         print("  (a kink of the activation between θ − h and θ + h can fail a correct gradient; try tanh)")
     return 0 if result.passed else 1
@@ -216,14 +223,43 @@ def _on(backend, a):
     return B.asarray(np.asarray(B.to_numpy(a), dtype="float64"), dtype="float64", backend=backend.name)
 
 
-def _learner(name: str, action):
-    """Run the learner's code; anything it raises becomes one line."""
+def _learner(name: str, action, arrays=None):
+    """Run the learner's code; anything it raises becomes one line, a shape error with its likely cause.
+
+    ``arrays`` (name -> array: the input and the parameters) lets a shape error name the arrays whose
+    axes met and, when the input's width is not what a parameter expects, suggest ``--features``.
+    """
     try:
         return action()
     except CLIError:
         raise
     except Exception as err:  # the learner's code may raise anything
-        raise CLIError(f"{name} raised {type(err).__name__} during the check: {one_line(err)}") from err
+        raise CLIError(f"{name} raised {type(err).__name__} during the check: {one_line(err)}"
+                       + _shape_advice(err, arrays)) from err
+
+
+def _shape_advice(err, arrays) -> str:
+    """" → the likely cause …" for a shape error in the learner's code, naming arrays and the input width."""
+    if not arrays or not isinstance(err, (ValueError, RuntimeError, TypeError, IndexError)):
+        return ""
+    from npae.exercises.errors import explain_error
+
+    host = {k: B.to_numpy(v) for k, v in arrays.items() if hasattr(v, "shape")}
+    shapes = ", ".join(f"{k} {_shape(v)}" for k, v in host.items())
+    x = host.get("input")
+    if x is not None and x.ndim == 2:
+        width = x.shape[1]
+        expects = [(k, v.shape[0]) for k, v in host.items() if k != "input" and v.ndim == 2 and v.shape[0] != width]
+        if expects:  # the input's width, not the learner's code, is the likely cause
+            k, d = expects[0]
+            return (f" → the input x has width {width} (--features), but parameter {k} has shape {_shape(host[k])}: "
+                    f"try --features {d}, or give the layer an in_features attribute or an example_input(). "
+                    f"Shapes: {shapes}.")
+    mistake, message = explain_error(err, host)
+    if mistake in ("transposed", "broadcast", "missing_axis", "elementwise_for_matmul"):
+        return f" → {message} Shapes: {shapes}."
+    text = f" Shapes: {shapes}." if host else ""
+    return text
 
 
 def run_target(args) -> int:
@@ -238,7 +274,8 @@ def run_target(args) -> int:
         z = rng.standard_normal((args.n, args.features)) * 2.0
         z = np.where(np.abs(z) < 1e-2, np.copysign(1e-2, z) + z, z)  # off the kinks (ReLU at 0)
         z = _on(backend, z if given is None else given)
-        how = f"f′ against differences of f, f″ against differences of f′, at z of shape {_shape(z)}"
+        how = (f"f′ against differences of f, f″ against differences of f′ (of f itself when f′ is wrong), at z of "
+               f"shape {_shape(z)}")
         result = _learner(name, lambda: G.check_activation(obj, z, h=args.h, tol=args.tol))
         shapes = {"df": _shape(z), "d2f": _shape(z)}
     elif kind == "loss":
@@ -248,7 +285,8 @@ def run_target(args) -> int:
             x, out = given
         x, out = _on(backend, x), _on(backend, out)
         how = f"grad(x, out) against differences of Σ_n w_n·value(x, out)_n, random w, x and out of shape {_shape(out)}"
-        result = _learner(name, lambda: G.check_loss(obj, x, out, h=args.h, tol=args.tol, random_state=args.seed))
+        result = _learner(name, lambda: G.check_loss(obj, x, out, h=args.h, tol=args.tol, random_state=args.seed),
+                          arrays={"x": x, "out": out})
         shapes = {"output": _shape(out)}
     else:
         if obj.params:  # float64 on the chosen backend, whatever the layer was built with
@@ -260,21 +298,36 @@ def run_target(args) -> int:
             _learner(name, to_float64)
         width = getattr(obj, "in_features", args.features)
         x = _on(backend, rng.standard_normal((args.n, width)) if given is None else given)
-        how = f"input x of shape {_shape(x)}, the scalar Σ G·forward(x) with a random G"
-        result = _learner(name, lambda: G.check_layer(obj, x, h=args.h, tol=args.tol, random_state=args.seed))
+        how = (f"input x of shape {_shape(x)}, the scalar Σ G·forward(x) with a random G; backward is called twice "
+               "to check that parameter gradients accumulate (×2 rows)")
+        result = _learner(name, lambda: G.check_layer(obj, x, h=args.h, tol=args.tol, random_state=args.seed),
+                          arrays={"input": x, **obj.params})
         shapes = {"input": _shape(x), **{k: _shape(v) for k, v in obj.params.items()}}
+        shapes.update({f"{k} ×2": v for k, v in list(shapes.items())})
     article = "an" if kind == "activation" else "a"
     print(f"npae gradcheck: {name} from {path} ({article} {kind}), float64, {backend.name} backend, seed {args.seed}")
     print(f"  {how}")
     print(f"  central differences with h={args.h:g}; relative error ‖a − n‖ / (‖a‖ + ‖n‖) must be < {args.tol:g}\n")
-    width = max(5, *(len(k) for k in result.errors))
+    width = max(5, *(len(k) for k in result.errors), *(len(k) + 3 for k in result.accumulates))
     print(f"  {'array':<{width}}  {'shape':>10}  relative error")
     for key, err in result.errors.items():
         print(f"  {key:<{width}}  {shapes.get(key, '?'):>10}  {err:.2e}  {'ok' if err < args.tol else 'FAIL'}")
-    worst = max(result.errors, key=result.errors.get)
+    for key, err in result.accumulates.items():
+        key = f"{key} ×2"
+        print(f"  {key:<{width}}  {shapes.get(key, '?'):>10}  {err:.2e}  {'ok' if err < args.tol else 'FAIL'}")
+    everything = {**result.errors, **{f"{k} ×2": v for k, v in result.accumulates.items()}}
+    worst = max(everything, key=everything.get)
     verdict = "passed" if result.passed else "FAILED"
-    print(f"\n  {verdict}: worst {result.errors[worst]:.2e} ({worst}), tolerance {args.tol:g}")
+    print(f"\n  {verdict}: worst {everything[worst]:.2e} ({worst}), tolerance {args.tol:g}")
+    _print_diagnoses(result)
     return 0 if result.passed else 1
+
+
+def _print_diagnoses(result) -> None:
+    """What the numbers of each failed array point to (npae.gradcheck.diagnose), one line each."""
+    for key, found in result.diagnoses.items():
+        for mistake, message in found:
+            print(f"  {key}: {message} [{mistake}]")
 
 
 def _shape(a) -> str:

@@ -15,6 +15,8 @@ autoencoder exercise::
     print(result)                    # per-array verdicts; a wrong answer gets its mistake named
     assert result.passed
 
+    print(ex.progress(chapter=1))    # "chapter 1: 3 of 9 exercises done; not implemented yet: …; failing: …"
+
 ``check`` runs the function on fresh random float64 inputs (two sets of shapes), compares every
 returned array with npae's own reference code and, for gradients, with central differences; then
 float32 inputs and edge inputs (huge logits, saturated units). A wrong array is never shown: the
@@ -24,16 +26,19 @@ runs the check on a strict device that refuses NumPy calls, as a GPU would.
 
 One module per chapter registers its exercises: ``from_scratch`` (1), ``gradient_checking`` (2),
 ``sparse_denoising`` (3), ``contractive`` (4), ``variational`` (5). ``registry`` says what an
-exercise is, ``checker`` runs one, ``diagnosis`` names a wrong answer, ``inputs`` draws inputs.
+exercise is, ``checker`` runs one, ``diagnosis`` names a wrong answer, ``inputs`` draws inputs,
+``progress`` keeps the session's record of checks (``progress(chapter=1)``).
 """
 
 from __future__ import annotations
 
 from npae.exercises import contractive, from_scratch, gradient_checking, sparse_denoising, variational  # noqa: F401
+from npae.exercises.assemble import assemble
 from npae.exercises.checker import CheckResult, check
+from npae.exercises.progress import Progress, progress, reset_progress
 from npae.exercises.registry import REGISTRY, get
 
-__all__ = ["CheckResult", "check", "describe", "names"]
+__all__ = ["CheckResult", "Progress", "assemble", "check", "describe", "names", "progress", "reset_progress"]
 
 
 def names(chapter: int | None = None) -> list:

@@ -21,8 +21,10 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from npae import backend as B
-from npae.exercises.diagnosis import MATCH, diagnose, named_factors, shape_hint, swap_last_axes
-from npae.exercises.registry import get
+from npae.exercises.diagnosis import diagnose, diagnose_shape, named_factors
+from npae.exercises.errors import explain_error
+from npae.exercises.progress import record, status_of
+from npae.exercises.registry import Mistake, get
 from npae.gradcheck import DEFAULT_TOL, numerical_gradient, relative_error
 
 __all__ = ["CheckResult", "check"]
@@ -31,21 +33,11 @@ __all__ = ["CheckResult", "check"]
 FLOAT32_TOL = 1e-4
 #: Edge inputs may lose a few more digits than ordinary ones.
 EDGE_TOL = 1e-6
-
-_ERROR_HINTS = (
-    ("Can't convert array", "NumPy was handed a device array (an np.* call or np.asarray): take the "
-                            "namespace from the inputs, xp = array_namespace(x), and call xp.* instead."),
-    ("Only numeric dtypes are allowed", "the standard refuses arithmetic on bool arrays (mask × x): use "
-                                        "xp.where(mask, x, 0.0) or xp.astype(mask, x.dtype)."),
-    ("has no attribute", "Array API arrays have few methods: write xp.sum(x, axis=0), xp.mean(x), "
-                         "xp.astype(x, dtype), not x.sum(0), x.mean(), x.astype(...)."),
-    ("Expected Array or Python scalar", "a NumPy scalar met a device array: use a Python float "
-                                        "(2.0, not np.float64(2))."),
-    ("broadcast", "two shapes do not line up: check which axis each sum runs over and where an "
-                  "axis must be added ([:, None])."),
-    ("matmul", "the shapes of a matrix product do not line up: check which axes meet in each @."),
-)
-
+#: An exact formula is right to ~1e-15 in float64; a worst case-1/2 error above this that still
+#: passes, followed by a float32 failure, is the mark of a finite difference.
+FINITE_DIFFERENCE_FLOAT64 = 1e-12
+#: Mistakes that explain by themselves why case 2 fails when case 1 passed (not a fixed size).
+_EXPLAINS_A_CASE = {"hard_coded_activation"}
 
 class CheckResult:
     """The outcome of ``check(name, fn)``: ``passed``, the named ``mistakes`` and a readable report.
@@ -69,6 +61,11 @@ class CheckResult:
 
     def __bool__(self) -> bool:
         return self.passed
+
+    @property
+    def status(self) -> str:
+        """"passed", "failing" or "not implemented" (a stub: ``raise NotImplementedError``, ``None``, ``...``)."""
+        return status_of(self)
 
     def __str__(self) -> str:
         return "\n".join(self.lines)
@@ -119,28 +116,42 @@ def check(name, fn, *, backend=None, random_state=None) -> CheckResult:
     -------
     CheckResult
         ``passed``, ``mistakes`` (ids) and the report (``print(result)``). A function that raises
-        (``NotImplementedError`` included) fails; ``check`` itself does not raise.
+        (``NotImplementedError`` included) fails; ``check`` itself does not raise. The result is
+        also recorded for ``npae.exercises.progress()`` (the latest check of each exercise counts).
     """
+    result = _check(name, fn, backend=backend, random_state=random_state)
+    record(result)
+    return result
+
+
+def _check(name, fn, *, backend=None, random_state=None) -> CheckResult:
     exercise = get(name)
     if not callable(fn):
         raise TypeError(f"check({exercise.name!r}, fn) needs a function; got {type(fn).__name__}.")
     backend = backend if isinstance(backend, B.Backend) else B.get_backend(backend)
     rng = B.check_random_state(random_state)
     report = _Report(exercise.name, backend)
-    values_ok = True
+    values_ok, worst = True, 0.0
     for i, sizes in enumerate(exercise.cases):
         shapes = ", ".join(f"{k}={v}" for k, v in sizes.items())
         report.note(f"case {i + 1}: random inputs {shapes} (float64, {backend.name})", indent="")
         inputs = exercise.make_inputs(rng, **sizes)
+        before = len(report.mistakes)
         outcome = _run(report, exercise, fn, inputs, backend, "float64")
         if outcome == "stop":
             return report.result()
-        if outcome is None:
+        if outcome is not None:
+            ok, err = _compare_all(report, exercise, outcome, inputs, exercise.tol)
+            values_ok &= ok
+            worst = max(worst, err)
+            if i == 0 and exercise.objective is not None and not report.failed:
+                _central_differences(report, exercise, outcome, inputs)
+        else:
             values_ok = False
-            continue
-        values_ok &= _compare_all(report, exercise, outcome, inputs, exercise.tol)
-        if i == 0 and exercise.objective is not None and not report.failed:
-            _central_differences(report, exercise, outcome, inputs)
+        if i > 0 and before == 0 and report.failed and not set(report.mistakes) & _EXPLAINS_A_CASE:
+            report.fail("fixed_size", "case 1 passed but this case, with other sizes, did not: something in your "
+                                      "code depends on a fixed size (a number, or a variable from outside the "
+                                      "function, standing for N, D, H or K).")
     if not values_ok or report.failed:
         report.note("float32 and edge inputs: checked once the float64 cases pass", indent="")
         return report.result()
@@ -148,7 +159,15 @@ def check(name, fn, *, backend=None, random_state=None) -> CheckResult:
     inputs = exercise.make_inputs(rng, **exercise.cases[0])
     outcome = _run(report, exercise, fn, inputs, backend, "float32")
     if outcome is not None and outcome != "stop":
-        if _compare_all(report, exercise, outcome, inputs, FLOAT32_TOL, dtype="float32"):
+        if worst > FINITE_DIFFERENCE_FLOAT64:
+            near = ("finite_difference", "right to a few digits in float64 but not in float32: your answer "
+                                         "behaves like a finite difference, whose error grows as the precision "
+                                         "falls; an exact formula is expected.")
+        else:
+            near = ("float32_precision", "right in float64 but it loses its digits in float32: look for a "
+                                         "difference of nearly equal numbers, or an intermediate that "
+                                         "overflows or underflows in float32.")
+        if _compare_all(report, exercise, outcome, inputs, FLOAT32_TOL, dtype="float32", near_miss=near)[0]:
             report.note(f"{', '.join(exercise.outputs)}  ok (float32 kept)")
     for edge in exercise.edges:
         report.note(f"edge: {edge.what}", indent="")
@@ -203,6 +222,13 @@ def _same(host, placed) -> bool:
     return tuple(after.shape) == tuple(host.shape) and bool(xp.all(after == before))
 
 
+def _is_stub(out) -> bool:
+    """A stub's result: None or ``...`` (also inside a tuple of them)."""
+    if isinstance(out, (tuple, list)) and out:
+        return all(o is None or o is Ellipsis for o in out)
+    return out is None or out is Ellipsis
+
+
 def _run(report, exercise, fn, inputs, backend, dtype):
     """Call ``fn``; return its outputs as a tuple, None after a reported failure, "stop" if unwritten."""
     args = [_place(v, backend, dtype) for v in inputs.values()]
@@ -215,10 +241,15 @@ def _run(report, exercise, fn, inputs, backend, dtype):
             return "stop"
         except Exception as err:  # the learner's code may raise anything; report it, do not crash
             text = str(err).splitlines()[0][:200] if str(err) else ""
-            hint = next((h for key, h in _ERROR_HINTS if key in text), "")
-            advice = f"\n    → {hint}" if hint else ""
-            report.fail("error", f"your function raised {type(err).__name__}: {text}{advice}")
+            mistake_id, hint = explain_error(err, inputs, exercise.signature)
+            report.fail("error", f"your function raised {type(err).__name__}: {text}")
+            if hint:
+                report.fail(mistake_id, f"→ {hint}", indent="    ")
             return None
+    if _is_stub(out):
+        report.fail("not_implemented", "not implemented yet: your function returned "
+                    f"{'...' if out is Ellipsis else 'None'} (a stub, or a missing `return`).")
+        return "stop"
     said = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
     if said:
         report.note(f"note: your function warned: {'; '.join(said)}")
@@ -238,37 +269,58 @@ def _run(report, exercise, fn, inputs, backend, dtype):
 
 
 # ---------------------------------------------------------------------- comparing
-def _compare_all(report, exercise, outputs, inputs, tol, dtype="float64") -> bool:
+def _compare_all(report, exercise, outputs, inputs, tol, dtype="float64", near_miss=None) -> tuple:
+    """(all right, worst relative error) of the outputs against the reference; failures reported."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a wrong variant may take the root of a negative number
         expected = exercise.reference(**inputs)
-        variants = [(m, m.variant(**inputs)) for m in exercise.mistakes]
+        variants = [(m, m.variant(**inputs)) for m in _mistakes(exercise, inputs)]
     factors = named_factors(exercise, inputs)
-    ok = True
+    ok, worst = True, 0.0
     for i, (out_name, a, e) in enumerate(zip(exercise.outputs, outputs, expected)):
         wrong = [(m, v[i]) for m, v in variants]
-        ok &= _compare(report, out_name, a, e, wrong, factors, tol, dtype, report_ok=dtype == "float64")
-    return ok
+        others = [(n, x) for j, (n, x) in enumerate(zip(exercise.outputs, expected)) if j != i]
+        right, err = _compare(report, out_name, a, e, wrong, factors, tol, dtype, report_ok=dtype == "float64",
+                              others=others, near_miss=near_miss)
+        ok &= right
+        worst = max(worst, err)
+    return ok, worst
 
 
-def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True) -> bool:
-    """Check one returned array against the expected one; report and name what is wrong."""
+def _mistakes(exercise, inputs) -> list:
+    """The exercise's catalogued mistakes, and the forgotten upstream gradient where there is one."""
+    mistakes = list(exercise.mistakes)
+    if exercise.upstream is not None:
+        arg = exercise.upstream
+        xp = array_namespace(inputs[arg])
+
+        def forgot_upstream(**given):
+            return exercise.reference(**{**given, arg: xp.ones_like(given[arg])})
+
+        mistakes.append(Mistake("forgot_upstream", f"your result does not depend on {arg}: the upstream gradient "
+                                                   "was dropped (or replaced by ones) somewhere in the chain.",
+                                forgot_upstream))
+    return mistakes
+
+
+def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True, others=(), near_miss=None) -> tuple:
+    """(right, relative error) of one returned array against the expected one; report and name what is wrong."""
     try:
         kind = B.backend_of(a).name
     except TypeError:
         scalar = isinstance(a, (int, float)) and e.ndim == 0
         report.fail("not_an_array", f"{name}  FAIL a {type(a).__name__}, not an array" +
                     (": return a 0-d array (xp.sum(...)), not a Python number." if scalar else "."))
-        return False
+        return False, float("inf")
     placed = report.backend
     if kind != placed.name:
         report.fail("wrong_namespace", f"{name}  FAIL a {kind} array, but the inputs were {placed.name} arrays: "
                                        "compute with the inputs' namespace (xp = array_namespace(x)).")
-        return False
+        return False, float("inf")
     if str(device_of(a)) != str(placed.device):
         report.fail("wrong_device", f"{name}  FAIL on device {device_of(a)}, the inputs on {placed.device}: "
                                     "create arrays with device=device(x) or *_like.")
-        return False
+        return False, float("inf")
     host = B.to_numpy(a)
     xp = array_namespace(host)
     ok = True
@@ -277,29 +329,28 @@ def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True) 
                              "dtype (Python floats, not NumPy scalars or float64 constants; no bool results).")
         ok = False
         host = xp.astype(host, e.dtype)
+    if tuple(host.shape) != tuple(e.shape) or relative_error(host, e) > tol:
+        swapped_with = _other_output(host, others)
+        if swapped_with is not None:
+            report.fail("output_order", f"{name}  FAIL holds what {swapped_with} should: the outputs are returned "
+                                        "in the wrong order (see describe()).")
+            return False, float("inf")
     if tuple(host.shape) != tuple(e.shape):
-        for mistake, v in variants:
-            if v is not None and tuple(v.shape) == tuple(host.shape) and relative_error(host, v) <= MATCH:
-                report.fail(mistake.id, f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: "
-                                        + mistake.message)
-                return False
-        swapped = swap_last_axes(host)
-        if swapped is not None and tuple(swapped.shape) == tuple(e.shape) and relative_error(swapped, e) <= MATCH:
-            report.fail("transposed", f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: your {name} "
-                                      "is the transpose of the expected one; check the order of the product.")
-        else:
-            report.fail("shape", f"{name}  FAIL shape {tuple(host.shape)}, expected {tuple(e.shape)}: "
-                                 + shape_hint(name, host.shape, e.shape))
-        return False
+        for mistake_id, message in diagnose_shape(name, host, e, variants):
+            report.fail(mistake_id, f"{name}  FAIL {message}")
+        return False, float("inf")
     if not bool(xp.all(xp.isfinite(host))) and bool(xp.all(xp.isfinite(e))):
-        report.fail("not_finite", f"{name}  FAIL holds NaN or infinity on ordinary inputs.")
-        return False
+        report.fail("not_finite", f"{name}  FAIL holds NaN or infinity on ordinary inputs: look for a log or "
+                                  "division of something that can be 0 or negative, or an exp that overflows.")
+        return False, float("inf")
     err = relative_error(host, e)
     if err <= tol:
         if report_ok and ok:
             report.note(f"{name}  ok (relative error {err:.1e})")
-        return ok
+        return ok, err
     found = diagnose(name, host, e, variants, factors)
+    if near_miss is not None and (not found or found[0][0] == "approximate"):
+        found = [(near_miss[0], f"your {name} is " + near_miss[1])]
     if not found:
         found = [("wrong_values", f"your {name} differs from the expected values in no way the checker "
                                   "recognises; re-derive it and compare with central differences.")]
@@ -308,7 +359,16 @@ def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True) 
         prefix = f"{name}  FAIL relative error {err:.1e}: " if first else "    and: "
         report.fail(mistake_id, prefix + message)
         first = False
-    return False
+    return False, err
+
+
+def _other_output(host, others):
+    """The name of another expected output that ``host`` equals (outputs returned out of order), or None."""
+    for other_name, x in others:
+        if x is not None and tuple(x.shape) == tuple(host.shape) and relative_error(host, x) <= 1e-9 and \
+                float(array_namespace(x).max(array_namespace(x).abs(x))) > 0:
+            return other_name
+    return None
 
 
 def _central_differences(report, exercise, outputs, inputs) -> None:

@@ -30,6 +30,7 @@ def _penalty(of_s, of_gamma=lambda W: array_namespace(W).sum(W * W, axis=0)):
     return variant
 
 
+_SIG = activations.Sigmoid()
 _SQUARE = lambda W: array_namespace(W).sum(W * W, axis=1) if W.shape[0] == W.shape[1] else None  # noqa: E731
 
 register(Exercise(
@@ -52,8 +53,28 @@ register(Exercise(
         Mistake("forgot_square", "f′ appears squared in ‖∂h/∂x‖²_F, like W.", _penalty(lambda z, a: a.df(z))),
         Mistake("forgot_square", "the norm of W's column appears squared in ‖∂h/∂x‖²_F.",
                 _penalty(lambda z, a: a.df(z) ** 2, lambda W: array_namespace(W).sum(W * W, axis=0) ** 0.5)),
-        Mistake("used_f", "you used h = f(z) where f′(z) belongs.", _penalty(lambda z, a: a.f(z) ** 2)),
+        Mistake("used_f", "you used the activation's value where its slope belongs.", _penalty(lambda z, a: a.f(z) ** 2)),
+        Mistake("fprime_of_output", "the activation's derivative is taken at the output h = f(z): look at what "
+                                    "it is the derivative with respect to.",
+                _penalty(lambda z, a: a.df(a.f(z)) ** 2)),
+        Mistake("used_fsecond", "you used the activation's second derivative.", _penalty(lambda z, a: a.d2f(z) ** 2)),
+        Mistake("hard_coded_activation", "your penalty assumes one activation (the sigmoid); use the activation "
+                                         "object you are given.", _penalty(lambda z, a: _SIG.df(z) ** 2)),
+        Mistake("frobenius_W", "you multiplied by the norm of the whole W: the Jacobian's column for unit j "
+                               "involves only W's column j.", lambda W, z, activation: (
+                                   _penalty(lambda z, a: a.df(z) ** 2, lambda W: array_namespace(W).zeros(
+                                       W.shape[1], dtype=W.dtype) + array_namespace(W).sum(W * W))(
+                                       W, z, activation)[0],)),
+        Mistake("not_squared", "your penalty is a norm, not the squared norm of the Jacobian.",
+                lambda W, z, activation: (array_namespace(z).mean(
+                    C.one_layer_penalty_rows(W, z, activation) ** 0.5),)),
     ),
+    factors=lambda **inputs: {"extra_1/H": ((1.0 / inputs["W"].shape[1], f"is 1/H = 1/{inputs['W'].shape[1]} of "
+                                             "the expected one: you averaged over the units, but the Frobenius "
+                                             "norm sums over them."),),
+                              "extra_1/D": ((1.0 / inputs["W"].shape[0], f"is 1/D = 1/{inputs['W'].shape[0]} of "
+                                             "the expected one: you averaged over the input features, but the "
+                                             "Frobenius norm sums over them."),)},
 ))
 
 
@@ -72,12 +93,23 @@ def _grad_variant(dz_of):
     return variant
 
 
-def _dz_with(second):
+def _dz_with(second, first=lambda z, a: a.df(z), norm=True):
     def dz(W, z, activation, weight):
         xp = array_namespace(z)
-        s = activation.df(z)
-        return (2.0 * weight / z.shape[0]) * s * second(z, activation) * xp.sum(W * W, axis=0)[None, :]
+        s = first(z, activation)
+        gamma = xp.sum(W * W, axis=0)[None, :] if norm else 1.0
+        return (2.0 * weight / z.shape[0]) * s * second(z, activation) * gamma
     return dz
+
+
+def _dW_with(square_of):
+    """The penalty's gradient with dW = (2λ/N) W · Σ_n square_of(f′(z))_nj, dz as npae computes it."""
+    def variant(W, z, activation, weight):
+        xp = array_namespace(z)
+        _, _, dz = C.one_layer_penalty_and_grad(W, z, activation, weight=weight)
+        dW = (2.0 * weight / z.shape[0]) * W * xp.sum(square_of(activation.df(z)), axis=0)[None, :]
+        return dW, dz
+    return variant
 
 
 register(Exercise(
@@ -97,7 +129,24 @@ register(Exercise(
                 _grad_variant(lambda W, z, a, w: array_namespace(z).zeros_like(z))),
         Mistake("fprime_for_fsecond", "your dz uses f′ where f″ belongs.",
                 _grad_variant(_dz_with(lambda z, a: a.df(z)))),
-        Mistake("forgot_fsecond", "your dz is missing the factor f″(z).", _grad_variant(_dz_with(lambda z, a: 1.0))),
+        Mistake("forgot_fsecond", "your dz is missing a factor: look at how P reaches z.",
+                _grad_variant(_dz_with(lambda z, a: 1.0))),
+        Mistake("forgot_fprime", "your dz is missing a factor: differentiating f′(z)² gives more than f″(z) alone.",
+                _grad_variant(_dz_with(lambda z, a: a.d2f(z), first=lambda z, a: 1.0))),
+        Mistake("fsecond_of_output", "your dz takes f″ at the output h = f(z): look at what it is the derivative "
+                                     "with respect to.", _grad_variant(_dz_with(lambda z, a: a.d2f(a.f(z))))),
+        Mistake("forgot_norm", "your dz is missing the weights' part of the penalty (each unit's column of W).",
+                _grad_variant(_dz_with(lambda z, a: a.d2f(z), norm=False))),
+        Mistake("hard_coded_activation", "your dz assumes one activation (the sigmoid); use the activation object "
+                                         "you are given.",
+                _grad_variant(_dz_with(lambda z, a: _SIG.d2f(z), first=lambda z, a: _SIG.df(z)))),
+        Mistake("forgot_square", "your dW uses f′ where the penalty has f′ squared.", _dW_with(lambda s: s)),
+        Mistake("wrong_axis", "your dW sums over the wrong axis: each unit j's column of W is scaled by that "
+                              "unit's own f′² summed over the batch.",
+                lambda W, z, activation, weight: (
+                    (2.0 * weight / z.shape[0]) * W * array_namespace(z).sum(activation.df(z) ** 2, axis=1)[:, None]
+                    if z.shape[0] == W.shape[0] else None,
+                    C.one_layer_penalty_and_grad(W, z, activation, weight=weight)[2])),
     ),
     objective=lambda W, z, activation, weight: weight * array_namespace(z).mean(
         C.one_layer_penalty_rows(W, z, activation)),
@@ -120,6 +169,13 @@ def _deep_variant(step):
             T = step(T, W, act.df(z))
         return (T,)
     return variant
+
+
+class _AsValue:
+    """An activation whose df is its f: the recurrence written with h where f′ belongs."""
+
+    def __init__(self, activation):
+        self.df = activation.f
 
 
 def _product(T, W):
@@ -159,5 +215,18 @@ register(Exercise(
         Mistake("last_layer_only", "your T is the last layer's Jacobian alone: the recurrence must carry T "
                                    "through every layer.", lambda Ws, zs, activations: (
                                        Ws[-1][None, :, :] * activations[-1].df(zs[-1])[:, None, :],)),
+        Mistake("first_layer_only", "your T stops after the first layer: the recurrence must carry T through "
+                                    "every layer.", lambda Ws, zs, activations: (
+                                        Ws[0][None, :, :] * activations[0].df(zs[0])[:, None, :],)),
+        Mistake("fprime_of_output", "the activations' derivatives are taken at the outputs h_l = f(z_l): look at "
+                                    "what they are derivatives with respect to.", lambda Ws, zs, activations: (
+                                        penalties.encoder_jacobian(Ws, [a.f(z) for a, z in zip(activations, zs)],
+                                                                   activations),)),
+        Mistake("hard_coded_activation", "your recurrence uses one activation for every layer; each layer has "
+                                         "its own.", lambda Ws, zs, activations: (
+                                             penalties.encoder_jacobian(Ws, zs, [activations[0]] * len(zs)),)),
+        Mistake("used_f", "you used the activations' values where their slopes belong.",
+                lambda Ws, zs, activations: _deep_variant(lambda T, W, s: _product(T, W) * s[:, None, :])(
+                    Ws, zs, [_AsValue(a) for a in activations])),
     ),
 ))

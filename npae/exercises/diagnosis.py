@@ -12,10 +12,16 @@ from array_api_compat import array_namespace
 from npae import backend as B
 from npae.gradcheck import relative_error
 
-__all__ = ["MATCH", "diagnose", "named_factors", "shape_hint", "swap_last_axes"]
+__all__ = ["APPROXIMATE", "MATCH", "diagnose", "diagnose_shape", "named_factors", "shape_hint", "swap_last_axes"]
 
 #: A wrong variant, a transpose or a factor explains the learner's array when this close to it.
 MATCH = 1e-6
+#: A wrong array closer than this to the expected one, explained by nothing else, is an approximation.
+APPROXIMATE = 1e-3
+#: A catalogued variant may also come with the sign or a factor of 2 wrong: (r, extra ids).
+_VARIANT_FACTORS = ((-1.0, ("sign",)), (2.0, ("factor_2",)), (0.5, ("factor_2",)), (-2.0, ("sign", "factor_2")),
+                    (-0.5, ("sign", "factor_2")))
+_AXIS_WORDS = {0: "axis 0 (the rows)", 1: "axis 1", 2: "axis 2"}
 
 
 def swap_last_axes(a):
@@ -36,17 +42,85 @@ def shape_hint(name, got, want) -> str:
     return "an axis has the wrong length; check which axis each sum or product runs over."
 
 
+def _usable(v, e) -> bool:
+    return v is not None and tuple(v.shape) == tuple(e.shape) and relative_error(v, e) > MATCH
+
+
 def diagnose(name, a, e, variants, factors) -> list:
-    """[(mistake id, message)] that explain a: a catalogued variant, a transpose or a constant factor."""
+    """[(mistake id, message)] that explain a: a catalogued variant (possibly with the sign or a factor 2
+    wrong too), a transpose, a constant factor, or, failing those, a near miss (an approximation)."""
     for mistake, v in variants:
-        if v is None or tuple(v.shape) != tuple(e.shape) or relative_error(v, e) <= MATCH:
-            continue
-        if relative_error(a, v) <= MATCH:
+        if _usable(v, e) and relative_error(a, v) <= MATCH:
             return [(mistake.id, mistake.message)]
     swapped = swap_last_axes(a)
     if swapped is not None and tuple(swapped.shape) == tuple(e.shape) and relative_error(swapped, e) <= MATCH:
-        return [("transposed", f"your {name} is the transpose of the expected one; check the order of the product.")]
-    return _factor(name, a, e, factors)
+        return [("transposed", f"your {name} is the transpose of the expected one; look at the order of the product.")]
+    found = _factor(name, a, e, factors)
+    if found:
+        return found
+    for mistake, v in variants:
+        if not _usable(v, e):
+            continue
+        for r, extra in _VARIANT_FACTORS:
+            if relative_error(a, r * v) <= MATCH:
+                words = {"sign": "the sign is wrong too", "factor_2": "and it is off by a factor of 2"}
+                return [(mistake.id, mistake.message)] + [(x, f"  and: {words[x]}.") for x in extra]
+    err = relative_error(a, e)
+    if err < APPROXIMATE:
+        return [("approximate", f"your {name} is close to the expected values (relative error {err:.0e}) but not "
+                                "exact: an approximation where an exact formula belongs (a finite difference, "
+                                "a clipped value, an ε added inside a log or a root).")]
+    return []
+
+
+def _reductions(arr):
+    """(how, axis, reduced array) for the sum and the mean of ``arr`` over each axis."""
+    if arr.ndim == 0:
+        return
+    xp = array_namespace(arr)
+    for axis in range(arr.ndim):
+        yield "sum", axis, xp.sum(arr, axis=axis)
+        yield "mean", axis, xp.mean(arr, axis=axis)
+    if arr.ndim > 1:
+        yield "sum", None, xp.sum(arr)
+        yield "mean", None, xp.mean(arr)
+
+
+def _close(a, b) -> bool:
+    return tuple(a.shape) == tuple(b.shape) and relative_error(a, b) <= MATCH
+
+
+def diagnose_shape(name, a, e, variants) -> list:
+    """[(mistake id, message)] for an array a of another shape than e: a catalogued variant, a transpose,
+    a reduction too many or too few, a row that was not broadcast; else advice on the shapes."""
+    got, want = tuple(a.shape), tuple(e.shape)
+    head = f"shape {got}, expected {want}: "
+    for mistake, v in variants:
+        if v is not None and tuple(v.shape) == got and relative_error(a, v) <= MATCH:
+            return [(mistake.id, head + mistake.message)]
+    swapped = swap_last_axes(a)
+    if swapped is not None and _close(swapped, e):
+        return [("transposed", head + f"your {name} is the transpose of the expected one; look at the order of "
+                                      "the product.")]
+    try:
+        xp = array_namespace(e)
+        widened = xp.broadcast_to(xp.asarray(a), want)
+    except (ValueError, TypeError, RuntimeError):
+        widened = None
+    if widened is not None and _close(widened, e):
+        return [("not_broadcast", head + f"your {name} has the right numbers but one copy of them where each row "
+                                         "needs its own: the result must have the full shape.")]
+    for how, axis, r in _reductions(e):
+        if _close(a, r):
+            where = "every axis" if axis is None else _AXIS_WORDS.get(axis, f"axis {axis}")
+            return [("reduced", head + f"your {name} is the expected one with a {how} over {where} too many: look at "
+                                       "where you reduce, and what describe() says one value is per.")]
+    for how, axis, r in _reductions(a):
+        if _close(r, e):
+            where = "all entries" if axis is None else _AXIS_WORDS.get(axis, f"axis {axis}")
+            return [("not_summed", head + f"the {how} of your {name} over {where} is the expected result: a "
+                                          "reduction is missing.")]
+    return [("shape", head + shape_hint(name, got, want))]
 
 
 def named_factors(exercise, inputs) -> dict:

@@ -35,10 +35,23 @@ register(Exercise(
     cases=({"N": 5, "D": 7, "H": 3}, {"N": 4, "D": 6, "H": 6}),
     reference=lambda x, W, b: (dense_layer(W, b).forward(x),),
     mistakes=(
-        Mistake("forgot_bias", "you left out the bias b.", lambda x, W, b: (x @ W,)),
-        Mistake("transposed", "your z uses W transposed; check which axis of W meets the features of x.",
+        Mistake("forgot_bias", "the bias b is missing from your z.", lambda x, W, b: (x @ W,)),
+        Mistake("transposed", "your z uses W transposed; look at which axis of W meets the features of x.",
                 lambda x, W, b: (x @ W.T + b if W.shape[0] == W.shape[1] else None,)),
-        Mistake("sign", "you subtracted the bias instead of adding it.", lambda x, W, b: (x @ W - b,)),
+        Mistake("sign", "the bias enters your z with the wrong sign.", lambda x, W, b: (x @ W - b,)),
+        Mistake("bias_twice", "the bias is counted twice in your z.", lambda x, W, b: (x @ W + 2.0 * b,)),
+        Mistake("applied_activation", "your z went through an activation: the dense layer's forward pass is the "
+                                      "affine map alone (the activation is a layer of its own).",
+                lambda x, W, b: (array_namespace(x).maximum(x @ W + b, 0.0),)),
+        Mistake("applied_activation", "your z went through an activation: the dense layer's forward pass is the "
+                                      "affine map alone (the activation is a layer of its own).",
+                lambda x, W, b: (ops.sigmoid(x @ W + b),)),
+        Mistake("applied_activation", "your z went through an activation: the dense layer's forward pass is the "
+                                      "affine map alone (the activation is a layer of its own).",
+                lambda x, W, b: (array_namespace(x).tanh(x @ W + b),)),
+        Mistake("averaged_rows", "every row of your z is the same: the rows of x were averaged or summed before "
+                                 "the product; each row is its own example.",
+                lambda x, W, b: (array_namespace(x).zeros_like(x @ W) + array_namespace(x).mean(x, axis=0) @ W + b,)),
     ),
     edges=(Edge("a batch of one row (N = 1)", lambda rng: dense_inputs(rng, 1, 4, 3), "one_row",
                 "a batch of one row must still give shape (1, H); avoid squeezing axes."),),
@@ -73,12 +86,18 @@ register(Exercise(
     cases=({"N": 5, "D": 7, "H": 3}, {"N": 4, "D": 6, "H": 6}),
     reference=_dense_backward_reference,
     mistakes=(
-        Mistake("transposed", "your dx uses W the wrong way round (transposed); check which axis of W meets grad_out.",
+        Mistake("transposed", "your dx uses W the wrong way round (transposed); look at which axis of W meets "
+                              "grad_out.",
                 lambda x, W, b, grad_out: (grad_out @ W if W.shape[0] == W.shape[1] else None, None, None)),
-        Mistake("transposed", "your dW is the transpose of the expected one; check the order of the product.",
+        Mistake("transposed", "your dW is the transpose of the expected one; look at the order of the product.",
                 lambda x, W, b, grad_out: (None, (grad_out.T @ x) if W.shape[0] == W.shape[1] else None, None)),
+        Mistake("wrong_axis", "your db is reduced over the wrong axis: b has one entry per output unit, and each "
+                              "of its entries collects every row.",
+                lambda x, W, b, grad_out: (None, None, array_namespace(x).sum(grad_out, axis=1))),
+        Mistake("used_output", "your dW pairs grad_out with the layer's output z, not with what came in.",
+                lambda x, W, b, grad_out: (None, (x @ W + b).T @ grad_out, None)),
     ),
-    objective=_dense_objective, grad_of={"dx": "x", "dW": "W", "db": "b"},
+    objective=_dense_objective, grad_of={"dx": "x", "dW": "W", "db": "b"}, upstream="grad_out",
 ))
 
 
@@ -99,7 +118,9 @@ def _derivative(act, name, title, f_text, mistakes, edges=()):
         make_inputs=z_inputs, cases=({"N": 5, "D": 7}, {"N": 3, "D": 4}),
         reference=lambda z: (act.df(z),),
         mistakes=tuple(Mistake(i, m, v) for i, m, v in mistakes) + (
-            Mistake("returned_f", "you returned f(z) itself, not its derivative.", lambda z: (act.f(z),)),),
+            Mistake("returned_f", "you returned f(z) itself, not its derivative.", lambda z: (act.f(z),)),
+        ) + ((Mistake("fprime_of_output", "your f′ is taken at the activation's output f(z): it takes z.",
+                      lambda z: (act.df(act.f(z)),)),) if name != "relu_derivative" else ()),
         edges=edges,
         objective=lambda z: array_namespace(z).sum(act.f(z)), grad_of={"df": "z"},
     ))
@@ -109,17 +130,46 @@ _SIGMOID, _TANH, _RELU = activations.Sigmoid(), activations.Tanh(), activations.
 _unstable = ("unstable", "a formula that overflows for large |z| (e^800 is inf in float64); go through "
                          "σ(z) computed stably (npae.ops.sigmoid) or e^(−|z|).")
 
+def _sig(z):
+    return ops.sigmoid(z)
+
+
+def _th(z):
+    return array_namespace(z).tanh(z)
+
+
+_OTHER = "you used the derivative formula of another activation ({}); look at what f is here."
+
 _derivative(_SIGMOID, "sigmoid_derivative", "the sigmoid's derivative", "σ(z) = 1/(1 + e^(−z))", (
-    ("applied_to_z", "you applied the formula to z itself; it needs σ(z).", lambda z: (z * (1.0 - z),)),
+    ("applied_to_z", "you applied the formula to z itself, where it takes the activation's value.",
+     lambda z: (z * (1.0 - z),)),
+    ("other_activation", _OTHER.format("tanh's"), lambda z: (1.0 - _sig(z) ** 2,)),
+    ("sign_inside", "a sign inside your formula is wrong (one factor has + where − belongs).",
+     lambda z: (_sig(z) * (1.0 + _sig(z)),)),
+    ("half_formula", "your derivative is only one of the two factors of the product.", lambda z: (1.0 - _sig(z),)),
+    ("squared", "you squared the activation where the formula multiplies two different factors.",
+     lambda z: (_sig(z) ** 2,)),
 ), edges=(Edge("large |z| (±40, ±800)", _large_z, *_unstable),))
 _derivative(_TANH, "tanh_derivative", "tanh's derivative", "tanh z", (
-    ("applied_to_z", "you applied the formula to z itself; it needs tanh z.", lambda z: (1.0 - z * z,)),
-    ("forgot_square", "you forgot to square tanh z.", lambda z: (1.0 - array_namespace(z).tanh(z),)),
+    ("applied_to_z", "you applied the formula to z itself, where it takes the activation's value.",
+     lambda z: (1.0 - z * z,)),
+    ("forgot_square", "a square is missing in your formula.", lambda z: (1.0 - _th(z),)),
+    ("forgot_square", "a square is missing: the derivative of tanh is a reciprocal of cosh squared.",
+     lambda z: (1.0 / array_namespace(z).cosh(z),)),
+    ("other_activation", _OTHER.format("the sigmoid's"), lambda z: (_th(z) * (1.0 - _th(z)),)),
+    ("sign_inside", "a sign inside your formula is wrong (+ where − belongs).", lambda z: (1.0 + _th(z) ** 2,)),
+    ("squared", "you returned tanh² z: part of the formula is missing.", lambda z: (_th(z) ** 2,)),
 ), edges=(Edge("large |z| (±40, ±800)", _large_z, "unstable",
                "a formula that overflows for large |z|; use xp.tanh, or e^(−2|z|)."),))
 _derivative(_RELU, "relu_derivative", "ReLU's derivative", "max(z, 0) (inputs avoid the kink z = 0)", (
     ("flipped", "your derivative is 1 on the wrong side of 0.",
      lambda z: (array_namespace(z).astype(z < 0, z.dtype),)),
+    ("sign_function", "your derivative is −1 where z < 0: ReLU is flat there, not decreasing.",
+     lambda z: (array_namespace(z).sign(z),)),
+    ("leaky", "your derivative is not 0 where z < 0: that is a leaky ReLU's.",
+     lambda z: (array_namespace(z).where(z > 0, 1.0, 0.01),)),
+    ("all_ones", "your derivative is 1 everywhere: the flat side of ReLU is missing.",
+     lambda z: (array_namespace(z).ones_like(z),)),
 ))
 
 
@@ -139,6 +189,18 @@ register(Exercise(
     reference=lambda x, x_hat: (losses.squared_error_grad(x, x_hat),),
     objective=lambda x, x_hat: array_namespace(x).sum(losses.squared_error(x, x_hat)), grad_of={"grad": "x_hat"},
     factors=_per_feature,
+    mistakes=(
+        Mistake("returned_loss", "you returned the squared errors themselves, not their gradient.",
+                lambda x, x_hat: ((x_hat - x) ** 2,)),
+        Mistake("forgot_difference", "your gradient leaves out the data x: the loss depends on the difference "
+                                     "of x̂ and x.", lambda x, x_hat: (2.0 * x_hat,)),
+        Mistake("squared_gradient", "your gradient is squared where the power rule brings the first power.",
+                lambda x, x_hat: (2.0 * (x_hat - x) ** 2,)),
+        Mistake("wrong_reduction", "your gradient is the same in every entry of a row: it was summed or averaged "
+                                   "over the features before being spread out again.",
+                lambda x, x_hat: (array_namespace(x).zeros_like(x) + 2.0 * array_namespace(x).sum(
+                    x_hat - x, axis=1, keepdims=True),)),
+    ),
 ))
 
 
@@ -169,8 +231,28 @@ register(Exercise(
     returns=(("loss", "array of shape (N,), one value per row, summed over features"),),
     make_inputs=_bce_inputs, cases=({"N": 5, "D": 7}, {"N": 3, "D": 4}),
     reference=lambda x, logits: (losses.bce_with_logits(x, logits),),
-    mistakes=(Mistake("not_summed", "you returned one value per entry; the loss of a row sums over its features.",
-                      lambda x, logits: (ops.softplus(logits) - x * logits,)),),
+    mistakes=(
+        Mistake("not_summed", "you returned one value per entry; the loss of a row sums over its features.",
+                lambda x, logits: (ops.softplus(logits) - x * logits,)),
+        Mistake("wrong_axis", "your loss is reduced over the wrong axis: one value per row is expected.",
+                lambda x, logits: (array_namespace(x).sum(ops.softplus(logits) - x * logits, axis=0),)),
+        Mistake("swapped_targets", "the targets x and 1 − x are paired with the wrong log-probabilities.",
+                lambda x, logits: (array_namespace(x).sum(ops.softplus(logits) - (1.0 - x) * logits, axis=1),)),
+        Mistake("forgot_term", "one of the two terms of the binary cross-entropy is missing.",
+                lambda x, logits: (array_namespace(x).sum(x * ops.softplus(-logits), axis=1),)),
+        Mistake("forgot_term", "one of the two terms of the binary cross-entropy is missing.",
+                lambda x, logits: (array_namespace(x).sum((1.0 - x) * ops.softplus(logits), axis=1),)),
+        Mistake("softplus_sign", "a sign is wrong inside the softplus (or in the logit term beside it).",
+                lambda x, logits: (array_namespace(x).sum(ops.softplus(-logits) - x * logits, axis=1),)),
+        Mistake("softplus_sign", "a sign is wrong inside the softplus (or in the logit term beside it).",
+                lambda x, logits: (array_namespace(x).sum(ops.softplus(logits) + x * logits, axis=1),)),
+        Mistake("logits_as_probabilities", "you used the logits y as if they were probabilities; the probability "
+                                           "is σ(y).",
+                lambda x, logits: (-array_namespace(x).sum(x * logits + (1.0 - x) * (1.0 - logits), axis=1),)),
+        Mistake("mean_over_batch", "you reduced over the batch: the loss is one value per row.",
+                lambda x, logits: (array_namespace(x).zeros_like(logits[:, 0]) + array_namespace(x).mean(
+                    array_namespace(x).sum(ops.softplus(logits) - x * logits, axis=1)),)),
+    ),
     edges=(Edge("huge logits (±40, ±800)", lambda rng: _bce_edge(rng), "unstable",
                 "log σ(y) was taken of a rounded σ, or probabilities were clipped; rewrite the loss with "
                 "softplus(y) = log(1 + e^y) (xp.logaddexp(0.0, y)), which is exact."),),
@@ -186,8 +268,22 @@ register(Exercise(
     returns=(("grad", _N_X_D),),
     make_inputs=_bce_inputs, cases=({"N": 5, "D": 7}, {"N": 3, "D": 4}),
     reference=lambda x, logits: (losses.bce_with_logits_grad(x, logits),),
-    mistakes=(Mistake("forgot_sigmoid", "your gradient uses the logit y where the probability σ(y) belongs.",
-                      lambda x, logits: (logits - x,)),),
+    mistakes=(
+        Mistake("forgot_sigmoid", "your gradient uses the logit y where the model's probability belongs.",
+                lambda x, logits: (logits - x,)),
+        Mistake("wrt_probability", "your gradient is with respect to the probability σ(y), not to the logit y: "
+                                   "look at the last step of the chain rule.",
+                lambda x, logits: (-(x / ops.sigmoid(logits)) + (1.0 - x) / (1.0 - ops.sigmoid(logits)),)),
+        Mistake("extra_sigmoid_prime", "your gradient carries an extra factor σ′(y): look at how the derivative "
+                                       "of log σ(y) simplifies.",
+                lambda x, logits: ((ops.sigmoid(logits) - x) * ops.sigmoid(logits) * (1.0 - ops.sigmoid(logits)),)),
+        Mistake("returned_loss", "you returned the loss's terms, not its gradient.",
+                lambda x, logits: (ops.softplus(logits) - x * logits,)),
+        Mistake("swapped_targets", "the targets x and 1 − x are paired with the wrong terms.",
+                lambda x, logits: (ops.sigmoid(logits) - (1.0 - x),)),
+        Mistake("exp_sign", "a sign in an exponent is wrong: your probability is σ(−y).",
+                lambda x, logits: (ops.sigmoid(-logits) - x,)),
+    ),
     edges=(Edge("huge logits (±40, ±800)", lambda rng: _bce_edge(rng), "unstable",
                 "σ(y) overflowed for large |y|; use a stable sigmoid (npae.ops.sigmoid)."),),
     objective=lambda x, logits: array_namespace(x).sum(losses.bce_with_logits(x, logits)),
@@ -214,19 +310,32 @@ def _adam_reference(param, grad, m, v, t, learning_rate, beta1, beta2, epsilon):
     return new, adam.state[0]["m"], adam.state[0]["v"]
 
 
-def _adam_variant(*, correct=True, sqrt=True, eps_inside=False, swap=False, t_shift=0, square=True, ascent=False):
+def _adam_variant(*, correct=True, sqrt=True, eps_inside=False, swap=False, t_shift=0, square=True, ascent=False,
+                  b1_of=None, b2_of=None, lr=True, return_hat=False, return_old=False, correct_m=True,
+                  correct_v=True, step_old=False, raw_grad=False):
     def variant(param, grad, m, v, t, learning_rate, beta1, beta2, epsilon):
         xp = array_namespace(param)
         b1 = 1.0 - beta1 if swap else beta1
+        b1 = b1_of(beta1, beta2) if b1_of else b1
+        b2 = b2_of(beta1, beta2) if b2_of else beta2
         m_new = b1 * m + (1.0 - b1) * grad
-        v_new = beta2 * v + (1.0 - beta2) * (grad * grad if square else grad)
-        m_hat = m_new / (1.0 - beta1 ** (t + t_shift)) if correct else m_new
-        v_hat = v_new / (1.0 - beta2 ** (t + t_shift)) if correct else v_new
+        v_new = b2 * v + (1.0 - b2) * (grad * grad if square else grad)
+        m_use, v_use = (m, v) if step_old else (m_new, v_new)
+        if raw_grad:
+            m_use, v_use = grad, grad * grad
+        m_hat = m_use / (1.0 - beta1 ** (t + t_shift)) if correct and correct_m else m_use
+        v_hat = v_use / (1.0 - beta2 ** (t + t_shift)) if correct and correct_v else v_use
         if eps_inside:
             step = m_hat / xp.sqrt(v_hat + epsilon)
         else:
             step = m_hat / ((xp.sqrt(v_hat) if sqrt else v_hat) + epsilon)
-        return param + learning_rate * step if ascent else param - learning_rate * step, m_new, v_new
+        step = learning_rate * step if lr else step
+        new = param + step if ascent else param - step
+        if return_hat:
+            return new, m_hat, v_hat
+        if return_old:
+            return new, m, v
+        return new, m_new, v_new
     return variant
 
 
@@ -257,5 +366,26 @@ register(Exercise(
                 _adam_variant(t_shift=-1)),
         Mistake("forgot_square", "your second moment averages g, not g².", _adam_variant(square=False)),
         Mistake("sign", "you stepped along the gradient (ascent) instead of against it.", _adam_variant(ascent=True)),
+        Mistake("step_off_by_one", "your bias correction uses the wrong step number; t counts this update.",
+                _adam_variant(t_shift=1)),
+        Mistake("swapped_beta", "β₂ (the second moment's decay) went into the first moment, or β₁ into the second.",
+                _adam_variant(b1_of=lambda b1, b2: b2)),
+        Mistake("swapped_beta", "β₂ (the second moment's decay) went into the first moment, or β₁ into the second.",
+                _adam_variant(b2_of=lambda b1, b2: b1)),
+        Mistake("forgot_learning_rate", "your step is not scaled by the learning rate.",
+                _adam_variant(lr=False)),
+        Mistake("returned_corrected_moments", "you returned the bias-corrected m̂ and v̂ as the new moments: the "
+                                              "correction is for the step only, the state keeps m and v.",
+                _adam_variant(return_hat=True)),
+        Mistake("moments_not_updated", "the moments you returned are the ones given: the state must carry this "
+                                       "step's m and v.", _adam_variant(return_old=True)),
+        Mistake("half_bias_correction", "only one of the two moments is bias-corrected.",
+                _adam_variant(correct_v=False)),
+        Mistake("half_bias_correction", "only one of the two moments is bias-corrected.",
+                _adam_variant(correct_m=False)),
+        Mistake("used_old_moments", "your step uses the moments from before this update.",
+                _adam_variant(step_old=True)),
+        Mistake("plain_gradient_step", "your step uses the raw gradient where the moment estimates belong.",
+                _adam_variant(raw_grad=True)),
     ),
 ))

@@ -9,7 +9,7 @@ from array_api_compat import array_namespace
 
 from npae import activations
 from npae.exercises.inputs import dense_inputs, dense_layer, normal, z_inputs
-from npae.exercises.registry import Exercise, Mistake, register
+from npae.exercises.registry import Edge, Exercise, Mistake, register
 
 __all__: list = []
 
@@ -28,14 +28,21 @@ def _reference(x, W, b, grad_out, activation):
     return dx, dense.grads["W"], dense.grads["b"]
 
 
-def _variant(scale_of):
-    """The backward with ∂h/∂z replaced by ``scale_of(z, activation)``."""
+def _variant(scale_of, *, after_product=False, db_axis=0):
+    """The backward with ∂h/∂z replaced by ``scale_of(z, activation)`` (and one more slip, if asked)."""
     def variant(x, W, b, grad_out, activation):
         z = x @ W + b
         g = grad_out * scale_of(z, activation)
         xp = array_namespace(x)
-        return g @ W.T, x.T @ g, xp.sum(g, axis=0)
+        if after_product:  # f′ applied to dx, after the product with W (the shapes agree only when D = H)
+            if W.shape[0] != W.shape[1]:
+                return None, None, None
+            return (grad_out @ W.T) * scale_of(z, activation), None, None
+        return g @ W.T, x.T @ g, xp.sum(g, axis=db_axis)
     return variant
+
+
+_TANH_ACT = activations.Tanh()
 
 
 def _objective(x, W, b, grad_out, activation):
@@ -55,13 +62,23 @@ register(Exercise(
     cases=({"N": 5, "D": 7, "H": 3, "activation": "tanh"}, {"N": 4, "D": 6, "H": 6, "activation": "sigmoid"}),
     reference=_reference,
     mistakes=(
-        Mistake("forgot_fprime", "you forgot the factor f′(z): the gradient must pass through the activation.",
+        Mistake("forgot_fprime", "your gradient skips the activation: look at what the chain rule does at h = f(z).",
                 _variant(lambda z, act: 1.0)),
-        Mistake("fprime_of_output", "you evaluated f′ at the output h = f(z) instead of at the pre-activation z.",
+        Mistake("fprime_of_output", "the activation's derivative is taken at the wrong place (at the output "
+                                    "h = f(z)): look at what it is the derivative with respect to.",
                 _variant(lambda z, act: act.df(act.f(z)))),
-        Mistake("fprime_for_f", "you multiplied by f(z) where f′(z) belongs.", _variant(lambda z, act: act.f(z))),
+        Mistake("fprime_for_f", "at the activation you multiplied by the activation's value, not by its slope.",
+                _variant(lambda z, act: act.f(z))),
+        Mistake("used_fsecond", "at the activation you used its second derivative.",
+                _variant(lambda z, act: act.d2f(z))),
+        Mistake("hard_coded_activation", "your backward assumes one activation (tanh); use the activation "
+                                         "object you are given.", _variant(lambda z, act: _TANH_ACT.df(z))),
+        Mistake("fprime_after_product", "your dx applies the activation's derivative on the wrong side of the "
+                                        "product with W.", _variant(lambda z, act: act.df(z), after_product=True)),
+        Mistake("wrong_axis", "your db is reduced over the wrong axis.",
+                _variant(lambda z, act: act.df(z), db_axis=1)),
     ),
-    objective=_objective, grad_of={"dx": "x", "dW": "W", "db": "b"},
+    objective=_objective, grad_of={"dx": "x", "dW": "W", "db": "b"}, upstream="grad_out",
 ))
 
 
@@ -76,9 +93,24 @@ def _second(act, name, title, f_text, mistakes):
         make_inputs=z_inputs, cases=({"N": 5, "D": 7}, {"N": 3, "D": 4}),
         reference=lambda z: (act.d2f(z),),
         mistakes=tuple(Mistake(i, m, v) for i, m, v in mistakes) + (
-            Mistake("returned_fprime", "you returned f′(z), the first derivative.", lambda z: (act.df(z),)),),
+            Mistake("returned_fprime", "you returned f′(z), the first derivative.", lambda z: (act.df(z),)),
+            Mistake("squared_fprime", "you squared f′ (or multiplied it by itself): f″ is the derivative of f′, "
+                                      "not its square.", lambda z: (act.df(z) ** 2,)),
+            Mistake("fprime_of_fprime", "you applied f′ to f′(z): f″ differentiates f′ with respect to z.",
+                    lambda z: (act.df(act.df(z)),)),
+            Mistake("returned_f", "you returned f(z) itself.", lambda z: (act.f(z),)),
+        ),
+        edges=(Edge("large |z| (±40, ±800)", _large_z, "unstable",
+                    "a formula that overflows for large |z| (e^800 is inf): go through the activation's value, "
+                    "computed stably."),),
         objective=lambda z: array_namespace(z).sum(act.df(z)), grad_of={"d2f": "z"},
     ))
+
+
+def _large_z(rng):
+    z = normal(rng, 3, 4, scale=2.0)
+    xp = array_namespace(z)
+    return {"z": xp.concat([z, xp.asarray([[-800.0, -40.0, 40.0, 800.0]])], axis=0)}
 
 
 def _tanh(z):
@@ -89,11 +121,27 @@ def _sigmoid(z):
     return activations.Sigmoid().f(z)
 
 
+_CHAIN = ("a chain-rule factor is missing: you differentiated f′, written in terms of {f}, as if {f} were z "
+          "itself. Look at the inner function.")
+_ON_Z = ("you computed f″ from z where the formula takes the activation's value {f}: look at what the letters "
+         "in your formula stand for.")
+_PRODUCT = "the product rule is applied only in part: one factor of {f} was differentiated and the other not."
+
 _second(activations.Tanh(), "tanh_second_derivative", "tanh″", "tanh z", (
-    ("forgot_fprime", "you differentiated 1 − tanh² z as if tanh z were z: the chain rule brings a "
-                      "factor tanh′(z).", lambda z: (-2.0 * _tanh(z),)),
+    ("forgot_fprime", _CHAIN.format(f="tanh z"), lambda z: (-2.0 * _tanh(z),)),
+    ("applied_to_z", _ON_Z.format(f="tanh z"), lambda z: (-2.0 * z * (1.0 - z * z),)),
+    ("forgot_tanh", "a factor is missing: differentiating tanh² z gives more than the chain-rule factor alone.",
+     lambda z: (-2.0 * (1.0 - _tanh(z) ** 2),)),
+    ("forgot_square", "a square is missing in your formula.", lambda z: (-2.0 * _tanh(z) * (1.0 - _tanh(z)),)),
 ))
 _second(activations.Sigmoid(), "sigmoid_second_derivative", "σ″", "σ(z) = 1/(1 + e^(−z))", (
-    ("forgot_fprime", "you differentiated σ(1 − σ) as if σ were z: the chain rule brings a factor σ′(z).",
-     lambda z: (1.0 - 2.0 * _sigmoid(z),)),
+    ("forgot_fprime", _CHAIN.format(f="σ(z)"), lambda z: (1.0 - 2.0 * _sigmoid(z),)),
+    ("applied_to_z", _ON_Z.format(f="σ(z)"), lambda z: (z * (1.0 - z) * (1.0 - 2.0 * z),)),
+    ("product_rule", _PRODUCT.format(f="σ(1 − σ)"),
+     lambda z: (_sigmoid(z) * (1.0 - _sigmoid(z)) * (1.0 - _sigmoid(z)),)),
+    ("product_rule", _PRODUCT.format(f="σ(1 − σ)"),
+     lambda z: (-_sigmoid(z) * _sigmoid(z) * (1.0 - _sigmoid(z)),)),
+    ("product_rule", _PRODUCT.format(f="σ(1 − σ)"), lambda z: (1.0 - _sigmoid(z) - _sigmoid(z) ** 2,)),
+    ("sign_inside", "a sign inside your formula is wrong.",
+     lambda z: (_sigmoid(z) * (1.0 - _sigmoid(z)) * (1.0 + 2.0 * _sigmoid(z)),)),
 ))

@@ -75,6 +75,9 @@ class Exercise:
         For gradient exercises, the scalar whose gradient the outputs are; ``grad_of`` maps each
         output to the input it differentiates. The learner's answer is then also compared with
         central differences of this scalar.
+    upstream : str, optional
+        The argument holding the upstream gradient (``"grad_out"``, ``"dz"``) of a backward pass: an
+        answer that ignores it is named ``forgot_upstream``.
     factors : callable (**inputs) -> dict
         Named constant factors ``{id: (value, message)}`` a wrong answer may be off by, besides the
         sign, 2 and N (the rows of the first array): λ, D, K.
@@ -98,6 +101,7 @@ class Exercise:
     grad_of: dict = field(default_factory=dict)
     factors: Callable | None = None
     tol: float = 1e-8
+    upstream: str | None = None
 
     @property
     def arguments(self) -> tuple:

@@ -14,6 +14,12 @@ from npae.exercises.registry import Exercise, Mistake, register
 
 __all__: list = []
 
+def _per_unit(**inputs) -> dict:
+    K = inputs["h"].shape[1]
+    return {"extra_1/K": ((1.0 / K, f"is 1/K = 1/{K} of the expected one: you averaged over the code units, but "
+                                    "the penalty sums over them."),)}
+
+
 # ---------------------------------------------------------------------- L1 activity
 register(Exercise(
     name="l1_activity_grad", chapter=3, title="the L1 sparsity penalty's gradient",
@@ -25,10 +31,19 @@ register(Exercise(
     make_inputs=lambda rng, N, K: {"h": away_from_zero(rng, N, K, scale=1.0), "weight": WEIGHT},
     cases=({"N": 5, "K": 4}, {"N": 3, "K": 6}),
     reference=lambda h, weight: (weight * penalties.l1_activity_grad(h) * (1.0 / h.shape[0]),),
-    mistakes=(Mistake("used_h", "your gradient grows with |h|: that is the gradient of ½h², not of |h|.",
-                      lambda h, weight: (weight * h * (1.0 / h.shape[0]),)),),
+    mistakes=(
+        Mistake("used_h", "your gradient grows with |h|: that is the gradient of a square, not of |h|.",
+                lambda h, weight: (weight * h * (1.0 / h.shape[0]),)),
+        Mistake("returned_abs", "you returned |h| (the penalty's terms), not the penalty's gradient.",
+                lambda h, weight: (weight * array_namespace(h).abs(h) * (1.0 / h.shape[0]),)),
+        Mistake("indicator", "your gradient is 0 where h < 0: |h| slopes there too, the other way.",
+                lambda h, weight: (weight * array_namespace(h).astype(h > 0, h.dtype) * (1.0 / h.shape[0]),)),
+        Mistake("returned_penalty", "you returned the penalty's value, not its gradient.",
+                lambda h, weight: (array_namespace(h).zeros_like(h) + weight * array_namespace(h).mean(
+                    array_namespace(h).sum(array_namespace(h).abs(h), axis=1)),)),
+    ),
     objective=lambda h, weight: weight * array_namespace(h).mean(penalties.l1_activity(h)),
-    grad_of={"grad": "h"}, factors=forgot_weight,
+    grad_of={"grad": "h"}, factors=lambda **inputs: {**forgot_weight(**inputs), **_per_unit(**inputs)},
 ))
 
 
@@ -42,11 +57,17 @@ def _kl_inputs(rng, N, K):
     return {"h": ops.sigmoid(normal(rng, N, K)), "target": 0.1}
 
 
-def _kl_wrong(*, batch_mean=True, scale=True, both_terms=True, times_fprime=False):
+def _kl_wrong(*, batch_mean=True, scale=True, both_terms=True, times_fprime=False, axis=0, term_sign=1.0,
+              reverse=False, logs=False):
     def variant(h, target):
         xp = array_namespace(h)
-        rho_hat = xp.mean(h, axis=0, keepdims=True) if batch_mean else h
-        g = -target / rho_hat + ((1.0 - target) / (1.0 - rho_hat) if both_terms else 0.0)
+        rho_hat = xp.mean(h, axis=axis, keepdims=True) if batch_mean else h
+        if reverse:  # d/dρ̂ KL(ρ̂ ‖ ρ)
+            g = xp.log(rho_hat / target) - xp.log((1.0 - rho_hat) / (1.0 - target))
+        elif logs:  # the KL's terms, not differentiated
+            g = target * xp.log(target / rho_hat) + (1.0 - target) * xp.log((1.0 - target) / (1.0 - rho_hat))
+        else:
+            g = -target / rho_hat + term_sign * ((1.0 - target) / (1.0 - rho_hat) if both_terms else 0.0)
         g = xp.zeros_like(h) + g
         g = g * (1.0 / h.shape[0]) if scale else g
         return (g * h * (1.0 - h) if times_fprime else g,)
@@ -72,6 +93,18 @@ register(Exercise(
         Mistake("forgot_term", "you dropped the (1 − ρ) term of the Bernoulli KL.", _kl_wrong(both_terms=False)),
         Mistake("wrt_z", "you multiplied by σ′(z) = h(1 − h): that is the gradient with respect to z, and this "
                          "exercise asks for ∂P/∂h.", _kl_wrong(times_fprime=True)),
+        Mistake("wrong_axis", "your ρ̂ is a mean over the wrong axis: ρ̂_j averages unit j over the batch.",
+                _kl_wrong(axis=1)),
+        Mistake("wrong_axis", "your ρ̂ is a mean over the wrong axis: ρ̂_j averages unit j over the batch.",
+                _kl_wrong(axis=1, scale=False)),
+        Mistake("term_sign", "one term of the Bernoulli KL's derivative has the wrong sign.",
+                _kl_wrong(term_sign=-1.0)),
+        Mistake("reversed_kl", "you differentiated KL(ρ̂ ‖ ρ), the KL the other way round.", _kl_wrong(reverse=True)),
+        Mistake("reversed_kl", "you differentiated KL(ρ̂ ‖ ρ), the KL the other way round.",
+                _kl_wrong(reverse=True, scale=False)),
+        Mistake("kl_value", "you returned the KL's terms (its logarithms), not their derivative.", _kl_wrong(logs=True)),
+        Mistake("kl_value", "you returned the KL's terms (its logarithms), not their derivative.",
+                _kl_wrong(logs=True, scale=False)),
     ),
     objective=lambda h, target: penalties.kl_sparsity(_logit(h), target), grad_of={"grad": "h"},
 ))
@@ -102,8 +135,22 @@ register(Exercise(
     mistakes=(
         Mistake("inverted_mask", "you zeroed the entries the mask keeps, and kept the others.",
                 lambda x, mask, rate: (array_namespace(x).where(mask, 0.0, x),)),
-        Mistake("rescaled", "you rescaled the kept entries by 1/(1 − ν), as dropout does; masking noise does not "
-                            "rescale.", lambda x, mask, rate: (array_namespace(x).where(mask, x / (1.0 - rate), 0.0),)),
+        Mistake("rescaled", "you rescaled the kept entries, as dropout does; masking noise does not rescale.",
+                lambda x, mask, rate: (array_namespace(x).where(mask, x / (1.0 - rate), 0.0),)),
+        Mistake("rescaled", "you rescaled the kept entries; masking noise does not rescale.",
+                lambda x, mask, rate: (array_namespace(x).where(mask, x / rate, 0.0),)),
+        Mistake("rescaled", "you rescaled the kept entries; masking noise does not rescale.",
+                lambda x, mask, rate: (array_namespace(x).where(mask, x * (1.0 - rate), 0.0),)),
+        Mistake("ignored_mask", "your result does not follow the mask: every entry was scaled alike.",
+                lambda x, mask, rate: (x * (1.0 - rate),)),
+        Mistake("ignored_mask", "your result does not follow the mask: every entry was scaled alike.",
+                lambda x, mask, rate: (x * rate,)),
+        Mistake("returned_mask", "you returned the mask (as numbers), not the corrupted input.",
+                lambda x, mask, rate: (array_namespace(x).astype(mask, x.dtype),)),
+        Mistake("wrong_fill", "the dropped entries are not set to 0.",
+                lambda x, mask, rate: (array_namespace(x).where(mask, x, rate),)),
+        Mistake("wrong_fill", "the dropped entries are not set to 0.",
+                lambda x, mask, rate: (array_namespace(x).where(mask, x, 1.0),)),
     ),
 ))
 
@@ -114,11 +161,15 @@ def _gaussian_inputs(rng, N, D):
     return {"x": x, "eps": eps, "std": 0.3}
 
 
-def _gaussian(scale_of, clip=True):
+def _gaussian(scale_of, clip=True, low=0.0, high=1.0, combine=None):
     def variant(x, eps, std):
         xp = array_namespace(x)
-        v = x + scale_of(std) * eps
-        return (xp.clip(v, 0.0, 1.0) if clip else v,)
+        v = x + scale_of(std) * eps if combine is None else combine(x, scale_of(std) * eps)
+        if clip == "low":
+            return (xp.maximum(v, low),)
+        if clip == "high":
+            return (xp.minimum(v, high),)
+        return (xp.clip(v, low, high) if clip else v,)
     return variant
 
 
@@ -140,5 +191,21 @@ register(Exercise(
         Mistake("variance_for_std", "you scaled ε by √σ: σ is already a standard deviation.",
                 _gaussian(lambda s: s**0.5)),
         Mistake("forgot_std", "you added ε without scaling it by σ.", _gaussian(lambda s: 1.0)),
+        Mistake("half_clip", "your values leave the data range on one side: the clip is one-sided.",
+                _gaussian(lambda s: s, clip="low")),
+        Mistake("half_clip", "your values leave the data range on one side: the clip is one-sided.",
+                _gaussian(lambda s: s, clip="high")),
+        Mistake("wrong_clip_range", "you clipped to another range than the data's [0, 1].",
+                _gaussian(lambda s: s, low=-1.0)),
+        Mistake("multiplied_noise", "you multiplied the input by the noise where the noise is added.",
+                _gaussian(lambda s: s, combine=lambda x, n: x * n)),
+        Mistake("multiplied_noise", "you multiplied the input by the noise where the noise is added.",
+                _gaussian(lambda s: s, combine=lambda x, n: x * (1.0 + n))),
+        Mistake("subtracted_noise", "you subtracted the noise; it is added (ε is symmetric, but the draw given "
+                                    "must be used as it is).", _gaussian(lambda s: s, combine=lambda x, n: x - n)),
+        Mistake("returned_noise", "you returned the noise alone, not the corrupted input.",
+                _gaussian(lambda s: s, combine=lambda x, n: n)),
+        Mistake("clipped_noise", "you clipped the noise (or the input) before adding, not the sum.",
+                lambda x, eps, std: (x + array_namespace(x).clip(std * eps, 0.0, 1.0),)),
     ),
 ))

@@ -32,11 +32,15 @@ def _per_latent(**inputs) -> dict:
                                     "but the KL of independent units is their sum."),)}
 
 
-def _kl(variance_of, one=1.0):
+def _kl(variance_of, one=1.0, log_of=lambda lv: lv, mean_of=lambda mu: mu * mu, axis=1):
     def variant(mu, log_var):
         xp = array_namespace(mu)
-        return (-0.5 * xp.sum(one + log_var - mu * mu - variance_of(xp, log_var), axis=1),)
+        return (-0.5 * xp.sum(one + log_of(log_var) - mean_of(mu) - variance_of(xp, log_var), axis=axis),)
     return variant
+
+
+_LOG_STD = ("log_var_as_log_std", "you treated log_var as log σ (a log standard deviation); it is log σ², the log "
+                                  "of the variance: look at every place log_var enters.")
 
 
 register(Exercise(
@@ -51,8 +55,20 @@ register(Exercise(
     mistakes=(
         Mistake("variance_for_std", "you used σ = exp(½·log_var), a standard deviation, where the variance σ² "
                                     "belongs.", _kl(lambda xp, lv: xp.exp(0.5 * lv))),
-        Mistake("variance_for_std", "you treated log_var as log σ; it is log σ², so σ² = exp(log_var).",
-                _kl(lambda xp, lv: xp.exp(2.0 * lv))),
+        Mistake(*_LOG_STD, _kl(lambda xp, lv: xp.exp(2.0 * lv), log_of=lambda lv: 2.0 * lv)),
+        Mistake(*_LOG_STD, _kl(lambda xp, lv: xp.exp(2.0 * lv))),
+        Mistake(*_LOG_STD, _kl(lambda xp, lv: xp.exp(lv), log_of=lambda lv: 2.0 * lv)),
+        Mistake("forgot_mu", "the means mu are missing from your KL.", _kl(lambda xp, lv: xp.exp(lv),
+                                                                         mean_of=lambda mu: 0.0)),
+        Mistake("mu_not_squared", "the means enter your KL unsquared.", _kl(lambda xp, lv: xp.exp(lv),
+                                                                           mean_of=lambda mu: mu)),
+        Mistake("log_sign", "log_var enters your KL with the wrong sign.",
+                _kl(lambda xp, lv: xp.exp(lv), log_of=lambda lv: -lv)),
+        Mistake("wrong_axis", "you summed over the wrong axis: one value per row is expected.",
+                _kl(lambda xp, lv: xp.exp(lv), axis=0)),
+        Mistake("reversed_kl", "you computed KL(p ‖ q), the KL the other way round (prior against posterior).",
+                lambda mu, log_var: (array_namespace(mu).sum(
+                    0.5 * (log_var + (1.0 + mu * mu) * array_namespace(mu).exp(-log_var) - 1.0), axis=1),)),
         Mistake("forgot_constant", "you dropped the constant term of the KL (the 1 per latent unit).",
                 _kl(lambda xp, lv: xp.exp(lv), one=0.0)),
         Mistake("not_summed", "you returned one value per latent unit; sum them (one value per row).",
@@ -73,9 +89,19 @@ register(Exercise(
     mistakes=(
         Mistake("variance_for_std", "your dlog_var uses σ = exp(½·log_var) where σ² = exp(log_var) belongs.",
                 lambda mu, log_var: (mu, 0.5 * (array_namespace(mu).exp(0.5 * log_var) - 1.0))),
-        Mistake("wrt_variance", "your dlog_var is the gradient with respect to σ², not to log σ² (the chain rule "
-                                "brings a factor σ²).",
+        Mistake("wrt_variance", "your dlog_var is the gradient with respect to σ², not to log σ²: look at the "
+                                "last step of the chain rule.",
                 lambda mu, log_var: (mu, 0.5 * (1.0 - array_namespace(mu).exp(-log_var)))),
+        Mistake(*_LOG_STD, lambda mu, log_var: (mu, array_namespace(mu).exp(2.0 * log_var) - 1.0)),
+        Mistake(*_LOG_STD, lambda mu, log_var: (mu, 0.5 * (array_namespace(mu).exp(2.0 * log_var) - 1.0))),
+        Mistake(*_LOG_STD, lambda mu, log_var: (mu, array_namespace(mu).exp(2.0 * log_var) - 0.5)),
+        Mistake("forgot_constant", "your dlog_var is missing the derivative of the constant-and-log part of the KL.",
+                lambda mu, log_var: (mu, 0.5 * array_namespace(mu).exp(log_var))),
+        Mistake("wrt_std", "your dlog_var is the gradient with respect to σ, not to log σ².",
+                lambda mu, log_var: (mu, array_namespace(mu).exp(0.5 * log_var)
+                                     - array_namespace(mu).exp(-0.5 * log_var))),
+        Mistake("mu_not_squared", "your dmu is constant: it is the derivative of mu, not of mu².",
+                lambda mu, log_var: (array_namespace(mu).ones_like(mu) * 0.5, None)),
     ),
     objective=lambda mu, log_var: array_namespace(mu).sum(losses.gaussian_kl(mu, log_var)),
     grad_of={"dmu": "mu", "dlog_var": "log_var"}, factors=_per_latent,
@@ -111,10 +137,23 @@ register(Exercise(
                 _reparam_variant(lambda dz, std, eps: dz * 0.5 * std)),
         Mistake("dmu_scaled", "your dmu is scaled by σ; z moves one-for-one with mu.",
                 _reparam_variant(lambda dz, std, eps: dz * 0.5 * std * eps, lambda dz, std: dz * std)),
+        Mistake("dmu_scaled", "your dmu is scaled by the draw ε; z moves one-for-one with mu.",
+                lambda dz, mu, log_var, eps: (dz * eps, None)),
+        Mistake("forgot_std", "your dlog_var is missing σ: the derivative of exp(½·log_var) is not ½ alone.",
+                _reparam_variant(lambda dz, std, eps: dz * 0.5 * eps)),
+        Mistake(*_LOG_STD, _reparam_variant(lambda dz, std, eps: dz * std * std * eps)),
+        Mistake(*_LOG_STD, lambda dz, mu, log_var, eps: (dz, dz * array_namespace(dz).exp(log_var) * eps)),
+        Mistake("added_kl", "you added the KL's gradient: this exercise is the reparameterization alone.",
+                lambda dz, mu, log_var, eps: (dz + mu, dz * 0.5 * array_namespace(dz).exp(0.5 * log_var) * eps
+                                              + 0.5 * (array_namespace(dz).exp(log_var) - 1.0))),
+        Mistake("wrt_std", "your dlog_var is the gradient with respect to σ, not to log σ²: a chain-rule step "
+                           "is missing.", _reparam_variant(lambda dz, std, eps: dz * eps)),
+        Mistake("forgot_eps", "your dlog_var is missing the draw ε: z moves with σ·ε.",
+                _reparam_variant(lambda dz, std, eps: dz * std)),
     ),
     objective=lambda dz, mu, log_var, eps: array_namespace(dz).sum(
         dz * variational.reparameterize(mu, log_var, eps)[0]),
-    grad_of={"dmu": "mu", "dlog_var": "log_var"},
+    grad_of={"dmu": "mu", "dlog_var": "log_var"}, upstream="dz",
 ))
 
 
@@ -147,6 +186,23 @@ register(Exercise(
                 lambda log_w: (ops.logsumexp(log_w, axis=0),)),
         Mistake("wrong_axis", "you reduced over the rows instead of over the samples (axis 0).",
                 lambda log_w: (ops.logsumexp(log_w, axis=1) - math.log(log_w.shape[1]),)),
+        Mistake("wrong_axis", "you reduced over the rows instead of over the samples (axis 0).",
+                lambda log_w: (ops.logsumexp(log_w, axis=1),)),
+        Mistake("wrong_S", "your average divides by the wrong count: S is the number of samples (axis 0).",
+                lambda log_w: (ops.logsumexp(log_w, axis=0) - math.log(log_w.shape[1]),)),
+        Mistake("log_S_sign", "log S enters your estimate with the wrong sign.",
+                lambda log_w: (ops.logsumexp(log_w, axis=0) + math.log(log_w.shape[0]),)),
+        Mistake("divided_log", "you divided the log by S: the average is of the weights, inside the log.",
+                lambda log_w: (ops.logsumexp(log_w, axis=0) / log_w.shape[0],)),
+        Mistake("forgot_max", "the shift by the maximum is not undone: what was subtracted before the exp must "
+                              "come back after the log.",
+                lambda log_w: (ops.logsumexp(log_w, axis=0) - array_namespace(log_w).max(log_w, axis=0)
+                               - math.log(log_w.shape[0]),)),
+        Mistake("max_only", "your estimate is the largest log weight alone (plus constants): the other samples "
+                            "are missing.", lambda log_w: (array_namespace(log_w).max(log_w, axis=0)
+                                                           - math.log(log_w.shape[0]),)),
+        Mistake("max_only", "your estimate is the largest log weight alone: the other samples are missing.",
+                lambda log_w: (array_namespace(log_w).max(log_w, axis=0),)),
     ),
     edges=(Edge("log weights in the thousands (−2000 … 800)", _log_w_edge, "unstable",
                 "exp overflowed or underflowed; subtract the maximum over the samples before exponentiating "

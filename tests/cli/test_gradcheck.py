@@ -115,6 +115,74 @@ class WithExample(Scale):
 
 
 NOT_CHECKABLE = 42
+
+
+class ScaleAssigns(Scale):
+    def backward(self, grad_out, input_grad=True):
+        xp = array_namespace(grad_out)
+        self.grads["a"] = xp.sum(grad_out * self._x, axis=0)  # = where += belongs
+        return grad_out * self.params["a"]
+
+
+class ScaleMean(Scale):
+    def backward(self, grad_out, input_grad=True):
+        xp = array_namespace(grad_out)
+        self.grads["a"] += xp.mean(grad_out * self._x, axis=0)  # a mean where the loss sums
+        return grad_out * self.params["a"]
+
+
+class ScaleSign(Scale):
+    def backward(self, grad_out, input_grad=True):
+        super().backward(grad_out)
+        return -grad_out * self.params["a"]
+
+
+class ScalePerRow(Scale):
+    def backward(self, grad_out, input_grad=True):
+        self.grads["a"] = grad_out * self._x  # one gradient per row, never summed
+        return grad_out * self.params["a"]
+
+
+class MyDense(Layer):
+    def __init__(self):
+        super().__init__()
+        self.in_features = 3
+        self.params = {"W": np.linspace(-1, 1, 6).reshape(3, 2), "b": np.array([0.1, -0.2])}
+        self.zero_grad()
+
+    def forward(self, x):
+        self._x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, grad_out, input_grad=True):
+        xp = array_namespace(grad_out)
+        self.grads["W"] = self.grads["W"] + (self._x.T @ grad_out)
+        self.grads["b"] += xp.sum(grad_out, axis=0)
+        return grad_out @ self.params["W"].T
+
+
+class MyDenseTransposed(MyDense):
+    def backward(self, grad_out, input_grad=True):
+        xp = array_namespace(grad_out)
+        self.grads["W"] = grad_out.T @ self._x   # the transpose of dW
+        self.grads["b"] += xp.sum(grad_out, axis=0)
+        return grad_out @ self.params["W"].T
+
+
+class WideDense(MyDense):
+    """Built for 784 inputs but says nothing of its width: --features must say it."""
+
+    def __init__(self):
+        super().__init__()
+        del self.in_features
+        self.params = {"W": np.zeros((784, 2)) + 0.01, "b": np.zeros(2)}
+        self.zero_grad()
+
+
+class SwishWrongFirst(Swish):
+    def df(self, z):
+        s = ops.sigmoid(z)
+        return s + z * s  # wrong f′, but f″ below is right
 '''
 
 
@@ -174,3 +242,41 @@ def test_a_file_that_raises_is_a_one_line_error(run, assert_one_line_error, tmp_
     path.write_text("raise RuntimeError('half-written')\n")
     code, _, err = run("gradcheck", f"{path}:Anything")
     assert_one_line_error(code, err, "raised RuntimeError while being run: half-written")
+
+
+# ---------------------------------------------------------------------- diagnoses (issue 22)
+@pytest.mark.parametrize("name, array, mistake", [
+    ("ScaleAssigns", "a ×2", "not_accumulated"),
+    ("ScaleMean", "a", "extra_1/N"),
+    ("ScaleSign", "input", "sign"),
+    ("ScalePerRow", "a", "per_row"),
+    ("MyDenseTransposed", "W", "transposed"),
+    ("HalfSquaredErrorWrong", "output", "factor_2"),
+])
+def test_a_wrong_layer_or_loss_gets_its_mistake_named(run, learner_file, name, array, mistake):
+    code, out, _ = run("gradcheck", f"{learner_file}:{name}")
+    assert code == 1 and "FAILED" in out
+    named = [line for line in out.splitlines() if line.strip().startswith(f"{array}:") and f"[{mistake}]" in line]
+    assert named, out
+
+
+def test_a_backward_that_adds_up_passes_the_twice_check(run, learner_file):
+    code, out, _ = run("gradcheck", f"{learner_file}:MyDense")
+    assert code == 0, out
+    assert "W ×2" in out and "b ×2" in out
+
+
+def test_a_correct_second_derivative_is_not_failed_by_a_wrong_first(run, learner_file):
+    code, out, _ = run("gradcheck", f"{learner_file}:SwishWrongFirst")
+    assert code == 1
+    rows = {line.split()[0]: line.split()[-1] for line in out.splitlines() if line.strip().endswith(("ok", "FAIL"))}
+    assert rows == {"df": "FAIL", "d2f": "ok"}
+    assert "Fix df first" in out and "[fix_df_first]" in out
+
+
+def test_a_shape_error_names_the_parameter_and_suggests_features(run, learner_file, assert_one_line_error):
+    code, _, err = run("gradcheck", f"{learner_file}:WideDense")
+    assert_one_line_error(code, err, "raised ValueError", "parameter W has shape 784x2", "--features 784",
+                          "input x has width 7")
+    code, out, _ = run("gradcheck", f"{learner_file}:WideDense", "--features", "784", "--n", "2")
+    assert code == 0, out

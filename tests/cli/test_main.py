@@ -10,7 +10,7 @@ import pytest
 import npae
 from npae import cli
 
-SUBCOMMANDS = ("train", "evaluate", "sample", "denoise", "detect", "gradcheck", "info")
+SUBCOMMANDS = ("train", "evaluate", "sample", "denoise", "detect", "gradcheck", "exercises", "info")
 
 
 def _subparsers(parser):

@@ -73,7 +73,7 @@ MISTAKES = [
     ("dense_backward", "extra_1/N", lambda x, W, b, g: (g @ W.T, x.T @ g, _xp(g).mean(g, axis=0))),
     ("dense_backward", "extra_1/N", lambda x, W, b, g: (g @ W.T, x.T @ g / x.shape[0], _xp(g).sum(g, axis=0))),
     ("dense_backward", "sign", lambda x, W, b, g: (-(g @ W.T), x.T @ g, _xp(g).sum(g, axis=0))),
-    ("dense_backward", "shape", lambda x, W, b, g: (g @ W.T, x.T @ g, g)),
+    ("dense_backward", "not_summed", lambda x, W, b, g: (g @ W.T, x.T @ g, g)),
     ("sigmoid_derivative", "applied_to_z", lambda z: z * (1 - z)),
     ("sigmoid_derivative", "returned_f", lambda z: ops.sigmoid(z)),
     ("sigmoid_derivative", "sign", lambda z: ops.sigmoid(z) * (ops.sigmoid(z) - 1)),

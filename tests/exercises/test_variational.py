@@ -45,7 +45,7 @@ def _naive_iwae(log_w):
 
 MISTAKES = [
     ("gaussian_kl", "variance_for_std", _kl(lambda xp, lv: xp.exp(0.5 * lv))),
-    ("gaussian_kl", "variance_for_std", _kl(lambda xp, lv: xp.exp(2 * lv))),
+    ("gaussian_kl", "log_var_as_log_std", _kl(lambda xp, lv: xp.exp(2 * lv))),
     ("gaussian_kl", "forgot_constant", _kl(one=0.0)),
     ("gaussian_kl", "factor_2", _kl(half=1.0)),
     ("gaussian_kl", "sign", _kl(half=-0.5)),
