@@ -141,6 +141,11 @@ register(Exercise(
                                          "you are given.",
                 _grad_variant(_dz_with(lambda z, a: _SIG.d2f(z), first=lambda z, a: _SIG.df(z)))),
         Mistake("forgot_square", "your dW uses f′ where the penalty has f′ squared.", _dW_with(lambda s: s)),
+        Mistake("forgot_W", "your dW is missing W itself: the derivative of W² keeps a W.",
+                lambda W, z, activation, weight: (
+                    array_namespace(W).zeros_like(W) + (2.0 * weight / z.shape[0]) * array_namespace(z).sum(
+                        activation.df(z) ** 2, axis=0)[None, :],
+                    C.one_layer_penalty_and_grad(W, z, activation, weight=weight)[2])),
         Mistake("wrong_axis", "your dW sums over the wrong axis: each unit j's column of W is scaled by that "
                               "unit's own f′² summed over the batch.",
                 lambda W, z, activation, weight: (

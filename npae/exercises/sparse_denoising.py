@@ -58,10 +58,14 @@ def _kl_inputs(rng, N, K):
 
 
 def _kl_wrong(*, batch_mean=True, scale=True, both_terms=True, times_fprime=False, axis=0, term_sign=1.0,
-              reverse=False, logs=False):
+              reverse=False, logs=False, sum_rho=False, swap=False):
     def variant(h, target):
         xp = array_namespace(h)
         rho_hat = xp.mean(h, axis=axis, keepdims=True) if batch_mean else h
+        if sum_rho:
+            rho_hat = xp.sum(h, axis=0, keepdims=True)
+        if swap:
+            return (xp.zeros_like(h) + (-rho_hat / target + (1.0 - rho_hat) / (1.0 - target)) / h.shape[0],)
         if reverse:  # d/dρ̂ KL(ρ̂ ‖ ρ)
             g = xp.log(rho_hat / target) - xp.log((1.0 - rho_hat) / (1.0 - target))
         elif logs:  # the KL's terms, not differentiated
@@ -105,6 +109,8 @@ register(Exercise(
         Mistake("kl_value", "you returned the KL's terms (its logarithms), not their derivative.", _kl_wrong(logs=True)),
         Mistake("kl_value", "you returned the KL's terms (its logarithms), not their derivative.",
                 _kl_wrong(logs=True, scale=False)),
+        Mistake("sum_for_mean", "your ρ̂ is a sum over the batch where it is a mean.", _kl_wrong(sum_rho=True)),
+        Mistake("swapped_rho", "ρ and ρ̂ are swapped in your derivative.", _kl_wrong(swap=True)),
     ),
     objective=lambda h, target: penalties.kl_sparsity(_logit(h), target), grad_of={"grad": "h"},
 ))
@@ -191,6 +197,7 @@ register(Exercise(
         Mistake("variance_for_std", "you scaled ε by √σ: σ is already a standard deviation.",
                 _gaussian(lambda s: s**0.5)),
         Mistake("forgot_std", "you added ε without scaling it by σ.", _gaussian(lambda s: 1.0)),
+        Mistake("divided_by_std", "you divided ε by σ where it is scaled by σ.", _gaussian(lambda s: 1.0 / s)),
         Mistake("half_clip", "your values leave the data range on one side: the clip is one-sided.",
                 _gaussian(lambda s: s, clip="low")),
         Mistake("half_clip", "your values leave the data range on one side: the clip is one-sided.",

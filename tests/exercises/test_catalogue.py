@@ -327,6 +327,23 @@ PLANTED = [
     ("relu_derivative", "sign_function", relu_sign),
     ("sigmoid_derivative", "other_activation", sigmoid_tanh_formula),
     ("tanh_derivative", "mutated_input", mutating_tanh),
+    ("dense_backward", "returned_input", lambda x, W, b, g: (g @ W.T, x.T @ g, b)),
+    ("masking_noise", "partly_right", lambda x, mask, rate: _xp(x).where(mask, x, -1.0 + 0.5 * x)),
+    ("mse_grad", "precedence", lambda x, x_hat: 2 * x_hat - x),
+    ("gaussian_kl", "forgot_exp", lambda mu, lv: -0.5 * _xp(mu).sum(1 + lv - mu**2 - lv, axis=1)),
+    ("gaussian_kl_grad", "returned_kl", lambda mu, lv: (mu, -0.5 * (1 + lv - mu**2 - _xp(mu).exp(lv)))),
+    ("kl_sparsity_grad", "sum_for_mean", lambda h, t: (-t / _xp(h).sum(h, axis=0) + (1 - t) / (
+        1 - _xp(h).sum(h, axis=0))) / h.shape[0] + 0 * h),
+    ("gaussian_noise", "divided_by_std", lambda x, eps, std: _xp(x).clip(x + eps / std, 0.0, 1.0)),
+    ("iwae_bound", "forgot_log_S", lambda log_w: ops.logsumexp(log_w, axis=0) - log_w.shape[0]),
+    ("dense_activation_backward", "forgot_bias", lambda x, W, b, g, act: (
+        (g * act.df(x @ W)) @ W.T, x.T @ (g * act.df(x @ W)), _xp(x).sum(g * act.df(x @ W), axis=0))),
+    ("contractive_penalty_grad", "forgot_W", lambda W, z, act, w: (
+        2 * w / z.shape[0] * _xp(z).sum(act.df(z) ** 2, axis=0) + 0 * W,
+        2 * w / z.shape[0] * act.df(z) * act.d2f(z) * _xp(W).sum(W * W, axis=0))),
+    ("adam_step", "multiplied_by_std", lambda p, g, m, v, t, lr, b1, b2, eps: (
+        p - lr * ((b1 * m + (1 - b1) * g) / (1 - b1**t)) * (_xp(p).sqrt((b2 * v + (1 - b2) * g**2) / (1 - b2**t)) + eps),
+        b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2)),
 ]
 
 
