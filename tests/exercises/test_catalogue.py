@@ -295,6 +295,9 @@ PLANTED = [
     ("gaussian_kl", "wrong_axis", gaussian_kl_axis0),
     ("sigmoid_derivative", "finite_difference", finite_difference_sigmoid),
     ("tanh_derivative", "finite_difference", finite_difference_tanh),
+    ("tanh_derivative", "finite_difference", lambda z: (_xp(z).tanh(z + 1e-3) - _xp(z).tanh(z - 1e-3)) / 2e-3),
+    ("bce_with_logits", "approximate", lambda x, y: -_xp(y).sum(
+        x * _xp(y).log(ops.sigmoid(y) + 1e-6) + (1 - x) * _xp(y).log(1 - ops.sigmoid(y) + 1e-6), axis=1)),
     ("dense_forward", "transposed", dense_fwd_wrong_order),
     ("dense_forward", "missing_axis", dense_fwd_bias_column),
     ("dense_forward", "undefined_name", dense_fwd_numpy_name),
