@@ -241,7 +241,7 @@ def _run(report, exercise, fn, inputs, backend, dtype):
             return "stop"
         except Exception as err:  # the learner's code may raise anything; report it, do not crash
             text = str(err).splitlines()[0][:200] if str(err) else ""
-            mistake_id, hint = explain_error(err, inputs, exercise.signature)
+            mistake_id, hint = explain_error(err, inputs, exercise.signature, getattr(fn, "__name__", ""))
             report.fail("error", f"your function raised {type(err).__name__}: {text}")
             if hint:
                 report.fail(mistake_id, f"→ {hint}", indent="    ")

@@ -133,6 +133,16 @@ def diagnose_shape(name, a, e, variants) -> list:
     for mistake, v in inputs:
         if v is not None and tuple(v.shape) == got and relative_error(a, v) <= MATCH:
             return [(mistake.id, head + mistake.message)]
+    if a.ndim == 1 and e.ndim > 1 and a.shape[0] < e.size:
+        xp = array_namespace(e)
+        flat = xp.reshape(e, (-1,))
+        kept = flat[flat != 0]
+        if tuple(kept.shape) == got and relative_error(a, kept) <= MATCH:
+            return [("boolean_index", head + f"indexing with a mask keeps only the selected entries, flattened: your "
+                                             f"{name} must keep the input's shape.")]
+    if got == want[1:]:
+        return [("missing_batch_axis", head + f"your {name} has no batch axis: every row n has its own result, "
+                                              "stacked along axis 0.")]
     return [("shape", head + shape_hint(name, got, want))]
 
 

@@ -5,6 +5,8 @@ upstream gradient, a mean over the wrong axis, a finite-difference answer, an ex
 what students commonly get wrong in every exercise. Each test asserts the id, not just a failure.
 """
 
+import math
+
 import numpy as np
 import pytest
 from array_api_compat import array_namespace, device
@@ -331,6 +333,10 @@ PLANTED = [
     ("sigmoid_derivative", "other_activation", sigmoid_tanh_formula),
     ("tanh_derivative", "mutated_input", mutating_tanh),
     ("dense_backward", "returned_input", lambda x, W, b, g: (g @ W.T, x.T @ g, b)),
+    ("tanh_derivative", "scalar_function", lambda z: 1 - math.tanh(z) ** 2),
+    ("dense_backward", "wrong_axis", lambda x, W, b, g: (g @ W.T, x.T @ g, _xp(g).sum(g, axis=2))),
+    ("masking_noise", "boolean_index", lambda x, mask, rate: x[mask]),
+    ("contractive_jacobian", "missing_batch_axis", lambda Ws, zs, acts: Ws[0] @ Ws[1]),
     ("masking_noise", "partly_right", lambda x, mask, rate: _xp(x).where(mask, x, -1.0 + 0.5 * x)),
     ("mse_grad", "precedence", lambda x, x_hat: 2 * x_hat - x),
     ("gaussian_kl", "forgot_exp", lambda mu, lv: -0.5 * _xp(mu).sum(1 + lv - mu**2 - lv, axis=1)),
@@ -383,6 +389,15 @@ def test_a_fixed_size_is_named_on_the_strict_device_too():
 def test_an_array_made_on_the_default_device_is_named():
     result = ex.check("dense_forward", dense_fwd_on_default_device, backend="array_api_strict", random_state=0)
     assert "wrong_device" in result.mistakes and "device=" in str(result)
+
+
+def test_strict_device_errors_get_their_own_names():
+    cases = [("tanh_derivative", lambda z: 1 - _xp(z).tanh(z) ** 2 if len(z) else 0, "array_len"),
+             ("iwae_bound", lambda lw: _xp(lw).log(_xp(lw).mean(_xp(lw).exp(lw), 0)), "call_arguments"),
+             ("gaussian_kl", lambda mu, lv: _xp(mu).sum(mu).item(), "array_method")]
+    for name, fn, mistake in cases:
+        result = ex.check(name, fn, backend="array_api_strict", random_state=0)
+        assert mistake in result.mistakes, str(result)
 
 
 def test_the_finite_difference_passes_float64_and_is_caught_in_float32():
