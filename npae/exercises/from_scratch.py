@@ -261,8 +261,8 @@ register(Exercise(
                     array_namespace(x).sum(ops.softplus(logits) - x * logits, axis=1)),)),
     ),
     edges=(Edge("huge logits (±40, ±800)", lambda rng: _bce_edge(rng), "unstable",
-                "log σ(y) was taken of a rounded σ, or probabilities were clipped; rewrite the loss with "
-                "softplus(y) = log(1 + e^y) (xp.logaddexp(0.0, y)), which is exact."),),
+                "log σ(y) was taken of a rounded σ, or probabilities were clipped: look for a form of the loss "
+                "written with the logits alone, through softplus (xp.logaddexp), which is exact."),),
     factors=_per_feature,
 ))
 

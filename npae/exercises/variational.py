@@ -217,6 +217,6 @@ register(Exercise(
                 lambda log_w: (array_namespace(log_w).max(log_w, axis=0),)),
     ),
     edges=(Edge("log weights in the thousands (−2000 … 800)", _log_w_edge, "unstable",
-                "exp overflowed or underflowed; subtract the maximum over the samples before exponentiating "
-                "(logsumexp)."),),
+                "exp overflowed or underflowed: the log of a sum of exponentials has a stable form (the "
+                "log-sum-exp trick); look at what your exp is taken of."),),
 ))
