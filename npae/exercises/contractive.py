@@ -53,7 +53,8 @@ register(Exercise(
         Mistake("forgot_square", "f′ appears squared in ‖∂h/∂x‖²_F, like W.", _penalty(lambda z, a: a.df(z))),
         Mistake("forgot_square", "the norm of W's column appears squared in ‖∂h/∂x‖²_F.",
                 _penalty(lambda z, a: a.df(z) ** 2, lambda W: array_namespace(W).sum(W * W, axis=0) ** 0.5)),
-        Mistake("used_f", "you used the activation's value where its slope belongs.", _penalty(lambda z, a: a.f(z) ** 2)),
+        Mistake("used_f", "you used the activation's value where its slope belongs.",
+                _penalty(lambda z, a: a.f(z) ** 2)),
         Mistake("fprime_of_output", "the activation's derivative is taken at the output h = f(z): look at what "
                                     "it is the derivative with respect to.",
                 _penalty(lambda z, a: a.df(a.f(z)) ** 2)),

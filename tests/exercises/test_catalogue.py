@@ -351,7 +351,8 @@ PLANTED = [
         2 * w / z.shape[0] * _xp(z).sum(act.df(z) ** 2, axis=0) + 0 * W,
         2 * w / z.shape[0] * act.df(z) * act.d2f(z) * _xp(W).sum(W * W, axis=0))),
     ("adam_step", "multiplied_by_std", lambda p, g, m, v, t, lr, b1, b2, eps: (
-        p - lr * ((b1 * m + (1 - b1) * g) / (1 - b1**t)) * (_xp(p).sqrt((b2 * v + (1 - b2) * g**2) / (1 - b2**t)) + eps),
+        p - lr * ((b1 * m + (1 - b1) * g) / (1 - b1**t))
+        * (_xp(p).sqrt((b2 * v + (1 - b2) * g**2) / (1 - b2**t)) + eps),
         b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2)),
 ]
 
