@@ -75,7 +75,10 @@ register(Exercise(
                                              "norm sums over them."),),
                               "extra_1/D": ((1.0 / inputs["W"].shape[0], f"is 1/D = 1/{inputs['W'].shape[0]} of "
                                              "the expected one: you averaged over the input features, but the "
-                                             "Frobenius norm sums over them."),)},
+                                             "Frobenius norm sums over them."),),
+                              "wrong_axis": ((inputs["z"].shape[0] / inputs["W"].shape[1], "is N/H times the "
+                                              "expected one: your mean runs over the units and the sum over the "
+                                              "batch, the wrong way round."),)},
 ))
 
 

@@ -243,6 +243,8 @@ register(Exercise(
                 lambda x, logits: (ops.softplus(logits) - x * logits,)),
         Mistake("wrong_axis", "your loss is reduced over the wrong axis: one value per row is expected.",
                 lambda x, logits: (array_namespace(x).sum(ops.softplus(logits) - x * logits, axis=0),)),
+        Mistake("wrong_axis", "your loss is reduced over the wrong axis: one value per row is expected.",
+                lambda x, logits: (array_namespace(x).mean(ops.softplus(logits) - x * logits, axis=0),)),
         Mistake("swapped_targets", "the targets x and 1 − x are paired with the wrong log-probabilities.",
                 lambda x, logits: (array_namespace(x).sum(ops.softplus(logits) - (1.0 - x) * logits, axis=1),)),
         Mistake("forgot_term", "one of the two terms of the binary cross-entropy is missing.",

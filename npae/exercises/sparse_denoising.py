@@ -15,9 +15,11 @@ from npae.exercises.registry import Exercise, Mistake, register
 __all__: list = []
 
 def _per_unit(**inputs) -> dict:
-    K = inputs["h"].shape[1]
+    N, K = inputs["h"].shape
     return {"extra_1/K": ((1.0 / K, f"is 1/K = 1/{K} of the expected one: you averaged over the code units, but "
-                                    "the penalty sums over them."),)}
+                                    "the penalty sums over them."),),
+            "wrong_axis": ((N / K, "is N/K times the expected one: your mean runs over the code units where it runs "
+                                   "over the batch (and the sum the other way)."),)}
 
 
 # ---------------------------------------------------------------------- L1 activity

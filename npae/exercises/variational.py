@@ -66,6 +66,9 @@ register(Exercise(
                 _kl(lambda xp, lv: xp.exp(lv), log_of=lambda lv: -lv)),
         Mistake("wrong_axis", "you summed over the wrong axis: one value per row is expected.",
                 _kl(lambda xp, lv: xp.exp(lv), axis=0)),
+        Mistake("wrong_axis", "you reduced over the wrong axis: one value per row is expected.",
+                lambda mu, log_var: (-0.5 * array_namespace(mu).mean(
+                    1.0 + log_var - mu * mu - array_namespace(mu).exp(log_var), axis=0),)),
         Mistake("forgot_exp", "log_var enters where the variance belongs: the variance is not its log.",
                 _kl(lambda xp, lv: lv)),
         Mistake("log_var_as_std", "you treated log_var as σ itself; it is log σ².",

@@ -435,3 +435,14 @@ def test_every_catalogued_variant_differs_from_the_reference():
                 if sizes is exercise.cases[-1] and mistake.id != "hard_coded_activation":
                     assert any(differs) or all(w is None for w in wrong), (exercise.name, mistake.id)
 
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("l1_activity_grad", lambda h, w: w * _xp(h).sign(h) / h.shape[1]),
+    ("bce_with_logits", lambda x, y: _xp(y).mean(ops.softplus(y) - x * y, axis=0)),
+    ("gaussian_kl", lambda mu, lv: -0.5 * _xp(mu).mean(1 + lv - mu**2 - _xp(mu).exp(lv), axis=0)),
+    ("contractive_penalty", lambda W, z, a: _xp(z).mean(_xp(z).sum(a.df(z) ** 2 * _xp(W).sum(W * W, axis=0), axis=0))),
+])
+def test_a_mean_over_the_wrong_axis_is_named(name, fn):
+    result = ex.check(name, fn, backend="numpy", random_state=2)
+    assert "wrong_axis" in result.mistakes, str(result)
