@@ -151,7 +151,7 @@ def _check(name, fn, *, backend=None, random_state=None) -> CheckResult:
         if i > 0 and before == 0 and report.failed and not set(report.mistakes) & _EXPLAINS_A_CASE:
             report.fail("fixed_size", "case 1 passed but this case, with other sizes, did not: something in your "
                                       "code depends on a fixed size (a number, or a variable from outside the "
-                                      "function, standing for N, D, H or K).")
+                                      "function, standing for N, D, H, K or the number of layers).")
     if not values_ok or report.failed:
         report.note("float32 and edge inputs: checked once the float64 cases pass", indent="")
         return report.result()
@@ -241,7 +241,7 @@ def _run(report, exercise, fn, inputs, backend, dtype):
             return "stop"
         except Exception as err:  # the learner's code may raise anything; report it, do not crash
             text = str(err).splitlines()[0][:200] if str(err) else ""
-            mistake_id, hint = explain_error(err, inputs, exercise.signature)
+            mistake_id, hint = explain_error(err, inputs, exercise.signature, getattr(fn, "__name__", ""))
             report.fail("error", f"your function raised {type(err).__name__}: {text}")
             if hint:
                 report.fail(mistake_id, f"→ {hint}", indent="    ")
@@ -274,17 +274,25 @@ def _compare_all(report, exercise, outputs, inputs, tol, dtype="float64", near_m
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a wrong variant may take the root of a negative number
         expected = exercise.reference(**inputs)
-        variants = [(m, m.variant(**inputs)) for m in _mistakes(exercise, inputs)]
+        variants = [(m, _variant(m, inputs, len(exercise.outputs))) for m in _mistakes(exercise, inputs)]
     factors = named_factors(exercise, inputs)
     ok, worst = True, 0.0
     for i, (out_name, a, e) in enumerate(zip(exercise.outputs, outputs, expected)):
         wrong = [(m, v[i]) for m, v in variants]
         others = [(n, x) for j, (n, x) in enumerate(zip(exercise.outputs, expected)) if j != i]
         right, err = _compare(report, out_name, a, e, wrong, factors, tol, dtype, report_ok=dtype == "float64",
-                              others=others, near_miss=near_miss)
+                              others=others, near_miss=near_miss, derivative=exercise.objective is not None)
         ok &= right
         worst = max(worst, err)
     return ok, worst
+
+
+def _variant(mistake, inputs, n) -> tuple:
+    """A catalogued wrong answer on these inputs; all None where it cannot be computed (shapes)."""
+    try:
+        return tuple(mistake.variant(**inputs))
+    except (ValueError, TypeError, IndexError, ArithmeticError, RuntimeError):
+        return (None,) * n
 
 
 def _mistakes(exercise, inputs) -> list:
@@ -300,10 +308,16 @@ def _mistakes(exercise, inputs) -> list:
         mistakes.append(Mistake("forgot_upstream", f"your result does not depend on {arg}: the upstream gradient "
                                                    "was dropped (or replaced by ones) somewhere in the chain.",
                                 forgot_upstream))
+    n = len(exercise.outputs)
+    for key, value in inputs.items():
+        if B.is_host_array(value) and str(value.dtype) != "bool":
+            mistakes.append(Mistake("returned_input", f"your result is the input {key}, unchanged.",
+                                    lambda _v=value, **given: (_v,) * n))
     return mistakes
 
 
-def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True, others=(), near_miss=None) -> tuple:
+def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True, others=(), near_miss=None,
+             derivative=False) -> tuple:
     """(right, relative error) of one returned array against the expected one; report and name what is wrong."""
     try:
         kind = B.backend_of(a).name
@@ -351,6 +365,10 @@ def _compare(report, name, a, e, variants, factors, tol, dtype, report_ok=True, 
     found = diagnose(name, host, e, variants, factors)
     if near_miss is not None and (not found or found[0][0] == "approximate"):
         found = [(near_miss[0], f"your {name} is " + near_miss[1])]
+    elif derivative and found and found[0][0] == "approximate":  # a near miss of a derivative: differences
+        found = [("finite_difference", f"your {name} is close to the expected values (relative error {err:.0e}) but "
+                                       "not exact: it behaves like a finite difference (or another approximation); "
+                                       "an exact formula is expected.")]
     if not found:
         found = [("wrong_values", f"your {name} differs from the expected values in no way the checker "
                                   "recognises; re-derive it and compare with central differences.")]

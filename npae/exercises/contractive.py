@@ -53,7 +53,8 @@ register(Exercise(
         Mistake("forgot_square", "f′ appears squared in ‖∂h/∂x‖²_F, like W.", _penalty(lambda z, a: a.df(z))),
         Mistake("forgot_square", "the norm of W's column appears squared in ‖∂h/∂x‖²_F.",
                 _penalty(lambda z, a: a.df(z) ** 2, lambda W: array_namespace(W).sum(W * W, axis=0) ** 0.5)),
-        Mistake("used_f", "you used the activation's value where its slope belongs.", _penalty(lambda z, a: a.f(z) ** 2)),
+        Mistake("used_f", "you used the activation's value where its slope belongs.",
+                _penalty(lambda z, a: a.f(z) ** 2)),
         Mistake("fprime_of_output", "the activation's derivative is taken at the output h = f(z): look at what "
                                     "it is the derivative with respect to.",
                 _penalty(lambda z, a: a.df(a.f(z)) ** 2)),
@@ -74,7 +75,10 @@ register(Exercise(
                                              "norm sums over them."),),
                               "extra_1/D": ((1.0 / inputs["W"].shape[0], f"is 1/D = 1/{inputs['W'].shape[0]} of "
                                              "the expected one: you averaged over the input features, but the "
-                                             "Frobenius norm sums over them."),)},
+                                             "Frobenius norm sums over them."),),
+                              "wrong_axis": ((inputs["z"].shape[0] / inputs["W"].shape[1], "is N/H times the "
+                                              "expected one: your mean runs over the units and the sum over the "
+                                              "batch, the wrong way round."),)},
 ))
 
 
@@ -141,6 +145,11 @@ register(Exercise(
                                          "you are given.",
                 _grad_variant(_dz_with(lambda z, a: _SIG.d2f(z), first=lambda z, a: _SIG.df(z)))),
         Mistake("forgot_square", "your dW uses f′ where the penalty has f′ squared.", _dW_with(lambda s: s)),
+        Mistake("forgot_W", "your dW is missing W itself: the derivative of W² keeps a W.",
+                lambda W, z, activation, weight: (
+                    array_namespace(W).zeros_like(W) + (2.0 * weight / z.shape[0]) * array_namespace(z).sum(
+                        activation.df(z) ** 2, axis=0)[None, :],
+                    C.one_layer_penalty_and_grad(W, z, activation, weight=weight)[2])),
         Mistake("wrong_axis", "your dW sums over the wrong axis: each unit j's column of W is scaled by that "
                               "unit's own f′² summed over the batch.",
                 lambda W, z, activation, weight: (

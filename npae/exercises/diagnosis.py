@@ -66,6 +66,14 @@ def diagnose(name, a, e, variants, factors) -> list:
                 words = {"sign": "the sign is wrong too", "factor_2": "and it is off by a factor of 2"}
                 return [(mistake.id, mistake.message)] + [(x, f"  and: {words[x]}.") for x in extra]
     err = relative_error(a, e)
+    xp = array_namespace(e)
+    if e.ndim > 0 and e.size > 3:
+        right = xp.abs(a - e) <= 1e-9 * (xp.abs(e) + xp.abs(a)) + 1e-300
+        share = float(xp.mean(xp.astype(right, e.dtype)))
+        if 0.2 <= share < 1.0 and err >= APPROXIMATE:
+            return [("partly_right", f"your {name} is right on {share:.0%} of its entries and wrong on the rest: look "
+                                     "at what treats some entries differently (a where, a clip, a mask, a sign or "
+                                     "an absolute value, one row or column).")]
     if err < APPROXIMATE:
         return [("approximate", f"your {name} is close to the expected values (relative error {err:.0e}) but not "
                                 "exact: an approximation where an exact formula belongs (a finite difference, "
@@ -95,8 +103,10 @@ def diagnose_shape(name, a, e, variants) -> list:
     a reduction too many or too few, a row that was not broadcast; else advice on the shapes."""
     got, want = tuple(a.shape), tuple(e.shape)
     head = f"shape {got}, expected {want}: "
+    inputs = [(m, v) for m, v in variants if m.id == "returned_input"]  # the least telling: tried last
     for mistake, v in variants:
-        if v is not None and tuple(v.shape) == got and relative_error(a, v) <= MATCH:
+        if mistake.id != "returned_input" and v is not None and tuple(v.shape) == got and \
+                relative_error(a, v) <= MATCH:
             return [(mistake.id, head + mistake.message)]
     swapped = swap_last_axes(a)
     if swapped is not None and _close(swapped, e):
@@ -120,6 +130,19 @@ def diagnose_shape(name, a, e, variants) -> list:
             where = "all entries" if axis is None else _AXIS_WORDS.get(axis, f"axis {axis}")
             return [("not_summed", head + f"the {how} of your {name} over {where} is the expected result: a "
                                           "reduction is missing.")]
+    for mistake, v in inputs:
+        if v is not None and tuple(v.shape) == got and relative_error(a, v) <= MATCH:
+            return [(mistake.id, head + mistake.message)]
+    if a.ndim == 1 and e.ndim > 1 and a.shape[0] < e.size:
+        xp = array_namespace(e)
+        flat = xp.reshape(e, (-1,))
+        kept = flat[flat != 0]
+        if tuple(kept.shape) == got and relative_error(a, kept) <= MATCH:
+            return [("boolean_index", head + f"indexing with a mask keeps only the selected entries, flattened: your "
+                                             f"{name} must keep the input's shape.")]
+    if got == want[1:]:
+        return [("missing_batch_axis", head + f"your {name} has no batch axis: every row n has its own result, "
+                                              "stacked along axis 0.")]
     return [("shape", head + shape_hint(name, got, want))]
 
 

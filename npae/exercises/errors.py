@@ -114,15 +114,30 @@ def _broadcast(s1, s2, where):
                          "transposed, or was reduced over the wrong axis.")
 
 
-def explain_error(err, inputs, signature: str = "") -> tuple:
+_SCALAR_ONLY = ("0-dimensional arrays can be converted", "only allowed on arrays with 0 dimensions",
+                "only length-1 arrays", "can only convert an array of size 1", "must be real number, not")
+
+
+def explain_error(err, inputs, signature: str = "", function_name: str = "") -> tuple:
     """(mistake id, message) naming the likely cause of ``err``, raised by the learner's function.
 
-    ``inputs`` are the host inputs (name -> array, list or value) the function was called with.
+    ``inputs`` are the host inputs (name -> array, list or value) the function was called with;
+    ``function_name`` the learner's function's ``__name__`` (to tell its own signature from a call inside it).
     """
     text = str(err).splitlines()[0][:300] if str(err) else ""
     for key, mistake_id, message in _STANDARD:
         if key in text:
             return mistake_id, message
+    if any(key in text for key in _SCALAR_ONLY):
+        return ("scalar_function", "a function or conversion for single numbers (math.exp, math.tanh, float(), "
+                                   ".item()) met a whole array: look for math.* or float() where an element-wise "
+                                   "xp.* function belongs.")
+    if "has no len()" in text:
+        return ("array_len", "len() is not defined for Array API arrays: look for len(x) or a loop over rows; "
+                             "sizes come from x.shape.")
+    if "out of bounds for array of dimension" in text:
+        return ("wrong_axis", "a reduction or index names an axis the array does not have: look at how many axes "
+                              "each array has (describe() gives the shapes) and which one each sum runs over.")
     if isinstance(err, NameError):
         found = _NAME.search(text)
         name = getattr(err, "name", None) or (found.group(1) if found else "?")
@@ -151,9 +166,13 @@ def explain_error(err, inputs, signature: str = "") -> tuple:
                                   "(an operand transposed, or the two in the wrong order).")
     if isinstance(err, TypeError):
         if re.search(r"positional argument|unexpected keyword|required (positional|keyword)", text):
-            call = f" it is called as {signature}" if signature else ""
-            return ("signature", f"your function's parameters do not match the exercise:{call}, with the "
-                                 "arguments in that order.")
+            own = [n for n in (function_name, "<lambda>", signature.split("(")[0]) if n]
+            if any(text.startswith(f"{n}()") for n in own):
+                call = f" it is called as {signature}" if signature else ""
+                return ("signature", f"your function's parameters do not match the exercise:{call}, with the "
+                                     "arguments in that order.")
+            return ("call_arguments", "a function inside yours was called with arguments it does not take: in the "
+                                      "Array API, axis, keepdims and dtype are keywords (xp.sum(x, axis=0)).")
         if "NoneType" in text:
             return ("none_value", "something in your function is None where an array or number belongs: a helper "
                                   "that does not return its result, or a variable never assigned.")

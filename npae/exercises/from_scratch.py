@@ -159,6 +159,9 @@ _derivative(_TANH, "tanh_derivative", "tanh's derivative", "tanh z", (
     ("other_activation", _OTHER.format("the sigmoid's"), lambda z: (_th(z) * (1.0 - _th(z)),)),
     ("sign_inside", "a sign inside your formula is wrong (+ where − belongs).", lambda z: (1.0 + _th(z) ** 2,)),
     ("squared", "you returned tanh² z: part of the formula is missing.", lambda z: (_th(z) ** 2,)),
+    ("squared_wrong_part", "the square is on the wrong part of your formula.", lambda z: ((1.0 - _th(z)) ** 2,)),
+    ("forgot_square", "a square is missing: tanh is squared before it is subtracted.",
+     lambda z: (1.0 - 2.0 * _th(z),)),
 ), edges=(Edge("large |z| (±40, ±800)", _large_z, "unstable",
                "a formula that overflows for large |z|; use xp.tanh, or e^(−2|z|)."),))
 _derivative(_RELU, "relu_derivative", "ReLU's derivative", "max(z, 0) (inputs avoid the kink z = 0)", (
@@ -194,6 +197,10 @@ register(Exercise(
                 lambda x, x_hat: ((x_hat - x) ** 2,)),
         Mistake("forgot_difference", "your gradient leaves out the data x: the loss depends on the difference "
                                      "of x̂ and x.", lambda x, x_hat: (2.0 * x_hat,)),
+        Mistake("precedence", "an operator applies to less than you meant: look at the parentheses around "
+                              "the difference.", lambda x, x_hat: (2.0 * x_hat - x,)),
+        Mistake("times_reconstruction", "your gradient carries an extra factor x̂: the power rule brings the "
+                                        "difference, nothing else.", lambda x, x_hat: (2.0 * (x_hat - x) * x_hat,)),
         Mistake("squared_gradient", "your gradient is squared where the power rule brings the first power.",
                 lambda x, x_hat: (2.0 * (x_hat - x) ** 2,)),
         Mistake("wrong_reduction", "your gradient is the same in every entry of a row: it was summed or averaged "
@@ -236,6 +243,8 @@ register(Exercise(
                 lambda x, logits: (ops.softplus(logits) - x * logits,)),
         Mistake("wrong_axis", "your loss is reduced over the wrong axis: one value per row is expected.",
                 lambda x, logits: (array_namespace(x).sum(ops.softplus(logits) - x * logits, axis=0),)),
+        Mistake("wrong_axis", "your loss is reduced over the wrong axis: one value per row is expected.",
+                lambda x, logits: (array_namespace(x).mean(ops.softplus(logits) - x * logits, axis=0),)),
         Mistake("swapped_targets", "the targets x and 1 − x are paired with the wrong log-probabilities.",
                 lambda x, logits: (array_namespace(x).sum(ops.softplus(logits) - (1.0 - x) * logits, axis=1),)),
         Mistake("forgot_term", "one of the two terms of the binary cross-entropy is missing.",
@@ -254,8 +263,8 @@ register(Exercise(
                     array_namespace(x).sum(ops.softplus(logits) - x * logits, axis=1)),)),
     ),
     edges=(Edge("huge logits (±40, ±800)", lambda rng: _bce_edge(rng), "unstable",
-                "log σ(y) was taken of a rounded σ, or probabilities were clipped; rewrite the loss with "
-                "softplus(y) = log(1 + e^y) (xp.logaddexp(0.0, y)), which is exact."),),
+                "log σ(y) was taken of a rounded σ, or probabilities were clipped: look for a form of the loss "
+                "written with the logits alone, through softplus (xp.logaddexp), which is exact."),),
     factors=_per_feature,
 ))
 
@@ -283,6 +292,10 @@ register(Exercise(
                 lambda x, logits: (ops.sigmoid(logits) - (1.0 - x),)),
         Mistake("exp_sign", "a sign in an exponent is wrong: your probability is σ(−y).",
                 lambda x, logits: (ops.sigmoid(-logits) - x,)),
+        Mistake("returned_sigmoid_prime", "you returned σ′(y) alone: the targets are missing.",
+                lambda x, logits: (ops.sigmoid(logits) * (1.0 - ops.sigmoid(logits)),)),
+        Mistake("precedence", "an operator applies to less (or more) than you meant: look at the parentheses.",
+                lambda x, logits: (ops.sigmoid(logits) - x * ops.sigmoid(logits),)),
     ),
     edges=(Edge("huge logits (±40, ±800)", lambda rng: _bce_edge(rng), "unstable",
                 "σ(y) overflowed for large |y|; use a stable sigmoid (npae.ops.sigmoid)."),),
@@ -387,5 +400,10 @@ register(Exercise(
                 _adam_variant(step_old=True)),
         Mistake("plain_gradient_step", "your step uses the raw gradient where the moment estimates belong.",
                 _adam_variant(raw_grad=True)),
+        Mistake("multiplied_by_std", "your step multiplies by the root of v̂ where it divides.",
+                lambda param, grad, m, v, t, learning_rate, beta1, beta2, epsilon: (
+                    param - learning_rate * ((beta1 * m + (1 - beta1) * grad) / (1 - beta1 ** t))
+                    * (array_namespace(param).sqrt((beta2 * v + (1 - beta2) * grad * grad) / (1 - beta2 ** t))
+                       + epsilon), None, None)),
     ),
 ))

@@ -32,7 +32,8 @@ def _variant(scale_of, *, after_product=False, db_axis=0):
     """The backward with ∂h/∂z replaced by ``scale_of(z, activation)`` (and one more slip, if asked)."""
     def variant(x, W, b, grad_out, activation):
         z = x @ W + b
-        g = grad_out * scale_of(z, activation)
+        scale = scale_of(z, activation)
+        g = grad_out * (activation.df(x @ W) if scale is None else scale)  # None: f′ taken at x W, without b
         xp = array_namespace(x)
         if after_product:  # f′ applied to dx, after the product with W (the shapes agree only when D = H)
             if W.shape[0] != W.shape[1]:
@@ -77,6 +78,8 @@ register(Exercise(
                                         "product with W.", _variant(lambda z, act: act.df(z), after_product=True)),
         Mistake("wrong_axis", "your db is reduced over the wrong axis.",
                 _variant(lambda z, act: act.df(z), db_axis=1)),
+        Mistake("forgot_bias", "your pre-activation is missing the bias: look at where you recompute z.",
+                _variant(lambda z, act: None)),
     ),
     objective=_objective, grad_of={"dx": "x", "dW": "W", "db": "b"}, upstream="grad_out",
 ))

@@ -24,6 +24,9 @@ STATUSES = ("passed", "failing", "not implemented", "not checked")
 #: exercise name -> the CheckResult of its latest check in this session.
 _SESSION: dict = {}
 
+#: The chapter modules' names, for ``progress(chapter="contractive")``.
+CHAPTERS = {"from_scratch": 1, "gradient_checking": 2, "sparse_denoising": 3, "contractive": 4, "variational": 5}
+
 
 def status_of(result) -> str:
     """"passed", "failing", "not implemented" or "not checked" (``result`` None) for a CheckResult."""
@@ -171,9 +174,10 @@ def progress(chapter=None, names=None) -> Progress:
 
     Parameters
     ----------
-    chapter : int or sequence of int, optional
-        Only the exercises of this chapter (1 from_scratch, 2 gradient_checking, 3 sparse_denoising,
-        4 contractive, 5 variational); ``npae.exercises.names(chapter=...)`` lists them.
+    chapter : int, str or sequence of them, optional
+        Only the exercises of this chapter: 1 (or "from_scratch"), 2 ("gradient_checking"),
+        3 ("sparse_denoising"), 4 ("contractive"), 5 ("variational");
+        ``npae.exercises.names(chapter=...)`` lists them.
     names : sequence of str, optional
         Only these exercises (in the order given). With neither, every exercise in course order.
 
@@ -201,7 +205,8 @@ def progress(chapter=None, names=None) -> Progress:
         selected = [get(n).name for n in names]
         title = "exercises"
     elif chapter is not None:
-        chapters = [chapter] if isinstance(chapter, int) else list(chapter)
+        chapters = [chapter] if isinstance(chapter, (int, str)) else list(chapter)
+        chapters = [CHAPTERS.get(c, c) if isinstance(c, str) else c for c in chapters]
         known = sorted({e.chapter for e in ordered})
         unknown = [c for c in chapters if c not in known]
         if unknown:

@@ -66,6 +66,13 @@ register(Exercise(
                 _kl(lambda xp, lv: xp.exp(lv), log_of=lambda lv: -lv)),
         Mistake("wrong_axis", "you summed over the wrong axis: one value per row is expected.",
                 _kl(lambda xp, lv: xp.exp(lv), axis=0)),
+        Mistake("wrong_axis", "you reduced over the wrong axis: one value per row is expected.",
+                lambda mu, log_var: (-0.5 * array_namespace(mu).mean(
+                    1.0 + log_var - mu * mu - array_namespace(mu).exp(log_var), axis=0),)),
+        Mistake("forgot_exp", "log_var enters where the variance belongs: the variance is not its log.",
+                _kl(lambda xp, lv: lv)),
+        Mistake("log_var_as_std", "you treated log_var as σ itself; it is log σ².",
+                _kl(lambda xp, lv: lv * lv, log_of=lambda lv: array_namespace(lv).log(lv * lv))),
         Mistake("reversed_kl", "you computed KL(p ‖ q), the KL the other way round (prior against posterior).",
                 lambda mu, log_var: (array_namespace(mu).sum(
                     0.5 * (log_var + (1.0 + mu * mu) * array_namespace(mu).exp(-log_var) - 1.0), axis=1),)),
@@ -102,6 +109,10 @@ register(Exercise(
                                      - array_namespace(mu).exp(-0.5 * log_var))),
         Mistake("mu_not_squared", "your dmu is constant: it is the derivative of mu, not of mu².",
                 lambda mu, log_var: (array_namespace(mu).ones_like(mu) * 0.5, None)),
+        Mistake("returned_kl", "your dlog_var is the KL's terms, not their derivative.",
+                lambda mu, log_var: (mu, -0.5 * (1.0 + log_var - mu * mu - array_namespace(mu).exp(log_var)))),
+        Mistake("returned_kl", "your dlog_var is the KL's terms, not their derivative.",
+                lambda mu, log_var: (mu, -0.5 * (1.0 + log_var - array_namespace(mu).exp(log_var)))),
     ),
     objective=lambda mu, log_var: array_namespace(mu).sum(losses.gaussian_kl(mu, log_var)),
     grad_of={"dmu": "mu", "dlog_var": "log_var"}, factors=_per_latent,
@@ -150,6 +161,8 @@ register(Exercise(
                            "is missing.", _reparam_variant(lambda dz, std, eps: dz * eps)),
         Mistake("forgot_eps", "your dlog_var is missing the draw ε: z moves with σ·ε.",
                 _reparam_variant(lambda dz, std, eps: dz * std)),
+        Mistake("exp_sign", "a sign in an exponent is wrong: your σ is exp(−½·log_var).",
+                _reparam_variant(lambda dz, std, eps: dz * 0.5 * eps / std)),
     ),
     objective=lambda dz, mu, log_var, eps: array_namespace(dz).sum(
         dz * variational.reparameterize(mu, log_var, eps)[0]),
@@ -190,6 +203,8 @@ register(Exercise(
                 lambda log_w: (ops.logsumexp(log_w, axis=1),)),
         Mistake("wrong_S", "your average divides by the wrong count: S is the number of samples (axis 0).",
                 lambda log_w: (ops.logsumexp(log_w, axis=0) - math.log(log_w.shape[1]),)),
+        Mistake("forgot_log_S", "you subtracted S itself where the average brings its log.",
+                lambda log_w: (ops.logsumexp(log_w, axis=0) - float(log_w.shape[0]),)),
         Mistake("log_S_sign", "log S enters your estimate with the wrong sign.",
                 lambda log_w: (ops.logsumexp(log_w, axis=0) + math.log(log_w.shape[0]),)),
         Mistake("divided_log", "you divided the log by S: the average is of the weights, inside the log.",
@@ -205,6 +220,6 @@ register(Exercise(
                 lambda log_w: (array_namespace(log_w).max(log_w, axis=0),)),
     ),
     edges=(Edge("log weights in the thousands (−2000 … 800)", _log_w_edge, "unstable",
-                "exp overflowed or underflowed; subtract the maximum over the samples before exponentiating "
-                "(logsumexp)."),),
+                "exp overflowed or underflowed: the log of a sum of exponentials has a stable form (the "
+                "log-sum-exp trick); look at what your exp is taken of."),),
 ))

@@ -5,6 +5,8 @@ upstream gradient, a mean over the wrong axis, a finite-difference answer, an ex
 what students commonly get wrong in every exercise. Each test asserts the id, not just a failure.
 """
 
+import math
+
 import numpy as np
 import pytest
 from array_api_compat import array_namespace, device
@@ -295,6 +297,9 @@ PLANTED = [
     ("gaussian_kl", "wrong_axis", gaussian_kl_axis0),
     ("sigmoid_derivative", "finite_difference", finite_difference_sigmoid),
     ("tanh_derivative", "finite_difference", finite_difference_tanh),
+    ("tanh_derivative", "finite_difference", lambda z: (_xp(z).tanh(z + 1e-3) - _xp(z).tanh(z - 1e-3)) / 2e-3),
+    ("bce_with_logits", "approximate", lambda x, y: -_xp(y).sum(
+        x * _xp(y).log(ops.sigmoid(y) + 1e-6) + (1 - x) * _xp(y).log(1 - ops.sigmoid(y) + 1e-6), axis=1)),
     ("dense_forward", "transposed", dense_fwd_wrong_order),
     ("dense_forward", "missing_axis", dense_fwd_bias_column),
     ("dense_forward", "undefined_name", dense_fwd_numpy_name),
@@ -327,6 +332,28 @@ PLANTED = [
     ("relu_derivative", "sign_function", relu_sign),
     ("sigmoid_derivative", "other_activation", sigmoid_tanh_formula),
     ("tanh_derivative", "mutated_input", mutating_tanh),
+    ("dense_backward", "returned_input", lambda x, W, b, g: (g @ W.T, x.T @ g, b)),
+    ("tanh_derivative", "scalar_function", lambda z: 1 - math.tanh(z) ** 2),
+    ("dense_backward", "wrong_axis", lambda x, W, b, g: (g @ W.T, x.T @ g, _xp(g).sum(g, axis=2))),
+    ("masking_noise", "boolean_index", lambda x, mask, rate: x[mask]),
+    ("contractive_jacobian", "missing_batch_axis", lambda Ws, zs, acts: Ws[0] @ Ws[1]),
+    ("masking_noise", "partly_right", lambda x, mask, rate: _xp(x).where(mask, x, -1.0 + 0.5 * x)),
+    ("mse_grad", "precedence", lambda x, x_hat: 2 * x_hat - x),
+    ("gaussian_kl", "forgot_exp", lambda mu, lv: -0.5 * _xp(mu).sum(1 + lv - mu**2 - lv, axis=1)),
+    ("gaussian_kl_grad", "returned_kl", lambda mu, lv: (mu, -0.5 * (1 + lv - mu**2 - _xp(mu).exp(lv)))),
+    ("kl_sparsity_grad", "sum_for_mean", lambda h, t: (-t / _xp(h).sum(h, axis=0) + (1 - t) / (
+        1 - _xp(h).sum(h, axis=0))) / h.shape[0] + 0 * h),
+    ("gaussian_noise", "divided_by_std", lambda x, eps, std: _xp(x).clip(x + eps / std, 0.0, 1.0)),
+    ("iwae_bound", "forgot_log_S", lambda log_w: ops.logsumexp(log_w, axis=0) - log_w.shape[0]),
+    ("dense_activation_backward", "forgot_bias", lambda x, W, b, g, act: (
+        (g * act.df(x @ W)) @ W.T, x.T @ (g * act.df(x @ W)), _xp(x).sum(g * act.df(x @ W), axis=0))),
+    ("contractive_penalty_grad", "forgot_W", lambda W, z, act, w: (
+        2 * w / z.shape[0] * _xp(z).sum(act.df(z) ** 2, axis=0) + 0 * W,
+        2 * w / z.shape[0] * act.df(z) * act.d2f(z) * _xp(W).sum(W * W, axis=0))),
+    ("adam_step", "multiplied_by_std", lambda p, g, m, v, t, lr, b1, b2, eps: (
+        p - lr * ((b1 * m + (1 - b1) * g) / (1 - b1**t))
+        * (_xp(p).sqrt((b2 * v + (1 - b2) * g**2) / (1 - b2**t)) + eps),
+        b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2)),
 ]
 
 
@@ -365,6 +392,15 @@ def test_an_array_made_on_the_default_device_is_named():
     assert "wrong_device" in result.mistakes and "device=" in str(result)
 
 
+def test_strict_device_errors_get_their_own_names():
+    cases = [("tanh_derivative", lambda z: 1 - _xp(z).tanh(z) ** 2 if len(z) else 0, "array_len"),
+             ("iwae_bound", lambda lw: _xp(lw).log(_xp(lw).mean(_xp(lw).exp(lw), 0)), "call_arguments"),
+             ("gaussian_kl", lambda mu, lv: _xp(mu).sum(mu).item(), "array_method")]
+    for name, fn, mistake in cases:
+        result = ex.check(name, fn, backend="array_api_strict", random_state=0)
+        assert mistake in result.mistakes, str(result)
+
+
 def test_the_finite_difference_passes_float64_and_is_caught_in_float32():
     text = str(ex.check("sigmoid_derivative", finite_difference_sigmoid, backend="numpy", random_state=0))
     case_lines = text.split("\n", 1)[1].split("float32 inputs")[0]
@@ -399,3 +435,14 @@ def test_every_catalogued_variant_differs_from_the_reference():
                 if sizes is exercise.cases[-1] and mistake.id != "hard_coded_activation":
                     assert any(differs) or all(w is None for w in wrong), (exercise.name, mistake.id)
 
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("l1_activity_grad", lambda h, w: w * _xp(h).sign(h) / h.shape[1]),
+    ("bce_with_logits", lambda x, y: _xp(y).mean(ops.softplus(y) - x * y, axis=0)),
+    ("gaussian_kl", lambda mu, lv: -0.5 * _xp(mu).mean(1 + lv - mu**2 - _xp(mu).exp(lv), axis=0)),
+    ("contractive_penalty", lambda W, z, a: _xp(z).mean(_xp(z).sum(a.df(z) ** 2 * _xp(W).sum(W * W, axis=0), axis=0))),
+])
+def test_a_mean_over_the_wrong_axis_is_named(name, fn):
+    result = ex.check(name, fn, backend="numpy", random_state=2)
+    assert "wrong_axis" in result.mistakes, str(result)

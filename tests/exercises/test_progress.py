@@ -57,6 +57,7 @@ def test_the_latest_check_counts_and_scopes():
     assert everything.total == len(ex.names()) and everything.done == 1
     assert ex.progress(chapter=[1, 2]).total == len(ex.names(chapter=1)) + len(ex.names(chapter=2))
     assert ex.progress(chapter=2).done == 0
+    assert [n for n, _, _ in ex.progress(chapter="contractive").entries] == ex.names(chapter=4)
 
 
 def test_progress_refuses_unknown_scopes():
