@@ -331,26 +331,27 @@ class VAE(BaseAutoencoder):
 
     # ------------------------------------------------------------------ forward pieces
     def _encode_stats(self, X):
-        """mu, log_var (clamped) and the raw head output, each (N, K), from X (N, D)."""
-        h = self.encoder_.forward(X)
-        mu = self.mu_head_.forward(h)
-        raw = self.logvar_head_.forward(h)
+        """mu, log_var (clamped) and the raw head output, each (N, K), from X (N, D); inference
+        (the layers' ``infer``: no cache is written)."""
+        h = self.encoder_.infer(X)
+        mu = self.mu_head_.infer(h)
+        raw = self.logvar_head_.infer(h)
         return mu, clamp_log_var(raw), raw
 
     def _encode(self, X):
         """mu = the posterior mean, (N, D) -> (N, K)."""
-        return self.mu_head_.forward(self.encoder_.forward(X))
+        return self.mu_head_.infer(self.encoder_.infer(X))
 
     def _decode_output(self, Z):
         """x̂ in data space, (N, K) -> (N, D): σ(logits) for "bernoulli", the mean for "gaussian"."""
-        return self.likelihood_.output(self.decoder_.forward(Z))
+        return self.likelihood_.output(self.decoder_.infer(Z))
 
     def _terms(self, X, rng):
         """Per-row NLL and KL with z sampled from ``rng``, stacked as (N, 2)."""
         xp = array_namespace(X)
         mu, log_var, _ = self._encode_stats(X)
         z, _ = reparameterize(mu, log_var, random_state=rng)
-        nll = self.likelihood_.value(X, self.decoder_.forward(z))
+        nll = self.likelihood_.value(X, self.decoder_.infer(z))
         return xp.stack([nll, losses.gaussian_kl(mu, log_var)], axis=1)
 
     def _sample_losses(self, X, rng=None):
@@ -501,7 +502,7 @@ class VAE(BaseAutoencoder):
             s = min(per_chunk, k - start)
             eps = B.standard_normal(rng, (s, N, K), like=X)
             z = mu[None, :, :] + std[None, :, :] * eps
-            y = self.decoder_.forward(xp.reshape(z, (s * N, K)))  # row s·N + n holds sample s of x_n
+            y = self.decoder_.infer(xp.reshape(z, (s * N, K)))  # row s·N + n holds sample s of x_n
             log_px = -xp.reshape(self.likelihood_.value(xp.tile(X, (s, 1)), y), (s, N))
             log_pz_minus_log_q = -0.5 * xp.sum(z * z - log_var[None, :, :] - eps * eps, axis=-1)
             yield log_px + log_pz_minus_log_q
