@@ -39,7 +39,7 @@ from npae.activations import get_activation
 from npae.initializers import default_init, get_initializer
 from npae.layers import Dense, dense_stack
 from npae.losses import gaussian_kl, gaussian_kl_grad  # public here before they moved to losses
-from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder
+from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder, _finite_losses
 from npae.optimizers import OPTIMIZERS
 from npae.validation import (
     check_array,
@@ -477,11 +477,31 @@ class VAE(BaseAutoencoder):
         model = self._as_fitted()
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
         rng = self._model_rng(random_state)
-        return restore_kind(-model._chunks(lambda x: model._sample_losses(x, rng), Xb), kind)
+        return restore_kind(-_finite_losses(model._chunks(lambda x: model._sample_losses(x, rng), Xb)), kind)
 
     def score_samples(self, X):
-        """The per-sample ELBO (``elbo`` with the model's Generator): higher means more normal."""
+        """The per-sample ELBO (``elbo`` with the model's Generator): higher means more normal.
+
+        A row whose ELBO overflows the dtype scores −finfo(dtype).max (see ``BaseAutoencoder``).
+        """
         return self.elbo(X)
+
+    def _score_rows(self, X):
+        """The per-row ELBO at β = 1, whose mean is ``score``."""
+        return -_finite_losses(self._sample_losses(X))
+
+    def score(self, X, y=None) -> float:
+        """The mean ELBO at β = 1 (one sampled z per row): a lower bound on the mean log-likelihood.
+
+        As ``GaussianMixture.score`` and ``KernelDensity.score`` give the mean log-likelihood, the
+        VAE, a density model, scores the bound on it. It is the same for every ``beta`` and
+        ``kl_warmup_epochs`` (they weight training only), so ``GridSearchCV`` over them ranks
+        models by the bound, not by their own objective; over ``sigma`` it compares Gaussian
+        likelihoods, as it should. Bernoulli and Gaussian ELBOs are densities of different kinds
+        and do not compare: to choose ``likelihood``, pass a ``scoring=`` that calls
+        ``reconstruction_error`` (the autoencoders' default ``score``) or ``log_likelihood``.
+        """
+        return super().score(X, y)
 
     def _log_weight_chunks(self, X, k: int, rng):
         """Yield log w_s = log p(x|z_s) + log N(z_s; 0, I) − log q(z_s|x) for s = 1 … k, a block
