@@ -18,6 +18,12 @@ _forward_backward(X, **kw)       batch objective (0-d array), extra logs, and gr
 _training_objective(X)           what ``train_step`` descends (default ``_forward_backward(X)``;
                                  the denoiser corrupts X first, the VAE passes its warm-up β)
 _sample_losses(X)                per-sample objective (N,) used by ``score_samples``
+_score_rows(X)                   per-row terms (N,) whose mean is ``score`` (default: minus the
+                                 squared reconstruction error in data space; the VAE: its ELBO)
+
+Inference (``_encode``, ``_decode_output``, ``_sample_losses``, ``_score_rows``) runs the layers'
+``infer``, which keeps no cache; only training (``_forward_backward``) runs ``forward``/``backward``.
+So inference writes nothing a training step reads, and may run beside a fit of the same model.
 """
 
 from __future__ import annotations
