@@ -603,4 +603,5 @@ class VAE(BaseAutoencoder):
         k = check_positive_int(k, "k")
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
         rng = self._model_rng(random_state)
-        return restore_kind(model._chunks(lambda x: model._streamed_log_mean_weight(x, k, rng), Xb), kind)
+        log_p = model._chunks(lambda x: model._streamed_log_mean_weight(x, k, rng), Xb)
+        return restore_kind(-_finite_losses(-log_p), kind)  # an overflowing row: −finfo.max, not NaN
