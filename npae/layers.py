@@ -45,7 +45,10 @@ class Layer:
 
     def infer(self, x):
         """What ``forward(x)`` returns, keeping no cache (inference; nothing on the layer changes)."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} has no infer(x): a layer used for inference (transform, score_samples, ...) "
+            "computes forward's output there without storing a cache, so a fit in another thread is untouched."
+        )
 
     def zero_grad(self) -> None:
         """Reset every gradient to zeros of its parameter's shape, dtype and device.
