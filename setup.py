@@ -37,6 +37,8 @@ setup(
             "jupytext>=1.16",
             "nbmake>=1.5",
             "ipykernel>=6",
+            "pandas>=2",  # the feature-name contract (DataFrames in, set_output out)
+            "polars>=1",
         ],
         "bench": ["torch>=2.2", "threadpoolctl>=3", "pyod>=2"],
         # PyOD interop (npae.applications.pyod.PyODDetector); PyOD's deep models also need torch

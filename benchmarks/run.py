@@ -99,7 +99,7 @@ def parity_check(X: np.ndarray, arms) -> dict:
     out = {}
     for arm, model in models.items():
         with H.kernels(arm):
-            out[arm] = (float(model.train_step(xb)[0]), -model.score(xb))
+            out[arm] = (float(model.train_step(xb)[0]), -float(model.score_samples(xb).mean()))
     before = float(step(tx).detach())
     with torch.no_grad():
         out["torch"] = (before, float(bce_per_sample(twin(tx), tx).mean()))
@@ -210,7 +210,7 @@ def train_to_test_loss(Xtr: np.ndarray, Xte: np.ndarray, epochs: int, arms) -> d
             clock = EpochClock()
             H.WAIT()
             fit_s, load = H.timed(lambda m=model, c=clock: m.fit(Xtr, callbacks=[c]))
-            out[arm] = {"test": -model.score(Xte), "fit_s": fit_s, "load": load, "epochs": clock.epochs,
+            out[arm] = {"test": -float(model.score_samples(Xte).mean()), "fit_s": fit_s, "load": load, "epochs": clock.epochs,
                         "history": list(model.history_["loss"])}
 
     twin, optimizer = make_twin(Xtr.shape[1])

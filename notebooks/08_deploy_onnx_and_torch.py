@@ -223,7 +223,7 @@ if HAVE_TORCH:
         full = data
         loss_after = (F.binary_cross_entropy_with_logits(net.decoder(net.encode(full)), full, reduction="sum")
                       / full.shape[0]).item()
-    loss_before = -ae64.score(X64)
+    loss_before = -ae64.score_samples(X64).mean()  # the objective (score is the reconstruction error)
     print(f"training loss: {loss_before:.2f} after npae, {loss_after:.2f} after {TORCH_STEPS} PyTorch steps")
 
     fig, ax = plt.subplots(figsize=(5, 3))

@@ -283,18 +283,29 @@ class ParallelPostFit(_DaskMLParallelPostFit):
         return self._map("predict", X)
 
     def score(self, X, y=None, compute=True):
-        """The estimator's ``score``: the mean of ``score_samples`` over every row.
+        """The estimator's ``score`` over every row (npae's scores are means over rows).
 
-        On a Dask array the mean is reduced from the blocks' scores (a float, or a lazy 0-d Dask
-        array with ``compute=False``), so X is never gathered in one place.
+        On a Dask array each block is scored by the estimator and weighted by its rows, and the
+        mean reduced from those (a float, or a lazy 0-d Dask array with ``compute=False``), so X is
+        never gathered in one place.
         """
         estimator = self._postfit_estimator
         if not isinstance(X, da.Array):
             return estimator.score(X, y)
         if not hasattr(estimator, "score"):
             raise AttributeError(f"{type(estimator).__name__} has no score().")
-        mean = self.score_samples(X).mean()
+        check_is_fitted(estimator)
+        if X.ndim == 2 and X.numblocks[1] > 1:
+            X = X.rechunk({1: -1})
+        shipped = _shipped(estimator)
+        parts = [dask.delayed(_score_times_rows)(shipped, block) for block in X.to_delayed().ravel()]
+        mean = da.from_delayed(dask.delayed(sum)(parts) / X.shape[0], shape=(), dtype=float)
         return float(mean.compute()) if compute else mean
+
+
+def _score_times_rows(estimator, block) -> float:
+    """A block's score times its row count (0 for an empty block): the block's share of the sum."""
+    return float(estimator.score(block)) * block.shape[0] if block.shape[0] else 0.0
 
 
 class Incremental(_DaskMLIncremental, ParallelPostFit):

@@ -6,6 +6,11 @@ attributes; backward sits directly under it, **adds** parameter gradients with `
 reached twice, as by the contractive penalty, gets both contributions) and returns the gradient
 for its input; ``zero_grad()`` sets the gradients back to zero.
 
+``infer(x)`` computes what ``forward`` returns and keeps nothing: the inference path (PyTorch's
+``torch.no_grad()``, Keras' ``training=False``). Training runs ``forward``/``backward``; a model's
+``transform``, ``score_samples``, … run ``infer``, so inference never writes the caches a training
+step reads, and a model can be used while another thread fits it.
+
 ``dense_stack`` builds the Dense/Activation stacks every model uses.
 """
 
@@ -37,6 +42,13 @@ class Layer:
         layer may then skip computing it and return None.
         """
         raise NotImplementedError
+
+    def infer(self, x):
+        """What ``forward(x)`` returns, keeping no cache (inference; nothing on the layer changes)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no infer(x): a layer used for inference (transform, score_samples, ...) "
+            "computes forward's output there without storing a cache, so a fit in another thread is untouched."
+        )
 
     def zero_grad(self) -> None:
         """Reset every gradient to zeros of its parameter's shape, dtype and device.
@@ -144,6 +156,10 @@ class Dense(Layer):
         self.grads["b"] += xp.sum(g, axis=0)
         return g @ self.params["W"].T if input_grad else None
 
+    def infer(self, x):
+        """z = x @ W + b, x : (N, in_features) -> z : (N, out_features); no cache."""
+        return x @ self.params["W"] + self.params["b"]
+
     def __repr__(self) -> str:
         return f"Dense({self.in_features}, {self.out_features})"
 
@@ -175,6 +191,10 @@ class Activation(Layer):
             return None
         return grad_out * self.activation.df(self._z)
 
+    def infer(self, z):
+        """h = f(z), shapes (N, H); no cache."""
+        return self.activation.f(z)
+
     def __repr__(self) -> str:
         return f"Activation({self.activation.name!r})"
 
@@ -205,6 +225,12 @@ class Sequential(Layer):
         for layer in reversed(self.layers[1:]):
             grad_out = layer.backward(grad_out)
         return self.layers[0].backward(grad_out, input_grad=input_grad)
+
+    def infer(self, x):
+        """Every layer's ``infer`` in order: the network's output, no layer keeping a cache."""
+        for layer in self.layers:
+            x = layer.infer(x)
+        return x
 
     def zero_grad(self) -> None:
         for layer in self.layers:

@@ -3,7 +3,9 @@
 Nothing here coerces silently: a float64 array becomes the model's dtype (as scikit-learn casts
 to float), but booleans, complex numbers, text, objects, NaN and infinity are refused by name, and
 so are sparse matrices (the layers are dense) and masked arrays with masked entries (a mask would
-be dropped, and the values under it used).
+be dropped, and the values under it used). A pandas DataFrame is read column by column: numeric
+columns (NumPy or pandas' nullable ``Float32``/``Int64``… types) are accepted, any other column is
+refused by name and dtype.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import struct
 from typing import NoReturn
 
 from array_api_compat import array_namespace
@@ -22,6 +25,8 @@ __all__ = [
     "check_option",
     "check_array",
     "check_in_unit_interval",
+    "UNIT_INTERVAL_TOLERANCE",
+    "shortest_repr",
     "check_positive_int",
     "check_nonnegative_int",
     "check_positive_float",
@@ -171,6 +176,8 @@ def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = 
         ``"numpy"``, ``"sequence"`` or the backend name: what came in, for ``restore_kind``.
     """
     _refuse_sparse_or_masked(X, name)
+    if _is_dataframe(X):
+        X = _dataframe_values(X, name)
     kind, letter = B.input_kind(X)
     if kind not in ("numpy", "sequence") and kind != backend.name:
         raise TypeError(
@@ -181,6 +188,12 @@ def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = 
         raise ComplexDataError(
             f"{name} has complex dtype; expected real numbers (float or int). Complex data not supported: "
             f"pass the part that carries the signal, e.g. {name}.real or abs({name}), as float32."
+        )
+    if letter == "V" and not str(getattr(X, "dtype", "void")).startswith(("void", "[", "(", "{")):
+        raise TypeError(  # e.g. ml_dtypes.bfloat16: NumPy stores it as opaque 'void' records
+            f"{name} has dtype {X.dtype}, which NumPy only stores and npae cannot compute with; expected "
+            f"float32 or float64 (or ints). Convert it first, e.g. {name}.astype('float32') (exact for "
+            "bfloat16 and float8 types)."
         )
     if letter not in "fiu":
         what = _KIND_NAMES.get(letter, f"dtype kind {letter!r}")
@@ -210,6 +223,30 @@ def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = 
     Xb = B.asarray(X, dtype=dtype, backend=backend)
     _check_finite(Xb, name)
     return Xb, kind
+
+
+def _is_dataframe(X) -> bool:
+    """A pandas DataFrame (duck-typed: columns, per-column dtypes and ``to_numpy``)."""
+    return all(hasattr(X, a) for a in ("columns", "dtypes", "iloc", "to_numpy"))
+
+
+def _dataframe_values(X, name: str):
+    """The values of a DataFrame as a host float64 array, or a TypeError naming the columns that
+    are not numbers (a bool, text or category column would make NumPy see one "object" array).
+
+    pandas' nullable numeric columns (``Float32``, ``Int64``, …) are numbers: missing entries
+    become NaN, which ``check_array`` then refuses as missing values.
+    """
+    bad = [(column, dtype) for column, dtype in zip(X.columns, X.dtypes)
+           if getattr(dtype, "kind", "O") not in "fiu"]
+    if bad:
+        shown = ", ".join(f"{column!r} ({dtype})" for column, dtype in bad[:5]) + (", …" if len(bad) > 5 else "")
+        raise TypeError(
+            f"{name} is a DataFrame with {len(bad)} column(s) that are not real numbers: {shown}; expected "
+            f"float or int columns. Convert them first, e.g. {name}.astype('float32') (booleans become "
+            "0.0/1.0), or drop them (text and categories need an encoder such as sklearn's OneHotEncoder)."
+        )
+    return X.to_numpy(dtype="float64", na_value=float("nan"))
 
 
 def _refuse_sparse_or_masked(X, name: str) -> None:
@@ -270,17 +307,42 @@ def _check_finite(X, name: str) -> None:
     )
 
 
+#: How far outside [0, 1] ``check_in_unit_interval`` lets values be: 4 units in the last place of
+#: float32 at 1.0 (2**-21 ≈ 4.8e-7), float rounding of data scaled in float32 (MinMaxScaler on
+#: float32 data can give 1.0000001). Such values are scored as they are: the BCE on logits,
+#: softplus(y) − x·y, is finite for any finite x.
+UNIT_INTERVAL_TOLERANCE = 2.0**-21
+
+
+def shortest_repr(value: float, dtype=None) -> str:
+    """The shortest decimal that reads back as ``value`` in ``dtype`` (float32 or float64): 1.0000001
+    for float32's next number after 1, 255 for 255.0 (as NumPy prints its scalars)."""
+    single = dtype is not None and "float32" in str(dtype)
+    for digits in range(1, 18):
+        text = f"{value:.{digits}g}"
+        back = float(text)
+        if single:
+            back = struct.unpack("f", struct.pack("f", back))[0]
+        if back == value:
+            return text
+    return repr(value)
+
+
 def check_in_unit_interval(X, name: str, who: str, alternative: str = "loss='mse'") -> None:
     """Refuse data outside [0, 1] (BCE / Bernoulli targets), quoting min and max.
 
+    Values within ``UNIT_INTERVAL_TOLERANCE`` of the bounds (float rounding) are accepted. The
+    message quotes min and max with the digits that tell them apart in X's dtype
+    (``shortest_repr``), so a float32 1.0000001 does not read as 1.
     ``who`` names the model and option ("VAE with likelihood='bernoulli'"); ``alternative`` is
     the option that accepts any real data, suggested as the other fix.
     """
     xp = array_namespace(X)
     lo, hi = float(xp.min(X)), float(xp.max(X))
-    if lo < 0.0 or hi > 1.0:
+    if lo < -UNIT_INTERVAL_TOLERANCE or hi > 1.0 + UNIT_INTERVAL_TOLERANCE:
         raise ValueError(
-            f"{who} expects {name} in [0, 1]; got min={lo:g}, max={hi:g}. "
+            f"{who} expects {name} in [0, 1]; got min={shortest_repr(lo, X.dtype)}, "
+            f"max={shortest_repr(hi, X.dtype)}. "
             f"Scale it first, e.g. {name} / 255.0 for 8-bit images, or use {alternative}."
         )
 

@@ -101,3 +101,21 @@ def test_pickling_a_layer_drops_its_forward_cache_and_keeps_its_parameters(rng):
         np.testing.assert_array_equal(copy.params[key], value)
     assert len(pickle.dumps(net)) < 1000 * 5 * 8 / 4  # far smaller than the cached batch
     np.testing.assert_array_equal(copy.forward(x), net.forward(x))
+
+
+@pytest.mark.parametrize("mode", ["reference", "fast"])
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])
+def test_infer_returns_what_forward_returns_and_keeps_no_cache(xp, rng, mode, act):
+    import npae
+
+    net = Sequential([_dense(xp, 5, 4, seed=1), Activation(act), _dense(xp, 4, 3, seed=2)])
+    x = to_backend(xp, rng.standard_normal((6, 5)))
+    with npae.kernels.use_kernels(mode):
+        inferred = net.infer(x)
+        assert all(getattr(layer, name) is None for layer in net.layers for name in layer._caches)
+        forwarded = net.forward(x)
+        cached = [getattr(layer, name) for layer in net.layers for name in layer._caches]
+        net.infer(to_backend(xp, rng.standard_normal((2, 5))))  # another batch size
+    np.testing.assert_array_equal(B.to_numpy(inferred), B.to_numpy(forwarded))
+    after = [getattr(layer, name) for layer in net.layers for name in layer._caches]
+    assert all(a is b for a, b in zip(after, cached, strict=True))

@@ -318,3 +318,66 @@ def test_restore_kind_returns_numpy_for_host_inputs_and_backend_arrays_otherwise
         assert isinstance(V.restore_kind(X, kind), np.ndarray)
     if xp.name != "numpy":
         assert V.restore_kind(X, xp.name) is X
+
+
+def test_check_in_unit_interval_accepts_float_rounding_at_the_bounds_and_prints_the_real_value(xp):
+    one_up = np.nextafter(np.float32(1), np.float32(2))  # 1.0000001, as MinMaxScaler gives in float32
+    V.check_in_unit_interval(B.asarray(np.array([[-0.0, one_up]], dtype=np.float32), backend=xp), "X", "AE")
+    V.check_in_unit_interval(B.asarray(np.array([[-1e-7, 1 + 4e-7]]), backend=xp), "X", "AE")
+    above = B.asarray(np.array([[0.0, 1.00001]], dtype=np.float32), backend=xp)
+    with pytest.raises(ValueError, match=r"got min=0, max=1\.00001\. "):
+        V.check_in_unit_interval(above, "X", "AE")
+    below = B.asarray(np.array([[-2e-6, 1.0]]), backend=xp)
+    with pytest.raises(ValueError, match=r"got min=-2e-06, max=1\. "):
+        V.check_in_unit_interval(below, "X", "AE")
+
+
+def test_shortest_repr_shows_the_digits_that_tell_a_value_apart_in_its_dtype():
+    one_up = float(np.nextafter(np.float32(1), np.float32(2)))
+    assert V.shortest_repr(one_up, np.float32) == "1.0000001"
+    assert V.shortest_repr(one_up, np.float64) == repr(one_up)
+    assert V.shortest_repr(255.0, "float32") == "255" and V.shortest_repr(-0.5) == "-0.5"
+
+
+def test_bce_models_accept_minmax_scaled_float32_data():
+    import npae
+    from sklearn.preprocessing import MinMaxScaler
+
+    X = MinMaxScaler().fit_transform(np.random.default_rng(0).uniform(size=(50, 4)).astype(np.float32))
+    X[0, 0] = np.nextafter(np.float32(1), np.float32(2))
+    model = npae.Autoencoder(hidden_sizes=(3,), latent_dim=2, epochs=1, verbose=0, random_state=0).fit(X)
+    assert np.isfinite(model.score(X))
+    assert np.all(np.isfinite(npae.VAE(hidden_sizes=(3,), latent_dim=2, epochs=1, verbose=0).fit(X).elbo(X)))
+
+
+# ---------------------------------------------------------------- dtypes named as they are
+def test_dataframes_with_numeric_and_nullable_columns_are_read_as_numbers():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": pd.array([0.25, 0.5], dtype="Float32"), "b": pd.array([1, 2], dtype="Int64"),
+                          "c": np.array([0.1, 0.2], dtype=np.float32)})
+    X, kind = V.check_array(frame, backend=B.get_backend("numpy"), dtype="float32")
+    np.testing.assert_array_equal(X, np.array([[0.25, 1, 0.1], [0.5, 2, 0.2]], dtype=np.float32))
+    assert kind == "numpy"
+    missing = pd.DataFrame({"a": pd.array([0.25, None], dtype="Float32")})
+    with pytest.raises(ValueError, match=r"^Input X contains NaN \(first at row 1, column 0\)"):
+        V.check_array(missing, backend=B.get_backend("numpy"), dtype="float32")
+
+
+def test_dataframes_with_non_numeric_columns_name_them_and_their_dtypes():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"flag": [True, False], "x": [0.5, 0.1], "kind": pd.Categorical(["u", "v"])})
+    with pytest.raises(TypeError, match=r"^X is a DataFrame with 2 column\(s\) that are not real numbers: 'flag' "
+                                        r"\(bool\), 'kind' \(category\); expected float or int columns\. Convert "
+                                        r"them first, e\.g\. X\.astype\('float32'\)"):
+        V.check_array(frame, backend=B.get_backend("numpy"), dtype="float32")
+
+
+def test_bfloat16_arrays_are_named_as_bfloat16_not_void():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    X = np.ones((2, 3), dtype=ml_dtypes.bfloat16)
+    with pytest.raises(TypeError, match=r"^X has dtype bfloat16, which NumPy only stores .* Convert it first, "
+                                        r"e\.g\. X\.astype\('float32'\)"):
+        V.check_array(X, backend=B.get_backend("numpy"), dtype="float32")
+    structured = np.zeros(3, dtype=[("a", "f4"), ("b", "f4")]).reshape(3, 1)
+    with pytest.raises(TypeError, match=r"^X has void dtype"):
+        V.check_array(structured, backend=B.get_backend("numpy"), dtype="float32")

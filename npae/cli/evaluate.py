@@ -105,7 +105,7 @@ def _evaluate_into(run_dir: Path, args, model, model_path: Path, X, y, info, spl
         rows.append((f"IWAE log p(x), k={args.k}, {'first ' if n < X.shape[0] else ''}{n}",
                      f"{log_p.mean():.4f}", f"{log_p.mean() / n_features:.5f}"))
     else:
-        test_loss = -float(model.score(X))
+        test_loss = -float(np.mean(model.score_samples(X)))  # the objective, not score
         metrics.update({"objective": objective, f"{split}_loss": test_loss})
         rows.append((f"{split} loss ({objective})", f"{test_loss:.4f}", f"{test_loss / n_features:.5f}"))
     if split != "test":  # a file without X_test: say so, never report it as a test loss

@@ -107,8 +107,9 @@ def _train_into(run_dir: RunDirectory, args, cls, model, backend, data, info) ->
         raise
     seconds = time.perf_counter() - start
 
-    train_loss = -model.score(X_train)
-    test_loss = -model.score(X_test) if X_test is not None else None
+    # the objective (what history's loss reports), not score (the reconstruction error)
+    train_loss = -float(np.mean(model.score_samples(X_train)))
+    test_loss = -float(np.mean(model.score_samples(X_test))) if X_test is not None else None
     model.save(run_dir / "model.npz")
 
     fig = plotting.plot_loss_curves(model.history_)

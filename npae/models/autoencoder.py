@@ -7,7 +7,9 @@ hidden sizes reversed and ends with a linear Dense layer whose output y is compa
     MSE:  ℓ(x, y) = Σ_d (y_d − x_d)²              (x̂ = y)
 
 The objective is the batch mean of ℓ over rows. Backward: dL/dy = ∂ℓ/∂y / N, then the
-decoder's and the encoder's backward passes in reverse order.
+decoder's and the encoder's backward passes in reverse order. Training runs the layers'
+``forward`` (which keeps what backward needs); inference (``_encode``, ``_decode_output``,
+``_sample_losses``) runs their ``infer``, which keeps nothing.
 """
 
 from __future__ import annotations
@@ -133,15 +135,15 @@ class Autoencoder(BaseAutoencoder):
     # ------------------------------------------------------------------ forward and backward
     def _encode(self, X):
         """h = encoder(x): (N, D) -> (N, K)."""
-        return self.encoder_.forward(X)
+        return self.encoder_.infer(X)
 
     def _decode_output(self, Z):
         """x̂ = output(decoder(z)): (N, K) -> (N, D) in data space (σ of logits for BCE)."""
-        return self.loss_.output(self.decoder_.forward(Z))
+        return self.loss_.output(self.decoder_.infer(Z))
 
     def _sample_losses(self, X):
         """ℓ(x_n, decoder(encoder(x_n))) per row, shape (N,)."""
-        return self.loss_.value(X, self.decoder_.forward(self.encoder_.forward(X)))
+        return self.loss_.value(X, self.decoder_.infer(self.encoder_.infer(X)))
 
     def _forward_backward(self, X, target=None):
         """L = mean_n ℓ(t_n, y_n) with y = decoder(encoder(X)) and t = target (default X).

@@ -31,6 +31,13 @@ from the training stream (the VAE has its own inference stream). The model's ide
 caching is its content: ``__dask_tokenize__`` hashes the snapshot, so Dask never serves a
 result of the model as it was before ``partial_fit``, a warm start, ``set_weights`` or an
 in-place edit of a parameter.
+
+_score_rows(X)                   per-row terms (N,) whose mean is ``score`` (default: minus the
+                                 squared reconstruction error in data space; the VAE: its ELBO)
+
+Inference (``_encode``, ``_decode_output``, ``_sample_losses``, ``_score_rows``) runs the layers'
+``infer``, which keeps no cache; only training (``_forward_backward``) runs ``forward``/``backward``.
+So inference writes nothing a training step reads, and may run beside a fit of the same model.
 """
 
 from __future__ import annotations
@@ -41,15 +48,18 @@ import hashlib
 import json
 import math
 import numbers
+import sys
 import threading
 import weakref
 
 from array_api_compat import array_namespace
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import _check_feature_names, _get_feature_names
 
 from npae import backend as B
 from npae import io
+from npae import losses
 from npae.optimizers import get_optimizer
 from npae.training import DivergenceError, check_callbacks, train
 from npae.validation import (
@@ -114,8 +124,19 @@ def _all_or_nothing(model):
         raise
 
 
-class BaseAutoencoder(TransformerMixin, BaseEstimator):
-    """Common machinery for npae's autoencoders (see the module docstring for the hooks)."""
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Common machinery for npae's autoencoders (see the module docstring for the hooks).
+
+    scikit-learn's feature-name contract: fitted on a DataFrame with string column names, a model
+    records them in ``feature_names_in_`` and every later call checks X's columns against them
+    (a reordered or renamed column raises, as in scikit-learn); ``get_feature_names_out()`` names
+    the codes after the class, ``autoencoder0 … autoencoder{K-1}`` (as PCA's ``pca0 …``), and
+    ``set_output(transform="pandas")`` (or "polars") makes ``transform`` return a DataFrame.
+
+    Inference (``transform``, ``inverse_transform``, ``reconstruct``, ``score_samples``,
+    ``score``) reads the model and writes nothing: it runs the layers' cache-free ``infer``, so it
+    may run in threads beside a ``fit`` of the same model without changing that fit.
+    """
 
     #: Hyperparameters a warm start (``warm_start=True`` fit, ``partial_fit``) may change after
     #: a fit: they steer training, not the network or its data space. A changed ``optimizer``
@@ -253,6 +274,32 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
                 self.optimizer_.clip_norm = None if clip_norm is None else float(clip_norm)
         self._record_fitted_params()
 
+    # ------------------------------------------------------------------ feature names
+    @property
+    def _n_features_out(self) -> int:
+        """K, the width of ``transform``'s output (``get_feature_names_out`` names K codes)."""
+        if not self._is_built():
+            raise AttributeError("_n_features_out")  # not fitted: check_is_fitted says so
+        return int(self._as_fitted().latent_dim)
+
+    def _set_feature_names(self, X) -> None:
+        """Record X's column names as ``feature_names_in_`` (or forget old ones): first contact."""
+        _check_feature_names(self, X, reset=True)
+
+    def _check_code_names(self, Z) -> None:
+        """Codes given as a DataFrame must carry ``get_feature_names_out()``'s names, in order."""
+        names = _get_feature_names(Z)
+        if names is None:
+            return
+        expected = list(self.get_feature_names_out())
+        if list(names) != expected:
+            shown = ", ".join(expected[:5]) + (", …" if len(expected) > 5 else "")
+            raise ValueError(
+                f"The code names should match get_feature_names_out() ({shown}), in that order; got "
+                f"{list(names)[:5]}{' …' if len(names) > 5 else ''}. Pass the output of transform "
+                "(with set_output(transform='pandas')) or a plain array."
+            )
+
     # ------------------------------------------------------------------ hyperparameters
     def _check_hyperparameters(self) -> None:
         """Refuse bad hyperparameters before anything changes. Subclasses extend it."""
@@ -276,7 +323,27 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         return B.get_backend(self.backend)
 
     # ------------------------------------------------------------------ construction
+    def _check_network_size(self, n_features: int) -> None:
+        """Refuse widths whose weight matrices no machine can hold, before anything is allocated.
+
+        Every model has Dense weights between consecutive widths (D, H_1, …, K); one whose bytes
+        pass ``sys.maxsize`` cannot be allocated anywhere (NumPy would say "Maximum allowed
+        dimension exceeded" or "array is too big").
+        """
+        sizes = (int(n_features), *check_hidden_sizes(self.hidden_sizes), int(self.latent_dim))
+        itemsize = 8 if self.dtype == "float64" else 4
+        for fan_in, fan_out in zip(sizes, sizes[1:]):
+            nbytes = fan_in * fan_out * itemsize
+            if nbytes > sys.maxsize:
+                raise ValueError(
+                    f"{type(self).__name__} with hidden_sizes={self.hidden_sizes!r}, latent_dim={self.latent_dim!r} "
+                    f"on {n_features} features needs a {fan_in} x {fan_out} weight matrix ({nbytes:.3g} bytes "
+                    f"in {self.dtype}), more than any machine can allocate. Use smaller widths (a code of "
+                    "2 to a few hundred units is usual)."
+                )
+
     def _initialize(self, n_features: int, rng, backend) -> None:
+        self._check_network_size(n_features)
         self.backend_ = backend
         self.n_features_in_ = int(n_features)
         self._rng = rng
@@ -378,8 +445,13 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input handling
     def _validate(self, X, name: str = "X", n_features: int | None = None, target_check: bool = True,
-                  training: bool = False):
+                  training: bool = False, names: str | None = "input"):
         """Check X and move it to the model's device; a NumPy memory map stays on the host.
+
+        ``names`` says which column names a DataFrame must carry: "input" checks them against
+        ``feature_names_in_`` (scikit-learn's rule: reordered or renamed columns raise, a name
+        missing on one side warns), "codes" against ``get_feature_names_out()``, None checks
+        nothing (first contact with data: ``fit`` records them).
 
         ``training`` (fit, partial_fit) also refuses data whose squares overflow the dtype, so
         that an infinite loss is blamed on the data and not on the learning rate.
@@ -388,6 +460,12 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         on the device at a time) and returned as it is; ``fit`` and the inference methods then
         stream it. Returns (X, kind) where kind says what came in (see ``restore_kind``).
         """
+        if names == "input":
+            _check_feature_names(self, X, reset=False)
+        elif names == "codes":
+            self._check_code_names(X)
+        else:
+            _get_feature_names(X)  # mixed str/non-str column names: scikit-learn's TypeError, now
         backend = self._resolve_backend()
         if B.is_memmap(X) and len(X.shape) == 2 and X.shape[0] > 0:
             for start in range(0, X.shape[0], INFERENCE_CHUNK):
@@ -460,10 +538,13 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         """
         self._check_hyperparameters()
         warm = bool(getattr(self, "warm_start", False)) and self._is_built()
-        Xb, _ = self._validate(X, n_features=self.n_features_in_ if warm else None, training=True)
+        Xb, _ = self._validate(X, n_features=self.n_features_in_ if warm else None, training=True,
+                               names="input" if warm else None)
         Xval = None
         if validation_data is not None:
-            Xval, _ = self._validate(validation_data, name="validation_data", n_features=Xb.shape[1])
+            _check_same_names(X, validation_data)
+            Xval, _ = self._validate(validation_data, name="validation_data", n_features=Xb.shape[1],
+                                     names="input" if warm else None)
         callbacks = check_callbacks(callbacks, validation=Xval is not None)
         with _all_or_nothing(self) as record:
             if warm:
@@ -471,6 +552,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
             rng = self._training_rng(warm)
             if not warm:
                 self._initialize(Xb.shape[1], rng, self._resolve_backend())
+                self._set_feature_names(X)
             self._rng, self._rng_seed = rng, self.random_state
             self._observe_training_data(Xb, reset=not warm)
             record.training, record.epochs_before = True, len(self.history_.get("loss", []))
@@ -487,12 +569,14 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         """
         self._check_hyperparameters()
         built = self._is_built()
-        Xb, _ = self._validate(X, n_features=self.n_features_in_ if built else None, training=True)
+        Xb, _ = self._validate(X, n_features=self.n_features_in_ if built else None, training=True,
+                               names="input" if built else None)
         with _all_or_nothing(self) as record:
             if built:
                 self._apply_changed_params()  # or refuse them (set_params since the fit)
             if not built:
                 self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
+                self._set_feature_names(X)
                 self._rng_seed = self.random_state
             self._observe_training_data(Xb, reset=not built)
             record.training, record.epochs_before = True, len(self.history_.get("loss", []))
@@ -550,10 +634,12 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         with _model_lock(self):
             self._check_hyperparameters()
             built = self._is_built()
-            Xb, kind = self._validate(X, n_features=self.n_features_in_ if built else None)
+            Xb, kind = self._validate(X, n_features=self.n_features_in_ if built else None,
+                                      names="input" if built else None)
             kwargs = self._validate_loss_kwargs(Xb, kwargs)
             if not built:
                 self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
+                self._set_feature_names(X)
             if B.is_memmap(Xb):
                 Xb = self._to_device(Xb)
             self.zero_grad()
@@ -583,7 +669,7 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         """Decode codes Z (N, K) into data space (N, D) (probabilities for loss='bce')."""
         self._check_is_fitted()
         model = self._as_fitted()
-        Zb, kind = model._validate(Z, name="Z", n_features=model.latent_dim, target_check=False)
+        Zb, kind = model._validate(Z, name="Z", n_features=model.latent_dim, target_check=False, names="codes")
         return restore_kind(model._chunks(model._decode_output, Zb), kind)
 
     def decode(self, Z):
@@ -598,19 +684,60 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
         return restore_kind(model._chunks(lambda x: model._decode_output(model._encode(x)), Xb), kind)
 
     def score_samples(self, X):
-        """Minus the per-sample objective (N,): higher means more normal (scikit-learn's sign)."""
+        """Minus the per-sample objective (N,): higher means more normal (scikit-learn's sign).
+
+        The objective of one row is what training minimises for it: the reconstruction loss
+        (BCE on logits or squared error, summed over features) plus the model's per-row penalty.
+        Its scale therefore depends on ``loss`` and on penalty weights: it ranks rows for one
+        model (anomaly detection), while ``score`` compares models. A row whose objective
+        overflows the dtype (values near its limit, e.g. ±3e38 in float32) scores
+        −finfo(dtype).max, the lowest finite score, instead of −inf or NaN.
+        """
         self._check_is_fitted()
         model = self._as_fitted()
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
-        return restore_kind(-model._chunks(model._sample_losses, Xb), kind)
+        return restore_kind(-_finite_losses(model._chunks(model._sample_losses, Xb)), kind)
+
+    def reconstruction_error(self, X):
+        """Squared reconstruction error in data space per row, e_n = Σ_d (x̂_nd − x_nd)², shape (N,).
+
+        x̂ = ``reconstruct(X)`` (probabilities for loss="bce", so both losses are measured on one
+        scale); no penalty is included. A row whose error overflows the dtype gets
+        finfo(dtype).max. Returns the kind of array given.
+        """
+        self._check_is_fitted()
+        model = self._as_fitted()
+        Xb, kind = model._validate(X, n_features=model.n_features_in_, target_check=False)
+        return restore_kind(_finite_losses(model._chunks(model._reconstruction_errors, Xb)), kind)
+
+    def _reconstruction_errors(self, X):
+        """Σ_d (x̂_nd − x_nd)², x̂ = decode(encode(X)): (N, D) -> (N,)."""
+        return losses.squared_error(X, self._decode_output(self._encode(X)))
+
+    def _score_rows(self, X):
+        """Per-row terms whose mean is ``score`` (device, (N,)): minus the reconstruction error."""
+        return -_finite_losses(self._reconstruction_errors(X))
 
     def score(self, X, y=None) -> float:
-        """Mean of ``score_samples`` (higher is better), so ``GridSearchCV`` can rank models."""
+        """Minus the mean squared reconstruction error in data space: −mean_n Σ_d (x̂_nd − x_nd)².
+
+        One scale for every model of a class, whatever it was trained to minimise: x̂ is
+        ``reconstruct(X)`` (probabilities for loss="bce"), and penalties (sparsity, contractive)
+        are left out, so ``GridSearchCV`` over ``loss``, ``sparsity_weight``,
+        ``contractive_weight`` or ``noise_level`` ranks models by how well they reconstruct, not
+        by the size of their objective. It is therefore not the mean of ``score_samples`` (minus
+        the training objective), except for loss="mse" without a penalty. The VAE scores its
+        ELBO instead (see ``VAE.score``). For another criterion pass ``scoring=`` to the search.
+        """
         self._check_is_fitted()
         model = self._as_fitted()
         Xb, _ = model._validate(X, n_features=model.n_features_in_)
-        xp = array_namespace(Xb)
-        return -float(xp.mean(model._chunks(model._sample_losses, Xb)))
+        return _finite_mean(model._chunks(model._row_scorer(), Xb))
+
+    def _row_scorer(self):
+        """The function ``score`` applies to each chunk of rows (the VAE binds one Generator to
+        it, so that the chunks of one call draw different noise)."""
+        return self._score_rows
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, include_optimizer: bool = True) -> None:
@@ -661,6 +788,34 @@ class BaseAutoencoder(TransformerMixin, BaseEstimator):
             config["set_params"] = _json_params({k: getattr(self, k) for k in changed})
         _model_from_config(type(self), config, None, "this model's config")  # refuse what load would refuse
         io.write_checkpoint(path, arrays, config)
+
+
+def _finite_losses(values):
+    """values (N,) with NaN and ±inf replaced by the dtype's largest finite number: a row whose loss
+    overflows (inputs near the dtype's limit) gets the largest loss, so it ranks last, not as NaN."""
+    xp = array_namespace(values)
+    return xp.where(xp.isfinite(values), values, float(xp.finfo(values.dtype).max))
+
+
+def _finite_mean(values) -> float:
+    """The mean of finite values (N,) as a float, in float64 and as Σ (v/N) so that it cannot
+    overflow; ±finfo(float64).max if it still would."""
+    xp = array_namespace(values)
+    v = xp.astype(values, xp.float64)
+    mean = float(xp.sum(v / v.shape[0]))
+    return mean if math.isfinite(mean) else math.copysign(float(xp.finfo(xp.float64).max), mean)
+
+
+def _check_same_names(X, X_val) -> None:
+    """Validation data given as a DataFrame must have the training DataFrame's columns, in order."""
+    names, val_names = _get_feature_names(X), _get_feature_names(X_val)
+    if names is None or val_names is None:
+        return
+    if len(names) != len(val_names) or any(a != b for a, b in zip(names, val_names)):
+        raise ValueError(
+            "The feature names of validation_data should match those of X, in the same order; got "
+            f"{list(val_names)[:5]} for {list(names)[:5]}. Select its columns as X's: validation_data[X.columns]."
+        )
 
 
 def _plain(value, name: str):

@@ -107,13 +107,19 @@ class ContractiveAutoencoder(Autoencoder):
                 pairs.append((layer, nxt if isinstance(nxt, Activation) else None))
         return pairs
 
-    def _encoder_forward(self, X):
-        """h = encoder(X) and the pre-activations z_l (N, H_l) of every layer."""
+    def _encoder_forward(self, X, training: bool = False):
+        """h = encoder(X) and the pre-activations z_l (N, H_l) of every layer.
+
+        ``training`` runs the layers' ``forward`` (keeping caches for backward), else ``infer``.
+        """
         h, zs = X, []
         for dense, act in self._encoder_pairs():
-            z = dense.forward(h)
+            z = dense.forward(h) if training else dense.infer(h)
             zs.append(z)
-            h = act.forward(z) if act is not None else z
+            if act is not None:
+                h = act.forward(z) if training else act.infer(z)
+            else:
+                h = z
         return h, zs
 
     def _penalty_inputs(self):
@@ -122,12 +128,12 @@ class ContractiveAutoencoder(Autoencoder):
 
     # ------------------------------------------------------------------ objective
     def _reconstruction_losses(self, X):
-        return self.loss_.value(X, self.decoder_.forward(self.encoder_.forward(X)))
+        return self.loss_.value(X, self.decoder_.infer(self.encoder_.infer(X)))
 
     def _sample_losses(self, X):
         """ℓ(x_n, y_n) + λ ‖∂h_n/∂x_n‖²_F per row, shape (N,)."""
         h, zs = self._encoder_forward(X)
-        recon = self.loss_.value(X, self.decoder_.forward(h))
+        recon = self.loss_.value(X, self.decoder_.infer(h))
         Ws, acts = self._penalty_inputs()
         rows = penalties.contractive_penalty_rows(Ws, zs, acts, method=self.contractive_method)
         return recon + float(self.contractive_weight) * rows
@@ -148,7 +154,7 @@ class ContractiveAutoencoder(Autoencoder):
 
         Returns (L as a 0-d array, {"reconstruction": …, "contractive": λ·P}).
         """
-        h, zs = self._encoder_forward(X)
+        h, zs = self._encoder_forward(X, training=True)
         y = self.decoder_.forward(h)
         xp = array_namespace(y)
         losses, dy = self.loss_.value_and_grad(X, y)  # = (loss_.value, loss_.grad)

@@ -93,16 +93,19 @@ class SparseAutoencoder(Autoencoder):
             )
 
     # ------------------------------------------------------------------ forward pieces
-    def _code_logits(self, X):
-        """z, the code layer's pre-activation (N, K); the last encoder layer maps it to h."""
+    def _code_logits(self, X, training: bool = False):
+        """z, the code layer's pre-activation (N, K); the last encoder layer maps it to h.
+
+        ``training`` runs the layers' ``forward`` (keeping caches for backward), else ``infer``.
+        """
         z = X
         for layer in self.encoder_.layers[:-1]:
-            z = layer.forward(z)
+            z = layer.forward(z) if training else layer.infer(z)
         return z
 
     def _reconstruction_losses(self, X):
         """ℓ(x_n, decoder(encoder(x_n))) per row, shape (N,)."""
-        return self.loss_.value(X, self.decoder_.forward(self.encoder_.forward(X)))
+        return self.loss_.value(X, self.decoder_.infer(self.encoder_.infer(X)))
 
     def _penalty(self, h, z):
         """S(h) as a 0-d array (weighted), from codes h and logits z, both (N, K)."""
@@ -122,8 +125,8 @@ class SparseAutoencoder(Autoencoder):
     # ------------------------------------------------------------------ objective
     def _sample_losses(self, X):
         """Reconstruction per row, plus λ Σ_j |h_nj| for "l1" (the KL term is not per row)."""
-        h = self.encoder_.forward(X)
-        recon = self.loss_.value(X, self.decoder_.forward(h))
+        h = self.encoder_.infer(X)
+        recon = self.loss_.value(X, self.decoder_.infer(h))
         if self.sparsity == "l1":
             return recon + float(self.sparsity_weight) * penalties.l1_activity(h)
         return recon
@@ -133,7 +136,7 @@ class SparseAutoencoder(Autoencoder):
         xp = array_namespace(Xb)
         recon = xp.mean(self._chunks(self._reconstruction_losses, Xb))
         z = self._chunks(self._code_logits, Xb)
-        h = self.encoder_.layers[-1].forward(z)
+        h = self.encoder_.layers[-1].infer(z)
         penalty = self._penalty(h, z)
         return {"loss": recon + penalty, "reconstruction": recon, "sparsity": penalty}
 
@@ -143,7 +146,7 @@ class SparseAutoencoder(Autoencoder):
         Returns (L as a 0-d array, {"reconstruction": …, "sparsity": S}); gradients accumulate in
         the layers.
         """
-        z = self._code_logits(X)
+        z = self._code_logits(X, training=True)
         h = self.encoder_.layers[-1].forward(z)
         y = self.decoder_.forward(h)
         xp = array_namespace(y)

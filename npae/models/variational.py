@@ -42,7 +42,7 @@ from npae.activations import get_activation
 from npae.initializers import default_init, get_initializer
 from npae.layers import Dense, dense_stack
 from npae.losses import gaussian_kl, gaussian_kl_grad  # public here before they moved to losses
-from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder
+from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder, _finite_losses
 from npae.optimizers import OPTIMIZERS
 from npae.validation import (
     check_array,
@@ -400,26 +400,27 @@ class VAE(BaseAutoencoder):
 
     # ------------------------------------------------------------------ forward pieces
     def _encode_stats(self, X):
-        """mu, log_var (clamped) and the raw head output, each (N, K), from X (N, D)."""
-        h = self.encoder_.forward(X)
-        mu = self.mu_head_.forward(h)
-        raw = self.logvar_head_.forward(h)
+        """mu, log_var (clamped) and the raw head output, each (N, K), from X (N, D); inference
+        (the layers' ``infer``: no cache is written)."""
+        h = self.encoder_.infer(X)
+        mu = self.mu_head_.infer(h)
+        raw = self.logvar_head_.infer(h)
         return mu, clamp_log_var(raw), raw
 
     def _encode(self, X):
         """mu = the posterior mean, (N, D) -> (N, K)."""
-        return self.mu_head_.forward(self.encoder_.forward(X))
+        return self.mu_head_.infer(self.encoder_.infer(X))
 
     def _decode_output(self, Z):
         """x̂ in data space, (N, K) -> (N, D): σ(logits) for "bernoulli", the mean for "gaussian"."""
-        return self.likelihood_.output(self.decoder_.forward(Z))
+        return self.likelihood_.output(self.decoder_.infer(Z))
 
     def _terms(self, X, rng):
         """Per-row NLL and KL with z sampled from ``rng``, stacked as (N, 2)."""
         xp = array_namespace(X)
         mu, log_var, _ = self._encode_stats(X)
         z, _ = reparameterize(mu, log_var, random_state=rng)
-        nll = self.likelihood_.value(X, self.decoder_.forward(z))
+        nll = self.likelihood_.value(X, self.decoder_.infer(z))
         return xp.stack([nll, losses.gaussian_kl(mu, log_var)], axis=1)
 
     def _sample_losses(self, X, rng=None):
@@ -545,11 +546,36 @@ class VAE(BaseAutoencoder):
         model = self._as_fitted()
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
         rng = self._model_rng(random_state)
-        return restore_kind(-model._chunks(lambda x: model._sample_losses(x, rng), Xb), kind)
+        return restore_kind(-_finite_losses(model._chunks(lambda x: model._sample_losses(x, rng), Xb)), kind)
 
     def score_samples(self, X):
-        """The per-sample ELBO (``elbo`` on the model's inference stream): higher means more normal."""
+        """The per-sample ELBO (``elbo`` on the model's inference stream): higher means more normal.
+
+        A row whose ELBO overflows the dtype scores −finfo(dtype).max (see ``BaseAutoencoder``).
+        """
         return self.elbo(X)
+
+    def _score_rows(self, X, rng=None):
+        """The per-row ELBO at β = 1, whose mean is ``score``."""
+        return -_finite_losses(self._sample_losses(X, rng))
+
+    def _row_scorer(self):
+        """``_score_rows`` with one Generator of the inference stream for all chunks of a call."""
+        rng = self._model_rng()
+        return lambda X: self._score_rows(X, rng)
+
+    def score(self, X, y=None) -> float:
+        """The mean ELBO at β = 1 (one sampled z per row): a lower bound on the mean log-likelihood.
+
+        As ``GaussianMixture.score`` and ``KernelDensity.score`` give the mean log-likelihood, the
+        VAE, a density model, scores the bound on it. It is the same for every ``beta`` and
+        ``kl_warmup_epochs`` (they weight training only), so ``GridSearchCV`` over them ranks
+        models by the bound, not by their own objective; over ``sigma`` it compares Gaussian
+        likelihoods, as it should. Bernoulli and Gaussian ELBOs are densities of different kinds
+        and do not compare: to choose ``likelihood``, pass a ``scoring=`` that calls
+        ``reconstruction_error`` (the autoencoders' default ``score``) or ``log_likelihood``.
+        """
+        return super().score(X, y)
 
     def _log_weight_chunks(self, X, k: int, rng):
         """Yield log w_s = log p(x|z_s) + log N(z_s; 0, I) − log q(z_s|x) for s = 1 … k, a block
@@ -570,7 +596,7 @@ class VAE(BaseAutoencoder):
             s = min(per_chunk, k - start)
             eps = B.standard_normal(rng, (s, N, K), like=X)
             z = mu[None, :, :] + std[None, :, :] * eps
-            y = self.decoder_.forward(xp.reshape(z, (s * N, K)))  # row s·N + n holds sample s of x_n
+            y = self.decoder_.infer(xp.reshape(z, (s * N, K)))  # row s·N + n holds sample s of x_n
             log_px = -xp.reshape(self.likelihood_.value(xp.tile(X, (s, 1)), y), (s, N))
             log_pz_minus_log_q = -0.5 * xp.sum(z * z - log_var[None, :, :] - eps * eps, axis=-1)
             yield log_px + log_pz_minus_log_q
@@ -651,4 +677,5 @@ class VAE(BaseAutoencoder):
         k = check_positive_int(k, "k")
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
         rng = self._model_rng(random_state)
-        return restore_kind(model._chunks(lambda x: model._streamed_log_mean_weight(x, k, rng), Xb), kind)
+        log_p = model._chunks(lambda x: model._streamed_log_mean_weight(x, k, rng), Xb)
+        return restore_kind(-_finite_losses(-log_p), kind)  # an overflowing row: −finfo.max, not NaN

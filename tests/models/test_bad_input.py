@@ -162,3 +162,22 @@ def test_data_whose_squares_overflow_float32_is_named_as_the_cause(name, data):
     for k in params:
         np.testing.assert_array_equal(after_params[k], params[k])
     assert model.score_samples(huge).shape == (len(huge),)  # scoring is not refused: such rows score low
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("param, value", [("latent_dim", 2**63), ("hidden_sizes", (2**62,))])
+def test_widths_no_machine_can_allocate_are_refused_before_allocating(name, data, param, value):
+    model = _fitted(name, data)
+    params, history = _state(model)
+    model.set_params(**{param: value})
+    for method in ("fit", "partial_fit", "loss_and_grad"):
+        fresh = MODELS[name]().set_params(**{param: value})
+        with pytest.raises(ValueError, match=rf"needs a \d+ x \d+ weight matrix .* more than any machine can "
+                                             r"allocate\. Use smaller widths"):
+            getattr(fresh, method)(data)
+    with pytest.raises(ValueError, match="more than any machine can allocate"):
+        model.fit(data)
+    after_params, after_history = _state(model)
+    assert after_history == history
+    for k in params:
+        np.testing.assert_array_equal(after_params[k], params[k])
