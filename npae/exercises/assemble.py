@@ -433,6 +433,12 @@ class LearnerDense(Dense):
         self.grads["b"] += db
         return dx if input_grad else None
 
+    def infer(self, x):
+        """The learner's ``dense_forward`` for inference (transform, score_samples): no cache kept."""
+        if not self._assembly.has("dense_forward"):
+            return super().infer(x)
+        return self._assembly.run("dense_forward", self._where, x, self.params["W"], self.params["b"])
+
     def __repr__(self) -> str:
         yours = [n for n in ("dense_forward", "dense_backward") if self._assembly.has(n)]
         return super().__repr__() + (f" ← your {', '.join(yours)}" if yours else "")
@@ -730,7 +736,7 @@ class AssembledSparse(AssembledModel):
         """npae's step, with the KL penalty's value and gradient as two calls (npae's is one)."""
         if not (self.sparsity == "kl" and self._assembly.has("kl_sparsity_grad") and float(self.sparsity_weight) > 0):
             return super()._forward_backward(X)
-        z = self._code_logits(X)
+        z = self._code_logits(X, training=True)
         h = self.encoder_.layers[-1].forward(z)
         y = self.decoder_.forward(h)
         xp = array_namespace(y)
@@ -784,7 +790,7 @@ class AssembledContractive(AssembledModel):
 
     def _forward_backward(self, X):
         """``ContractiveAutoencoder._forward_backward`` with ``_penalty_and_grad`` for the penalty."""
-        h, zs = self._encoder_forward(X)
+        h, zs = self._encoder_forward(X, training=True)
         y = self.decoder_.forward(h)
         xp = array_namespace(y)
         nll, dy = self.loss_.value_and_grad(X, y)

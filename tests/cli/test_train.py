@@ -178,7 +178,7 @@ def test_diverged_run_exits_non_zero_with_valid_json_and_a_finite_model(tmp_path
 
 
 def test_non_finite_figures_are_written_as_null_and_listed(tmp_path, run, small, monkeypatch):
-    monkeypatch.setattr(npae.Autoencoder, "score", lambda self, X, y=None: float("-inf"))
+    monkeypatch.setattr(npae.Autoencoder, "score_samples", lambda self, X: np.full(X.shape[0], -np.inf))
     out = tmp_path / "r"
     code, _, err = run("train", *small, "--out", str(out), "--quiet")
     assert code != 0 and "not finite" in err
