@@ -393,3 +393,15 @@ def test_same_random_state_gives_bit_identical_scores_in_separate_processes():
     digests = [subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT], capture_output=True, text=True,
                               check=True, timeout=300).stdout for _ in range(2)]
     assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+def test_onnx_refuses_an_ensemble_rather_than_exporting_one_member():
+    pytest.importorskip("onnx")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    import npae.onnx  # noqa: F401  (registers the converters)
+
+    X, _ = _planted(n=200, d=4)
+    det = AnomalyDetector(ae(epochs=1, loss="mse"), n_estimators=2, anomaly_score="gaussian",
+                          scaler="standard", random_state=0).fit(X)
+    with pytest.raises(ValueError, match="averages n_estimators_=2 models"):
+        skl2onnx.to_onnx(det, X[:1].astype(np.float32))
