@@ -1,14 +1,17 @@
 """Anomaly detection with autoencoders: scikit-learn's outlier-detector contract, PyOD's attributes.
 
 ``AnomalyDetector()`` with no arguments is a complete detector for a numeric table or a batch of
-flattened images. ``fit(X)`` runs three steps, each an attribute you can inspect:
+flattened images, whether or not its training rows hold anomalies. ``fit(X)`` runs three steps,
+each an attribute you can inspect:
 
 1. **Scale** (``scaler_``): a ``sklearn.preprocessing.StandardScaler`` fitted on the training
    rows, so features of any unit weigh alike and the network sees inputs of unit scale.
 2. **Train** (``model_``): an ``npae.Autoencoder`` with squared error whose size follows the data
    (:func:`default_model`: a code of ⌈D/8⌉ units clipped to [2, 16], one tanh hidden layer of
-   ⌊D/2⌋ units clipped to [2K, 256], about 20,000 row visits in 10 to 300 epochs).
-3. **Score** (``anomaly_score_``): the Gaussian log-likelihood below.
+   ⌊D/2⌋ units clipped to [2K, 256], about 20,000 row visits in 10 to 300 epochs), trained
+   **robustly** (``robust="auto"``, below): rows the model finds abnormal are left out.
+3. **Score** (``anomaly_score_``): the Gaussian log-likelihood below, whose per-feature
+   residual variances adapt the score to each feature's scale.
 
 Scores (``anomaly_score``), higher = more normal, as every ``score_samples`` in scikit-learn:
 
@@ -43,13 +46,40 @@ The sampled scores ("elbo", "iwae", "elbo_complexity") draw their noise from a s
 ``fit`` (``random_state`` if it is an int, else one integer drawn from it), so a fitted detector
 gives the same scores for the same X on every call.
 
-**Contaminated training data** (``robust=True``): the model is trained one epoch at a time and,
-from the second epoch on, each epoch leaves out the ``contamination`` share of training rows
-with the lowest Gaussian score (the highest normalised reconstruction error), as robust
-(trimmed) autoencoders do; the residual variances and code statistics are then fitted on the
-rows kept. It is off by default because on clean training data it throws away the rare but
-normal rows (see RESULTS.md for both protocols); turn it on, with ``contamination`` set to the
-expected share of outliers, when the training data are known to hold anomalies.
+**Contaminated training data: trimmed training** (``robust``). Unsupervised training data hold
+anomalies, and an autoencoder that learns to reconstruct them stops flagging them. With
+``robust="auto"`` (the default for the built-in model) the model is trained on the rows whose
+normalised reconstruction error e(x) = Σ_d r_d² / v_d is at most median(e) + 3 · 1.4826 ·
+MAD(e) over the training rows — a robust outlier rule (Leys et al., 2013) that needs no outlier
+share: on clean data it leaves out a few rare rows, on contaminated data as many as stand out.
+The rows kept are re-chosen after epochs 1, 2, 4, 8, … (the early epochs matter most; doubling
+costs about log₂(epochs) extra passes over the data); the residual variances and code
+statistics are fitted on the rows kept last. ``robust=True`` leaves out a fixed
+``contamination`` share instead; ``robust=False`` trains on every row (issue 18's default; the
+default for a model you pass). No constant of this rule was tuned on a benchmark; the choice
+among these three is checked leave-one-dataset-out on PyOD's ODDS benchmark in
+``benchmarks/bench_odds.py`` (``benchmarks/RESULTS.md``).
+
+**Threshold** (``contamination``): a float is the expected share of outliers, ``offset_`` the
+training scores' quantile (PyOD's and scikit-learn's meaning). ``"auto"`` derives the threshold
+from the training scores alone (:func:`auto_offset`): anomaly scores shifted to 0, divided by
+their median and log-transformed (likelihood scores have a long χ²-like tail; the log makes it
+nearly symmetric), then median + 3 · 1.4826 · MAD₊ of the values above the median. The share
+flagged on the training rows is ``contamination_``.
+
+**Ensembles** (``n_estimators``, ``max_samples``): ``n_estimators > 1`` trains that many models,
+each on its own random subsample of ``max_samples`` rows (``"auto"``: at most 1,024; the built-in
+members get a smaller budget, about 4,000 row visits, so the cost stays near one model's) with
+its own seed, and averages their scores after putting each on a common scale (the robust z-score
+of its training scores: (s − median) / (1.4826 · MAD)). On PyOD's benchmark this did not beat one
+trimmed model (RESULTS.md), so the default is one model.
+
+**Determinism.** With an int ``random_state`` every step (initialisation, shuffling, subsamples,
+sampled scores) draws from generators seeded by it, so the same data and seed give bit-identical
+scores and thresholds in any process on the same machine and software (tested across processes).
+
+**A fitted model you pass** with ``refit=False`` is copied at ``fit`` (``model_`` is a snapshot):
+training or changing your object afterwards does not change the detector's scores or threshold.
 
 **Two sign conventions, read this.** ``score_samples`` and ``decision_function`` follow
 scikit-learn: *higher = more normal*; ``decision_function = score_samples − offset_`` is
@@ -88,7 +118,7 @@ from npae.applications._common import _is_fitted
 from npae.models import Autoencoder
 from npae.validation import check_float_in_range, check_option, check_positive_int
 
-__all__ = ["ANOMALY_SCORES", "EXTREME_SCORE", "SCALERS", "SCORES", "AnomalyDetector", "auto_offset", "complexity_bits", "default_model"]
+__all__ = ["ANOMALY_SCORES", "EXTREME_SCORE", "SCALERS", "SCORES", "AnomalyDetector", "auto_offset", "upper_cut", "complexity_bits", "default_model"]
 
 #: The scores computed by the model itself (the CLI's ``--score`` choices).
 SCORES = ("reconstruction", "elbo", "iwae", "elbo_complexity")
@@ -105,9 +135,9 @@ EXTREME_SCORE = -1e300
 AUTO_MAX_SAMPLES = 1024
 MEMBER_VISITS = 4000
 MEMBER_MIN_EPOCHS = 5
-#: The robust outlier rule (``contamination="auto"``, ``robust="auto"``): a value is an outlier
-#: above median + MAD_RULE · 1.4826 · MAD (Leys et al., 2013: 3 is "very conservative").
-MAD_RULE = 3.0
+#: The robust outlier rule (``contamination="auto"``, ``robust="auto"``): Tukey's "far out" fence,
+#: Q₃ + 3 IQR, on log-transformed scores or errors (:func:`upper_cut`).
+TUKEY_FAR_OUT = 3.0
 
 VARIANCE_FLOOR = 0.01  # share of the mean residual variance added to each feature's variance
 CODE_RIDGE = 1e-3  # share of the mean code variance added to the diagonal of Σ_h
@@ -157,8 +187,8 @@ def default_model(n_samples: int, n_features: int, random_state=None, *, row_vis
 class AnomalyDetector(OutlierMixin, BaseEstimator):
     """Outlier detection with an autoencoder's per-sample score (see the module docstring).
 
-    ``AnomalyDetector()`` scales X, trains :func:`default_model` and scores with the Gaussian
-    log-likelihood of residuals and codes. **``decision_function`` follows scikit-learn's sign
+    ``AnomalyDetector()`` scales X, trains :func:`default_model` on the rows a robust rule keeps
+    (``robust="auto"``) and scores with the Gaussian log-likelihood of residuals and codes. **``decision_function`` follows scikit-learn's sign
     (higher = more normal), unlike PyOD's**; ``decision_scores_``, ``threshold_``, ``labels_`` and
     ``predict_proba`` follow PyOD's (higher = more abnormal).
 
@@ -167,10 +197,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     model : npae estimator or None, default=None
         None builds :func:`default_model` from the training data's shape. An npae autoencoder
         (any npae model) is cloned and fitted on the training data unless ``refit=False`` and it
-        is already fitted.
-    contamination : float in (0, 0.5], default=0.1
+        is already fitted; then it is copied as it is (a snapshot, not your object).
+    contamination : float in (0, 0.5] or "auto", default=0.1
         Expected share of outliers in the training data; sets ``offset_`` and, with
-        ``robust=True``, the share of rows left out of each epoch.
+        ``robust=True``, the share of rows left out of training. "auto" sets ``offset_`` from the
+        training scores by the rule of :func:`auto_offset` (no share needed).
     anomaly_score : {"auto", "gaussian", "reconstruction", "elbo", "iwae", "elbo_complexity"}, default="auto"
         "auto" is "gaussian" for the built-in model and "reconstruction" for a model you pass.
         "elbo", "iwae" and "elbo_complexity" need a VAE.
@@ -184,13 +215,27 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         "standard" fits a ``StandardScaler`` on the training rows and feeds the model scaled
         data; "auto" is "standard" for the built-in model and "none" for a model you pass (a BCE
         or Bernoulli model needs X in [0, 1]).
-    robust : bool, default=False
-        Trim the ``contamination`` share of highest-error rows from each training epoch (needs
-        training, so not with ``refit=False`` and a fitted model).
+    robust : bool or "auto", default="auto"
+        Trimmed training (see the module docstring). "auto": for the built-in model, train on the
+        rows within median + 3 MAD of the normalised reconstruction errors; for a model you pass,
+        False. True: leave out the ``contamination`` share of highest-error rows (needs training,
+        so not with ``refit=False`` and a fitted model). False: train on every row.
+    n_estimators : int, default=1
+        Models averaged (each on its own subsample of ``max_samples`` rows and its own seed).
+    max_samples : "auto", int or float in (0, 1], default="auto"
+        Rows per model: "auto" is every row for one model, at most 1,024 for an ensemble; an int
+        is a count, a float a share of the training rows.
 
     Attributes
     ----------
-    model_ : the fitted autoencoder
+    model_ : the fitted autoencoder (the first one, for an ensemble)
+    estimators_ : list
+        The fitted models with their scores' statistics (``model_``, ``residual_var_``, ...,
+        ``loc_``, ``scale_``), one per member.
+    n_estimators_, max_samples_ : int
+        Members and rows per member, "auto" resolved.
+    contamination_ : float
+        The share of training rows above the threshold (``labels_.mean()``).
     scaler_ : sklearn.preprocessing.StandardScaler or None
     anomaly_score_ : str
         The score in use ("auto" resolved).
@@ -349,7 +394,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def _train(self, model, Z, trim):
         """Fit ``model`` on Z; with a trimming rule, on the rows with the smallest normalised
         reconstruction error ("share": all but the ``contamination`` share; "mad": those at most
-        median + MAD_RULE·1.4826·MAD of the errors), re-chosen after epochs 1, 2, 4, 8, … (the
+        not above :func:`upper_cut` of the errors), re-chosen after epochs 1, 2, 4, 8, … (the
         first epochs matter most; doubling keeps the cost at about log₂(epochs) extra passes).
         Returns (model, rows kept last or None)."""
         if trim is None:
@@ -365,8 +410,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
                 if trim == "share":
                     keep = err <= np.quantile(err, 1.0 - self.contamination)
                 else:
-                    loc, scale = _robust_location_scale(err[np.isfinite(err)])
-                    keep = err <= loc + MAD_RULE * scale
+                    keep = err <= upper_cut(err)
             chunk = min(max(done, 1), epochs - done)  # 1, 1, 2, 4, 8, ... epochs
             model.set_params(warm_start=True, epochs=chunk).fit(Z[keep])
             done += chunk
@@ -510,33 +554,35 @@ def _robust_location_scale(values):
     return loc, scale if scale > 0 and math.isfinite(scale) else 1.0
 
 
-def auto_offset(scores) -> float:
-    """``offset_`` for ``contamination="auto"``, from the training scores (higher = more normal).
+def upper_cut(values) -> float:
+    """The robust outlier rule for values whose large side is abnormal (anomaly scores, errors).
 
-    The anomaly scores a = −score, shifted to start at 0 and divided by their median, are
-    log-transformed, t = log(1 + (a − min a) / median(a − min a)): likelihood scores are sums of
-    squares with a long tail toward the abnormal side (a χ²-like shape) and the log makes that
-    tail nearly symmetric. A row is an outlier when t > median(t) + MAD_RULE · 1.4826 · MAD₊(t),
-    where MAD₊ is the median distance to the median of the values above it (a one-sided, "double"
-    MAD, robust to the outliers themselves; for a normal sample it is the 3-standard-deviation rule,
-    Leys et al., 2013). The rule is invariant to the scores' shift and scale; ``offset_`` is that
-    threshold mapped back to the score's scale.
+    The values, shifted to start at 0 and divided by their median, are log-transformed,
+    t = log(1 + (v − min v) / median(v − min v)): anomaly scores and squared errors are sums of
+    squares with a long χ²-like tail toward the abnormal side, and the log makes that tail nearly
+    symmetric. The cut is Tukey's "far out" fence on t, Q₃ + 3 (Q₃ − Q₁) (Tukey, 1977; about
+    4.7 standard deviations above the mean of a normal sample), mapped back to the values' scale:
+    quartiles are robust to the outliers themselves, and the far-out fence leaves the rare but
+    normal rows of clean data alone. Invariant to the values' shift and scale.
     """
-    s = np.asarray(scores, dtype=np.float64)
-    s = s[s > EXTREME_SCORE]
-    if s.size == 0:
-        return EXTREME_SCORE
-    u = s.max() - s  # a − min a, ≥ 0
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.inf
+    u = v - v.min()
     m = float(np.median(u))
     t = np.log1p(u / m) if m > 0 else u
-    med = float(np.median(t))
-    high = t[t >= med] - med
-    scale = 1.4826 * float(np.median(high))
-    if not scale > 0:
-        scale = math.sqrt(math.pi / 2.0) * float(np.mean(high))
-    cut = med + MAD_RULE * scale
-    cut_u = m * math.expm1(cut) if m > 0 else cut
-    return float(s.max() - cut_u)
+    q1, q3 = np.percentile(t, [25.0, 75.0])
+    cut = float(q3 + TUKEY_FAR_OUT * (q3 - q1))
+    return float(v.min() + (m * math.expm1(cut) if m > 0 else cut))
+
+
+def auto_offset(scores) -> float:
+    """``offset_`` for ``contamination="auto"``: minus :func:`upper_cut` of the anomaly scores
+    (−scores of the training rows, without the rows at EXTREME_SCORE)."""
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[s > EXTREME_SCORE]
+    return EXTREME_SCORE if s.size == 0 else -upper_cut(-s)
 
 
 class _Member:
