@@ -278,7 +278,7 @@ def test_nan_and_infinity_are_refused_by_every_method(default_detector, cancer, 
 
 
 # ---------------------------------------------------------------------- contamination="auto"
-def test_auto_offset_is_the_one_sided_mad_rule():
+def test_auto_offset_is_tukeys_far_out_fence_on_log_scaled_scores():
     from npae.applications.detector import auto_offset
 
     rng = np.random.default_rng(0)
