@@ -3,8 +3,8 @@ downloads through pooch, and a small stratified Fashion-MNIST subset shipped ins
 
 Every loader returns ``(X, y)`` as host NumPy arrays: ``X`` float32 of shape (N, D) scaled to
 [0, 1], ``y`` int64 of shape (N,). Move them to a backend with ``npae.asarray`` when needed; this
-module imports NumPy and pooch only (and scikit-learn inside :func:`load_digits`), never another
-npae module.
+module imports NumPy and pooch only (and scikit-learn inside :func:`load_digits`, SciPy inside
+:func:`load_odds`), never another npae module.
 
 Where the IDX files are looked for, in order (``<name>`` is ``"mnist"`` or ``"fashion-mnist"``):
 
@@ -52,6 +52,9 @@ __all__ = [
     "FASHION_MNIST_URL",
     "MNIST_SHA256",
     "MNIST_URL",
+    "ODDS_NAMES",
+    "ODDS_SHA256",
+    "ODDS_URL",
     "SPLITS",
     "ChecksumError",
     "DownloadError",
@@ -60,6 +63,7 @@ __all__ = [
     "load_embedded",
     "load_fashion_mnist",
     "load_mnist",
+    "load_odds",
     "read_idx",
 ]
 
@@ -116,6 +120,31 @@ MNIST_SHA256 = {
     "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",),
     "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",),
     "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",),
+}
+
+#: The 17 ODDS tables of PyOD's benchmark (``notebooks/benchmark.py``), loaded by :func:`load_odds`.
+ODDS_NAMES = ("arrhythmia", "cardio", "glass", "ionosphere", "letter", "lympho", "mnist", "musk", "optdigits", "pendigits", "pima", "satellite", "satimage-2", "shuttle", "vertebral", "vowels", "wbc")
+#: PyOD's copy of the ODDS tables, pinned to the last commit that changed them (2018-06-12).
+ODDS_URL = "https://raw.githubusercontent.com/yzhao062/pyod/bd110115c680d29561dd7e05d8f4b7af4f3512f7/notebooks/data/"
+#: SHA-256 digests of the ODDS ``.mat`` files as served by :data:`ODDS_URL`.
+ODDS_SHA256 = {
+    "arrhythmia.mat": ("e4d47e499591ae31e5d7f0cd983367092353eac240f48e14c9b36457edb3460d",),
+    "cardio.mat": ("5e568b6a73711012c481fa6cc984ab9c68e9a4fa44d6aeb3b43efa381c3f695b",),
+    "glass.mat": ("2c506e6e1e2ca1e82a905d10a90773151ff812c4bd969c71a12db5b2bb6e7921",),
+    "ionosphere.mat": ("8ac5dfa6f47db4acdfe10615489b7f7dd015d79d5b381ce641e72baca3cfefb0",),
+    "letter.mat": ("f4a229b0e2a6b0c9157ce27fa760bcbac0f948cd690b2f5d51c120e5450f2195",),
+    "lympho.mat": ("031b907ecb50347720b08b38f8139d05635adeca9335a064d89d5569c27a5834",),
+    "mnist.mat": ("9479e221f236684c09f3e11c7ad124725d34ecd301b9450425e8b113368413a6",),
+    "musk.mat": ("50bbf414caceb66cfe6f6b1eb7c1ff7c6eb1e6d87173f7bb597ba55cd3dc5493",),
+    "optdigits.mat": ("30c664cd6f3740a173277a27cd1028d471b06f0835a9902c9712749cec58c1c4",),
+    "pendigits.mat": ("7bc32ac83b3d583443acea8b1342a54aaa59eaedb9996af405322f473f3c22bc",),
+    "pima.mat": ("b6a5be8d548b9293d6958beceb1c77055591714d25d40d957eba87808456468f",),
+    "satellite.mat": ("6feac3112b9c14e1c3e60afc437f2f3d29dc1000119c9f950c628078778d6aa0",),
+    "satimage-2.mat": ("95c37a07cea2cb201f6900d14f521510e10b6b2f0074c06ac46d3157440ec67b",),
+    "shuttle.mat": ("b6e396c92354d5dcf5036901e36dc58e2913f2d1a5e138c35a2bedf9c69db899",),
+    "vertebral.mat": ("84b50b055f118f54b5c976650ccd284ab7c1adee822f8b3eb517c7e2c890d15e",),
+    "vowels.mat": ("51d5397bad1ceeda22b7cd44fd58125c5d603c9c2edb53aa59933330e259ac7b",),
+    "wbc.mat": ("afe6b26953cc196b9a480318c903e0edef22529c2f61bd02082438c6e70630a7",),
 }
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
@@ -604,6 +633,125 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = False, *, b
         As for :func:`load_fashion_mnist`.
     """
     return _load_idx_dataset("mnist", split, data_dir, download, base_url, checksums)
+
+
+def _odds_key(name) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, one of {ODDS_NAMES!r}; got {type(name).__name__}.")
+    key = name.strip().lower().replace("_", "-")
+    if key.endswith(".mat"):
+        key = key[:-4]
+    if key not in ODDS_NAMES:
+        close = difflib.get_close_matches(key, ODDS_NAMES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown ODDS table {name!r}; valid names are {ODDS_NAMES!r}.{hint}")
+    return key
+
+
+def _read_odds_mat(path: Path):
+    """(X float64 (N, D), y int64 (N,) of 0/1) from an ODDS ``.mat`` file (MATLAB v4-v7.2)."""
+    import scipy.io  # scikit-learn's dependency; imported here so ``import npae`` does not need it
+
+    try:
+        data = scipy.io.loadmat(os.fspath(path))
+    except (ValueError, TypeError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as err:
+        raise ValueError(f"{str(path)!r} is not a readable ODDS .mat file ({err}). Delete it and "
+                         "load again (download=True fetches a verified copy).") from err
+    if "X" not in data or "y" not in data:
+        found = sorted(k for k in data if not k.startswith("__"))
+        raise ValueError(f"{str(path)!r} should hold the variables 'X' and 'y'; found {found}.")
+    X, y = np.asarray(data["X"], dtype=np.float64), np.asarray(data["y"]).reshape(-1)
+    if X.ndim != 2 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"{str(path)!r}: expected X of shape (N, D) and y of shape (N,) or (N, 1); got "
+                         f"X {X.shape} and y {np.asarray(data['y']).shape}.")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{str(path)!r}: y must hold 0 (inlier) and 1 (outlier); got values "
+                         f"{np.unique(y)[:10].tolist()}.")
+    return np.ascontiguousarray(X), y.astype(np.int64)
+
+
+def load_odds(name: str, data_dir=None, download: bool = False, *, base_url=None, checksums=None):
+    """Load one of the 17 ODDS outlier-detection tables of PyOD's benchmark.
+
+    The tables (:data:`ODDS_NAMES`: arrhythmia, cardio, glass, ionosphere, letter, lympho, mnist,
+    musk, optdigits, pendigits, pima, satellite, satimage-2, shuttle, vertebral, vowels, wbc) are
+    the ``.mat`` files PyOD benchmarks on (``notebooks/data/`` in its repository), taken from the
+    ODDS library. Cite it when you use them, as ODDS asks: Shebuti Rayana (2016). ODDS Library
+    [http://odds.cs.stonybrook.edu]. Stony Brook, NY: Stony Brook University, Department of
+    Computer Science.
+
+    ``<name>.mat`` is looked up in ``data_dir``, ``$NPAE_DATA/odds/``, ``$NPAE_DATA``, the user
+    cache (``$NPAE_CACHE/odds/``, default ``~/.cache/npae/odds/`` on Linux) and
+    ``/usr/share/datasets/odds/``, in that order, as for :func:`load_fashion_mnist` (a
+    ``SHA256SUMS`` file beside it is honoured). With ``download=True`` a table found nowhere is
+    fetched once through pooch from ``base_url`` (default ``$NPAE_MIRROR/odds/`` if set, else
+    :data:`ODDS_URL`, PyOD's repository at a fixed commit) into the cache, and kept only if its
+    SHA-256 is the one in :data:`ODDS_SHA256` (or ``checksums=``).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ODDS_NAMES` (case-insensitive; ``_`` may stand for ``-``; ``.mat`` optional).
+    data_dir : str or os.PathLike, optional
+        A directory holding ``<name>.mat``; searched first.
+    download : bool, default False
+        If the file is found nowhere, fetch it into the user cache, verified by SHA-256.
+    base_url : str, optional
+        Where to download from (``<base_url>/<name>.mat``).
+    checksums : dict, optional
+        File name (``"<name>.mat"``) -> SHA-256 hex digest (or a tuple of accepted digests)
+        overriding :data:`ODDS_SHA256` for downloads.
+
+    Returns
+    -------
+    X : ndarray of shape (N, D), float64
+        The features as stored (not scaled).
+    y : ndarray of shape (N,), int64
+        1 = outlier, 0 = inlier.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a name that is not one of :data:`ODDS_NAMES` (the message suggests the closest), or a
+        malformed file.
+    FileNotFoundError
+        If the file is nowhere and ``download`` is False; the message lists every place looked.
+    ChecksumError
+        If a file differs from its ``SHA256SUMS`` entry or a download from its known digest.
+    DownloadError
+        If a download fails (HTTP error, server unreachable, truncated transfer).
+    """
+    key = _odds_key(name)
+    fname = key + ".mat"
+    dirs = _candidate_dirs("odds", data_dir)
+    path = next((d / fname for d, _origin in dirs if (d / fname).is_file()), None)
+    if path is None:
+        if not download:
+            places = "\n".join(f"  - {d} ({origin})" for d, origin in dirs)
+            if not os.environ.get("NPAE_DATA"):
+                places += "\n  - $NPAE_DATA (not set)"
+            raise FileNotFoundError(
+                f"ODDS table {fname!r} was not found. Looked in, in order:\n{places}\nTo get it: pass "
+                f"download=True to fetch it into {_cache_dir('odds')}; or put the file in a directory and "
+                "pass data_dir=..., or set NPAE_DATA to it (searched as $NPAE_DATA/odds/ and $NPAE_DATA/)."
+            )
+        known = dict(ODDS_SHA256)
+        known.update(checksums or {})
+        accepted = _accepted(known, fname)
+        if not accepted:
+            raise ValueError(f"No known SHA-256 for ODDS file {fname!r}, and npae never downloads a file it "
+                             f"cannot verify. Pass checksums={{{fname!r}: '<sha256>'}}.")
+        if base_url is None:
+            mirror = os.environ.get("NPAE_MIRROR")
+            base_url = mirror.rstrip("/") + "/odds" if mirror else ODDS_URL
+        scheme = urllib.parse.urlparse(base_url).scheme
+        if scheme not in _URL_SCHEMES:
+            raise ValueError(f"base_url must be an http(s):// or file:// URL; got {base_url!r} (scheme {scheme!r}).")
+        path = _download(base_url.rstrip("/") + "/" + fname, _cache_dir("odds") / fname, accepted, DOWNLOAD_TIMEOUT)
+    sums_path = path.parent / "SHA256SUMS"
+    if sums_path.is_file():
+        _verify_listed(path, _read_sha256sums(sums_path), sums_path)
+    return _read_odds_mat(path)
 
 
 def load_digits():

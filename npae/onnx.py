@@ -410,6 +410,9 @@ def _detector_converter(scope, operator, container):
     if not hasattr(detector, "model_"):
         raise ValueError("This AnomalyDetector instance is not fitted yet. Call 'fit' before converting it.")
     score = _detector_score(detector)
+    if getattr(detector, "n_estimators_", 1) != 1:
+        raise ValueError(f"npae.onnx converts an AnomalyDetector with one model; this one averages "
+                         f"n_estimators_={detector.n_estimators_} models. Fit it with n_estimators=1 to export it.")
     if score not in ("reconstruction", "gaussian"):
         raise ValueError(f"npae.onnx converts an AnomalyDetector whose score is 'reconstruction' or 'gaussian'; "
                          f"got {score!r}, a sampled score no deterministic graph reproduces.")

@@ -132,7 +132,7 @@ def _imported_top_names(path):
 def test_datasets_imports_only_the_standard_library_numpy_and_pooch():
     top = _imported_top_names(datasets.__file__)
     assert not top & {"npae", "torch", "cupy", "array_api_strict", "array_api_compat"}
-    assert top - {"__future__", "sklearn", "numpy", "pooch"} <= set(sys.stdlib_module_names)
+    assert top - {"__future__", "sklearn", "scipy", "numpy", "pooch"} <= set(sys.stdlib_module_names)
 
 
 def test_datasets_carries_no_http_code_of_its_own():
@@ -838,3 +838,106 @@ def test_a_tilde_user_that_does_not_exist_is_one_clear_error(tmp_path, monkeypat
     monkeypatch.setenv(variable, "~nouser-npae/data")
     with pytest.raises(ValueError, match=rf"\${variable} '~nouser-npae/data' starts with ~nouser-npae, but no user"):
         datasets.load_mnist("test", data_dir=tmp_path / "empty")
+
+
+# --------------------------------------------------------------------------------------------
+# ODDS tables (load_odds): small .mat fixtures written here, served from 127.0.0.1 only
+
+
+def write_odds(directory, name="glass", n=12, d=3, seed=0, y_dtype=np.uint8):
+    """A small ODDS-style table <name>.mat (X float64 (n, d), y (n, 1)); returns (X, y, sha256)."""
+    scipy_io = pytest.importorskip("scipy.io")
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = (np.arange(n) % 4 == 0).astype(y_dtype).reshape(-1, 1)
+    directory.mkdir(parents=True, exist_ok=True)
+    scipy_io.savemat(directory / f"{name}.mat", {"X": X, "y": y})
+    return X, y.ravel(), sha256((directory / f"{name}.mat").read_bytes())
+
+
+def test_odds_registry_has_a_checksum_for_each_of_the_17_tables_at_a_pinned_commit():
+    assert len(datasets.ODDS_NAMES) == 17 and len(set(datasets.ODDS_NAMES)) == 17
+    assert set(datasets.ODDS_SHA256) == {f"{name}.mat" for name in datasets.ODDS_NAMES}
+    for digests in datasets.ODDS_SHA256.values():
+        assert all(re.fullmatch(r"[0-9a-f]{64}", d) for d in digests)
+    assert re.search(r"/pyod/[0-9a-f]{40}/notebooks/data/$", datasets.ODDS_URL)
+
+
+@pytest.mark.parametrize("y_dtype", [np.uint8, np.float64])
+def test_load_odds_reads_a_local_table_as_float64_and_0_1_labels(tmp_path, no_system_data, y_dtype):
+    X, y, _ = write_odds(tmp_path / "local", y_dtype=y_dtype)
+    X2, y2 = datasets.load_odds("glass", data_dir=tmp_path / "local")
+    assert X2.dtype == np.float64 and y2.dtype == np.int64 and X2.shape == (12, 3) and y2.shape == (12,)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    X3, _ = datasets.load_odds("GLASS.mat", data_dir=tmp_path / "local")  # case and suffix are forgiven
+    np.testing.assert_array_equal(X3, X)
+
+
+def test_load_odds_looks_in_npae_data_odds(monkeypatch, tmp_path, no_system_data):
+    X, _, _ = write_odds(tmp_path / "data" / "odds", name="satimage-2")
+    monkeypatch.setenv("NPAE_DATA", str(tmp_path / "data"))
+    np.testing.assert_array_equal(datasets.load_odds("satimage_2")[0], X)
+
+
+def test_load_odds_download_fetches_verifies_and_caches(mirror, tmp_path, no_system_data):
+    root, url = mirror
+    X, y, digest = write_odds(root / "good", name="wbc")
+    X2, y2 = datasets.load_odds("wbc", download=True, base_url=f"{url}/good", checksums={"wbc.mat": digest})
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    assert files_under(tmp_path / "cache") == ["odds/wbc.mat"]
+    shutil.rmtree(root / "good")  # the second load comes from the cache, without a server
+    np.testing.assert_array_equal(datasets.load_odds("wbc")[0], X)
+
+
+def test_load_odds_download_uses_npae_mirror(monkeypatch, mirror, tmp_path, no_system_data):
+    root, url = mirror
+    X, _, digest = write_odds(root / "m" / "odds", name="pima", seed=3)
+    monkeypatch.setenv("NPAE_MIRROR", f"{url}/m")
+    np.testing.assert_array_equal(datasets.load_odds("pima", download=True, checksums={"pima.mat": digest})[0], X)
+
+
+def test_load_odds_refuses_a_file_that_is_not_the_published_one(mirror, tmp_path, no_system_data):
+    """Without checksums=, the file must be the one in ODDS_SHA256: a fixture never is."""
+    root, url = mirror
+    write_odds(root / "other", name="lympho")
+    with pytest.raises(ChecksumError, match=r"lympho.mat failed its checksum: expected SHA-256 "
+                       + datasets.ODDS_SHA256["lympho.mat"][0]):
+        datasets.load_odds("lympho", download=True, base_url=f"{url}/other")
+    assert files_under(tmp_path / "cache") == []
+
+
+def test_load_odds_http_404_leaves_nothing(mirror, tmp_path, no_system_data):
+    root, url = mirror
+    (root / "empty").mkdir()
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        datasets.load_odds("vowels", download=True, base_url=f"{url}/empty")
+    assert files_under(tmp_path / "cache") == []
+
+
+def test_load_odds_not_found_lists_the_places_and_how_to_get_it(tmp_path, no_system_data):
+    with pytest.raises(FileNotFoundError) as info:
+        datasets.load_odds("cardio", data_dir=tmp_path / "nowhere")
+    message = str(info.value)
+    for part in ("cardio.mat", str(tmp_path / "nowhere"), str(tmp_path / "cache" / "odds"), "download=True",
+                 "$NPAE_DATA (not set)"):
+        assert part in message
+
+
+def test_load_odds_unknown_name_suggests_the_closest():
+    with pytest.raises(ValueError, match=r"Unknown ODDS table 'cardoi'.*Did you mean 'cardio'"):
+        datasets.load_odds("cardoi")
+    with pytest.raises(TypeError, match="name must be a str"):
+        datasets.load_odds(3)
+
+
+def test_load_odds_refuses_a_malformed_table(tmp_path, no_system_data):
+    scipy_io = pytest.importorskip("scipy.io")
+    (tmp_path / "bad").mkdir()
+    scipy_io.savemat(tmp_path / "bad" / "glass.mat", {"X": np.zeros((4, 2)), "y": np.array([[0], [2], [1], [0]])})
+    with pytest.raises(ValueError, match=r"y must hold 0 \(inlier\) and 1 \(outlier\); got values \[0, 1, 2\]"):
+        datasets.load_odds("glass", data_dir=tmp_path / "bad")
+    (tmp_path / "bad" / "glass.mat").write_bytes(b"not a mat file")
+    with pytest.raises(ValueError, match="is not a readable ODDS .mat file"):
+        datasets.load_odds("glass", data_dir=tmp_path / "bad")

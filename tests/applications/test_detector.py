@@ -75,8 +75,23 @@ def test_prefit_model_is_used_as_is_without_refit(all_digits):
     model = ae(epochs=2).fit(X[:200])
     W = model.parameters()["encoder.0.W"].copy()
     det = AnomalyDetector(model, refit=False).fit(X[:200])
-    assert det.model_ is model
-    np.testing.assert_array_equal(model.parameters()["encoder.0.W"], W)
+    np.testing.assert_array_equal(model.parameters()["encoder.0.W"], W)  # not trained further
+    np.testing.assert_array_equal(det.model_.parameters()["encoder.0.W"], W)
+    np.testing.assert_array_equal(det.score_samples(X[:50]), model.score_samples(X[:50]))
+
+
+@pytest.mark.parametrize("anomaly_score", ["reconstruction", "gaussian"])
+def test_prefit_model_is_a_snapshot_retraining_it_later_changes_nothing(all_digits, anomaly_score):
+    """Issue 21 item 7: the detector keeps the model as it was at fit, not the user's object."""
+    X, _ = all_digits
+    model = ae(epochs=2, loss="mse").fit(X[:200])
+    det = AnomalyDetector(model, refit=False, anomaly_score=anomaly_score).fit(X[:200])
+    scores, offset, share = det.score_samples(X[:300]), det.offset_, np.mean(det.predict(X[:200]) == -1)
+    assert det.model_ is not model
+    model.set_params(epochs=20).fit(X[200:400] * 3.0)  # the user retrains their model on other data
+    assert not np.allclose(model.score_samples(X[:300]), det.model_.score_samples(X[:300]))
+    np.testing.assert_array_equal(det.score_samples(X[:300]), scores)
+    assert det.offset_ == offset and np.mean(det.predict(X[:200]) == -1) == share
 
 
 @pytest.mark.parametrize("contamination", [0.0, -0.1, 0.51, "0.1", True, float("nan")])
@@ -192,7 +207,7 @@ def test_robust_needs_training(all_digits):
     model = ae(epochs=1).fit(all_digits[0][:50])
     with pytest.raises(ValueError, match="robust=True trims rows while training"):
         AnomalyDetector(model, refit=False, robust=True).fit(all_digits[0][:50])
-    with pytest.raises(TypeError, match="robust must be True or False"):
+    with pytest.raises(TypeError, match="robust must be True, False or 'auto'"):
         AnomalyDetector(robust="yes").fit(all_digits[0][:50])
 
 
@@ -260,3 +275,133 @@ def test_nan_and_infinity_are_refused_by_every_method(default_detector, cancer, 
     target = AnomalyDetector() if method == "fit" else default_detector
     with pytest.raises(ValueError, match=message):
         getattr(target, method)(X)
+
+
+# ---------------------------------------------------------------------- contamination="auto"
+def test_auto_offset_is_tukeys_far_out_fence_on_log_scaled_scores():
+    from npae.applications.detector import auto_offset
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=20_000)
+    assert np.mean(normal < auto_offset(normal)) < 0.005  # about the 3-sigma tail of a normal sample
+    planted = np.r_[rng.normal(size=900), rng.normal(-10.0, 1.0, size=100)]  # 10 % far below
+    assert np.mean(planted < auto_offset(planted)) == pytest.approx(0.1, abs=0.01)
+    skewed = -rng.chisquare(20, size=20_000)  # a log-likelihood's long abnormal tail
+    assert np.mean(skewed < auto_offset(skewed)) < 0.01
+    assert auto_offset(np.zeros(10)) == 0.0  # all equal: nothing below, nothing flagged
+
+
+def _planted(n=400, d=6, share=0.08, seed=0):
+    """Gaussian rows on a 2-D plane in d dimensions, and a share of rows far off the plane."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2)) @ rng.normal(size=(2, d)) + 0.05 * rng.normal(size=(n, d))
+    outlier = np.arange(n) < int(share * n)
+    X[outlier] += rng.choice([-6.0, 6.0], size=(outlier.sum(), d))
+    return X, outlier
+
+
+def test_contamination_auto_finds_the_planted_share_without_being_told():
+    X, outlier = _planted()
+    det = AnomalyDetector(contamination="auto", random_state=0).fit(X)
+    assert det.contamination_ == pytest.approx(np.mean(det.labels_))
+    assert 0.06 <= det.contamination_ <= 0.15, det.contamination_
+    assert np.mean(det.labels_[outlier]) == 1.0  # every planted row is flagged
+    fixed = AnomalyDetector(contamination=0.3, random_state=0).fit(X)  # a float keeps its meaning
+    assert fixed.contamination_ == pytest.approx(0.3, abs=0.01)
+    np.testing.assert_array_equal(det.score_samples(X), fixed.score_samples(X))  # only the threshold differs
+
+
+def test_contamination_auto_flags_few_clean_rows(cancer):
+    det = AnomalyDetector(contamination="auto", random_state=0).fit(cancer[0])
+    assert det.contamination_ < 0.08
+    np.testing.assert_array_equal(det.predict(cancer[0]) == -1, det.labels_ == 1)
+
+
+def test_robust_true_needs_a_share(all_digits):
+    with pytest.raises(ValueError, match="robust=True trims the contamination share"):
+        AnomalyDetector(contamination="auto", robust=True).fit(all_digits[0][:50])
+
+
+# ---------------------------------------------------------------------- the built-in ensemble
+def test_an_ensemble_of_small_models_on_row_subsamples():
+    X, _ = _planted(n=1500, d=5)
+    det = AnomalyDetector(n_estimators=5, random_state=0).fit(X)
+    assert det.n_estimators_ == 5 and det.max_samples_ == 1024 and len(det.estimators_) == 5
+    assert det.model_ is det.estimators_[0].model_
+    for member in det.estimators_:
+        assert member.model_.n_features_in_ == 5 and member.scale_ > 0
+    weights = [m.model_.parameters()["encoder.0.W"] for m in det.estimators_]
+    assert not np.allclose(weights[0], weights[1])  # different rows and seeds
+    s = det.score_samples(X[:20])
+    member_z = [(m.gaussian(det.scaler_.transform(X[:20]).astype(np.float32)) - m.loc_) / m.scale_
+                for m in det.estimators_]
+    np.testing.assert_allclose(s, np.mean(member_z, axis=0), rtol=1e-10)
+    rows = [m.model_.history_ for m in det.estimators_]
+    assert all(len(h["loss"]) >= 5 for h in rows)
+
+
+def test_without_trimming_the_default_is_issue_18s_single_model_detector(cancer):
+    X = cancer[0]
+    det = AnomalyDetector(robust=False, random_state=0).fit(X)
+    assert det.n_estimators_ == 1 and len(det.estimators_) == 1
+    model = default_model(*X.shape, random_state=0)
+    from sklearn.preprocessing import StandardScaler
+
+    Z = StandardScaler().fit_transform(X).astype(np.float32)
+    model.fit(Z)
+    np.testing.assert_array_equal(det.model_.parameters()["encoder.0.W"], model.parameters()["encoder.0.W"])
+    assert det.max_samples_ == X.shape[0]
+
+
+def test_a_model_you_pass_can_be_bagged(all_digits):
+    X = all_digits[0][:300]
+    det = AnomalyDetector(ae(epochs=2, loss="mse"), n_estimators=3, max_samples=0.5, random_state=0).fit(X)
+    assert det.n_estimators_ == 3 and det.max_samples_ == 150
+    seeds = {m.model_.random_state for m in det.estimators_}
+    assert len(seeds) == 3
+    assert np.all(np.isfinite(det.score_samples(X[:10])))
+
+
+@pytest.mark.parametrize("kw, match", [({"n_estimators": 0}, "n_estimators must be a positive integer"),
+                                       ({"max_samples": 0}, "max_samples must be a positive integer"),
+                                       ({"max_samples": 1.5}, r"max_samples must be in \(0, 1\]"),
+                                       ({"n_estimators": 2, "refit": False}, "n_estimators=2 trains several")])
+def test_ensemble_parameters_are_checked(all_digits, kw, match):
+    model = ae(epochs=1).fit(all_digits[0][:50] / 16.0)
+    with pytest.raises(ValueError, match=match):
+        AnomalyDetector(model, **kw).fit(all_digits[0][:50] / 16.0)
+
+
+# ---------------------------------------------------------------------- determinism
+_DETERMINISM_SCRIPT = """
+import hashlib, sys
+import numpy as np
+from npae import AnomalyDetector
+rng = np.random.default_rng(5)
+X = rng.normal(size=(240, 7)) @ rng.normal(size=(7, 7))
+det = AnomalyDetector(random_state=11, contamination="auto").fit(X)
+s = np.ascontiguousarray(det.score_samples(X), dtype=np.float64)
+sys.stdout.write(hashlib.sha256(s.tobytes() + np.float64(det.offset_).tobytes()).hexdigest())
+"""
+
+
+def test_same_random_state_gives_bit_identical_scores_in_separate_processes():
+    """The README's promise: a seed fixes every score, across processes (not only within one)."""
+    import subprocess
+    import sys
+
+    digests = [subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT], capture_output=True, text=True,
+                              check=True, timeout=300).stdout for _ in range(2)]
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+def test_onnx_refuses_an_ensemble_rather_than_exporting_one_member():
+    pytest.importorskip("onnx")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    import npae.onnx  # noqa: F401  (registers the converters)
+
+    X, _ = _planted(n=200, d=4)
+    det = AnomalyDetector(ae(epochs=1, loss="mse"), n_estimators=2, anomaly_score="gaussian",
+                          scaler="standard", random_state=0).fit(X)
+    with pytest.raises(ValueError, match="averages n_estimators_=2 models"):
+        skl2onnx.to_onnx(det, X[:1].astype(np.float32))

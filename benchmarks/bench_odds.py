@@ -1,0 +1,274 @@
+"""npae's AnomalyDetector() on PyOD's benchmark: the 17 ODDS tables, PyOD's protocol (issue 24).
+
+    python benchmarks/bench_odds.py --threads 1 --results      # full run: 17 tables x 3 seeds
+    python benchmarks/bench_odds.py --datasets glass wbc --seeds 0   # a smoke run
+
+Protocol (``notebooks/benchmark.py`` in PyOD's repository): for each table of
+``npae.datasets.load_odds`` and each seed, ``train_test_split(X, y, test_size=0.4,
+random_state=np.random.RandomState(seed))``; the training rows keep their outliers (contaminated,
+unsupervised); ``pyod.utils.utility.standardizer`` fitted on the training rows scales both parts.
+Every detector is fitted and scored on the same split, one after another, and measured by the
+AUROC of its anomaly score on the test rows (−score_samples for npae, PyOD's decision_function)
+and by the wall-clock seconds of fit + scoring the test rows.
+
+Detectors: ``npae.AnomalyDetector(random_state=seed)`` (no other argument); PyOD's ``IForest``,
+``ECOD`` and ``AutoEncoder`` with their defaults (``random_state=seed``, ``verbose=0``); and the
+npae candidate configurations among which the default was chosen (``CANDIDATES``), for the
+leave-one-dataset-out (LODO) check: for each table k, the candidate with the best mean AUROC on
+the other 16 tables is the one "chosen without k", and its AUROC on k is reported.
+
+Times are also given as the ratio to IForest's time on the same split in the same run (the
+machine may be shared; the ratio is what compares). Writes ``benchmarks/out/bench_odds.md`` and
+``.json`` (after every table, so an interrupted run keeps what it measured; ``--report-from``
+rebuilds the report from it); ``--results`` writes the section of RESULTS.md. Needs PyOD and torch
+(``pip install "npae[bench]"``) and the ODDS files (``load_odds(..., download=True)`` or
+``--data-dir``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import harness as H
+import numpy as np
+
+SECTION = "bench_odds.py"
+DEFAULT = "npae AnomalyDetector()"
+#: The other configurations the default (one model, trimmed by the MAD rule: ``robust="auto"``) was
+#: chosen among, as keyword arguments of AnomalyDetector; the default itself runs as DEFAULT.
+CANDIDATES = {
+    "npae: no trimming (issue 18's default)": {"robust": False},
+    "npae: trim the 10 % worst rows": {"robust": True, "contamination": 0.1},
+}
+PYOD = ("PyOD IForest", "PyOD ECOD", "PyOD AutoEncoder")
+#: PyOD's published AUROC (notebooks/roc.csv in its repository, one split, seed 0).
+PYOD_PUBLISHED = {  # dataset: (IForest, ECOD, AutoEncoder)
+    "arrhythmia": (0.8013, 0.8172, 0.7739), "cardio": (0.9183, 0.9364, 0.8166), "glass": (0.7503, 0.6847, 0.6754),
+    "ionosphere": (0.8528, 0.7361, 0.8959), "letter": (0.6380, 0.5805, 0.8135), "lympho": (0.9932, 0.9958, 0.9855),
+    "mnist": (0.8080, 0.7458, 0.8645), "musk": (0.9998, 0.9531, 0.8127), "optdigits": (0.7021, 0.5995, 0.5980),
+    "pendigits": (0.9498, 0.9268, 0.7821), "pima": (0.6800, 0.5912, 0.6655), "satellite": (0.6929, 0.5815, 0.6628),
+    "satimage-2": (0.9939, 0.9700, 0.9285), "shuttle": (0.9971, 0.9929, 0.9898), "vertebral": (0.3887, 0.4430, 0.4819),
+    "vowels": (0.7557, 0.5938, 0.9240), "wbc": (0.9320, 0.8858, 0.9232),
+}
+
+
+def split(name: str, seed: int, data_dir):
+    from pyod.utils.utility import standardizer
+    from sklearn.model_selection import train_test_split
+
+    from npae.datasets import load_odds
+
+    X, y = load_odds(name, data_dir=data_dir)
+    X_train, X_test, _, y_test = train_test_split(X, y, test_size=0.4, random_state=np.random.RandomState(seed))
+    X_train, X_test = standardizer(X_train, X_test)
+    return X_train, X_test, y_test, (X.shape[0], X.shape[1], float(np.mean(y)))
+
+
+def make(arm: str, seed: int):
+    import npae
+
+    if arm == DEFAULT:
+        return npae.AnomalyDetector(random_state=seed)
+    if arm in CANDIDATES:
+        return npae.AnomalyDetector(random_state=seed, **CANDIDATES[arm])
+    if arm == "PyOD IForest":
+        from pyod.models.iforest import IForest
+
+        return IForest(random_state=seed)
+    if arm == "PyOD ECOD":
+        from pyod.models.ecod import ECOD
+
+        return ECOD()
+    if arm == "PyOD AutoEncoder":
+        from pyod.models.auto_encoder import AutoEncoder
+
+        return AutoEncoder(random_state=seed, verbose=0)
+    raise ValueError(arm)
+
+
+def run_arm(arm: str, seed: int, X_train, X_test, y_test) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    det = make(arm, seed)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det.fit(X_train)
+        scores = det.decision_function(X_test) if arm.startswith("PyOD") else -det.score_samples(X_test)
+    seconds = time.perf_counter() - t0
+    return {"auroc": float(roc_auc_score(y_test, np.asarray(scores, dtype=np.float64))), "seconds": seconds}
+
+
+# ------------------------------------------------------------------------------ report
+def table_means(res: dict, arms, datasets) -> dict:
+    """{arm: {dataset: (mean AUROC over seeds, mean seconds, mean ratio to IForest's seconds)}}."""
+    out = {}
+    for arm in arms:
+        out[arm] = {}
+        for ds in datasets:
+            runs = res["runs"].get(ds, {})
+            a = [r for r in runs.get(arm, [])]
+            f = {r["seed"]: r["seconds"] for r in runs.get("PyOD IForest", [])}
+            if a:
+                ratio = [r["seconds"] / f[r["seed"]] for r in a if r["seed"] in f and f[r["seed"]] > 0]
+                out[arm][ds] = (float(np.mean([r["auroc"] for r in a])), float(np.mean([r["seconds"] for r in a])),
+                                float(np.mean(ratio)) if ratio else float("nan"))
+    return out
+
+
+def ranks(means: dict, arms, datasets) -> dict:
+    from scipy.stats import rankdata
+
+    M = np.array([[means[a][ds][0] for a in arms] for ds in datasets])
+    return dict(zip(arms, np.mean([rankdata(-row) for row in M], axis=0)))
+
+
+def lodo(means: dict, datasets) -> list:
+    """[(held-out table, candidate chosen on the others, its AUROC on the table)]."""
+    pool = [DEFAULT] + [c for c in CANDIDATES if c in means]
+    rows = []
+    for k in datasets:
+        others = [d for d in datasets if d != k]
+        best = max(pool, key=lambda c: np.mean([means[c][d][0] for d in others]))
+        rows.append((k, best, means[best][k][0]))
+    return rows
+
+
+def build_report(res: dict, args) -> str:
+    meta = res["meta"]
+    datasets = [d for d in meta["datasets"] if d in res["runs"]]
+    main = [DEFAULT, *PYOD]
+    arms = [a for a in [*main, *CANDIDATES] if all(a in res["runs"][d] for d in datasets)]
+    means = table_means(res, arms, datasets)
+    main = [a for a in main if a in arms]
+    r_main = ranks(means, main, datasets)
+    lines = ["# npae AnomalyDetector() on PyOD's ODDS benchmark (`bench_odds.py`)", "",
+             *H.machine_lines(meta["machine"], meta["command"]),
+             f"- CPU: {meta.get('cpu_id', '?')}",
+             (f"- PyOD {meta.get('pyod', '?')}; checkout {meta.get('git', '?')}; seeds {meta['seeds']}; "
+              f"wall time {meta.get('elapsed_s', float('nan')) / 60:.1f} min"), "",
+             ("Protocol of PyOD's `notebooks/benchmark.py`: 60/40 `train_test_split` "
+              "(`RandomState(seed)`), contaminated training rows, `pyod.utils.utility.standardizer`; every "
+              "detector on the same split, one after another. AUROC of the test rows, mean over seeds. Data: "
+              "`npae.datasets.load_odds` (ODDS: Shebuti Rayana (2016), ODDS Library "
+              "[http://odds.cs.stonybrook.edu], Stony Brook University)."), "",
+             "## Summary: AnomalyDetector() against PyOD's defaults", "",
+             "| detector | mean AUROC | mean rank of 4 | fit + score (s) | time / IForest's (same split) |",
+             "|---|---|---|---|---|"]
+    for a in main:
+        lines.append(f"| {a} | {np.mean([means[a][d][0] for d in datasets]):.4f} | {r_main[a]:.2f} | "
+                     f"{np.mean([means[a][d][1] for d in datasets]):.2f} | "
+                     f"{np.mean([means[a][d][2] for d in datasets]):.2f}× |")
+    pub = {"PyOD IForest": 0, "PyOD ECOD": 1, "PyOD AutoEncoder": 2}
+    lines += ["", ("PyOD's published means (`notebooks/roc.csv`, seed 0, its own run): "
+                   + ", ".join(f"{a[5:]} {np.mean([PYOD_PUBLISHED[d][i] for d in datasets]):.4f}"
+                               for a, i in pub.items()) + "."), ""]
+    lines += ["## Per table (mean AUROC over seeds; PyOD's published seed-0 figures in brackets)", "",
+              "| table | N | D | outliers | " + " | ".join(main) + " |", "|---|---|---|---|" + "---|" * len(main)]
+    for d in datasets:
+        n, dim, share = res["shape"][d]
+        cells = []
+        for a in main:
+            best = max(means[b][d][0] for b in main)
+            v = f"{means[a][d][0]:.3f}"
+            v = f"**{v}**" if means[a][d][0] == best else v
+            if a in pub:
+                v += f" ({PYOD_PUBLISHED[d][pub[a]]:.3f})"
+            cells.append(v)
+        lines.append(f"| {d} | {n} | {dim} | {100 * share:.1f} % | " + " | ".join(cells) + " |")
+    lines.append("| **mean** | | | | " + " | ".join(f"{np.mean([means[a][d][0] for d in datasets]):.4f}"
+                                                    for a in main) + " |")
+    cands = [c for c in CANDIDATES if c in arms]
+    if cands:
+        pool = [DEFAULT, *cands]
+        r_pool = ranks(means, [*pool, *PYOD], datasets)
+        lines += ["", "## The candidates the default was chosen among", "",
+                  "| configuration | mean AUROC | mean rank among these and PyOD's three | time / IForest's |",
+                  "|---|---|---|---|"]
+        for c in pool:
+            lines.append(f"| {c} | {np.mean([means[c][d][0] for d in datasets]):.4f} | {r_pool[c]:.2f} | "
+                         f"{np.mean([means[c][d][2] for d in datasets]):.2f}× |")
+        rows = lodo(means, datasets)
+        chosen = {d: v for d, _, v in rows}
+        lodo_means = dict(means)
+        lodo_means["LODO"] = {d: (chosen[d], 0.0, 0.0) for d in datasets}
+        r_lodo = ranks(lodo_means, ["LODO", *PYOD], datasets)
+        lines += ["", ("## Leave one dataset out: the configuration chosen on the other tables "
+                       "(best mean AUROC), measured on the held-out one"), "",
+                  "| held-out table | chosen without it | its AUROC there |", "|---|---|---|"]
+        lines += [f"| {d} | {c} | {v:.3f} |" for d, c, v in rows]
+        lines += ["", (f"LODO mean AUROC {np.mean(list(chosen.values())):.4f}, mean rank against PyOD's three "
+                       f"{r_lodo['LODO']:.2f} (IForest {r_lodo['PyOD IForest']:.2f}, ECOD {r_lodo['PyOD ECOD']:.2f}, "
+                       f"AutoEncoder {r_lodo['PyOD AutoEncoder']:.2f}).")]
+    return "\n".join(lines) + "\n"
+
+
+def cpu_id() -> str:
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return H.cpu_model()
+    return (f"{fields.get('model name', H.cpu_model())}, cpu family {fields.get('cpu family', '?')}, "
+            f"model {fields.get('model', '?')}, {os.cpu_count()} logical CPUs")
+
+
+def main(argv=None):
+    from npae.datasets import ODDS_NAMES
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(ODDS_NAMES), choices=ODDS_NAMES)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--data-dir", default=None, help="directory holding the ODDS .mat files")
+    parser.add_argument("--no-candidates", action="store_true", help="skip the LODO candidate configurations")
+    parser.add_argument("--out", type=Path, default=None, help="markdown path (default benchmarks/out/bench_odds.md)")
+    parser.add_argument("--results", action="store_true", help="also write the section of RESULTS.md")
+    parser.add_argument("--report-from", type=Path, default=None, help="rebuild the report from a saved .json")
+    H.add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    out = args.out or H.OUT_DIR / "bench_odds.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.report_from is not None:
+        res = json.loads(Path(args.report_from).read_text())
+    else:
+        import pyod
+
+        H.limit_threads(args.threads)
+        res = {"meta": {"machine": H.machine_info(), "cpu_id": cpu_id(), "pyod": pyod.__version__,
+                        "command": H.command_line("bench_odds.py", sys.argv[1:] if argv is None else argv),
+                        "git": H.git_state(), "seeds": args.seeds, "datasets": args.datasets},
+               "runs": {}, "shape": {}}
+        arms = [DEFAULT, *PYOD, *([] if args.no_candidates else CANDIDATES)]
+        log = H.logger("bench_odds")
+        t0 = time.perf_counter()
+        for ds in args.datasets:
+            res["runs"][ds] = {arm: [] for arm in arms}
+            for seed in args.seeds:
+                X_train, X_test, y_test, shape = split(ds, seed, args.data_dir)
+                res["shape"][ds] = shape
+                for arm in arms:
+                    r = run_arm(arm, seed, X_train, X_test, y_test)
+                    res["runs"][ds][arm].append({"seed": seed, **r})
+                    log(f"{ds} seed {seed} {arm}: AUROC {r['auroc']:.4f} ({r['seconds']:.2f} s)")
+            res["meta"]["elapsed_s"] = time.perf_counter() - t0
+            out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    report = build_report(res, args)
+    H.write_report(report, out, SECTION, results=args.results)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    H.reexec_without_openblas_env()
+    sys.exit(main())
