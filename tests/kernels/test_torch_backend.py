@@ -14,8 +14,21 @@ from npae.activations import ReLU, Sigmoid
 torch = pytest.importorskip("torch")
 
 
-def _t(a):
-    return torch.from_numpy(np.ascontiguousarray(a))
+#: the CPU always; a CUDA device where there is one (benchmarks/gpu_session.sh runs this file there)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+def _t(a, device="cpu"):
+    return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+
+def _np(t):
+    return t.cpu().numpy()
 
 
 def _reference(owner, name):
@@ -31,16 +44,16 @@ def test_every_torch_kernel_is_dispatched_on_torch_tensors():
 
 @pytest.mark.parametrize("cls, weight_decay", [(O.Adam, 0.0), (O.AdamW, 0.01)])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-6)])
-def test_fused_adam_matches_the_textbook_update(cls, weight_decay, dtype, rtol, rng):
+def test_fused_adam_matches_the_textbook_update(cls, weight_decay, dtype, rtol, rng, device):
     p0 = rng.standard_normal((40, 7)).astype(dtype)
     grads = [(rng.standard_normal(p0.shape) * 10.0 ** rng.integers(-4, 2)).astype(dtype) for _ in range(25)]
     out = {}
     for mode in ("fast", "reference"):
-        opt, param = cls(1e-3, weight_decay=weight_decay), _t(p0.copy())
+        opt, param = cls(1e-3, weight_decay=weight_decay), _t(p0.copy(), device)
         with kernels.use_kernels(mode):
             for g in grads:
-                opt.step([(param, _t(g))])
-        out[mode] = (param.numpy(), *(a.numpy() for a in opt.moments()[0]))
+                opt.step([(param, _t(g, device))])
+        out[mode] = (_np(param), *(_np(a) for a in opt.moments()[0]))
     assert out["fast"][0].dtype == np.dtype(dtype)
     np.testing.assert_allclose(out["fast"][0], out["reference"][0], rtol=rtol, atol=rtol * 1e-2)
     for got, want in zip(out["fast"][1:], out["reference"][1:]):
@@ -63,12 +76,13 @@ def test_fused_adam_continues_a_run_across_mode_switches(rng):
 
 def _dense(bias):
     layer = layers.Dense(5, 3, rng=0, dtype="float64", backend=B.get_backend("torch"))
-    layer.params["b"] += _t(bias)
+    layer.params["b"] += _t(bias, layer.params["b"].device)
     return layer
 
 
 def test_dense_forward_and_backward_match_the_reference(rng):
-    x, g = _t(rng.standard_normal((8, 5))), _t(rng.standard_normal((8, 3)))
+    on = B.get_backend("torch").device  # the torch backend's device: CUDA where there is one
+    x, g = _t(rng.standard_normal((8, 5)), on), _t(rng.standard_normal((8, 3)), on)
     bias = rng.standard_normal(3)
     results = {}
     for mode in ("fast", "reference"):
@@ -81,13 +95,13 @@ def test_dense_forward_and_backward_match_the_reference(rng):
         results[mode] = (z, dx, layer.grads["W"], layer.grads["b"])
     assert results["fast"][2] is not None
     for got, want in zip(results["fast"], results["reference"]):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(_np(got), _np(want), rtol=1e-12)
 
 
-def test_relu_and_its_backward_are_bit_exact(rng):
-    z = _t(rng.standard_normal((6, 9)).astype(np.float32))
+def test_relu_and_its_backward_are_bit_exact(rng, device):
+    z = _t(rng.standard_normal((6, 9)).astype(np.float32), device)
     z[0, :3] = 0.0
-    g = _t(rng.standard_normal((6, 9)).astype(np.float32))
+    g = _t(rng.standard_normal((6, 9)).astype(np.float32), device)
     act = layers.Activation(ReLU())
     with kernels.use_kernels("reference"):
         h_ref, d_ref = act.forward(z), act.backward(g)
@@ -117,14 +131,14 @@ def test_sigmoid_matches_the_stable_reference_even_far_in_the_tails(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bce_value_and_gradient_match_the_reference(dtype, rng):
-    x = _t(rng.random((7, 11)).astype(dtype))
-    y = _t((rng.standard_normal((7, 11)) * 8.0).astype(dtype))
+def test_bce_value_and_gradient_match_the_reference(dtype, rng, device):
+    x = _t(rng.random((7, 11)).astype(dtype), device)
+    y = _t((rng.standard_normal((7, 11)) * 8.0).astype(dtype), device)
     _, reference = _reference(losses, "bce_with_logits_and_grad")
     want_v, want_g = reference(x, y)
     got_v, got_g = losses.bce_with_logits_and_grad(x, y)
-    np.testing.assert_allclose(got_v.numpy(), want_v.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(got_g.numpy(), want_g.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(_np(got_v), _np(want_v), rtol=1e-6)
+    np.testing.assert_allclose(_np(got_g), _np(want_g), rtol=1e-6, atol=1e-7)
 
 
 def test_a_model_trains_alike_on_both_modes_of_the_torch_backend():
