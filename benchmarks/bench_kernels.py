@@ -6,8 +6,8 @@ For every kernel a training step calls on its hot path (the numba loops on NumPy
 calls on the torch backend) at the sizes of the benchmarked AE (``harness.MODELS["ae"]``, batch 128
 and 512): the best time of many calls, the bytes the kernel must move at least (each input read
 once, each output written once, as counted in the table), and the *bound* = those bytes ÷ the
-bandwidth of a stream copy (``np.copyto``, one thread, reading and writing the same total bytes as
-the kernel: 2 words per element of the same element count, so it sits in the same cache level).
+bandwidth of a stream copy (STREAM's scale a = s·b in NumPy, one thread, 2 words per element of the
+kernel's element count, so it sits in the same cache level), timed in blocks alternating with the kernel.
 fraction = bound ÷ measured time (1 = the kernel streams as fast as a copy). For the numba loops
 the table also lists the packed (SIMD) instructions of the generated machine code
 (``npae.kernels._compiled.packed_instructions``): a loop that did not vectorise shows none.
@@ -54,10 +54,14 @@ def best_seconds(fns: dict, min_time: float = 0.05, rounds: int = 9) -> dict:
 
 
 def copier(n: int):
-    """``np.copyto(a, b)`` on n float32 elements: a stream copy moving 2·n·4 bytes."""
+    """a = s·b on n float32 elements (STREAM's "scale"): a stream copy moving 2·n·4 bytes.
+
+    NumPy's vectorised multiply rather than ``np.copyto``: the latter goes through the C library's
+    memmove, whose speed jumps erratically with size and alignment (non-temporal stores)."""
     b = np.random.default_rng(0).random(n, dtype=np.float32)
     a = np.empty_like(b)
-    return lambda: np.copyto(a, b)
+    s = np.float32(1.5)
+    return lambda: np.multiply(b, s, out=a)
 
 
 def _packed(compiled) -> str:
@@ -148,7 +152,7 @@ def kernel_bounds(batch_sizes=(128, 512), log=None) -> list:
 def kernel_lines(rows) -> list:
     lines = ["## Each compiled or fused kernel against its bound", "",
              "Bound = the bytes the kernel must move (every input read once, every output written once) ÷ the "
-             "bandwidth of a one-thread `np.copyto` stream copy of the same element count (same cache level), "
+             "bandwidth of a one-thread stream copy (STREAM scale, a = s·b) of the same element count (same cache level), "
              "measured in the same run; fraction = bound ÷ best measured time (`benchmarks/bench_kernels.py`). "
              "Packed = the SIMD arithmetic in the numba loop's machine code (`_compiled.packed_instructions`).",
              "",
