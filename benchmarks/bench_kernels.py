@@ -7,7 +7,8 @@ calls on the torch backend) at the sizes of the benchmarked AE (``harness.MODELS
 and 512): the best time of many calls, the bytes the kernel must move at least (each input read
 once, each output written once, as counted in the table), and the *bound* = those bytes ÷ the
 bandwidth of a stream copy (STREAM's scale a = s·b in NumPy, one thread, 2 words per element of the
-kernel's element count, so it sits in the same cache level), timed in blocks alternating with the kernel.
+kernel's element count, so it sits in the same cache level), timed in blocks alternating with the kernel;
+for PyTorch's kernels the copy is PyTorch's own (``torch.mul(b, s, out=a)``) on the same threads.
 fraction = bound ÷ measured time (1 = the kernel streams as fast as a copy). For the numba loops
 the table also lists the packed (SIMD) instructions of the generated machine code
 (``npae.kernels._compiled.packed_instructions``): a loop that did not vectorise shows none.
@@ -62,6 +63,15 @@ def copier(n: int):
     a = np.empty_like(b)
     s = np.float32(1.5)
     return lambda: np.multiply(b, s, out=a)
+
+
+def torch_copier(n: int):
+    """The same stream copy in PyTorch (``torch.mul(b, s, out=a)``), on PyTorch's threads as its kernels."""
+    import torch
+
+    b = torch.rand(n)
+    a = torch.empty_like(b)
+    return lambda: torch.mul(b, 1.5, out=a)
 
 
 def _packed(compiled) -> str:
@@ -138,7 +148,7 @@ def kernel_bounds(batch_sizes=(128, 512), log=None) -> list:
             if name in seen:  # the parameter-sized kernels do not depend on the batch
                 continue
             seen.add(name)
-            best = best_seconds({"kernel": fn, "copy": copier(n)})
+            best = best_seconds({"kernel": fn, "copy": (torch_copier if "torch" in name else copier)(n)})
             t = best["kernel"]
             copy = 2 * 4 * n / best["copy"] / 1e9
             bound = nbytes / (copy * 1e9)
@@ -152,8 +162,9 @@ def kernel_bounds(batch_sizes=(128, 512), log=None) -> list:
 def kernel_lines(rows) -> list:
     lines = ["## Each compiled or fused kernel against its bound", "",
              "Bound = the bytes the kernel must move (every input read once, every output written once) ÷ the "
-             "bandwidth of a one-thread stream copy (STREAM scale, a = s·b) of the same element count (same cache level), "
-             "measured in the same run; fraction = bound ÷ best measured time (`benchmarks/bench_kernels.py`). "
+             "bandwidth of a stream copy (STREAM scale, a = s·b) of the same element count (same cache level), "
+             "in NumPy on one thread for the numba loops, in PyTorch on its threads for PyTorch's kernels, "
+             "timed alternately with the kernel; fraction = bound ÷ best measured time (`benchmarks/bench_kernels.py`). "
              "Packed = the SIMD arithmetic in the numba loop's machine code (`_compiled.packed_instructions`).",
              "",
              "| kernel | best ms | MB moved | GB/s | copy GB/s | bound ms | **fraction of bound** | packed instructions |",
