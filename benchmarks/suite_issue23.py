@@ -82,22 +82,50 @@ def run(cfg, argv, log) -> int:
     infer = RUN.inference_throughput(Xtr, Xte, 3, 10 if q else 20, ("fast",))
     log("inference: " + "; ".join(f"{k}: fast ÷ torch {v['paired'][('fast', 'torch')]:.2f}" for k, v in infer.items()))
 
+    phases = step_phases(Xtr, 10 if q else 20, log)
+    log("timed the phases of an AE step on both npae backends and the twins' whole steps")
+
     contractive = None
     if not cfg.no_contractive:
         import bench_contractive as BC
 
         H.WAIT()
-        contractive = BC.run_benchmark(2 if q else 3, 15.0 if q else 40.0, q, log)
+        contractive = BC.run_benchmark(2 if q else 3, 15.0 if q else 30.0, q, log)
 
     meta = {"command": H.command_line("run.py", argv), "machine": machine, "data": source,
             "fit_rows": Xfit.shape[0], "wall_s": time.perf_counter() - started,
             "load_end": ", ".join(f"{v:.2f}" for v in os.getloadavg())}
-    text = report(cfg, meta, peak, bw, kernel_rows, fits, infer, contractive)
+    text = report(cfg, meta, peak, bw, kernel_rows, fits, infer, contractive, phases)
     print(text)
     for path in H.write_report(text, cfg.out, H.host_section(SECTION, machine["host_kind"]),
                                results=cfg.out is None and not q, demote=2):
         log(f"wrote {path}")
     return 0
+
+
+def step_phases(X, reps: int, log) -> dict:
+    """{arm: [(phase, best ms, median ms, load)]}: where one AE step's time goes, batch 128 and 512,
+    npae on NumPy and on its torch backend (``run.phase_list``), and the twins' whole steps."""
+    import run as RUN
+    import torch
+    from twins import family_twin, make_step
+
+    out = {}
+    for bs in (128, 512):
+        xb = X[:bs]
+        for arm, batch, backend in (("npae-NumPy", xb, "numpy"), ("npae-torch", torch.from_numpy(xb), "torch")):
+            model = H.make_npae("ae", batch_size=bs, backend=backend)
+            model.loss_and_grad(batch)
+            out[(arm, bs)] = H.time_phases(RUN.phase_list(model, batch), reps, log)
+        tx = torch.from_numpy(xb)
+        twins = []
+        for label, fused in (("PyTorch twin, default Adam: whole step", False),
+                             ("PyTorch twin, fused Adam: whole step", True)):
+            twin, loss_fn = family_twin("ae")
+            step = make_step(twin, loss_fn, fused=fused)
+            twins.append((label, lambda s=step: s(tx)))
+        out[("PyTorch", bs)] = H.time_phases(twins, reps, log)
+    return out
 
 
 def _verdict(value: float, target) -> str:
@@ -106,7 +134,7 @@ def _verdict(value: float, target) -> str:
     return f"**{value:.2f}×** {'✓' if value >= target else '✗'}"
 
 
-def report(cfg, meta, peak, bw, kernel_rows, fits, infer, contractive) -> str:
+def report(cfg, meta, peak, bw, kernel_rows, fits, infer, contractive, phases=None) -> str:
     kind = meta["machine"]["host_kind"]
     targets = _targets(kind)
     lines = [f"# Issue 23: npae on NumPy and on its torch backend vs PyTorch's default and fused Adam ({kind})", ""]
@@ -182,6 +210,16 @@ def report(cfg, meta, peak, bw, kernel_rows, fits, infer, contractive) -> str:
                   "their measurement): rerun on a quiet machine before quoting fractions.", ""]
 
     lines += BK.kernel_lines(kernel_rows)
+
+    if phases:
+        lines += ["## Where an AE step's time goes (profile by phase)", "",
+                  "`run.phase_list`: each phase of one `train_step` of the AE 784-512-128-32 timed alone "
+                  "(best and median of repeated calls, ms); the twins' whole steps for comparison.", "",
+                  "| arm, batch | phase | best ms | median ms |", "|---|---|---:|---:|"]
+        for (arm, bs), rows in phases.items():
+            for name, best, med, _ in rows:
+                lines.append(f"| {arm} {bs} | {name} | {best:.2f} | {med:.2f} |")
+        lines.append("")
 
     lines += ["## Inference against the twins under `torch.no_grad()` (target ≥ 1.3×)", "",
               "`transform` and `score_samples` on the 10,000 test rows, NumPy in and out, npae on NumPy (fast "
