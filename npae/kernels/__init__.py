@@ -17,8 +17,10 @@ How a kernel takes over
 ``KERNELS`` below is the whole table: reference attribute (a module function such as
 ``npae.ops.sigmoid`` or a method such as ``npae.optimizers.Adam._update``), kernel, backends.
 ``install()`` runs once, when ``npae`` is imported, and puts a small dispatcher in each
-reference's place. On every call the dispatcher looks at the mode and at the backend of the
-array argument: in ``"fast"`` mode, on a backend the kernel serves, it calls the kernel;
+reference's place. A reference may have one kernel per backend (NumPy's array or compiled
+forms in the modules named after the reference modules, PyTorch's own calls in ``torch_backend``).
+On every call the dispatcher looks at the mode and at the backend of the array argument: in
+``"fast"`` mode, on a backend one of its kernels serves, it calls that kernel;
 otherwise it calls the reference function itself, unchanged. The reference modules never import
 this package, so a learner reading them never meets a kernel, and::
 
