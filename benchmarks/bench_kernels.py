@@ -136,7 +136,7 @@ def kernel_cases(batch: int) -> list:
 
     cases.append((f"BCE value + gradient (torch backend kernel), {batch}×784",
                   lambda: KT.bce_with_logits_and_grad(tx, ty), 3 * 4 * x.size, x.size,
-                  "PyTorch ops, 7 passes (bound counts 1)"))
+                  "PyTorch ops: fused BCE, sigmoid, − x (transcendental-bound; the bound counts one pass)"))
     return cases
 
 
