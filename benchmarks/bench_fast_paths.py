@@ -91,7 +91,7 @@ def kernels_called(name: str, xb: np.ndarray, K) -> list:
 
         return call
 
-    saved = [(spec, dispatcher_of(spec)) for spec in K.KERNELS]
+    saved = [(spec, dispatcher_of(spec)) for spec in K.kernels_for("numpy")]
     try:
         for spec, dispatcher in saved:
             setattr(spec.owner, spec.name, noting(spec, dispatcher))
@@ -102,7 +102,7 @@ def kernels_called(name: str, xb: np.ndarray, K) -> list:
     finally:
         for spec, dispatcher in saved:
             setattr(spec.owner, spec.name, dispatcher)
-    return [spec for spec in K.KERNELS if spec in hits]
+    return [spec for spec in K.kernels_for("numpy") if spec in hits]
 
 
 class Variant:
@@ -192,7 +192,7 @@ def primitives(K, quick: bool, log) -> list:
     }
     calls = 20 if quick else 300
     rows = []
-    for spec in K.KERNELS:
+    for spec in K.kernels_for("numpy"):
         a = args.get(spec.reference_name)
         if a is None:
             continue

@@ -40,14 +40,14 @@ def npae_fit(name: str, X, batch_size: int, epochs: int, mode: str = "fast", bac
     return run
 
 
-def torch_fit(name: str, X_t, batch_size: int, epochs: int, seed: int = 0):
+def torch_fit(name: str, X_t, batch_size: int, epochs: int, seed: int = 0, fused: bool = False):
     """A callable that trains a fresh twin of ``name`` on the tensor X_t, a shuffled index per epoch;
-    returns the per-epoch mean losses."""
+    returns the per-epoch mean losses. ``fused``: ``torch.optim.Adam(fused=True)``."""
 
     def run():
         torch.manual_seed(seed)
         twin, loss_fn = family_twin(name, seed=seed)
-        step = make_step(twin, loss_fn)
+        step = make_step(twin, loss_fn, fused=fused)
         n = X_t.shape[0]
         history = []
         for _ in range(epochs):
@@ -104,3 +104,39 @@ def torch_backend_fit(name: str, X: np.ndarray, batch_size: int, epochs: int, re
            "torch": torch_fit(name, X_t, batch_size, epochs)}
     rec = H.paired_timing(fns, repeats, budget_s)
     return H.summarize_arms(rec, epochs * X.shape[0])
+
+
+#: The arms of ``suite_fit`` (issue 23): npae on NumPy, npae on its torch backend, and the two twins.
+SUITE_ARMS = ("fast", "npae_torch", "torch", "torch_fused")
+
+
+def suite_fit(name: str, X: np.ndarray, batch_size: int, epochs: int, repeats: int, budget_s: float,
+              warm_rows: int = 2048) -> dict:
+    """Whole fits, interleaved: npae fast on NumPy rows, npae fast on its torch backend (the rows as a
+    tensor), the PyTorch loop with ``torch.optim.Adam()`` defaults and with ``Adam(fused=True)``.
+
+    Returns ``harness.summarize_arms`` over ``SUITE_ARMS`` plus "history" (last block's losses).
+    """
+    X_t = torch.from_numpy(X)
+    small = X[:max(warm_rows, batch_size)]
+    small_t = torch.from_numpy(small)
+    warm_up({"fast": npae_fit(name, small, batch_size, 1), "npae_torch": npae_fit(name, small_t, batch_size, 1,
+                                                                                  backend="torch"),
+             "torch": torch_fit(name, small_t, batch_size, 1), "torch_fused": torch_fit(name, small_t, batch_size, 1,
+                                                                                         fused=True)})
+    fns = {"fast": npae_fit(name, X, batch_size, epochs), "npae_torch": npae_fit(name, X_t, batch_size, epochs,
+                                                                                 backend="torch"),
+           "torch": torch_fit(name, X_t, batch_size, epochs), "torch_fused": torch_fit(name, X_t, batch_size, epochs,
+                                                                                      fused=True)}
+    last = {}
+
+    def keep(arm, fn):
+        def run():
+            last[arm] = fn()
+        return run
+
+    rec = H.paired_timing({arm: keep(arm, fn) for arm, fn in fns.items()}, repeats, budget_s)
+    out = H.summarize_arms(rec, epochs * X.shape[0])
+    out["history"] = {arm: (list(map(float, v.history_["loss"])) if not arm.startswith("torch") else v)
+                      for arm, v in last.items()}
+    return out

@@ -178,6 +178,27 @@ def cpu_flags() -> set:
     return set()
 
 
+def cpu_identity() -> dict:
+    """{"family", "model", "avx512"} of this CPU from /proc/cpuinfo ("?" where unreadable).
+
+    ``cpu family``/``model`` name the microarchitecture (AMD family 25 model 1 is Zen 3, model 17
+    Zen 4; Intel family 6 models differ by generation): one vendor's hosts differ as much as two
+    vendors', so every figure carries them.
+    """
+    out = {"family": "?", "model": "?"}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key = line.split(":", 1)[0].strip()
+            if key == "cpu family" and out["family"] == "?":
+                out["family"] = line.split(":", 1)[1].strip()
+            elif key == "model" and out["model"] == "?":
+                out["model"] = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    out["avx512"] = "avx512f" in cpu_flags()
+    return out
+
+
 def cpu_vendor() -> str:
     """"GenuineIntel", "AuthenticAMD", … from /proc/cpuinfo, else the platform's machine name."""
     try:
@@ -202,6 +223,7 @@ def host_kind(model: str | None = None, vendor: str | None = None, flags=None, c
     flags = cpu_flags() if flags is None else set(flags)
     cpus = os.cpu_count() if cpus is None else cpus
     maker = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}.get(vendor, vendor)
+    ident = cpu_identity() if model == cpu_model() else {"family": "?", "model": "?"}
     family = next((f for f in ("Xeon", "EPYC", "Core", "Ryzen", "Threadripper", "Atom", "Neoverse", "Graviton")
                    if f.lower() in model.lower()), "")
     if not family and maker not in ("Intel", "AMD"):
@@ -209,7 +231,8 @@ def host_kind(model: str | None = None, vendor: str | None = None, flags=None, c
     vector = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "AVX" if "avx" in flags
               else "NEON" if "asimd" in flags or "neon" in flags else "")
     detail = ", ".join(x for x in (f"{cpus} vCPU", vector) if x)
-    return f"{' '.join(x for x in (maker, family) if x)} ({detail})"
+    arch = f"family {ident['family']} model {ident['model']}" if ident["family"] != "?" else ""
+    return f"{' '.join(x for x in (maker, family, arch) if x)} ({detail})"
 
 
 def machine_info(torch_used: bool = True) -> dict:
@@ -221,6 +244,7 @@ def machine_info(torch_used: bool = True) -> dict:
     info = {
         "cpu": cpu_model(),
         "host_kind": host_kind(),
+        "cpu_id": cpu_identity(),
         "logical_cpus": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
@@ -246,7 +270,10 @@ def machine_lines(info: dict, command: str | None = None) -> list:
         lines.append(f"- Command: `{command}`")
     lines.append(f"- Date: {info['date']}; load average at start: {info['load']}")
     kind = f", host kind *{info['host_kind']}*" if info.get("host_kind") else ""
-    lines.append(f"- CPU: **{info['cpu']}** ({info['logical_cpus']} logical CPUs{kind}), {info['os']}")
+    ident = info.get("cpu_id")
+    arch = (f", cpu family {ident['family']}, model {ident['model']}, AVX-512 {'yes' if ident['avx512'] else 'no'}"
+            if ident else "")
+    lines.append(f"- CPU: **{info['cpu']}**{arch} ({info['logical_cpus']} logical CPUs{kind}), {info['os']}")
     versions = f"Python {info['python']}, numpy {info['numpy']}, npae {info['npae']}"
     if "torch" in info:
         versions += f", torch {info['torch']} ({info['torch_threads']} threads, {info['torch_blas']})"
@@ -603,7 +630,7 @@ def time_phases(phases, reps: int, log=None) -> list:
 
 # ------------------------------------------------------------------------------ report
 ARM_LABELS = {"fast": "npae fast", "reference": "npae reference", "npae_torch": "npae torch backend",
-              "torch": "PyTorch"}
+              "torch": "PyTorch", "torch_fused": "PyTorch fused Adam"}
 
 
 def fmt(x: float, digits: int = 0) -> str:
@@ -625,8 +652,9 @@ def arm_table(label: str, rows, arms, unit_digits: int = 0) -> list:
     ``rows`` is [(row label, summarize_arms(...) result)]; ``arms`` a subset of
     ("fast", "reference", "npae_torch", "torch") in that order.
     """
-    pairs = [(a, b) for a, b in (("fast", "torch"), ("reference", "torch"), ("npae_torch", "torch"),
-                                 ("fast", "reference")) if a in arms and b in arms]
+    pairs = [(a, b) for a, b in (("fast", "torch"), ("fast", "torch_fused"), ("reference", "torch"),
+                                 ("npae_torch", "torch"), ("npae_torch", "torch_fused"), ("fast", "reference"))
+             if a in arms and b in arms]
     head = [label] + [f"{ARM_LABELS[a]} best / median" for a in arms]
     head += [f"{ARM_LABELS[a].replace('npae ', '')} ÷ {ARM_LABELS[b].replace('npae ', '')}: best · median · paired"
              for a, b in pairs]

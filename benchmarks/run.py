@@ -3,6 +3,7 @@
     python benchmarks/run.py --wait-quiet 90        # full run; writes its host kind's section of RESULTS.md
     python benchmarks/run.py --quick                # smoke run: prints, writes nothing unless --out
     python benchmarks/run.py --ab-tree PATH         # A/B: this checkout's npae against PATH's npae
+    python benchmarks/run.py --suite issue23        # issue 23's table: npae (NumPy, torch) vs default and fused-Adam twins
 
 Three arms, timed in interleaved blocks in the same process (``harness.paired_timing``):
 
@@ -740,6 +741,11 @@ def parse_args(argv):
                         help="elements per array of the main-memory triad (2**24; quick: 2**20)")
     parser.add_argument("--skip-fit", action="store_true",
                         help="leave out the end-to-end fit, torch-backend and roofline-of-fit rows")
+    parser.add_argument("--suite", choices=("issue23",), default=None,
+                        help="issue23: end-to-end fit of every model at batch 128 and 512, npae on NumPy and on its "
+                             "torch backend against the default-Adam and fused-Adam PyTorch twins, the roofline per "
+                             "model, each kernel against its bound, inference and the contractive penalty (~7 min)")
+    parser.add_argument("--no-contractive", action="store_true", help="suite: leave out the contractive penalty")
     parser.add_argument("--ab-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--arms", default="fast", help=argparse.SUPPRESS)
     H.add_common_arguments(parser)
@@ -773,6 +779,10 @@ def main(argv=None) -> int:
     log = H.logger("run.py")
     if cfg.ab_tree:
         return ab_compare(cfg, argv, log)
+    if cfg.suite == "issue23":
+        import suite_issue23
+
+        return suite_issue23.run(cfg, argv, log)
 
     started = time.perf_counter()
     machine = H.machine_info()

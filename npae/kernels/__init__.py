@@ -17,8 +17,10 @@ How a kernel takes over
 ``KERNELS`` below is the whole table: reference attribute (a module function such as
 ``npae.ops.sigmoid`` or a method such as ``npae.optimizers.Adam._update``), kernel, backends.
 ``install()`` runs once, when ``npae`` is imported, and puts a small dispatcher in each
-reference's place. On every call the dispatcher looks at the mode and at the backend of the
-array argument: in ``"fast"`` mode, on a backend the kernel serves, it calls the kernel;
+reference's place. A reference may have one kernel per backend (NumPy's array or compiled
+forms in the modules named after the reference modules, PyTorch's own calls in ``torch_backend``).
+On every call the dispatcher looks at the mode and at the backend of the array argument: in
+``"fast"`` mode, on a backend one of its kernels serves, it calls that kernel;
 otherwise it calls the reference function itself, unchanged. The reference modules never import
 this package, so a learner reading them never meets a kernel, and::
 
@@ -51,7 +53,7 @@ import npae.ops
 import npae.optimizers
 import npae.penalties.sparsity
 from npae import backend as B
-from npae.kernels import activations, layers, losses, noise, ops, optimizers, penalties
+from npae.kernels import activations, layers, losses, noise, ops, optimizers, penalties, torch_backend
 from npae.validation import check_option
 
 __all__ = ["KERNELS", "MODES", "Kernel", "get_kernels", "install", "kernels_for", "reference", "set_kernels", "use_kernels"]
@@ -94,26 +96,38 @@ def _optimizer_parameter(optimizer, param, *args, **kwargs):
     return param
 
 
-# The whole table: what replaces what, on which backends. NumPy is the only backend measured so
-# far (benchmarks/bench_fast_paths.py); other backends run the reference until a kernel pays there.
+# The whole table: what replaces what, on which backends. A reference may have one kernel per
+# backend (NumPy's compiled or array forms, torch's own calls); each serves only the backends where
+# it was measured (benchmarks/RESULTS.md); the others run the reference.
 _NUMPY = ("numpy",)
+_TORCH = ("torch",)
 KERNELS = (
     Kernel(npae.ops, "sigmoid", ops.sigmoid, _NUMPY),
+    Kernel(npae.ops, "sigmoid", torch_backend.sigmoid, _TORCH, exact=False, tolerance=1e-6),
     Kernel(npae.ops, "softplus", ops.softplus, _NUMPY, exact=False, tolerance=4e-7),
     Kernel(npae.activations.ReLU, "f", activations.relu, _NUMPY, array_arg=1),
+    Kernel(npae.activations.ReLU, "f", torch_backend.relu, _TORCH, array_arg=1),
     Kernel(npae.losses, "bce_with_logits_and_grad", losses.bce_with_logits_and_grad, _NUMPY,
+           exact=False, tolerance=1e-6),
+    Kernel(npae.losses, "bce_with_logits_and_grad", torch_backend.bce_with_logits_and_grad, _TORCH,
            exact=False, tolerance=1e-6),
     Kernel(npae.penalties.sparsity, "kl_sparsity_and_grad", penalties.kl_sparsity_and_grad, _NUMPY,
            exact=False, tolerance=1e-6),
-    Kernel(npae.layers.Layer, "zero_grad", layers.zero_grad, _NUMPY, probe=_layer_parameter),
+    Kernel(npae.layers.Layer, "zero_grad", layers.zero_grad, (*_NUMPY, *_TORCH), probe=_layer_parameter),
     Kernel(npae.layers.Dense, "forward", layers.dense_forward, _NUMPY, array_arg=1),
+    Kernel(npae.layers.Dense, "forward", torch_backend.dense_forward, _TORCH, array_arg=1,
+           exact=False, tolerance=1e-6),
     Kernel(npae.layers.Dense, "backward", layers.dense_backward, _NUMPY, probe=_layer_parameter),
+    Kernel(npae.layers.Dense, "backward", torch_backend.dense_backward, _TORCH, probe=_layer_parameter),
     Kernel(npae.layers.Activation, "backward", layers.activation_backward, _NUMPY, array_arg=1),
+    Kernel(npae.layers.Activation, "backward", torch_backend.activation_backward, _TORCH, array_arg=1),
     Kernel(npae.noise.NoiseLayer, "backward", noise.noise_backward, _NUMPY, array_arg=1),
     Kernel(npae.noise.GaussianNoise, "_apply", noise.gaussian_apply, _NUMPY if noise.HAVE_NUMBA else (), array_arg=1),
     Kernel(npae.noise.MaskingNoise, "_apply", noise.masking_apply, _NUMPY, array_arg=1),
     Kernel(npae.noise.SaltAndPepperNoise, "_apply", noise.salt_and_pepper_apply, _NUMPY, array_arg=1),
     Kernel(npae.optimizers.Adam, "_update", optimizers.adam_update, _NUMPY, probe=_optimizer_parameter,
+           exact=False, tolerance=1e-6),
+    Kernel(npae.optimizers.Adam, "_update", torch_backend.adam_update, _TORCH, probe=_optimizer_parameter,
            exact=False, tolerance=1e-6),
 )
 
@@ -171,20 +185,28 @@ def _backend_name(x) -> str | None:
         return name
 
 
-def _dispatcher(spec: Kernel, reference_fn):
-    backends = frozenset(spec.backends)
-    kernel, probe, position = spec.kernel, spec.probe, spec.array_arg
+def _dispatcher(specs, reference_fn):
+    """One dispatcher for every kernel of one reference: the array's backend picks the kernel."""
+    table = {backend: spec.kernel for spec in specs for backend in spec.backends}
+    probe, position = specs[0].probe, specs[0].array_arg
     mode = B.kernel_mode
 
     @functools.wraps(reference_fn)
     def dispatch(*args, **kwargs):
         if mode() == "fast":
             deciding = probe(*args, **kwargs) if probe is not None else args[position]
-            if _backend_name(deciding) in backends:
+            kernel = table.get(_backend_name(deciding))
+            if kernel is not None:
                 return kernel(*args, **kwargs)
         return reference_fn(*args, **kwargs)
 
-    dispatch.__npae_kernel__ = spec
+    def kernel_for(x):
+        """The kernel this dispatcher calls for arrays like ``x`` in fast mode (None: the reference)."""
+        return table.get(_backend_name(x))
+
+    dispatch.__npae_kernel__ = specs[0]
+    dispatch.__npae_kernels__ = tuple(specs)
+    dispatch.kernel_for = kernel_for
     return dispatch
 
 
@@ -196,16 +218,19 @@ def install() -> None:
     path to a reference reaches its dispatcher.
     """
     npae_modules = [m for name, m in sorted(sys.modules.items()) if name == "npae" or name.startswith("npae.")]
+    grouped: dict = {}
     for spec in KERNELS:
-        key = (spec.owner, spec.name)
+        grouped.setdefault((spec.owner, spec.name), []).append(spec)
+    for key, specs in grouped.items():
         if key in _REFERENCES:
             continue
-        reference_fn = spec.owner.__dict__[spec.name] if isinstance(spec.owner, type) else getattr(spec.owner, spec.name)
+        owner, name = key
+        reference_fn = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
         _REFERENCES[key] = reference_fn
-        dispatcher = _dispatcher(spec, reference_fn)
-        setattr(spec.owner, spec.name, dispatcher)
-        if not isinstance(spec.owner, type):
+        dispatcher = _dispatcher(specs, reference_fn)
+        setattr(owner, name, dispatcher)
+        if not isinstance(owner, type):
             for module in npae_modules:
-                if module is not None and getattr(module, spec.name, None) is reference_fn:
-                    setattr(module, spec.name, dispatcher)
+                if module is not None and getattr(module, name, None) is reference_fn:
+                    setattr(module, name, dispatcher)
 

@@ -45,7 +45,7 @@ def test_environment_variable_selects_the_reference_at_import():
 def test_every_table_entry_is_installed_and_keeps_the_reference_docstring():
     for spec in kernels.KERNELS:
         installed = spec.owner.__dict__[spec.name] if isinstance(spec.owner, type) else getattr(spec.owner, spec.name)
-        assert installed.__npae_kernel__ is spec
+        assert spec in installed.__npae_kernels__
         reference = kernels.reference(spec)
         assert reference is not installed and reference is not spec.kernel
         assert installed.__doc__ == reference.__doc__
@@ -61,13 +61,14 @@ def _spy(monkeypatch, spec):
         return original(*args, **kwargs)
 
     patched = kernels.Kernel(**{**spec.__dict__, "kernel": spy})
-    dispatcher = kernels._dispatcher(patched, kernels.reference(spec))
+    others = [k for k in kernels.KERNELS if (k.owner, k.name) == (spec.owner, spec.name) and k is not spec]
+    dispatcher = kernels._dispatcher([patched, *others], kernels.reference(spec))
     monkeypatch.setattr(spec.owner, spec.name, dispatcher)
     return calls
 
 
-def _spec(owner, name):
-    return next(k for k in kernels.KERNELS if k.owner is owner and k.name == name)
+def _spec(owner, name, backend="numpy"):
+    return next(k for k in kernels.KERNELS if k.owner is owner and k.name == name and backend in k.backends)
 
 
 def test_fast_mode_calls_the_kernel_on_numpy_and_the_reference_elsewhere(monkeypatch):
@@ -205,3 +206,17 @@ def test_a_bad_npae_kernels_is_one_clear_error_where_the_mode_is_used(kernels_en
 def test_npae_kernels_is_read_case_insensitively(kernels_env, value):
     kernels_env(value)
     assert npae.get_kernels() == "reference"
+
+
+def test_one_reference_dispatches_to_the_kernel_of_each_backend(monkeypatch):
+    torch = pytest.importorskip("torch")
+    numpy_calls = _spy(monkeypatch, _spec(activations.ReLU, "f"))
+    relu = activations.ReLU()
+    relu.f(np.ones(3))
+    assert numpy_calls == [1]
+    torch_spec = _spec(activations.ReLU, "f", "torch")
+    torch_calls = _spy(monkeypatch, torch_spec)
+    out = relu.f(torch.tensor([-1.0, 2.0]))
+    assert torch_calls == [1] and out.tolist() == [0.0, 2.0]
+    relu.f(np.ones(3))
+    assert torch_calls == [1]  # NumPy arrays still reach NumPy's kernel

@@ -35,3 +35,15 @@ def test_bce_kernel_is_what_the_loss_object_runs_on_numpy(rng):
     value, grad = losses.BCE().value_and_grad(x, y)
     np.testing.assert_array_equal(value, fast.bce_with_logits_and_grad(x, y)[0])
     np.testing.assert_array_equal(grad, fast.bce_with_logits_and_grad(x, y)[1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bce_kernel_keeps_tiny_losses_of_confident_correct_logits(dtype):
+    """Targets 0 with logits far below 0: the loss is Σ log1p(e^y), far below 1. The kernel's log1p
+    from ``log`` keeps its relative accuracy there (a plain log(1 + e) would give 0)."""
+    y = np.array([[-30.0, -40.0, -17.0], [-3.0, -1e-3, -60.0]], dtype=dtype)
+    x = np.zeros_like(y)
+    value, _ = fast.bce_with_logits_and_grad(x, y)
+    want = np.log1p(np.exp(y.astype(np.float64))).sum(axis=1)
+    assert float(value[0]) > 0.0
+    np.testing.assert_allclose(value, want, rtol=1e-6)

@@ -62,3 +62,21 @@ def test_switching_modes_between_steps_continues_the_same_adam_run(rng):
         with kernels.use_kernels("fast" if i % 2 else "reference"):
             opt.step([(param, g)])
     np.testing.assert_allclose(param, ref, rtol=1e-12)
+
+
+def test_the_compiled_adam_loop_vectorises(rng):
+    """The loop's machine code holds packed square roots and divisions (x86), not one per element:
+    numba's default error model guards each division and kept it scalar."""
+    import platform
+
+    from npae.kernels import _compiled
+    from npae.kernels import optimizers as fast
+
+    if not fast.HAVE_NUMBA or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("needs numba on x86-64")
+    param = rng.standard_normal(64).astype("float32")
+    O.Adam(1e-3).step([(param, param.copy())])  # compiles the float32 signature
+    report = [r for sig, r in _compiled.packed_instructions(fast._adam_compiled).items() if "float32" in sig]
+    packed = set().union(*(r["packed"] for r in report))
+    assert any(k.split()[0] in ("vsqrtps", "sqrtps") for k in packed), packed
+    assert any(k.split()[0] in ("vdivps", "divps", "vrcpps", "rcpps") for k in packed), packed
