@@ -31,7 +31,7 @@ import sys
 from npae.activations import ReLU
 
 __all__ = ["activation_backward", "adam_update", "bce_with_logits_and_grad", "dense_backward", "dense_forward",
-           "relu", "sigmoid"]
+           "dense_infer", "relu", "sigmoid"]
 
 
 def _torch():
@@ -62,6 +62,11 @@ def adam_update(optimizer, param, grad, state) -> None:
 def dense_forward(layer, x):
     """Replaces ``npae.layers.Dense.forward`` on torch tensors: z = addmm(b, x, W); equal within rounding."""
     layer._x = x
+    return _torch().addmm(layer.params["b"], x, layer.params["W"])
+
+
+def dense_infer(layer, x):
+    """Replaces ``npae.layers.Dense.infer`` on torch tensors: addmm(b, x, W), no cache; equal within rounding."""
     return _torch().addmm(layer.params["b"], x, layer.params["W"])
 
 

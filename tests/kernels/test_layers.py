@@ -80,6 +80,19 @@ def test_dense_forward_kernel_is_bit_exact(rng):
     assert layer._x is x
 
 
+def test_dense_infer_kernel_is_bit_exact_and_keeps_no_cache(rng):
+    layer = Dense(7, 5, rng=0, dtype="float32", backend=B.get_backend("numpy"))
+    x = rng.standard_normal((9, 7)).astype("float32")
+    fast = layer.infer(x)
+    with kernels.use_kernels("reference"):
+        ref = layer.infer(x)
+    np.testing.assert_array_equal(fast, ref)
+    np.testing.assert_array_equal(fast, layer.forward(x))  # what forward returns
+    y = rng.standard_normal((3, 7)).astype("float32")
+    layer.infer(y)
+    assert layer._x is x  # inference left forward's cache alone
+
+
 @pytest.fixture(params=["compiled", "arrays"])
 def compiled(request, monkeypatch):
     from npae.kernels import layers as fast

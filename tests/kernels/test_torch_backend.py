@@ -98,6 +98,19 @@ def test_dense_forward_and_backward_match_the_reference(rng):
         np.testing.assert_allclose(_np(got), _np(want), rtol=1e-12)
 
 
+def test_dense_infer_matches_the_reference_and_keeps_no_cache(rng):
+    on = B.get_backend("torch").device
+    x, y = _t(rng.standard_normal((8, 5)), on), _t(rng.standard_normal((4, 5)), on)
+    layer = _dense(rng.standard_normal(3))
+    z = layer.forward(x)
+    fast = layer.infer(y)
+    with kernels.use_kernels("reference"):
+        ref = layer.infer(y)
+    np.testing.assert_allclose(_np(fast), _np(ref), rtol=1e-12)
+    np.testing.assert_allclose(_np(layer.infer(x)), _np(z), rtol=1e-12)
+    assert layer._x is x  # inference left forward's cache alone
+
+
 def test_relu_and_its_backward_are_bit_exact(rng, device):
     z = _t(rng.standard_normal((6, 9)).astype(np.float32), device)
     z[0, :3] = 0.0
