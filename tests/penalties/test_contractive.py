@@ -96,7 +96,9 @@ def test_chunked_recurrence_equals_one_chunk(xp, rng, random_encoder, encoder_fo
     rows = penalties.contractive_penalty_rows(Ws, zs, acts, max_elements=100)
     assert relative_error(rows, penalties.contractive_penalty_rows(Ws, zs, acts)) < 1e-13
     T = penalties.encoder_jacobian(Ws, zs, acts, max_elements=100)
-    assert relative_error(T, penalties.encoder_jacobian(Ws, zs, acts)) == 0.0
+    # bit-equal with NumPy's element-wise functions; torch's vectorised sigmoid (a kernel) rounds
+    # the tail of an array that a chunk ends differently, within one rounding step
+    assert relative_error(T, penalties.encoder_jacobian(Ws, zs, acts)) <= (1e-15 if xp.name == "torch" else 0.0)
     # "auto" above takes the Gram form for 6-5-4; the recurrence itself, chunked against one chunk:
     whole = contractive.recurrence_penalty_and_grad(Ws, zs, acts, weight=0.5)
     chunked = contractive.recurrence_penalty_and_grad(Ws, zs, acts, weight=0.5, max_elements=2 * 6 * 9 * 2)
