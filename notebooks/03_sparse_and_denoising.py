@@ -57,6 +57,7 @@ from array_api_compat import array_namespace
 import npae
 import npae.datasets
 import npae.exercises
+import npae.plotting
 from npae.gradcheck import check_model, numerical_gradient, relative_error
 from npae.metrics import psnr
 from npae.noise import corrupt
@@ -534,30 +535,11 @@ capstone_gap = float(np.max(np.abs(your_loss - npae_loss) / np.abs(npae_loss)))
 print(f"final training loss: yours {your_loss[-1]:.4f}, npae's {npae_loss[-1]:.4f} "
       f"(largest relative gap over the {len(npae_loss)} epochs: {capstone_gap:.1e})")
 
-fig = plt.figure(figsize=(12, 3.6))
-grid = fig.add_gridspec(3, 12)
-ax = fig.add_subplot(grid[:, :4])
-epochs_axis = np.arange(1, len(npae_loss) + 1)
-ax.plot(epochs_axis, npae_loss, "-", marker="o", label="npae, training")
-ax.plot(epochs_axis, your_loss, "--", marker="x", label="yours, training")
-ax.plot(epochs_axis, npae_model.history_["val_loss"], "-", marker="s", label="npae, validation")
-ax.plot(epochs_axis, your_model.history_["val_loss"], "--", marker="+", label="yours, validation")
-ax.set_xlabel("epoch")
-ax.set_ylabel("loss per image")
-ax.set_title("Your KL-sparse autoencoder against npae's")
-ax.legend(fontsize=7)
 shown = X_capstone_val[:8]
-for row, (label, images) in enumerate((("input", shown), ("npae", npae_model.reconstruct(shown)),
-                                       ("yours", your_model.reconstruct(shown)))):
-    for col in range(8):
-        image_ax = fig.add_subplot(grid[row, 4 + col])
-        image_ax.imshow(np.asarray(images[col]).reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
-        image_ax.set_xticks([])
-        image_ax.set_yticks([])
-        if col == 0:
-            image_ax.set_ylabel(label, fontsize=8)
-fig.tight_layout()
-plt.show()
+fig = npae.plotting.plot_model_comparison(
+    {"npae": npae_model.history_, "yours": your_model.history_}, shown,
+    {"npae": npae_model.reconstruct(shown), "yours": your_model.reconstruct(shown)}, title="Your KL-sparse autoencoder against npae's")
+fig  # noqa: B018 (a notebook displays the value of a cell's last line)
 
 # %% [markdown]
 # The reconstructions come from the two trained models: input on top, npae's below it, yours at the

@@ -65,16 +65,7 @@ HIDDEN = (64,) if QUICK else (256,)
 SEED = 0
 
 
-def reveal(exercise, *objects):
-    """Print npae's source of ``objects``, which answer chapter 1's ``exercise``, once it has passed in this
-    session (run ``npae.exercises.check(exercise, your_function)`` with your chapter 1 function first)."""
-    if exercise not in npae.exercises.progress(names=[exercise]).passed:
-        print(f"This code answers part of chapter 1's {exercise} exercise, so it is shown once your {exercise} "
-              f"has passed in this session:\nrun npae.exercises.check({exercise!r}, your_function) here, "
-              "then this cell again.")
-        return
-    for obj in objects:
-        print(inspect.getsource(obj))
+reveal = npae.exercises.reveal  # npae's code for an exercise, once yours has passed its check
 
 npae.set_backend("numpy")
 X_train, _ = npae.datasets.load_embedded("train")

@@ -32,6 +32,7 @@ __all__ = [
     "plot_latent_scatter",
     "plot_loss_curves",
     "plot_manifold_grid",
+    "plot_model_comparison",
     "plot_rate_distortion",
     "plot_reconstructions",
     "plot_roc_curves",
@@ -337,6 +338,66 @@ def plot_loss_curves(history: Mapping) -> Figure:
         axes[1].set_xlabel("epoch")
         axes[1].legend()
         axes[1].grid(alpha=0.3)
+    return fig
+
+
+def plot_model_comparison(histories: Mapping, X, reconstructions: Mapping, title: str | None = None,
+                          image_shape=None) -> Figure:
+    """Two or more models side by side: their loss curves (left) and their reconstructions of X (right).
+
+    Parameters
+    ----------
+    histories : dict[str, dict[str, list[float]]]
+        label → ``model.history_`` ("loss" required, "val_loss" drawn too), e.g.
+        ``{"npae": npae_model.history_, "yours": your_model.history_}``.
+    X : array of shape (n, D)
+        The inputs shown (a handful of rows), drawn on the first image row.
+    reconstructions : dict[str, array of shape (n, D)]
+        label → that model's reconstruction of X (``model.reconstruct(X)``), one image row each.
+    title : str, optional
+        The loss panel's title.
+    image_shape : (h, w), optional
+        Inferred for square D.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    histories = _check_mapping(histories, "histories")
+    reconstructions = _check_mapping(reconstructions, "reconstructions")
+    X = _host(X, "X", 2)
+    rows = {label: _host(x_hat, f"reconstructions[{label!r}]", 2) for label, x_hat in reconstructions.items()}
+    for label, x_hat in rows.items():
+        if x_hat.shape != X.shape:
+            raise ValueError(f"reconstructions[{label!r}] has shape {x_hat.shape}; X has {X.shape}: pass "
+                             "model.reconstruct(X) for the same X.")
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows to show.")
+    h, w = infer_image_shape(X.shape[1], image_shape)
+    fig = _figure(12.0, 3.8)
+    loss_ax, image_ax = fig.subplots(1, 2, width_ratios=(1, 2))
+    for (label, history), marker in zip(histories.items(), "oxs+^v"):
+        history = _check_mapping(history, f"histories[{label!r}]")
+        if "loss" not in history:
+            raise ValueError(f"histories[{label!r}] has no 'loss' entry; pass model.history_ after fit.")
+        for key, style in (("loss", "-"), ("val_loss", "--")):
+            if key in history:
+                values = _host(history[key], f"histories[{label!r}][{key!r}]", 1)
+                loss_ax.plot(np.arange(1, values.size + 1), values, style, marker=marker, markersize=4,
+                             label=f"{label}, {'training' if key == 'loss' else 'validation'}")
+    loss_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss per sample")
+    loss_ax.set_title(title or "loss curves")
+    loss_ax.legend(fontsize=7)
+    loss_ax.grid(alpha=0.3)
+    shown = [X, *rows.values()]
+    n = X.shape[0]
+    vmin, vmax = _value_range(*shown)
+    stacked = np.concatenate([images.reshape(n, h, w) for images in shown])
+    _show_mosaic(image_ax, _mosaic(stacked, n_cols=n), vmin, vmax)
+    image_ax.set_yticks([(h + 1) * i + (h - 1) / 2 for i in range(len(shown))], ["input", *rows])
+    image_ax.set_title("reconstructions")
     return fig
 
 

@@ -232,3 +232,24 @@ def test_rate_distortion_sorts_points_by_rate():
 def test_rate_distortion_refuse_mismatched_lengths():
     with pytest.raises(ValueError, match="must be equal"):
         plotting.plot_rate_distortion({"ae": ([8, 16], [20.0])})
+
+
+# ---------------------------------------------------------------- plot_model_comparison (the capstones)
+def test_model_comparison_draws_every_history_and_one_image_row_per_model(rng):
+    X = rng.random((5, 16))
+    histories = {"npae": {"loss": [3.0, 2.0, 1.5], "val_loss": [3.1, 2.2, 1.7]}, "yours": {"loss": [3.0, 2.1, 1.6]}}
+    fig = plotting.plot_model_comparison(histories, X, {"npae": X * 0.9, "yours": X * 0.8}, title="yours vs npae")
+    loss_ax, image_ax = fig.axes
+    assert loss_ax.get_title() == "yours vs npae"
+    assert len(loss_ax.get_lines()) == 3  # two curves of npae, one of yours
+    assert [t.get_text() for t in image_ax.get_yticklabels()] == ["input", "npae", "yours"]
+    mosaic = image_ax.get_images()[0].get_array()
+    assert mosaic.shape == (3 * 4 + 2, 5 * 4 + 4)  # three rows of five 4 × 4 images, 1-pixel gutters
+
+
+def test_model_comparison_refuses_a_reconstruction_of_other_rows(rng):
+    X = rng.random((5, 16))
+    with pytest.raises(ValueError, match=r"reconstructions\['yours'\] has shape \(4, 16\)"):
+        plotting.plot_model_comparison({"yours": {"loss": [1.0]}}, X, {"yours": X[:4]})
+    with pytest.raises(ValueError, match="has no 'loss' entry"):
+        plotting.plot_model_comparison({"yours": {"val_loss": [1.0]}}, X, {"yours": X})

@@ -14,9 +14,11 @@ checked* (no check has run in this session). Each notebook chapter ends with::
 
 from __future__ import annotations
 
+import inspect
+
 from npae.exercises.registry import REGISTRY, get
 
-__all__ = ["STATUSES", "Progress", "progress", "record", "reset_progress"]
+__all__ = ["STATUSES", "Progress", "progress", "record", "reset_progress", "reveal"]
 
 #: The status of one exercise, in the order the table groups them.
 STATUSES = ("passed", "failing", "not implemented", "not checked")
@@ -219,3 +221,20 @@ def progress(chapter=None, names=None) -> Progress:
         selected = [e.name for e in ordered]
         title = "all exercises"
     return Progress.of(_SESSION, selected, title)
+
+
+def reveal(name: str, *objects) -> bool:
+    """Print npae's own code for the exercise ``name`` (the source of ``objects``), but only once
+    your function for it has passed ``check`` in this session; until then say what to do.
+
+    The chapters call it right after an exercise, so a learner never sees the answer before
+    earning it. Returns whether the code was shown.
+    """
+    get(name)  # an unknown name is an error here, not a silent "not yet"
+    if name not in progress(names=[name]).passed:
+        print(f"npae's code for {name} is shown here once your {name} passes its check in this session: "
+              f"write it, run npae.exercises.check({name!r}, your_function), then run this cell again.")
+        return False
+    for obj in objects:
+        print(inspect.getsource(obj))
+    return True

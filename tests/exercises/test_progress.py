@@ -67,3 +67,24 @@ def test_progress_refuses_unknown_scopes():
         ex.progress(names=["dense_fowrard"])
     with pytest.raises(ValueError, match="not both"):
         ex.progress(chapter=1, names=["dense_forward"])
+
+
+
+def test_reveal_shows_npaes_code_only_after_the_exercise_passed(capsys):
+    def answer():  # stands for npae's code that answers dense_forward
+        return "the answer"
+
+    assert ex.reveal("dense_forward", answer) is False
+    out = capsys.readouterr().out
+    assert "the answer" not in out and "npae.exercises.check('dense_forward'" in out
+    ex.check("dense_forward", _stub, random_state=0)
+    assert ex.reveal("dense_forward", answer) is False  # a stub has not earned it
+    assert "the answer" not in capsys.readouterr().out
+    ex.check("dense_forward", _dense_forward, random_state=0)
+    assert ex.reveal("dense_forward", answer) is True
+    assert 'return "the answer"' in capsys.readouterr().out
+
+
+def test_reveal_refuses_an_unknown_exercise():
+    with pytest.raises((KeyError, ValueError)):
+        ex.reveal("no_such_exercise", print)
