@@ -17,7 +17,6 @@ the table also lists the packed (SIMD) instructions of the generated machine cod
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 

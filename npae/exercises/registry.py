@@ -117,7 +117,7 @@ class Exercise:
         """The task as the learner reads it: signature, what is given, what to return."""
         width = max(len(n) for n, _ in self.given + self.returns)
         lines = [f"{self.name} — chapter {self.chapter}: {self.title}", "",
-                 f"    def {self.signature}:", f"        ...", f"        return {', '.join(self.outputs)}",
+                 f"    def {self.signature}:", "        ...", f"        return {', '.join(self.outputs)}",
                  "", textwrap.fill(self.task, 100), "", "Given:"]
         lines += [f"  {n:<{width}} : {d}" for n, d in self.given]
         lines += ["Returns:"] + [f"  {n:<{width}} : {d}" for n, d in self.returns]

@@ -172,7 +172,7 @@ def test_widths_no_machine_can_allocate_are_refused_before_allocating(name, data
     model.set_params(**{param: value})
     for method in ("fit", "partial_fit", "loss_and_grad"):
         fresh = MODELS[name]().set_params(**{param: value})
-        with pytest.raises(ValueError, match=rf"needs a \d+ x \d+ weight matrix .* more than any machine can "
+        with pytest.raises(ValueError, match=r"needs a \d+ x \d+ weight matrix .* more than any machine can "
                                              r"allocate\. Use smaller widths"):
             getattr(fresh, method)(data)
     with pytest.raises(ValueError, match="more than any machine can allocate"):
