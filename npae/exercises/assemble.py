@@ -640,7 +640,9 @@ class AssembledModel:
             else:
                 state = "npae's"
             lines.append(f"  {name:<{width}}  {state}: {where}")
-        if assembly is not None and assembly.compare_steps:
+        if assembly is not None and assembly.compare_steps and not any(plan[n][0] for n in self._functions):
+            lines.append("None of your functions runs in this model yet, so there was nothing to compare with npae.")
+        elif assembly is not None and assembly.compare_steps:
             compared = min(assembly.steps, assembly.compare_steps)
             verdict = "; ".join(f"{n} disagreed" for n in assembly.disagreed) or "every call of yours agreed"
             lines.append(f"Compared with npae in {compared} of the first {assembly.compare_steps} training steps: "

@@ -460,3 +460,11 @@ def test_central_differences_check_the_assembled_backward(X):
     with pytest.warns(LearnerFunctionWarning):
         wrong = ex.assemble({"dense_backward": _sign_in_dW}, **{**BASE, **CONFIGS["autoencoder"]})
     assert not npae.gradcheck.check_model(wrong, X[:6]).passed
+
+
+def test_the_summary_of_a_model_with_none_of_the_learners_functions_claims_no_agreement():
+    X = np.random.default_rng(0).random((32, 6))
+    model = ex.assemble({}, model="autoencoder", hidden_sizes=(4,), latent_dim=2, epochs=1, batch_size=16,
+                     dtype="float64", random_state=0, verbose=0).fit(X)
+    summary = model.summary()
+    assert "None of your functions runs" in summary and "agreed" not in summary
