@@ -518,17 +518,7 @@ your_model.on_disagreement = "warn"  # a wrong function: train on, and see what 
 your_model.fit(X_capstone, validation_data=X_capstone_val)
 npae_model = npae.VAE(**capstone).fit(X_capstone, validation_data=X_capstone_val)
 print(your_model.summary())
-print()
-if your_model.learner_functions:
-    print("Your code in this model:", ", ".join(your_model.learner_functions), "(where each runs: above);",
-          "npae's reference for the rest.")
-else:
-    print("None of this model's pieces are yours yet: every function above still raises NotImplementedError, so")
-    print("both runs below are npae's reference code. Write the exercises, then run this section again.")
-your_loss, npae_loss = np.asarray(your_model.history_["loss"]), np.asarray(npae_model.history_["loss"])
-capstone_gap = float(np.max(np.abs(your_loss - npae_loss) / np.abs(npae_loss)))
-print(f"final training loss: yours {your_loss[-1]:.4f}, npae's {npae_loss[-1]:.4f} "
-      f"(largest relative gap over the {len(npae_loss)} epochs: {capstone_gap:.1e})")
+print(your_model.compare_with(npae_model))
 
 shown = X_capstone_val[:8]
 fig = npae.plotting.plot_model_comparison(
@@ -594,5 +584,5 @@ for name, bounds in iwae_mean.items():
 if not QUICK:
     assert vae16.history_["val_loss"][-1] < vae2.history_["val_loss"][-1], "K = 16 should beat K = 2"
 if not npae.exercises.progress(names=list(mine)).failing:  # your model trained as npae's did
-    assert capstone_gap < 1e-6, capstone_gap
+    assert your_model.loss_gap(npae_model) < 1e-6, your_model.loss_gap(npae_model)
 print(npae.exercises.progress(chapter=5))

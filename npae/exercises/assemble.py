@@ -649,6 +649,30 @@ class AssembledModel:
                          f"{verdict}.")
         return "\n".join(lines)
 
+    def loss_gap(self, npae_model) -> float:
+        """The largest relative difference between this model's training loss and ``npae_model``'s,
+        epoch by epoch (0 when your functions reproduce npae's to the last digit)."""
+        yours, npaes = list(self.history_["loss"]), list(npae_model.history_["loss"])
+        if len(yours) != len(npaes):
+            raise ValueError(f"the two models trained for {len(yours)} and {len(npaes)} epochs; fit both with the "
+                             "same parameters and data to compare them.")
+        return max(abs(a - b) / abs(b) for a, b in zip(yours, npaes))
+
+    def compare_with(self, npae_model) -> str:
+        """Whose code this model ran, and how its training loss compares with ``npae_model``'s
+        (npae's own model, fitted with the same parameters and data): the last epoch of each and
+        the largest relative gap between the two curves."""
+        gap = self.loss_gap(npae_model)
+        yours, npaes = self.history_["loss"], npae_model.history_["loss"]
+        if self.learner_functions:
+            who = (f"Your code in this model: {', '.join(self.learner_functions)} (where each runs: "
+                   "summary()); npae's reference for the rest.")
+        else:
+            who = ("None of this model's pieces are yours yet, so both runs are npae's reference code. "
+                   "Write the exercises, then run this section again.")
+        return (f"{who}\nfinal training loss: yours {yours[-1]:.4f}, npae's {npaes[-1]:.4f} "
+                f"(largest relative gap over the {len(npaes)} epochs: {gap:.1e})")
+
     def __repr__(self, N_CHAR_MAX=700):
         text = super().__repr__(N_CHAR_MAX=N_CHAR_MAX)
         yours = ", ".join(self._functions) or "none"

@@ -468,3 +468,23 @@ def test_the_summary_of_a_model_with_none_of_the_learners_functions_claims_no_ag
                      dtype="float64", random_state=0, verbose=0).fit(X)
     summary = model.summary()
     assert "None of your functions runs" in summary and "agreed" not in summary
+
+
+def test_compare_with_reports_whose_code_ran_and_the_loss_gap():
+    X = np.random.default_rng(0).random((32, 6))
+    params = dict(hidden_sizes=(4,), latent_dim=2, epochs=2, batch_size=16, dtype="float64", random_state=0, verbose=0)
+    theirs = npae.Autoencoder(**params).fit(X)
+    none_yours = ex.assemble({}, model="autoencoder", **params).fit(X)
+    assert none_yours.loss_gap(theirs) == 0.0
+    assert "None of this model's pieces are yours yet" in none_yours.compare_with(theirs)
+
+    def relu_derivative(z):
+        xp = array_namespace(z)
+        return xp.where(z > 0, xp.ones_like(z), xp.zeros_like(z))
+
+    yours = ex.assemble({"relu_derivative": relu_derivative}, model="autoencoder", **params).fit(X)
+    assert yours.loss_gap(theirs) < 1e-9
+    assert "Your code in this model: relu_derivative" in yours.compare_with(theirs)
+    shorter = npae.Autoencoder(**{**params, "epochs": 1}).fit(X)
+    with pytest.raises(ValueError, match="trained for 2 and 1 epochs"):
+        yours.loss_gap(shorter)
