@@ -53,7 +53,7 @@ import npae.ops
 import npae.optimizers
 import npae.penalties.sparsity
 from npae import backend as B
-from npae.kernels import activations, layers, losses, noise, ops, optimizers, penalties, torch_backend
+from npae.kernels import activations, layers, losses, noise, ops, optimizers, penalties, sampling, torch_backend
 from npae.validation import check_option
 
 __all__ = ["KERNELS", "MODES", "Kernel", "get_kernels", "install", "kernels_for", "reference", "set_kernels", "use_kernels"]
@@ -96,12 +96,21 @@ def _optimizer_parameter(optimizer, param, *args, **kwargs):
     return param
 
 
+_HOST_ARRAY = B.asarray([0.0], backend="numpy")
+
+
+def _host_draw(rng, shape, **kwargs):
+    """The sampler draws on the host whatever the target backend: the host decides (NumPy's kernel)."""
+    return _HOST_ARRAY
+
+
 # The whole table: what replaces what, on which backends. A reference may have one kernel per
 # backend (NumPy's compiled or array forms, torch's own calls); each serves only the backends where
 # it was measured (benchmarks/RESULTS.md); the others run the reference.
 _NUMPY = ("numpy",)
 _TORCH = ("torch",)
 KERNELS = (
+    Kernel(B, "standard_normal", sampling.standard_normal, _NUMPY, probe=_host_draw, exact=False, tolerance=1e-6),
     Kernel(npae.ops, "sigmoid", ops.sigmoid, _NUMPY),
     Kernel(npae.ops, "sigmoid", torch_backend.sigmoid, _TORCH, exact=False, tolerance=1e-6),
     Kernel(npae.ops, "softplus", ops.softplus, _NUMPY, exact=False, tolerance=4e-7),

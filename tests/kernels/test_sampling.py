@@ -1,0 +1,61 @@
+"""npae.kernels.sampling: the Box–Muller sampler with SIMD log, against npae.backend's reference."""
+
+import math
+
+import numpy as np
+import pytest
+
+from npae import backend as B
+from npae import kernels
+from npae.kernels import sampling
+
+
+def _reference(seed, shape, **kwargs):
+    with kernels.use_kernels("reference"):
+        return B.standard_normal(np.random.default_rng(seed), shape, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(7, 13), (1,), (4, 3, 5), (64, 784)])
+def test_kernel_draws_the_reference_numbers(dtype, shape):
+    like = np.zeros(1, dtype=dtype)
+    rng = np.random.default_rng(3)
+    fast = sampling.standard_normal(rng, shape, like=like)
+    ref = _reference(3, shape, like=like)
+    assert fast.shape == ref.shape == shape and fast.dtype == ref.dtype == np.dtype(dtype)
+    # log(1 - u) and log1p(-u) of the same exact number differ by their rounding only
+    np.testing.assert_allclose(fast, ref, rtol=1e-6, atol=4 * np.finfo(dtype).eps)
+    # the generator ends where the reference leaves it
+    after = np.random.default_rng(3)
+    _ = after.random(((math.prod(shape) + 1) // 2, 2), dtype=np.dtype(dtype))
+    assert rng.random() == after.random()
+
+
+def test_dispatch_runs_the_kernel_in_fast_mode_and_the_reference_otherwise():
+    like = np.zeros(1, dtype="float32")
+    assert B.standard_normal.kernel_for(like) is sampling.standard_normal
+    a = B.standard_normal(np.random.default_rng(0), (50, 40), like=like)
+    b = sampling.standard_normal(np.random.default_rng(0), (50, 40), like=like)
+    np.testing.assert_array_equal(a, b)
+    # the host draws whatever the target: given a backend instead of an array, the kernel runs too
+    c = B.standard_normal(np.random.default_rng(0), (50, 40), dtype="float32", backend=B.get_backend("numpy"))
+    np.testing.assert_array_equal(a, c)
+    ref = _reference(0, (50, 40), like=like)
+    np.testing.assert_allclose(a, ref, rtol=1e-6, atol=1e-6)
+
+
+def test_kernel_keeps_the_reference_tail_bound_and_moments():
+    eps = sampling.standard_normal(np.random.default_rng(1), (400_000,), like=np.zeros(1, np.float32))
+    assert np.all(np.isfinite(eps)) and np.max(np.abs(eps)) <= math.sqrt(2 * 24 * math.log(2)) + 1e-5
+    assert abs(float(eps.mean())) < 0.01 and abs(float(eps.std()) - 1.0) < 0.01
+
+
+@pytest.mark.parametrize("library", ["torch", "array_api_strict"])
+def test_every_backend_gets_the_same_numbers(library):
+    pytest.importorskip(library)
+    backend = B.get_backend(library)
+    like = B.asarray(np.zeros(1), dtype="float32", backend=backend)
+    fast = B.standard_normal(np.random.default_rng(2), (9, 11), like=like)
+    assert B.backend_of(fast).name == library
+    host = B.standard_normal(np.random.default_rng(2), (9, 11), like=np.zeros(1, np.float32))
+    np.testing.assert_array_equal(B.to_numpy(fast), host)
