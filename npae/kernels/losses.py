@@ -12,6 +12,8 @@ Two forms of one computation:
 
 from __future__ import annotations
 
+import math
+
 from array_api_compat import array_namespace
 
 from npae.kernels._compiled import FLOAT32, HAVE_NUMBA, INT32, c_contiguous, jit
@@ -63,7 +65,7 @@ def _bce_terms_loop(x, y, terms, grad):
             terms[i, j] = positive + log1p_e - xj * yj
             numerator = e if yj < _ZERO else _ONE
             g = numerator / (_ONE + e) - xj
-            grad[i, j] = g if yj == yj else yj
+            grad[i, j] = yj if math.isnan(yj) else g
 
 
 # FMA and a / b as a · (1/b): within a rounding of each step (the parity test's tolerance).
