@@ -96,12 +96,17 @@ def _optimizer_parameter(optimizer, param, *args, **kwargs):
     return param
 
 
-_HOST_ARRAY = B.asarray([0.0], backend="numpy")
-
-
-def _host_draw(rng, shape, **kwargs):
-    """The sampler draws on the host whatever the target backend: the host decides (NumPy's kernel)."""
-    return _HOST_ARRAY
+def _float32_like(rng, shape, *, like=None, dtype=None, backend=None):
+    """What decides a sampler's kernel: ``like`` for a float32 draw beside an array (the training
+    noise: the denoiser's ε, the VAE's ε); None, the reference, for float64 draws and for draws
+    made for a backend rather than beside an array (initial weights, once per fit)."""
+    if like is None:
+        return None
+    try:
+        name = B.dtype_name(like.dtype if dtype is None else dtype)
+    except ValueError:  # a dtype the reference refuses, with its message
+        return None
+    return like if name == "float32" else None
 
 
 # The whole table: what replaces what, on which backends. A reference may have one kernel per
@@ -110,7 +115,8 @@ def _host_draw(rng, shape, **kwargs):
 _NUMPY = ("numpy",)
 _TORCH = ("torch",)
 KERNELS = (
-    Kernel(B, "standard_normal", sampling.standard_normal, _NUMPY, probe=_host_draw, exact=False, tolerance=1e-6),
+    Kernel(B, "standard_normal", sampling.standard_normal, (*_NUMPY, *_TORCH), probe=_float32_like,
+           exact=False, tolerance=1e-6),
     Kernel(npae.ops, "sigmoid", ops.sigmoid, _NUMPY),
     Kernel(npae.ops, "sigmoid", torch_backend.sigmoid, _TORCH, exact=False, tolerance=1e-6),
     Kernel(npae.ops, "softplus", ops.softplus, _NUMPY, exact=False, tolerance=4e-7),
