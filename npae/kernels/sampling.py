@@ -15,11 +15,11 @@ the same numbers arranged for speed:
 The uniforms come from the same ``rng.random`` call in the same order, so a seed gives the
 reference's draws to within that rounding, and the generator ends in the same state.
 
-It serves the float32 draws made beside a NumPy or torch array (``like=``): the training noise,
-the denoiser's and the VAE's ε, drawn at every step. The rest runs the reference: float64 draws
-(for checking, not speed: their streams stay bit-identical to the textbook code on every
-backend), draws made for a backend rather than beside an array (initial weights, once per fit,
-so a seed gives the same initial weights on every backend) and the backends without kernels.
+It serves the float32 draws made beside an array (``like=``) of any backend: the training noise,
+the denoiser's and the VAE's ε, drawn at every step. The draw is made on the host, so the numbers
+are the same on every backend. The rest runs the reference: float64 draws (for checking, not
+speed: their streams stay bit-identical to the textbook code) and draws made for a backend rather
+than beside an array (initial weights, once per fit).
 """
 
 from __future__ import annotations
