@@ -17,8 +17,9 @@ CUDA device takes as well:
 * ``Activation.backward`` for ReLU: ``threshold_backward(g, z, 0)`` (g where z > 0, else 0, one
   pass: what autograd runs); other activations take the reference's product.
 * ``ReLU.f``: ``torch.relu``; ``ops.sigmoid``: ``torch.sigmoid`` on z ≥ −80 only (see
-  ``sigmoid``); BCE on logits: PyTorch's fused ``binary_cross_entropy_with_logits`` for the value,
-  ``torch.sigmoid(y) − x`` for the gradient.
+  ``sigmoid``); BCE on logits: on CPU float32 tensors npae's own compiled pass
+  (``npae.kernels.losses``, run on the tensors' memory), otherwise PyTorch's fused
+  ``binary_cross_entropy_with_logits`` for the value, ``torch.sigmoid(y) − x`` for the gradient.
 
 torch is imported on the first call of a kernel, which only happens for a torch tensor (so torch
 is already loaded); ``import npae`` never imports it.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import sys
 
 from npae.activations import ReLU
+from npae.kernels import losses as _array_losses
 
 __all__ = ["activation_backward", "adam_update", "bce_with_logits_and_grad", "dense_backward", "dense_forward",
            "dense_infer", "relu", "sigmoid"]
@@ -134,8 +136,16 @@ def sigmoid(z):
     return torch.sigmoid(z)
 
 
+def _shares_host_memory(*tensors) -> bool:
+    """True when every tensor is a plain CPU tensor NumPy can view without a copy."""
+    return all(t.device.type == "cpu" and not t.requires_grad and t.layout == _torch().strided for t in tensors)
+
+
 def bce_with_logits_and_grad(x, logits):
     """Replaces ``npae.losses.bce_with_logits_and_grad`` on torch tensors; equal within float rounding.
+
+    CPU float32 tensors run npae's compiled pass (``npae.kernels.losses``) on their memory;
+    the rest (CUDA, float64, no numba) the PyTorch calls below.
 
     The value is PyTorch's own one-pass ``binary_cross_entropy_with_logits`` (the same stable
     softplus(y) − x·y), summed per row; the gradient σ(y) − x is ``torch.sigmoid`` minus x in place.
@@ -154,6 +164,12 @@ def bce_with_logits_and_grad(x, logits):
     grad : array of shape (N, D)
     """
     torch = _torch()
+    if _shares_host_memory(x, logits) and _array_losses._compiled_applies(x.numpy(), logits.numpy()):
+        # CPU float32: npae's compiled pass on the tensors' memory (NumPy views, no copy), 3-4x
+        # PyTorch's two passes on hosts without AVX-512 (benchmarks/RESULTS.md).
+        terms, grad = torch.empty_like(logits), torch.empty_like(logits)
+        _array_losses._bce_terms_compiled(x.numpy(), logits.numpy(), terms.numpy(), grad.numpy())
+        return terms.sum(dim=1), grad
     value = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
     grad = torch.sigmoid(logits)
     grad -= x

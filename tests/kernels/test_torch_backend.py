@@ -156,6 +156,28 @@ def test_bce_value_and_gradient_match_the_reference(dtype, rng, device):
     np.testing.assert_allclose(_np(got_g), _np(want_g), rtol=1e-6, atol=1e-7)
 
 
+def test_cpu_float32_bce_runs_npaes_compiled_pass_and_others_the_torch_calls(rng, monkeypatch):
+    from npae.kernels import losses as array_losses
+    from npae.kernels import torch_backend
+
+    if array_losses._bce_terms_compiled is None:
+        pytest.skip("numba is not installed (pip install 'npae[fast]')")
+    calls = []
+    compiled = array_losses._bce_terms_compiled
+    monkeypatch.setattr(array_losses, "_bce_terms_compiled", lambda *a: calls.append(1) or compiled(*a))
+    x = _t(rng.random((5, 9)).astype(np.float32))
+    y = _t((rng.standard_normal((5, 9)) * 4).astype(np.float32))
+    value, grad = torch_backend.bce_with_logits_and_grad(x, y)
+    assert calls == [1] and isinstance(value, torch.Tensor) and value.shape == (5,) and grad.dtype == torch.float32
+    numpy_value, numpy_grad = array_losses.bce_with_logits_and_grad(x.numpy(), y.numpy())
+    np.testing.assert_array_equal(grad.numpy(), numpy_grad)
+    np.testing.assert_allclose(value.numpy(), numpy_value, rtol=1e-6)
+    calls.clear()
+    torch_backend.bce_with_logits_and_grad(x.double(), y.double())  # float64: PyTorch's calls
+    torch_backend.bce_with_logits_and_grad(x, y.T.contiguous().T)  # a transposed view: PyTorch's calls
+    assert calls == []
+
+
 def test_a_model_trains_alike_on_both_modes_of_the_torch_backend():
     import npae
 
