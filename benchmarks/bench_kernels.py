@@ -26,8 +26,10 @@ import roofline as R
 
 from npae.kernels import _compiled
 from npae.kernels import layers as KL
+from npae.kernels import losses as KLoss
 from npae.kernels import noise as KN
 from npae.kernels import optimizers as KO
+from npae.kernels import sampling as KS
 
 
 def _calls_for(fn, min_time: float) -> int:
@@ -114,6 +116,18 @@ def kernel_cases(batch: int) -> list:
         KN._gaussian_clip_compiled(*args)
         cases.append((f"Gaussian noise + clip, numba, {batch}×784", lambda: KN._gaussian_clip_compiled(*args),
                       (3 * 4 + 1) * x.size, x.size, _packed(KN._gaussian_clip_compiled)))
+    logits = eps * 4.0
+    terms, grad = np.empty_like(x), np.empty_like(x)
+    if KLoss._bce_terms_compiled is not None:
+        KLoss._bce_terms_compiled(x, logits, terms, grad)
+        cases.append((f"BCE terms + gradient, numba, {batch}×784",
+                      lambda: KLoss._bce_terms_compiled(x, logits, terms, grad), 4 * 4 * x.size, x.size,
+                      _packed(KLoss._bce_terms_compiled)))
+    like = np.zeros(1, dtype=f)
+    sampler_rng = np.random.default_rng(1)
+    cases.append((f"Normal sampler (Box–Muller, NumPy SIMD log/cos/sin), {batch}×784",
+                  lambda: KS.standard_normal(sampler_rng, (batch, 784), like=like), 3 * 4 * x.size, x.size,
+                  "array kernel: uniforms drawn (4 B/element), transposed, normals written"))
     try:
         import torch
     except ImportError:
@@ -135,7 +149,7 @@ def kernel_cases(batch: int) -> list:
 
     cases.append((f"BCE value + gradient (torch backend kernel), {batch}×784",
                   lambda: KT.bce_with_logits_and_grad(tx, ty), 3 * 4 * x.size, x.size,
-                  "PyTorch ops: fused BCE, sigmoid, − x (transcendental-bound; the bound counts one pass)"))
+                  "CPU float32: npae's numba pass on the tensors' memory"))
     return cases
 
 
