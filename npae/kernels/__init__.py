@@ -127,6 +127,7 @@ KERNELS = (
     Kernel(npae.ops, "softplus", ops.softplus, _NUMPY, exact=False, tolerance=4e-7),
     Kernel(npae.activations.ReLU, "f", activations.relu, _NUMPY, array_arg=1),
     Kernel(npae.activations.ReLU, "f", torch_backend.relu, _TORCH, array_arg=1),
+    Kernel(npae.losses, "bce_with_logits", losses.bce_with_logits, _NUMPY, exact=False, tolerance=1e-6),
     Kernel(npae.losses, "bce_with_logits_and_grad", losses.bce_with_logits_and_grad, _NUMPY,
            exact=False, tolerance=1e-6),
     Kernel(npae.losses, "bce_with_logits_and_grad", torch_backend.bce_with_logits_and_grad, _TORCH,

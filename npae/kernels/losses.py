@@ -19,7 +19,7 @@ from array_api_compat import array_namespace
 from npae.kernels._compiled import FLOAT32, HAVE_NUMBA, INT32, c_contiguous, jit
 from npae.kernels.ops import negative_part, positive_part
 
-__all__ = ["HAVE_NUMBA", "bce_with_logits_and_grad"]
+__all__ = ["HAVE_NUMBA", "bce_with_logits", "bce_with_logits_and_grad"]
 
 if HAVE_NUMBA:
     # exp(w), w ≤ 0 (Cody–Waite reduction and the minimax polynomial of Cephes' expf):
@@ -32,35 +32,48 @@ if HAVE_NUMBA:
     _ZERO, _HALF, _ONE, _TWO, _W_MIN = (FLOAT32(v) for v in (0.0, 0.5, 1.0, 2.0, -104.0))
 
 
-def _bce_terms_loop(x, y, terms, grad):
-    """terms[i, j] = softplus(y) − x·y and grad[i, j] = σ(y) − x, float32, one pass.
+def _exp_and_log1p(w):
+    """(e, log1p(e)) for e = exp(w), w ≤ 0, float32, in branch-free arithmetic a loop vectorises.
 
-    e = exp(−|y|): k = nearest integer to −|y|/ln 2 (as truncation of −|y|·log₂e − ½), e = e^r·2^k with
-    2^k built from its exponent bits in two factors (each a normal float, so e underflows
-    gradually to the denormals and to 0 as ``expf`` does; −|y| is clipped at −104, below which e is 0).
-    Then softplus(y) = max(y, 0) + log1p(e) by the atanh series (no cancellation: s = e/(2 + e)
-    keeps full relative accuracy however small e is), σ(y) = (1 if y ≥ 0 else e) / (1 + e). A NaN
-    logit gives NaN in both outputs. Within a few float32 roundings of the reference (tested).
+    k = nearest integer to w / ln 2 (as truncation of w·log₂e − ½), e = e^r·2^k with 2^k built
+    from its exponent bits in two factors (each a normal float, so e underflows gradually to the
+    denormals and to 0 as ``expf`` does; w is clipped at −104, below which e is 0). log1p(e) by the
+    atanh series: no cancellation, since s = e/(2 + e) keeps full relative accuracy however small e is.
     """
     p0, p1, p2, p3, p4, p5 = _P
     q3, q5, q7, q9, q11, q13, q15 = _Q
+    w = w if w > _W_MIN else _W_MIN
+    k = INT32(w * _LOG2E - _HALF)
+    kf = FLOAT32(k)
+    r = w - kf * _C1 - kf * _C2
+    e_r = (((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5) * (r * r) + r + _ONE
+    k1 = k >> 1
+    k2 = k - k1
+    e = e_r * INT32((k1 + 127) << 23).view(FLOAT32) * INT32((k2 + 127) << 23).view(FLOAT32)
+    s = e / (_TWO + e)
+    z = s * s
+    log1p_e = _TWO * s * (_ONE + z * (q3 + z * (q5 + z * (q7 + z * (q9 + z * (q11 + z * (q13 + z * q15)))))))
+    return e, log1p_e
+
+
+# FMA and a / b as a · (1/b): within a rounding of each step (the parity tests' tolerance).
+_exp_and_log1p_compiled = jit(_exp_and_log1p, fastmath={"contract", "arcp"})
+_exp_and_log1p_inner = _exp_and_log1p_compiled if _exp_and_log1p_compiled is not None else _exp_and_log1p
+
+
+def _bce_terms_loop(x, y, terms, grad):
+    """terms[i, j] = softplus(y) − x·y and grad[i, j] = σ(y) − x, float32, one pass.
+
+    With e = exp(−|y|) and log1p(e) from :func:`_exp_and_log1p`: softplus(y) = max(y, 0) +
+    log1p(e), σ(y) = (1 if y ≥ 0 else e) / (1 + e). A NaN logit gives NaN in both outputs.
+    Within a few float32 roundings of the reference (tested).
+    """
     n_rows, n_cols = y.shape
     for i in range(n_rows):
         for j in range(n_cols):
             yj = y[i, j]
             xj = x[i, j]
-            w = -abs(yj)
-            w = w if w > _W_MIN else _W_MIN
-            k = INT32(w * _LOG2E - _HALF)
-            kf = FLOAT32(k)
-            r = w - kf * _C1 - kf * _C2
-            e_r = (((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5) * (r * r) + r + _ONE
-            k1 = k >> 1
-            k2 = k - k1
-            e = e_r * INT32((k1 + 127) << 23).view(FLOAT32) * INT32((k2 + 127) << 23).view(FLOAT32)
-            s = e / (_TWO + e)
-            z = s * s
-            log1p_e = _TWO * s * (_ONE + z * (q3 + z * (q5 + z * (q7 + z * (q9 + z * (q11 + z * (q13 + z * q15)))))))
+            e, log1p_e = _exp_and_log1p_inner(-abs(yj))
             positive = yj if yj > _ZERO else _ZERO
             terms[i, j] = positive + log1p_e - xj * yj
             numerator = e if yj < _ZERO else _ONE
@@ -68,8 +81,20 @@ def _bce_terms_loop(x, y, terms, grad):
             grad[i, j] = yj if math.isnan(yj) else g
 
 
+def _bce_value_terms_loop(x, y, terms):
+    """terms[i, j] = softplus(y) − x·y alone (scoring: ``npae.losses.bce_with_logits``), float32."""
+    n_rows, n_cols = y.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            yj = y[i, j]
+            _, log1p_e = _exp_and_log1p_inner(-abs(yj))
+            positive = yj if yj > _ZERO else _ZERO
+            terms[i, j] = positive + log1p_e - x[i, j] * yj
+
+
 # FMA and a / b as a · (1/b): within a rounding of each step (the parity test's tolerance).
 _bce_terms_compiled = jit(_bce_terms_loop, fastmath={"contract", "arcp"})
+_bce_value_terms_compiled = jit(_bce_value_terms_loop, fastmath={"contract", "arcp"})
 
 
 def _compiled_applies(x, logits) -> bool:
@@ -113,3 +138,26 @@ def bce_with_logits_and_grad(x, logits):
     value = xp.sum(positive_part(logits) + log1p_e - x * logits, axis=1)
     grad = xp.exp(negative_part(logits)) / u - x
     return value, grad
+
+
+def bce_with_logits(x, logits):
+    """Replaces ``npae.losses.bce_with_logits`` (the per-row value alone: scoring, evaluation) on
+    float32 C-contiguous NumPy arrays with numba: the compiled pass without the gradient.
+    Equal within float rounding; other inputs run the reference's formula, Σ softplus(y) − x·y.
+
+    Parameters
+    ----------
+    x : array of shape (N, D)
+        Targets in [0, 1].
+    logits : array of shape (N, D)
+
+    Returns
+    -------
+    array of shape (N,)
+    """
+    xp = array_namespace(x, logits)
+    if _compiled_applies(x, logits):
+        terms = xp.empty_like(logits)
+        _bce_value_terms_compiled(x, logits, terms)
+        return xp.sum(terms, axis=1)
+    return xp.sum(positive_part(logits) + xp.log1p(xp.exp(-xp.abs(logits))) - x * logits, axis=1)

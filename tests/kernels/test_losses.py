@@ -106,3 +106,28 @@ def test_compiled_bce_is_skipped_for_float64_and_non_contiguous_float32(rng):
     assert fast._compiled_applies(x, np.ascontiguousarray(y))
     np.testing.assert_allclose(fast.bce_with_logits_and_grad(x, y)[0],
                                fast.bce_with_logits_and_grad(x, np.ascontiguousarray(y))[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float32", 1e-6), ("float64", 1e-14)])
+def test_bce_value_kernel_matches_the_reference(dtype, rtol, rng):
+    x = rng.random((40, 33)).astype(dtype)
+    x[:, :5] = np.round(x[:, :5])
+    y = (rng.standard_normal((40, 33)) * 8).astype(dtype)
+    y[0, :6] = [-1e4, -100.0, -20.0, 20.0, 100.0, 1e4]
+    with kernels.use_kernels("reference"):
+        want = losses.bce_with_logits(x, y)
+    got = losses.bce_with_logits(x, y)  # the dispatcher: the kernel in fast mode
+    assert got.dtype == np.dtype(dtype) and got.shape == (40,)
+    np.testing.assert_allclose(got, want, rtol=rtol)
+    np.testing.assert_allclose(got, fast.bce_with_logits_and_grad(x, y)[0], rtol=rtol)
+
+
+def test_bce_value_kernel_runs_the_compiled_pass_on_float32(rng, monkeypatch):
+    _compiled_or_skip()
+    calls = []
+    compiled = fast._bce_value_terms_compiled
+    monkeypatch.setattr(fast, "_bce_value_terms_compiled", lambda *a: calls.append(1) or compiled(*a))
+    x = rng.random((4, 6)).astype(np.float32)
+    fast.bce_with_logits(x, x - 0.5)
+    fast.bce_with_logits(x.astype(np.float64), x.astype(np.float64) - 0.5)
+    assert calls == [1]
