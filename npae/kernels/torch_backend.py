@@ -164,12 +164,14 @@ def bce_with_logits_and_grad(x, logits):
     grad : array of shape (N, D)
     """
     torch = _torch()
-    if _shares_host_memory(x, logits) and _array_losses._compiled_applies(x.numpy(), logits.numpy()):
-        # CPU float32: npae's compiled pass on the tensors' memory (NumPy views, no copy), 3-4x
-        # PyTorch's two passes on hosts without AVX-512 (benchmarks/RESULTS.md).
-        terms, grad = torch.empty_like(logits), torch.empty_like(logits)
-        _array_losses._bce_terms_compiled(x.numpy(), logits.numpy(), terms.numpy(), grad.numpy())
-        return terms.sum(dim=1), grad
+    if _shares_host_memory(x, logits):
+        host_x, host_logits = x.numpy(), logits.numpy()  # views of the tensors' memory, no copy
+        if _array_losses._compiled_applies(host_x, host_logits):
+            # CPU float32: npae's compiled pass, 3-4x PyTorch's two passes on hosts without
+            # AVX-512 (benchmarks/RESULTS.md).
+            terms, grad = torch.empty_like(logits), torch.empty_like(logits)
+            _array_losses._bce_terms_compiled(host_x, host_logits, terms.numpy(), grad.numpy())
+            return terms.sum(dim=1), grad
     value = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
     grad = torch.sigmoid(logits)
     grad -= x
