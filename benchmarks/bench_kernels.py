@@ -29,6 +29,7 @@ from npae.kernels import layers as KL
 from npae.kernels import losses as KLoss
 from npae.kernels import noise as KN
 from npae.kernels import optimizers as KO
+from npae.kernels import penalties as KP
 from npae.kernels import sampling as KS
 
 
@@ -123,6 +124,7 @@ def kernel_cases(batch: int) -> list:
         cases.append((f"BCE terms + gradient, numba, {batch}×784",
                       lambda: KLoss._bce_terms_compiled(x, logits, terms, grad), 4 * 4 * x.size, x.size,
                       _packed(KLoss._bce_terms_compiled)))
+    cases.extend(_gram_cases(rng))
     like = np.zeros(1, dtype=f)
     sampler_rng = np.random.default_rng(1)
     cases.append((f"Normal sampler (Box–Muller, NumPy SIMD log/cos/sin), {batch}×784",
@@ -151,6 +153,29 @@ def kernel_cases(batch: int) -> list:
                   lambda: KT.bce_with_logits_and_grad(tx, ty), 3 * 4 * x.size, x.size,
                   "CPU float32: npae's numba pass on the tensors' memory"))
     return cases
+
+
+def _gram_cases(rng) -> list:
+    """The contractive penalty's two compiled passes on one CPU row chunk of bench_contractive.py's
+    784-256-64 encoder (16 rows: ``npae.penalties.gram.GRAM_CACHE_ELEMENTS``), float32."""
+    if KP._gram_factors_compiled is None:
+        return []
+    f = np.float32
+    rows, h_dim, k_dim = 16, 256, 64
+    W_last_T = rng.standard_normal((k_dim, h_dim), dtype=f)
+    s1, s2 = rng.random((rows, h_dim), dtype=f), rng.random((rows, k_dim), dtype=f)
+    R, B, C = (np.empty((rows, k_dim, h_dim), dtype=f) for _ in range(3))
+    C[...] = rng.standard_normal(C.shape, dtype=f)
+    ds1, dW = np.empty((rows, h_dim), dtype=f), np.zeros((k_dim, h_dim), dtype=f)
+    n, small = rows * k_dim * h_dim, 4 * (k_dim * h_dim + rows * (h_dim + k_dim))
+    KP._gram_factors_compiled(W_last_T, s1, s2, R, B)
+    KP._gram_backward_compiled(C, W_last_T, s1, s2, ds1, dW)
+    where = f"contractive 784-256-64, one {rows}-row chunk"
+    return [(f"Gram form: R and B (numba), {where}", lambda: KP._gram_factors_compiled(W_last_T, s1, s2, R, B),
+             2 * 4 * n + small, n, _packed(KP._gram_factors_compiled)),
+            (f"Gram form: ds1 and dW2 from C (numba), {where}",
+             lambda: KP._gram_backward_compiled(C, W_last_T, s1, s2, ds1, dW), 4 * n + small + 4 * k_dim * h_dim, n,
+             _packed(KP._gram_backward_compiled))]
 
 
 def kernel_bounds(batch_sizes=(128, 512), log=None) -> list:

@@ -51,6 +51,7 @@ import npae.losses
 import npae.noise
 import npae.ops
 import npae.optimizers
+import npae.penalties.gram
 import npae.penalties.sparsity
 from npae import backend as B
 from npae.kernels import activations, layers, losses, noise, ops, optimizers, penalties, sampling, torch_backend
@@ -96,6 +97,10 @@ def _optimizer_parameter(optimizer, param, *args, **kwargs):
     return param
 
 
+def _first_pre_activation(Ws, zs, *args, **kwargs):
+    return zs[0] if zs else None
+
+
 _HOST_TOKEN = B.asarray([0.0], backend="numpy")
 
 
@@ -134,6 +139,8 @@ KERNELS = (
            exact=False, tolerance=1e-6),
     Kernel(npae.penalties.sparsity, "kl_sparsity_and_grad", penalties.kl_sparsity_and_grad, _NUMPY,
            exact=False, tolerance=1e-6),
+    Kernel(npae.penalties.gram, "gram_penalty_and_grad", penalties.gram_penalty_and_grad,
+           _NUMPY if penalties.HAVE_NUMBA else (), probe=_first_pre_activation, exact=False, tolerance=1e-5),
     Kernel(npae.layers.Layer, "zero_grad", layers.zero_grad, (*_NUMPY, *_TORCH), probe=_layer_parameter),
     Kernel(npae.layers.Dense, "forward", layers.dense_forward, _NUMPY, array_arg=1),
     Kernel(npae.layers.Dense, "forward", torch_backend.dense_forward, _TORCH, array_arg=1,
