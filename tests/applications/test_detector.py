@@ -159,6 +159,24 @@ def test_default_model_follows_the_data_width():
     assert default_model(5, 1).latent_dim == 2 and default_model(60_000, 2).epochs == 10
 
 
+@pytest.mark.parametrize(("n_features", "floor", "latent", "hidden"), [
+    (1, 3, 2, 4), (2, 3, 2, 4), (3, 3, 3, 6), (9, 3, 3, 6), (16, 3, 3, 8), (24, 3, 3, 12), (30, 3, 4, 15),
+    (9, 2, 2, 4), (16, 2, 2, 8), (6, 4, 4, 8), (3, 4, 3, 6), (200, 4, 16, 100),
+])
+def test_default_code_width_has_a_floor_of_three_units_below_the_width_rule(n_features, floor, latent, hidden):
+    """K = ⌈D/8⌉ clipped to [floor, 16], never above D, never below 2; the hidden layer ⌊D/2⌋ in [2K, 256]."""
+    model = default_model(500, n_features, min_code_width=floor)
+    assert (model.latent_dim, model.hidden_sizes) == (latent, (hidden,))
+    if floor == 3:
+        assert default_model(500, n_features).latent_dim == latent
+
+
+@pytest.mark.parametrize("floor", [0, 17, 2.5, True, "3"])
+def test_default_model_rejects_a_code_width_floor_it_cannot_build(floor):
+    with pytest.raises(ValueError, match="min_code_width must be an integer from 1 to 16"):
+        default_model(500, 9, min_code_width=floor)
+
+
 def test_a_model_you_pass_keeps_its_own_score_and_unscaled_input(all_digits):
     det = AnomalyDetector(ae(epochs=2)).fit(all_digits[0][:100] / 16.0)
     assert det.anomaly_score_ == "reconstruction" and det.scaler_ is None
