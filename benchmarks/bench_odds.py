@@ -54,6 +54,11 @@ CANDIDATES = {
     "npae: code of at least 2 units (before)": {"min_code_width": 2},
     "npae: code of at least 4 units": {"min_code_width": 4},
 }
+#: Candidates that miss issue 18's clean-data target (breast cancer, benign training rows only,
+#: ``bench_pyod.py``'s protocol, seeds 0-4: mean AUROC >= 0.960). Trimming a fixed 10 % share leaves
+#: out the benign rows of the tail on clean data: 0.9527 +- 0.010 (the default 0.9625, measured the
+#: same way). The second LODO table chooses only among the others.
+MISSES_CLEAN_TARGET = {"npae: trim the 10 % worst rows"}
 PYOD = ("PyOD IForest", "PyOD ECOD", "PyOD AutoEncoder")
 #: PyOD's published AUROC (notebooks/roc.csv in its repository, one split, seed 0).
 PYOD_PUBLISHED = {  # dataset: (IForest, ECOD, AutoEncoder)
@@ -161,10 +166,9 @@ def ranks(means: dict, arms, datasets) -> dict:
     return dict(zip(arms, np.mean([rankdata(-row) for row in M], axis=0)))
 
 
-def lodo(means: dict, datasets) -> list:
-    """[(held-out table, candidate chosen on the others, its AUROC on the table)]: on the other
-    tables, the best mean rank of 4 (the candidate and PyOD's three), then the best mean AUROC."""
-    pool = [DEFAULT] + [c for c in CANDIDATES if c in means]
+def lodo(means: dict, datasets, pool) -> list:
+    """[(held-out table, candidate of ``pool`` chosen on the others, its AUROC on the table)]: on the
+    other tables, the best mean rank of 4 (the candidate and PyOD's three), then the best mean AUROC."""
     rows = []
     for k in datasets:
         others = [d for d in datasets if d != k]
@@ -230,19 +234,27 @@ def build_report(res: dict, args) -> str:
             lines.append(f"| {c} | {np.mean([means[c][d][0] for d in datasets]):.4f} | "
                          f"{ranks(means, [c, *PYOD], datasets)[c]:.2f} | {r_pool[c]:.2f} | "
                          f"{np.mean([means[c][d][2] for d in datasets]):.2f}× |")
-        rows = lodo(means, datasets)
-        chosen = {d: v for d, _, v in rows}
-        lodo_means = dict(means)
-        lodo_means["LODO"] = {d: (chosen[d], 0.0, 0.0) for d in datasets}
-        r_lodo = ranks(lodo_means, ["LODO", *PYOD], datasets)
-        lines += ["", ("## Leave one dataset out: the configuration chosen on the other tables "
-                       "(best mean rank of 4, then best mean AUROC), measured on the held-out one"), "",
-                  "| held-out table | chosen without it | its AUROC there |", "|---|---|---|"]
-        lines += [f"| {d} | {c} | {v:.3f} |" for d, c, v in rows]
-        lines += ["", (f"LODO mean AUROC {np.mean(list(chosen.values())):.4f}, mean rank against PyOD's three "
-                       f"{r_lodo['LODO']:.2f} (IForest {r_lodo['PyOD IForest']:.2f}, ECOD {r_lodo['PyOD ECOD']:.2f}, "
-                       f"AutoEncoder {r_lodo['PyOD AutoEncoder']:.2f}).")]
+        for title, lodo_pool in (("every candidate", pool),
+                                 ("the candidates that keep issue 18's clean-data target",
+                                  [c for c in pool if c not in MISSES_CLEAN_TARGET])):
+            lines += lodo_lines(means, datasets, lodo_pool, title)
     return "\n".join(lines) + "\n"
+
+
+def lodo_lines(means: dict, datasets, pool, title: str) -> list:
+    rows = lodo(means, datasets, pool)
+    chosen = {d: v for d, _, v in rows}
+    lodo_means = dict(means)
+    lodo_means["LODO"] = {d: (chosen[d], 0.0, 0.0) for d in datasets}
+    r_lodo = ranks(lodo_means, ["LODO", *PYOD], datasets)
+    lines = ["", (f"## Leave one dataset out, {title}: the configuration chosen on the other tables "
+                  "(best mean rank of 4, then best mean AUROC), measured on the held-out one"), "",
+             "| held-out table | chosen without it | its AUROC there |", "|---|---|---|"]
+    lines += [f"| {d} | {c} | {v:.3f} |" for d, c, v in rows]
+    lines += ["", (f"LODO mean AUROC {np.mean(list(chosen.values())):.4f}, mean rank against PyOD's three "
+                   f"{r_lodo['LODO']:.2f} (IForest {r_lodo['PyOD IForest']:.2f}, ECOD {r_lodo['PyOD ECOD']:.2f}, "
+                   f"AutoEncoder {r_lodo['PyOD AutoEncoder']:.2f}).")]
+    return lines
 
 
 def cpu_id() -> str:
