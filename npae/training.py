@@ -47,7 +47,7 @@ import warnings
 from array_api_compat import array_namespace
 
 from npae import backend as B
-from npae.validation import check_nonnegative_float, check_positive_int
+from npae.validation import all_finite, check_nonnegative_float, check_positive_int
 
 __all__ = [
     "minibatches",
@@ -278,29 +278,6 @@ class DivergenceError(FloatingPointError):
     """
 
 
-def _all_finite(arrays) -> bool:
-    """Whether every array holds only finite numbers: one host sync.
-
-    First the sum of every array's sum: a NaN or ±inf anywhere makes it NaN or ±inf, so a finite
-    total proves every entry finite, at the cost of one summing pass (which every backend runs
-    fast; ``isfinite`` writes a mask first, and runs one element at a time on some). Only a total
-    that is not finite (a divergence, or finite entries whose sum overflows) is checked entry by
-    entry."""
-    if not arrays:
-        return True
-    total = None
-    for a in arrays:
-        part = array_namespace(a).sum(a)
-        total = part if total is None else total + part
-    if bool(array_namespace(total).isfinite(total)):
-        return True
-    flags = [array_namespace(a).all(array_namespace(a).isfinite(a)) for a in arrays]
-    ok = flags[0]
-    for flag in flags[1:]:
-        ok = ok & flag
-    return bool(ok)
-
-
 class _TrainingState:
     """Copies of a model's weights and optimizer state (iteration count, momenta, moments)."""
 
@@ -321,9 +298,9 @@ class _TrainingState:
     def problem(self) -> str | None:
         """What is not finite, in words, or None (one host sync when all is well)."""
         weights, optim = list(self.weights.values()), self.optimizer_arrays()
-        if _all_finite(weights + optim):
+        if all_finite(weights + optim):
             return None
-        if not _all_finite(weights):
+        if not all_finite(weights):
             return "the parameters became NaN or infinite (in a step after the loss was measured)"
         return ("the optimizer state became NaN or infinite (e.g. Adam's second moment overflowed, "
                 "so every update m̂/(√v̂ + ε) was 0 and training stalled at a finite loss)")

@@ -22,6 +22,7 @@ from npae import backend as B
 
 __all__ = [
     "ComplexDataError",
+    "all_finite",
     "check_option",
     "check_array",
     "check_in_unit_interval",
@@ -294,9 +295,31 @@ def check_squares_finite(X, name: str = "X") -> None:
     )
 
 
+def all_finite(arrays) -> bool:
+    """Whether every array holds only finite numbers: one host sync (inputs, parameters, optimizer state).
+
+    First the sum of every array's sum: a NaN or ±inf anywhere makes it NaN or ±inf, so a finite
+    total proves every entry finite, at the cost of one summing pass (which every backend runs
+    fast; ``isfinite`` writes a mask first, and runs one element at a time on some). Only a total
+    that is not finite (a divergence, or finite entries whose sum overflows) is checked entry by
+    entry."""
+    if not arrays:
+        return True
+    total = None
+    for a in arrays:
+        part = array_namespace(a).sum(a)
+        total = part if total is None else total + part
+    if bool(array_namespace(total).isfinite(total)):
+        return True
+    flags = [array_namespace(a).all(array_namespace(a).isfinite(a)) for a in arrays]
+    ok = flags[0]
+    for flag in flags[1:]:
+        ok = ok & flag
+    return bool(ok)
+
+
 def _check_finite(X, name: str) -> None:
-    xp = array_namespace(X)
-    if bool(xp.all(xp.isfinite(X))):
+    if all_finite([X]):  # a sum first: PyTorch's isfinite + all takes ~10x as long on a CPU tensor
         return
     row, col, is_nan = B.first_nonfinite(X)
     where = f" (first at row {row}, column {col})"

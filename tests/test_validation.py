@@ -301,6 +301,15 @@ def test_check_array_locates_the_first_nan_or_infinity(xp):
         V.check_array(X, backend=xp, dtype="float32")
 
 
+def test_check_array_accepts_finite_rows_whose_sum_overflows_and_refuses_inf_minus_inf(xp):
+    """The finiteness check sums first; a sum that overflows (finite entries) is checked entry by entry."""
+    big = np.full((4, 1000), 3e38)
+    X, _ = V.check_array(big, backend=xp, dtype="float32")
+    assert B.to_numpy(X).shape == (4, 1000)
+    with pytest.raises(ValueError, match=r"^Input X contains infinity .* \(first at row 0, column 1\)"):
+        V.check_array(np.array([[1.0, np.inf, -np.inf]]), backend=xp, dtype="float64")
+
+
 def test_check_in_unit_interval_accepts_the_unit_interval_and_quotes_min_and_max(xp):
     V.check_in_unit_interval(B.asarray(np.array([[0.0, 1.0]]), backend=xp), "X", "Autoencoder with loss='bce'")
     bad = B.asarray(np.array([[-0.5, 255.0]]), backend=xp)
@@ -381,3 +390,15 @@ def test_bfloat16_arrays_are_named_as_bfloat16_not_void():
     structured = np.zeros(3, dtype=[("a", "f4"), ("b", "f4")]).reshape(3, 1)
     with pytest.raises(TypeError, match=r"^X has void dtype"):
         V.check_array(structured, backend=B.get_backend("numpy"), dtype="float32")
+
+
+def test_the_finite_check_proves_finiteness_by_a_sum_and_checks_entries_only_when_it_overflows():
+    big = np.full((1000,), 3e38, dtype=np.float32)  # finite entries whose sum overflows float32
+    assert V.all_finite([big, np.ones(3, np.float32)])
+    for bad in (np.nan, np.inf, -np.inf):
+        arrays = [np.ones((4, 5), np.float32), np.zeros(7, np.float32)]
+        arrays[1][3] = bad
+        assert not V.all_finite(arrays)
+    plus_minus = np.array([np.inf, -np.inf], dtype=np.float32)  # inf − inf: the sum is NaN, still caught
+    assert not V.all_finite([plus_minus])
+    assert V.all_finite([])
