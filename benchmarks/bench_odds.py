@@ -2,7 +2,7 @@
 
     python benchmarks/bench_odds.py --threads 1 --results      # full run: 17 tables x 3 seeds
     python benchmarks/bench_odds.py --datasets glass wbc --seeds 0   # a smoke run
-    python benchmarks/bench_odds.py --collection adbench-validation --data-dir ADBench/adbench/datasets
+    python benchmarks/bench_odds.py --collection adbench-validation --download   # the validation collection
 
 Protocol (``notebooks/benchmark.py`` in PyOD's repository): for each table of
 ``npae.datasets.load_odds`` and each seed, ``train_test_split(X, y, test_size=0.4,
@@ -23,17 +23,15 @@ A second collection, ``--collection adbench-validation``, checks that the defaul
 tables of ADBench (Han et al., 2022) that no default of npae was chosen on — its eight large
 "Classical" tables that are neither in ODDS-17 nor among the smaller Classical tables (ALOI,
 campaign, celeba, cover, donors, http, skin, smtp; each subsampled to at most 5,000 rows, see
-:func:`load_adbench`) and the 15 MVTec-AD categories as ResNet-18 embeddings (512 features, a few
+:func:`validation_table`) and the 15 MVTec-AD categories as ResNet-18 embeddings (512 features, a few
 hundred rows). It was assembled after the defaults were fixed and is not used to choose them; the
-same protocol and detectors run on it. ``--data-dir`` is the ``adbench/datasets`` folder of a local
-copy of ADBench's repository (github.com/Minqi824/ADBench).
+same protocol and detectors run on it. Its tables come from ``npae.datasets.load_adbench``.
 
 Times are also given as the ratio to IForest's time on the same split in the same run (the
 machine may be shared; the ratio is what compares). Writes ``benchmarks/out/bench_odds.md`` and
 ``.json`` (after every table, so an interrupted run keeps what it measured; ``--report-from``
 rebuilds the report from it); ``--results`` writes the section of RESULTS.md. Needs PyOD and torch
-(``pip install "npae[bench]"``) and the ODDS files (``load_odds(..., download=True)`` or
-``--data-dir``).
+(``pip install "npae[bench]"``) and the tables (``--download``, or ``--data-dir``).
 """
 
 from __future__ import annotations
@@ -81,23 +79,22 @@ PYOD_PUBLISHED = {  # dataset: (IForest, ECOD, AutoEncoder)
 }
 
 
-#: The validation collection: table name -> file under ADBench's ``adbench/datasets`` folder.
+#: The validation collection: table name in the report -> its name in ``npae.datasets.ADBENCH_NAMES``.
 ADBENCH_VALIDATION = {
-    **{name: f"Classical/{number}_{name}.npz" for number, name in
-       ((1, "ALOI"), (5, "campaign"), (8, "celeba"), (10, "cover"), (11, "donors"), (16, "http"), (33, "skin"),
-        (34, "smtp"))},
-    **{f"MVTec-AD {category}": f"CV_by_ResNet18/MVTec-AD_{category}.npz" for category in
+    **{name: name for name in ("ALOI", "campaign", "celeba", "cover", "donors", "http", "skin", "smtp")},
+    **{f"MVTec-AD {category}": f"MVTec-AD_{category}" for category in
        ("bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw", "tile",
         "toothbrush", "transistor", "wood", "zipper")},
 }
 #: Rows kept of a larger ADBench table (PyOD's AutoEncoder would take minutes on the full tables), and
 #: the fewest outliers kept (all of them when a table has fewer).
 ADBENCH_MAX_ROWS, ADBENCH_MIN_OUTLIERS = 5000, 50
-COLLECTIONS = {"odds": None, "adbench-validation": ADBENCH_VALIDATION}
+COLLECTIONS = ("odds", "adbench-validation")
 
 
-def load_adbench(name: str, data_dir) -> tuple:
-    """``(X, y)`` of table ``name`` of :data:`ADBENCH_VALIDATION`: ``X`` (N, D) float64, ``y`` (N,) int, 1 = outlier.
+def validation_table(name: str, data_dir, download: bool) -> tuple:
+    """``(X, y)`` of table ``name`` of :data:`ADBENCH_VALIDATION` (``npae.datasets.load_adbench``): ``X`` (N, D)
+    float64, ``y`` (N,) int64, 1 = outlier.
 
     A table of more than ``ADBENCH_MAX_ROWS`` rows is subsampled without replacement to that many, keeping
     its outlier share (but at least ``min(ADBENCH_MIN_OUTLIERS, outliers)`` outliers: smtp has 30 in 95,156
@@ -105,29 +102,27 @@ def load_adbench(name: str, data_dir) -> tuple:
     """
     import zlib
 
-    if data_dir is None:
-        raise ValueError("--collection adbench-validation needs --data-dir: the adbench/datasets folder of a "
-                         "local copy of https://github.com/Minqi824/ADBench")
-    path = Path(data_dir).expanduser() / ADBENCH_VALIDATION[name]
-    with np.load(path, allow_pickle=False) as data:
-        X, y = np.asarray(data["X"], dtype=np.float64), np.asarray(data["y"]).ravel().astype(int)
+    from npae.datasets import load_adbench
+
+    X, y = load_adbench(ADBENCH_VALIDATION[name], data_dir=data_dir, download=download)
     if X.shape[0] > ADBENCH_MAX_ROWS:
         rng = np.random.default_rng(zlib.crc32(name.encode()))
         outliers, inliers = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-        n_out = max(int(round(outliers.size / y.size * ADBENCH_MAX_ROWS)), min(ADBENCH_MIN_OUTLIERS, outliers.size))
+        n_out = max(round(outliers.size / y.size * ADBENCH_MAX_ROWS), min(ADBENCH_MIN_OUTLIERS, outliers.size))
         rows = np.sort(np.concatenate([rng.choice(outliers, n_out, replace=False),
                                        rng.choice(inliers, ADBENCH_MAX_ROWS - n_out, replace=False)]))
         X, y = X[rows], y[rows]
     return X, y
 
 
-def split(name: str, seed: int, data_dir, collection: str = "odds"):
+def split(name: str, seed: int, data_dir, collection: str = "odds", download: bool = False):
     from pyod.utils.utility import standardizer
     from sklearn.model_selection import train_test_split
 
     from npae.datasets import load_odds
 
-    X, y = load_odds(name, data_dir=data_dir) if collection == "odds" else load_adbench(name, data_dir)
+    X, y = (load_odds(name, data_dir=data_dir, download=download) if collection == "odds"
+            else validation_table(name, data_dir, download))
     X_train, X_test, _, y_test = train_test_split(X, y, test_size=0.4, random_state=np.random.RandomState(seed))
     X_train, X_test = standardizer(X_train, X_test)
     return X_train, X_test, y_test, (X.shape[0], X.shape[1], float(np.mean(y)))
@@ -242,7 +237,8 @@ def build_report(res: dict, args) -> str:
              "(`bench_odds.py --collection adbench-validation`)")
     data = ("Data: `npae.datasets.load_odds` (ODDS: Shebuti Rayana (2016), ODDS Library "
             "[http://odds.cs.stonybrook.edu], Stony Brook University)." if odds else
-            "Data: ADBench (Han, Hu, Huang, Jiang and Zhao (2022), ADBench: Anomaly Detection Benchmark, NeurIPS): "
+            "Data: `npae.datasets.load_adbench` (ADBench: Han, Hu, Huang, Jiang and Zhao (2022), ADBench: Anomaly "
+            "Detection Benchmark, NeurIPS): "
             "its eight large Classical tables that are neither in ODDS-17 nor among its smaller Classical tables, "
             f"each subsampled to at most {ADBENCH_MAX_ROWS:,} rows with its outlier share (at least "
             f"{ADBENCH_MIN_OUTLIERS} outliers, all where fewer), and the 15 MVTec-AD categories as ResNet-18 "
@@ -334,13 +330,15 @@ def main(argv=None):
     from npae.datasets import ODDS_NAMES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--collection", choices=sorted(COLLECTIONS), default="odds",
+    parser.add_argument("--collection", choices=COLLECTIONS, default="odds",
                         help="PyOD's ODDS-17 (default) or ADBench's validation collection (see the docstring)")
     parser.add_argument("--datasets", nargs="+", default=None,
                         help="tables of the collection (default: all of them)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--data-dir", default=None,
-                        help="directory holding the ODDS .mat files, or ADBench's adbench/datasets folder")
+                        help="directory holding the tables (for ADBench, flat or its adbench/datasets folder)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch missing tables into npae's cache (load_odds / load_adbench, SHA-256 checked)")
     parser.add_argument("--no-candidates", action="store_true", help="skip the LODO candidate configurations")
     parser.add_argument("--out", type=Path, default=None, help="markdown path (default benchmarks/out/bench_odds.md)")
     parser.add_argument("--results", action="store_true", help="also write the section of RESULTS.md")
@@ -372,7 +370,7 @@ def main(argv=None):
         for ds in args.datasets:
             res["runs"][ds] = {arm: [] for arm in arms}
             for seed in args.seeds:
-                X_train, X_test, y_test, shape = split(ds, seed, args.data_dir, args.collection)
+                X_train, X_test, y_test, shape = split(ds, seed, args.data_dir, args.collection, args.download)
                 res["shape"][ds] = shape
                 for arm in arms:
                     r = run_arm(arm, seed, X_train, X_test, y_test)

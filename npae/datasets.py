@@ -4,7 +4,8 @@ downloads through pooch, and a small stratified Fashion-MNIST subset shipped ins
 Every loader returns ``(X, y)`` as host NumPy arrays: ``X`` float32 of shape (N, D) scaled to
 [0, 1], ``y`` int64 of shape (N,). Move them to a backend with ``npae.asarray`` when needed; this
 module imports NumPy and pooch only (and scikit-learn inside :func:`load_digits`, SciPy inside
-:func:`load_odds`), never another npae module.
+:func:`load_odds`), never another npae module. The anomaly-detection tables (:func:`load_odds`,
+:func:`load_adbench`) are the exception to the float32 rule: ``X`` float64 as stored, ``y`` 1 = outlier.
 
 Where the IDX files are looked for, in order (``<name>`` is ``"mnist"`` or ``"fashion-mnist"``):
 
@@ -44,6 +45,9 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "ADBENCH_NAMES",
+    "ADBENCH_TABLES",
+    "ADBENCH_URL",
     "DATASET_NAMES",
     "EMBEDDED_PATH",
     "EMBEDDED_SHA256",
@@ -58,6 +62,7 @@ __all__ = [
     "SPLITS",
     "ChecksumError",
     "DownloadError",
+    "load_adbench",
     "load_dataset",
     "load_digits",
     "load_embedded",
@@ -148,6 +153,74 @@ ODDS_SHA256 = {
 }
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
+#: ADBench (Han, Hu, Huang, Jiang & Zhao, NeurIPS 2022), pinned to one commit of its repository.
+ADBENCH_URL = "https://raw.githubusercontent.com/Minqi824/ADBench/3dac8221081e190f157d78e93bfa8867f90d0965/adbench/datasets/"
+#: The ADBench tables :func:`load_adbench` knows: name -> (path under :data:`ADBENCH_URL`, SHA-256 of
+#: the ``.npz`` served there). 43 of its 47 "Classical" tables (backdoor, census, fraud and speech are
+#: left out: npae has no verified copy of them to take a checksum from) and the 15 MVTec-AD categories
+#: as ResNet-18 embeddings (512 features).
+ADBENCH_TABLES = {
+    "ALOI": ("Classical/1_ALOI.npz", "792d0b5bd1147bfc9574a1974f157b39fbd4cbed8ecd04cf983fd554498ed477"),
+    "annthyroid": ("Classical/2_annthyroid.npz", "e738f7c58a8740d2c4aac4c71ff49ce5e1d1aa16f44178135fc9c09df05fad1b"),
+    "breastw": ("Classical/4_breastw.npz", "4f37ce07dbc25ddad8178fdc6d664ab46d2d0000ee28c2787c3c7ff3c03ef9f6"),
+    "campaign": ("Classical/5_campaign.npz", "74dd4d0072d6c6f1aabab63bc102f9633454f32bb936fa9bcfbd38f9f2386bcd"),
+    "cardio": ("Classical/6_cardio.npz", "bc5009bde6930b4d298b594f31b34485a9a17210cff0e8fb00a8c3068b885a2d"),
+    "Cardiotocography": ("Classical/7_Cardiotocography.npz", "5ae84910430f05923e11b6f537243263977c9136949dabd891e3570aeec51e29"),
+    "celeba": ("Classical/8_celeba.npz", "1cadfdea14cd8d240eca715a70c09c88af8621d086a7478c63f602d97adef0b5"),
+    "cover": ("Classical/10_cover.npz", "945a097c3542ae81a551bf1c06dcad78a755d94f84fcaf1d60687e42d1a656df"),
+    "donors": ("Classical/11_donors.npz", "5824ec854465f2763b4bfe3da1ae9f25ed5433b5c6e265d42e37da4f82a58679"),
+    "fault": ("Classical/12_fault.npz", "ec27301f9a4cf7c5d8b22c360cf37ddb043b7fb062465723dfd8b34e2771e5dd"),
+    "glass": ("Classical/14_glass.npz", "aa7a8db1d475ba01a10488af454bc15220a3d5951b010b03b7020567d8152cdc"),
+    "Hepatitis": ("Classical/15_Hepatitis.npz", "4a87a2f7d8013e5bfde63294fae61ec7a612322de72f338a7f9491749025ad98"),
+    "http": ("Classical/16_http.npz", "9d98710091551587f4740cfc851a6b064fff6319a337c2dc77ee6da4bcc2e02c"),
+    "InternetAds": ("Classical/17_InternetAds.npz", "bdd8ad5cf5bf2cb96cba53dde30d522d0f6a279083a8e2bc7efbac5981b04385"),
+    "Ionosphere": ("Classical/18_Ionosphere.npz", "bca46cb0cfd1bf9ddef6cde5ad2215d54fb0189508d0d4c4eb98e788cad69001"),
+    "landsat": ("Classical/19_landsat.npz", "ba17e2158c07469597b89db49d3982c874c6b713ff6670721ddc88969da77987"),
+    "letter": ("Classical/20_letter.npz", "f986d3da80cf1fa2aea83a5ebe73b7d4800e0d4c01fdd1ae074b58d20f10d039"),
+    "Lymphography": ("Classical/21_Lymphography.npz", "dad977b04f4ea65b78ccd0e9f76b45175bad605165b37e63f3cc177845e67037"),
+    "magic.gamma": ("Classical/22_magic.gamma.npz", "0be375984d7af9ea7a63b12206c240840d8b7daa3607021c5fb8756407dd86f1"),
+    "mammography": ("Classical/23_mammography.npz", "a0308ac9712d78321073b1c2dc98dc37665c0f35c1cc33019416fe8f8d7de7ea"),
+    "mnist": ("Classical/24_mnist.npz", "be7706272325fdd3592c1be555ae1a82f916a2f8545f4f8cbaa548ab102cc44c"),
+    "musk": ("Classical/25_musk.npz", "2ed3f4392197b76a1e59116ff880c7720a4b026cf4842073a53b56fdea265017"),
+    "optdigits": ("Classical/26_optdigits.npz", "60de17a375a278ba220a7849727d998aa02b5e2f9fd17732a004bba28de4656e"),
+    "PageBlocks": ("Classical/27_PageBlocks.npz", "10a9b4d5bb5d3b9083caab4c4062f665610eada703c3d927bf7c34b1f2d0d223"),
+    "pendigits": ("Classical/28_pendigits.npz", "c4936b89dcdad59d303020e492f763a0f54170080d787c77497609acbb9c2d79"),
+    "Pima": ("Classical/29_Pima.npz", "215454bb263a2f040945c9ea7bd7f06f1e89a61a3143bdb6f196e3887e801a7d"),
+    "satellite": ("Classical/30_satellite.npz", "1f048f5686f1b8c16a227fdfa3c81a62cd9a92715714a6b24c69b1c5ad96b46e"),
+    "satimage-2": ("Classical/31_satimage-2.npz", "1b056e357f801b8b20c3f380a30224a3c4088d7ed764ec5a24828dc9b1918d6f"),
+    "shuttle": ("Classical/32_shuttle.npz", "26900b0f6be45d9ddb7a402c9b2f956ceda42d23a8ca4cf4406b8bc1352823d1"),
+    "skin": ("Classical/33_skin.npz", "d02aa01ffc1b6bf2b8b1ac250c90e8a8eacd0cefc962940ed5cc4bf5deac9c95"),
+    "smtp": ("Classical/34_smtp.npz", "d2569fc9bc12115419e3f5b37d19921e10e6c26e5ad1e61064cfb0fbc402dfdd"),
+    "SpamBase": ("Classical/35_SpamBase.npz", "d0c46c7928e43f6496bcd06e09de0b70f6bc8143792dfa0a43f450263d254e9b"),
+    "Stamps": ("Classical/37_Stamps.npz", "99fe739447284f613fa54bf2dccdb51c5120175ce6260adec6dad77576c42509"),
+    "thyroid": ("Classical/38_thyroid.npz", "8de161b3f235b7647bb0b39a836d983ff61d67bf234edac461da2d71e889cb87"),
+    "vertebral": ("Classical/39_vertebral.npz", "0816286f92b96fe6867664a41a031ac7228dcfbf1a5feefe50ca3883b2e9073d"),
+    "vowels": ("Classical/40_vowels.npz", "4bfc4244d1c882773bbbc50d4a5db5e52276e53506e46b2d45e02d074cfcb1b6"),
+    "Waveform": ("Classical/41_Waveform.npz", "6c9d867337ad1a2f8372c1d27f4c032f0401237e2041b7c45f00de8d319ff30f"),
+    "WBC": ("Classical/42_WBC.npz", "650f9dcb129248f67a291be0974f533ef259fcbde50fce5c8ad2a1cb2652d03b"),
+    "WDBC": ("Classical/43_WDBC.npz", "78d4606a1ab516f5b60b00c196497f3bbd6bd5e4548fd04cf5f2475209b34b85"),
+    "Wilt": ("Classical/44_Wilt.npz", "c70b72aa611ec87b20efb400943ef3ce4f8bf7aa58fcef825fbd28cc5cee3cc9"),
+    "wine": ("Classical/45_wine.npz", "d5ad8965d92cc57122fe1e6572bb301adbaf795b3e166d187ae00a704d8f6e20"),
+    "WPBC": ("Classical/46_WPBC.npz", "68a6d67242643855713bcdad07d89ecc472bd00000dccc17ba87916eb2693d19"),
+    "yeast": ("Classical/47_yeast.npz", "bbb15c873d78a4f6a589f46d0f75814595e2282d2ae7ce7779c750f276c3770d"),
+    "MVTec-AD_bottle": ("CV_by_ResNet18/MVTec-AD_bottle.npz", "9eb7a78f1f6ecfcd00391ea01fe06f998e3fb7b8e89a34c06d69786ee38a8059"),
+    "MVTec-AD_cable": ("CV_by_ResNet18/MVTec-AD_cable.npz", "65f36182cf75ba1b2629af7bee3eec87ed9b050796e0b7c06493993e0ba4cee1"),
+    "MVTec-AD_capsule": ("CV_by_ResNet18/MVTec-AD_capsule.npz", "b5d97c3b3c08b0c25fdb3b0fd50e9b9fd24bd75b4e36956d47159e715d52470d"),
+    "MVTec-AD_carpet": ("CV_by_ResNet18/MVTec-AD_carpet.npz", "7c9e1f06b185baae2c72b922aa29cb219d2b8d6a9fe1b03f86ccf1fd34a0b6c0"),
+    "MVTec-AD_grid": ("CV_by_ResNet18/MVTec-AD_grid.npz", "376fe5d7568fb3c1b9056a03aef6c0c350476a11b4f4579e6b7d8f8e5405f837"),
+    "MVTec-AD_hazelnut": ("CV_by_ResNet18/MVTec-AD_hazelnut.npz", "3c40cf88d6c16827c9609c5ef4f0c7d81f8b8509905c9c4c68a79d8ba1696bdf"),
+    "MVTec-AD_leather": ("CV_by_ResNet18/MVTec-AD_leather.npz", "c4615f05409b0ae785a007889b4521cf3c3a43ce5b7ff7623f2255c121ef1e29"),
+    "MVTec-AD_metal_nut": ("CV_by_ResNet18/MVTec-AD_metal_nut.npz", "c00f29018bbf304c8e50d366fccc635ded7da90dea7e4a2fd41afb1a62609796"),
+    "MVTec-AD_pill": ("CV_by_ResNet18/MVTec-AD_pill.npz", "878407b2700e3414dec26f2bae153f28d9b8e9e2367a0775b082efe641531188"),
+    "MVTec-AD_screw": ("CV_by_ResNet18/MVTec-AD_screw.npz", "a143cbb84cb2a8bbd5b86065bf56fffbc5c9a52d5da4ba9826c844fe35ef68fa"),
+    "MVTec-AD_tile": ("CV_by_ResNet18/MVTec-AD_tile.npz", "6d4564cd2844ff91274612b0dba39c3cfbabedf4535ec3573889bbd575075086"),
+    "MVTec-AD_toothbrush": ("CV_by_ResNet18/MVTec-AD_toothbrush.npz", "798a5edef4291e0466d2a7234101ee496927ddd96d0cbb620da008f4ed06753e"),
+    "MVTec-AD_transistor": ("CV_by_ResNet18/MVTec-AD_transistor.npz", "4c045fa018a2f4ffd828683b1d35580533662b2336c356e7e579c04da899b98e"),
+    "MVTec-AD_wood": ("CV_by_ResNet18/MVTec-AD_wood.npz", "5fb9b4b57f6d66ab06ca3575d51359b0110943d4df4a20b495b1583730fc8d98"),
+    "MVTec-AD_zipper": ("CV_by_ResNet18/MVTec-AD_zipper.npz", "d60591ab34dced348b32574c4c0ff680068bbf5017d06d2bc5f9b15521f38bb8"),
+}
+ADBENCH_NAMES = tuple(ADBENCH_TABLES)
+
 DOWNLOAD_TIMEOUT = 60.0  # seconds without data before a download is abandoned
 
 _IDX_MAGIC = {0x00000801: "labels", 0x00000803: "images"}
@@ -339,6 +412,45 @@ def _candidate_dirs(name: str, data_dir) -> list:
             seen.add(key)
             unique.append((directory, origin))
     return unique
+
+
+def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, default_url: str, label: str, *,
+                   data_dir, download: bool, base_url, checksums) -> Path:
+    """The path of one table file: ``fname`` (or ``relpath``, the file's path in the published layout)
+    in the first of :func:`_candidate_dirs` holding it, else, with ``download``, fetched from
+    ``<base_url>/<relpath>`` into the cache and kept only if its SHA-256 is in ``known`` (or
+    ``checksums``). A ``SHA256SUMS`` file beside the file found is honoured."""
+    dirs = _candidate_dirs(collection, data_dir)
+    names = dict.fromkeys((fname, relpath))
+    path = next((d / n for d, _origin in dirs for n in names if (d / n).is_file()), None)
+    if path is None:
+        if not download:
+            places = "\n".join(f"  - {d} ({origin})" for d, origin in dirs)
+            if not os.environ.get("NPAE_DATA"):
+                places += "\n  - $NPAE_DATA (not set)"
+            raise FileNotFoundError(
+                f"{label} table {fname!r} was not found. Looked in, in order:\n{places}\nTo get it: pass "
+                f"download=True to fetch it into {_cache_dir(collection)}; or put the file in a directory and "
+                f"pass data_dir=..., or set NPAE_DATA to it (searched as $NPAE_DATA/{collection}/ and $NPAE_DATA/)."
+            )
+        known = dict(known)
+        known.update(checksums or {})
+        accepted = _accepted(known, fname)
+        if not accepted:
+            raise ValueError(f"No known SHA-256 for {label} file {fname!r}, and npae never downloads a file it "
+                             f"cannot verify. Pass checksums={{{fname!r}: '<sha256>'}}.")
+        if base_url is None:
+            mirror = os.environ.get("NPAE_MIRROR")
+            base_url = mirror.rstrip("/") + "/" + collection if mirror else default_url
+        scheme = urllib.parse.urlparse(base_url).scheme
+        if scheme not in _URL_SCHEMES:
+            raise ValueError(f"base_url must be an http(s):// or file:// URL; got {base_url!r} (scheme {scheme!r}).")
+        path = _download(base_url.rstrip("/") + "/" + relpath, _cache_dir(collection) / fname, accepted,
+                         DOWNLOAD_TIMEOUT)
+    sums_path = path.parent / "SHA256SUMS"
+    if sums_path.is_file():
+        _verify_listed(path, _read_sha256sums(sums_path), sums_path)
+    return path
 
 
 def _find_file(directory: Path, stem: str):
@@ -723,35 +835,107 @@ def load_odds(name: str, data_dir=None, download: bool = False, *, base_url=None
     """
     key = _odds_key(name)
     fname = key + ".mat"
-    dirs = _candidate_dirs("odds", data_dir)
-    path = next((d / fname for d, _origin in dirs if (d / fname).is_file()), None)
-    if path is None:
-        if not download:
-            places = "\n".join(f"  - {d} ({origin})" for d, origin in dirs)
-            if not os.environ.get("NPAE_DATA"):
-                places += "\n  - $NPAE_DATA (not set)"
-            raise FileNotFoundError(
-                f"ODDS table {fname!r} was not found. Looked in, in order:\n{places}\nTo get it: pass "
-                f"download=True to fetch it into {_cache_dir('odds')}; or put the file in a directory and "
-                "pass data_dir=..., or set NPAE_DATA to it (searched as $NPAE_DATA/odds/ and $NPAE_DATA/)."
-            )
-        known = dict(ODDS_SHA256)
-        known.update(checksums or {})
-        accepted = _accepted(known, fname)
-        if not accepted:
-            raise ValueError(f"No known SHA-256 for ODDS file {fname!r}, and npae never downloads a file it "
-                             f"cannot verify. Pass checksums={{{fname!r}: '<sha256>'}}.")
-        if base_url is None:
-            mirror = os.environ.get("NPAE_MIRROR")
-            base_url = mirror.rstrip("/") + "/odds" if mirror else ODDS_URL
-        scheme = urllib.parse.urlparse(base_url).scheme
-        if scheme not in _URL_SCHEMES:
-            raise ValueError(f"base_url must be an http(s):// or file:// URL; got {base_url!r} (scheme {scheme!r}).")
-        path = _download(base_url.rstrip("/") + "/" + fname, _cache_dir("odds") / fname, accepted, DOWNLOAD_TIMEOUT)
-    sums_path = path.parent / "SHA256SUMS"
-    if sums_path.is_file():
-        _verify_listed(path, _read_sha256sums(sums_path), sums_path)
+    path = _find_or_fetch("odds", fname, fname, ODDS_SHA256, ODDS_URL, "ODDS", data_dir=data_dir,
+                          download=download, base_url=base_url, checksums=checksums)
     return _read_odds_mat(path)
+
+
+def _adbench_key(name) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, one of npae.datasets.ADBENCH_NAMES; got {type(name).__name__}.")
+    wanted = name.strip().removesuffix(".npz")
+    by_lower = {key.lower(): key for key in ADBENCH_NAMES}
+    by_lower.update({Path(rel).stem.lower(): key for key, (rel, _sha) in ADBENCH_TABLES.items()})  # "1_ALOI"
+    key = by_lower.get(wanted.lower())
+    if key is None:
+        close = difflib.get_close_matches(wanted, ADBENCH_NAMES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown ADBench table {name!r}; valid names are npae.datasets.ADBENCH_NAMES "
+                         f"({len(ADBENCH_NAMES)} tables, e.g. 'ALOI', 'Cardiotocography', 'MVTec-AD_bottle').{hint}")
+    return key
+
+
+def _read_table_npz(path: Path, label: str):
+    """(X float64 (N, D), y int64 (N,) of 0/1) from a ``.npz`` holding the arrays ``X`` and ``y``."""
+    import zipfile
+
+    try:  # never unpickles: a table holds numbers only
+        with np.load(path, allow_pickle=False) as data:
+            found = sorted(data.files)
+            arrays = {key: np.asarray(data[key]) for key in ("X", "y") if key in found}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{str(path)!r} is not a readable {label} .npz file ({err}). Delete it and load again "
+                         "(download=True fetches a verified copy).") from err
+    if len(arrays) != 2:
+        raise ValueError(f"{str(path)!r} should hold the arrays 'X' and 'y'; found {found}.")
+    X, y = arrays["X"], arrays["y"].reshape(-1)
+    if X.ndim != 2 or X.shape[0] != y.shape[0] or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"{str(path)!r}: expected a numeric X of shape (N, D) and y of shape (N,); got X "
+                         f"{X.shape} ({X.dtype}) and y {y.shape}.")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{str(path)!r}: y must hold 0 (inlier) and 1 (outlier); got values "
+                         f"{np.unique(y)[:10].tolist()}.")
+    return np.ascontiguousarray(X, dtype=np.float64), y.astype(np.int64)
+
+
+def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=None, checksums=None):
+    """Load one table of ADBench, the anomaly-detection benchmark of Han et al. (2022).
+
+    :data:`ADBENCH_NAMES` lists the tables npae knows, with ADBench's spelling: 43 "Classical"
+    tables (``"ALOI"``, ``"annthyroid"``, ``"Cardiotocography"``, ``"magic.gamma"``, …) and the 15
+    MVTec-AD categories as ResNet-18 embeddings (``"MVTec-AD_bottle"``, …). Cite ADBench when you
+    use them: Songqiao Han, Xiyang Hu, Hailiang Huang, Minqi Jiang and Yue Zhao (2022). ADBench:
+    Anomaly Detection Benchmark. NeurIPS 2022 (and the sources it names for each table).
+
+    The file (ADBench's name, e.g. ``1_ALOI.npz``) is looked up in ``data_dir``,
+    ``$NPAE_DATA/adbench/``, ``$NPAE_DATA``, the user cache (``$NPAE_CACHE/adbench/``, default
+    ``~/.cache/npae/adbench/`` on Linux) and ``/usr/share/datasets/adbench/``, in that order, each
+    also under ADBench's own layout (``Classical/1_ALOI.npz``), so ``data_dir`` may be the
+    ``adbench/datasets`` folder of a copy of ADBench's repository. With ``download=True`` a table
+    found nowhere is fetched once through pooch from ``base_url`` (default
+    ``$NPAE_MIRROR/adbench/`` if set, else :data:`ADBENCH_URL`, ADBench's repository at a fixed
+    commit) into the cache, and kept only if its SHA-256 is the one in :data:`ADBENCH_TABLES` (or
+    ``checksums=``).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ADBENCH_NAMES` (case-insensitive; ADBench's file stem such as ``"1_ALOI"`` and
+        a ``.npz`` suffix are accepted too).
+    data_dir : str or os.PathLike, optional
+        A directory holding the file (flat, or in ADBench's layout); searched first.
+    download : bool, default False
+        If the file is found nowhere, fetch it into the user cache, verified by SHA-256.
+    base_url : str, optional
+        Where to download from (``<base_url>/<folder>/<file>``, ADBench's layout).
+    checksums : dict, optional
+        File name (``"1_ALOI.npz"``) -> SHA-256 hex digest (or a tuple of accepted digests)
+        overriding :data:`ADBENCH_TABLES` for downloads.
+
+    Returns
+    -------
+    X : ndarray of shape (N, D), float64
+        The features as stored (not scaled; some tables store integers).
+    y : ndarray of shape (N,), int64
+        1 = outlier, 0 = inlier.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a name npae does not know (the message suggests the closest), or a malformed file.
+    FileNotFoundError
+        If the file is nowhere and ``download`` is False; the message lists every place looked.
+    ChecksumError
+        If a file differs from its ``SHA256SUMS`` entry or a download from its known digest.
+    DownloadError
+        If a download fails (HTTP error, server unreachable, truncated transfer).
+    """
+    key = _adbench_key(name)
+    relpath, digest = ADBENCH_TABLES[key]
+    fname = Path(relpath).name
+    path = _find_or_fetch("adbench", fname, relpath, {fname: (digest,)}, ADBENCH_URL, "ADBench", data_dir=data_dir,
+                          download=download, base_url=base_url, checksums=checksums)
+    return _read_table_npz(path, "ADBench")
 
 
 def load_digits():

@@ -941,3 +941,109 @@ def test_load_odds_refuses_a_malformed_table(tmp_path, no_system_data):
     (tmp_path / "bad" / "glass.mat").write_bytes(b"not a mat file")
     with pytest.raises(ValueError, match="is not a readable ODDS .mat file"):
         datasets.load_odds("glass", data_dir=tmp_path / "bad")
+
+
+# --------------------------------------------------------------------------------------------
+# ADBench tables (load_adbench): small .npz fixtures written here, served from 127.0.0.1 only
+
+
+def write_adbench(directory, fname="1_ALOI.npz", n=10, d=4, seed=0, x_dtype=np.float32, y=None):
+    """A small ADBench-style table (X (n, d), y (n,) int) saved as ``directory/fname``; returns (X, y, sha256)."""
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, d)) * 10).astype(x_dtype)
+    y = (np.arange(n) % 5 == 0).astype(np.int32) if y is None else y
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez(directory / fname, X=X, y=y)
+    return X, y, sha256((directory / fname).read_bytes())
+
+
+def test_adbench_registry_pins_one_commit_and_has_a_checksum_for_every_table():
+    assert re.search(r"/Minqi824/ADBench/[0-9a-f]{40}/adbench/datasets/$", datasets.ADBENCH_URL)
+    assert datasets.ADBENCH_NAMES == tuple(datasets.ADBENCH_TABLES) and len(datasets.ADBENCH_NAMES) == 58
+    files = [Path(rel).name for rel, _ in datasets.ADBENCH_TABLES.values()]
+    assert len(set(files)) == len(files)  # the cache is flat: no two tables may share a file name
+    for rel, digest in datasets.ADBENCH_TABLES.values():
+        assert re.fullmatch(r"(Classical|CV_by_ResNet18)/[\w.\-]+\.npz", rel) and re.fullmatch(r"[0-9a-f]{64}", digest)
+    assert {"ALOI", "Cardiotocography", "magic.gamma", "MVTec-AD_bottle"} <= set(datasets.ADBENCH_NAMES)
+
+
+def test_load_adbench_reads_flat_and_adbench_layout_as_float64_and_0_1_labels(tmp_path, no_system_data):
+    X, y, _ = write_adbench(tmp_path / "flat", x_dtype=np.int16)
+    X2, y2 = datasets.load_adbench("ALOI", data_dir=tmp_path / "flat")
+    assert X2.dtype == np.float64 and y2.dtype == np.int64 and X2.shape == (10, 4) and y2.shape == (10,)
+    np.testing.assert_array_equal(X2, X.astype(np.float64))
+    np.testing.assert_array_equal(y2, y)
+    # ADBench's own layout (data_dir = a clone's adbench/datasets), ADBench's stem, any case, .npz suffix
+    X, _, _ = write_adbench(tmp_path / "clone" / "CV_by_ResNet18", fname="MVTec-AD_bottle.npz", seed=1)
+    for name in ("MVTec-AD_bottle", "mvtec-ad_BOTTLE.npz"):
+        np.testing.assert_array_equal(datasets.load_adbench(name, data_dir=tmp_path / "clone")[0], X)
+    X, _, _ = write_adbench(tmp_path / "clone" / "Classical", fname="22_magic.gamma.npz", seed=2)
+    np.testing.assert_array_equal(datasets.load_adbench("22_magic.gamma", data_dir=tmp_path / "clone")[0], X)
+
+
+def test_load_adbench_looks_in_npae_data_adbench(monkeypatch, tmp_path, no_system_data):
+    X, _, _ = write_adbench(tmp_path / "data" / "adbench", fname="7_Cardiotocography.npz")
+    monkeypatch.setenv("NPAE_DATA", str(tmp_path / "data"))
+    np.testing.assert_array_equal(datasets.load_adbench("cardiotocography")[0], X)
+
+
+def test_load_adbench_download_fetches_adbench_layout_verifies_and_caches_flat(mirror, tmp_path, no_system_data):
+    root, url = mirror
+    X, y, digest = write_adbench(root / "good" / "Classical", fname="44_Wilt.npz")
+    X2, y2 = datasets.load_adbench("Wilt", download=True, base_url=f"{url}/good", checksums={"44_Wilt.npz": digest})
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    assert files_under(tmp_path / "cache") == ["adbench/44_Wilt.npz"]
+    shutil.rmtree(root / "good")  # the second load comes from the cache, without a server
+    np.testing.assert_array_equal(datasets.load_adbench("wilt")[0], X)
+
+
+def test_load_adbench_download_uses_npae_mirror(monkeypatch, mirror, tmp_path, no_system_data):
+    root, url = mirror
+    X, _, digest = write_adbench(root / "m" / "adbench" / "CV_by_ResNet18", fname="MVTec-AD_zipper.npz", seed=4)
+    monkeypatch.setenv("NPAE_MIRROR", f"{url}/m")
+    got = datasets.load_adbench("MVTec-AD_zipper", download=True, checksums={"MVTec-AD_zipper.npz": digest})[0]
+    np.testing.assert_array_equal(got, X)
+
+
+def test_load_adbench_refuses_a_file_that_is_not_the_published_one(mirror, tmp_path, no_system_data):
+    """Without checksums=, the file must be the one in ADBENCH_TABLES: a fixture never is."""
+    root, url = mirror
+    write_adbench(root / "other" / "Classical", fname="47_yeast.npz")
+    with pytest.raises(ChecksumError, match=r"47_yeast.npz failed its checksum: expected SHA-256 "
+                       + datasets.ADBENCH_TABLES["yeast"][1]):
+        datasets.load_adbench("yeast", download=True, base_url=f"{url}/other")
+    assert files_under(tmp_path / "cache") == []
+
+
+def test_load_adbench_not_found_lists_the_places_and_unknown_names_get_a_suggestion(tmp_path, no_system_data):
+    with pytest.raises(FileNotFoundError) as info:
+        datasets.load_adbench("ALOI", data_dir=tmp_path / "nowhere")
+    for part in ("ADBench table '1_ALOI.npz'", str(tmp_path / "nowhere"), str(tmp_path / "cache" / "adbench"),
+                 "download=True"):
+        assert part in str(info.value)
+    with pytest.raises(ValueError, match=r"Unknown ADBench table 'Cardiotocograpy'.*Did you mean 'Cardiotocography'"):
+        datasets.load_adbench("Cardiotocograpy")
+    with pytest.raises(TypeError, match="name must be a str"):
+        datasets.load_adbench(None)
+
+
+def test_load_adbench_refuses_a_malformed_table(tmp_path, no_system_data):
+    write_adbench(tmp_path / "bad", fname="45_wine.npz", y=np.array([0, 1, 2, 0, 0, 0, 0, 0, 0, 0]))
+    with pytest.raises(ValueError, match=r"y must hold 0 \(inlier\) and 1 \(outlier\); got values \[0, 1, 2\]"):
+        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
+    np.savez(tmp_path / "bad" / "45_wine.npz", X=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"should hold the arrays 'X' and 'y'; found \['X'\]"):
+        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
+    np.savez(tmp_path / "bad" / "45_wine.npz", X=np.zeros(3), y=np.zeros(3))
+    with pytest.raises(ValueError, match=r"expected a numeric X of shape \(N, D\)"):
+        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
+    np.savez(tmp_path / "bad" / "45_wine.npz", X=np.array([["a"], ["b"]]), y=np.zeros(2))
+    with pytest.raises(ValueError, match=r"expected a numeric X"):
+        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
+    (tmp_path / "bad" / "45_wine.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="is not a readable ADBench .npz file"):
+        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
+    np.savez(tmp_path / "bad" / "45_wine.npz", X=np.array([object()], dtype=object).reshape(1, 1), y=np.zeros(1))
+    with pytest.raises(ValueError, match="is not a readable ADBench .npz file"):  # pickled arrays are refused
+        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
