@@ -340,7 +340,8 @@ def main(argv=None):
     parser.add_argument("--download", action="store_true",
                         help="fetch missing tables into npae's cache (load_odds / load_adbench, SHA-256 checked)")
     parser.add_argument("--no-candidates", action="store_true", help="skip the LODO candidate configurations")
-    parser.add_argument("--out", type=Path, default=None, help="markdown path (default benchmarks/out/bench_odds.md)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="markdown path (default benchmarks/out/bench_odds.md; bench_odds_adbench.md for ADBench)")
     parser.add_argument("--results", action="store_true", help="also write the section of RESULTS.md")
     parser.add_argument("--report-from", type=Path, default=None, help="rebuild the report from a saved .json")
     H.add_common_arguments(parser)
