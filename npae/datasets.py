@@ -921,14 +921,8 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
 
     Raises
     ------
-    TypeError, ValueError
-        For a name npae does not know (the message suggests the closest), or a malformed file.
-    FileNotFoundError
-        If the file is nowhere and ``download`` is False; the message lists every place looked.
-    ChecksumError
-        If a file differs from its ``SHA256SUMS`` entry or a download from its known digest.
-    DownloadError
-        If a download fails (HTTP error, server unreachable, truncated transfer).
+    TypeError, ValueError, FileNotFoundError, ChecksumError, DownloadError
+        As for :func:`load_odds` (an unknown name gets the closest known one suggested).
     """
     key = _adbench_key(name)
     relpath, digest = ADBENCH_TABLES[key]
