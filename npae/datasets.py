@@ -415,11 +415,12 @@ def _candidate_dirs(name: str, data_dir) -> list:
 
 
 def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, default_url: str, label: str, *,
-                   data_dir, download: bool, base_url, checksums) -> Path:
+                   data_dir, download: bool, base_url, checksums, verify_found: bool = False) -> Path:
     """The path of one table file: ``fname`` (or ``relpath``, the file's path in the published layout)
     in the first of :func:`_candidate_dirs` holding it, else, with ``download``, fetched from
     ``<base_url>/<relpath>`` into the cache and kept only if its SHA-256 is in ``known`` (or
-    ``checksums``). A ``SHA256SUMS`` file beside the file found is honoured."""
+    ``checksums``). A ``SHA256SUMS`` file beside the file found is honoured; with ``verify_found``
+    a file found on disk must also have one of the accepted digests."""
     dirs = _candidate_dirs(collection, data_dir)
     names = dict.fromkeys((fname, relpath))
     path = next((d / n for d, _origin in dirs for n in names if (d / n).is_file()), None)
@@ -447,6 +448,17 @@ def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, defau
             raise ValueError(f"base_url must be an http(s):// or file:// URL; got {base_url!r} (scheme {scheme!r}).")
         path = _download(base_url.rstrip("/") + "/" + relpath, _cache_dir(collection) / fname, accepted,
                          DOWNLOAD_TIMEOUT)
+    else:
+        if verify_found:
+            accepted = _accepted({**known, **(checksums or {})}, fname)
+            actual = _sha256_file(path)
+            if actual not in accepted:
+                raise ChecksumError(
+                    f"{str(path)!r} is not the {label} file {relpath!r}: expected SHA-256 {accepted[0]}, got "
+                    f"{actual}. (ADBench's folders hold different tables under the same file name, e.g. "
+                    "CV_by_ResNet18/ and CV_by_ViT/.) Put the right file there, delete it and load with "
+                    f"download=True, or pass checksums={{{fname!r}: '<sha256>'}} to accept your copy."
+                )
     sums_path = path.parent / "SHA256SUMS"
     if sums_path.is_file():
         _verify_listed(path, _read_sha256sums(sums_path), sums_path)
@@ -843,7 +855,9 @@ def load_odds(name: str, data_dir=None, download: bool = False, *, base_url=None
 def _adbench_key(name) -> str:
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, one of npae.datasets.ADBENCH_NAMES; got {type(name).__name__}.")
-    wanted = name.strip().removesuffix(".npz")
+    wanted = name.strip()
+    if wanted.lower().endswith(".npz"):
+        wanted = wanted[:-4]
     by_lower = {key.lower(): key for key in ADBENCH_NAMES}
     by_lower.update({Path(rel).stem.lower(): key for key, (rel, _sha) in ADBENCH_TABLES.items()})  # "1_ALOI"
     key = by_lower.get(wanted.lower())
@@ -860,7 +874,10 @@ def _read_table_npz(path: Path, label: str):
     import zipfile
 
     try:  # never unpickles: a table holds numbers only
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy saved under the .npz name
+            raise ValueError(f"it holds one array ({type(loaded).__name__}), not an .npz archive of X and y")
+        with loaded as data:
             found = sorted(data.files)
             arrays = {key: np.asarray(data[key]) for key in ("X", "y") if key in found}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
@@ -868,10 +885,11 @@ def _read_table_npz(path: Path, label: str):
                          "(download=True fetches a verified copy).") from err
     if len(arrays) != 2:
         raise ValueError(f"{str(path)!r} should hold the arrays 'X' and 'y'; found {found}.")
-    X, y = arrays["X"], arrays["y"].reshape(-1)
-    if X.ndim != 2 or X.shape[0] != y.shape[0] or not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"{str(path)!r}: expected a numeric X of shape (N, D) and y of shape (N,); got X "
-                         f"{X.shape} ({X.dtype}) and y {y.shape}.")
+    X, y_stored = arrays["X"], arrays["y"]
+    y = y_stored.reshape(-1)
+    if (X.ndim != 2 or y_stored.ndim > 2 or y.shape[0] != X.shape[0] or not np.issubdtype(X.dtype, np.number)):
+        raise ValueError(f"{str(path)!r}: expected a numeric X of shape (N, D) and y of shape (N,) or (N, 1); got X "
+                         f"{X.shape} ({X.dtype}) and y {y_stored.shape}.")
     if not np.isin(y, (0, 1)).all():
         raise ValueError(f"{str(path)!r}: y must hold 0 (inlier) and 1 (outlier); got values "
                          f"{np.unique(y)[:10].tolist()}.")
@@ -895,7 +913,10 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
     found nowhere is fetched once through pooch from ``base_url`` (default
     ``$NPAE_MIRROR/adbench/`` if set, else :data:`ADBENCH_URL`, ADBench's repository at a fixed
     commit) into the cache, and kept only if its SHA-256 is the one in :data:`ADBENCH_TABLES` (or
-    ``checksums=``).
+    ``checksums=``). A file found on disk is checked against the same digest too, because ADBench's
+    folders hold different tables under one file name (``CV_by_ViT/MVTec-AD_bottle.npz`` has 768
+    ViT features, not the 512 ResNet-18 ones); a ``SHA256SUMS`` file in the folder holding the file
+    is honoured as well.
 
     Parameters
     ----------
@@ -909,8 +930,8 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
     base_url : str, optional
         Where to download from (``<base_url>/<folder>/<file>``, ADBench's layout).
     checksums : dict, optional
-        File name (``"1_ALOI.npz"``) -> SHA-256 hex digest (or a tuple of accepted digests)
-        overriding :data:`ADBENCH_TABLES` for downloads.
+        File name (``"1_ALOI.npz"``, without its folder) -> SHA-256 hex digest (or a tuple of
+        accepted digests) overriding :data:`ADBENCH_TABLES`, for downloads and files found on disk.
 
     Returns
     -------
@@ -928,7 +949,7 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
     relpath, digest = ADBENCH_TABLES[key]
     fname = Path(relpath).name
     path = _find_or_fetch("adbench", fname, relpath, {fname: (digest,)}, ADBENCH_URL, "ADBench", data_dir=data_dir,
-                          download=download, base_url=base_url, checksums=checksums)
+                          download=download, base_url=base_url, checksums=checksums, verify_found=True)
     return _read_table_npz(path, "ADBench")
 
 

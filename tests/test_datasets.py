@@ -957,6 +957,11 @@ def write_adbench(directory, fname="1_ALOI.npz", n=10, d=4, seed=0, x_dtype=np.f
     return X, y, sha256((directory / fname).read_bytes())
 
 
+def accept(path):
+    """``checksums=`` accepting the fixture at ``path`` (every file found on disk is checked too)."""
+    return {Path(path).name: sha256(Path(path).read_bytes())}
+
+
 def test_adbench_registry_pins_one_commit_and_has_a_checksum_for_every_table():
     assert re.search(r"/Minqi824/ADBench/[0-9a-f]{40}/adbench/datasets/$", datasets.ADBENCH_URL)
     assert datasets.ADBENCH_NAMES == tuple(datasets.ADBENCH_TABLES) and len(datasets.ADBENCH_NAMES) == 58
@@ -968,23 +973,49 @@ def test_adbench_registry_pins_one_commit_and_has_a_checksum_for_every_table():
 
 
 def test_load_adbench_reads_flat_and_adbench_layout_as_float64_and_0_1_labels(tmp_path, no_system_data):
-    X, y, _ = write_adbench(tmp_path / "flat", x_dtype=np.int16)
-    X2, y2 = datasets.load_adbench("ALOI", data_dir=tmp_path / "flat")
+    X, y, digest = write_adbench(tmp_path / "flat", x_dtype=np.int16)
+    X2, y2 = datasets.load_adbench("ALOI", data_dir=tmp_path / "flat", checksums={"1_ALOI.npz": digest})
     assert X2.dtype == np.float64 and y2.dtype == np.int64 and X2.shape == (10, 4) and y2.shape == (10,)
     np.testing.assert_array_equal(X2, X.astype(np.float64))
     np.testing.assert_array_equal(y2, y)
     # ADBench's own layout (data_dir = a clone's adbench/datasets), ADBench's stem, any case, .npz suffix
-    X, _, _ = write_adbench(tmp_path / "clone" / "CV_by_ResNet18", fname="MVTec-AD_bottle.npz", seed=1)
-    for name in ("MVTec-AD_bottle", "mvtec-ad_BOTTLE.npz"):
-        np.testing.assert_array_equal(datasets.load_adbench(name, data_dir=tmp_path / "clone")[0], X)
-    X, _, _ = write_adbench(tmp_path / "clone" / "Classical", fname="22_magic.gamma.npz", seed=2)
-    np.testing.assert_array_equal(datasets.load_adbench("22_magic.gamma", data_dir=tmp_path / "clone")[0], X)
+    X, _, digest = write_adbench(tmp_path / "clone" / "CV_by_ResNet18", fname="MVTec-AD_bottle.npz", seed=1)
+    for name in ("MVTec-AD_bottle", "mvtec-ad_BOTTLE.npz", "MVTEC-AD_BOTTLE.NPZ"):
+        got = datasets.load_adbench(name, data_dir=tmp_path / "clone", checksums={"MVTec-AD_bottle.npz": digest})
+        np.testing.assert_array_equal(got[0], X)
+    X, _, digest = write_adbench(tmp_path / "clone" / "Classical", fname="22_magic.gamma.npz", seed=2)
+    got = datasets.load_adbench("22_magic.gamma", data_dir=tmp_path / "clone", checksums={"22_magic.gamma.npz": digest})
+    np.testing.assert_array_equal(got[0], X)
+
+
+def test_load_adbench_refuses_a_found_file_that_is_another_table_of_the_same_name(tmp_path, no_system_data):
+    """ADBench's CV_by_ViT/ holds other tables under the CV_by_ResNet18/ names: a found file is checked too."""
+    write_adbench(tmp_path / "flat", fname="MVTec-AD_bottle.npz", d=6)
+    with pytest.raises(ChecksumError, match=r"is not the ADBench file 'CV_by_ResNet18/MVTec-AD_bottle.npz': expected "
+                       r"SHA-256 " + datasets.ADBENCH_TABLES["MVTec-AD_bottle"][1] + r".*CV_by_ViT.*checksums="):
+        datasets.load_adbench("MVTec-AD_bottle", data_dir=tmp_path / "flat")
+    path = tmp_path / "flat" / "MVTec-AD_bottle.npz"
+    assert datasets.load_adbench("MVTec-AD_bottle", data_dir=tmp_path / "flat", checksums=accept(path))[0].shape == (10, 6)
+
+
+def test_load_adbench_lookup_order_and_sha256sums_beside_the_file(monkeypatch, tmp_path, no_system_data):
+    flat, _, _ = write_adbench(tmp_path / "dir", fname="44_Wilt.npz", seed=1)
+    write_adbench(tmp_path / "dir" / "Classical", fname="44_Wilt.npz", seed=2)
+    X_env, _, _ = write_adbench(tmp_path / "env" / "adbench", fname="44_Wilt.npz", seed=3)
+    monkeypatch.setenv("NPAE_DATA", str(tmp_path / "env"))
+    sums = {"44_Wilt.npz": tuple(sha256(p.read_bytes()) for p in tmp_path.rglob("44_Wilt.npz"))}
+    np.testing.assert_array_equal(datasets.load_adbench("Wilt", data_dir=tmp_path / "dir", checksums=sums)[0], flat)
+    np.testing.assert_array_equal(datasets.load_adbench("Wilt", checksums=sums)[0], X_env)  # $NPAE_DATA/adbench/
+    (tmp_path / "env" / "adbench" / "SHA256SUMS").write_text("0" * 64 + "  44_Wilt.npz\n")
+    with pytest.raises(ChecksumError, match="listed in"):
+        datasets.load_adbench("Wilt", checksums=sums)
 
 
 def test_load_adbench_looks_in_npae_data_adbench(monkeypatch, tmp_path, no_system_data):
-    X, _, _ = write_adbench(tmp_path / "data" / "adbench", fname="7_Cardiotocography.npz")
+    X, _, digest = write_adbench(tmp_path / "data" / "adbench", fname="7_Cardiotocography.npz")
     monkeypatch.setenv("NPAE_DATA", str(tmp_path / "data"))
-    np.testing.assert_array_equal(datasets.load_adbench("cardiotocography")[0], X)
+    got = datasets.load_adbench("cardiotocography", checksums={"7_Cardiotocography.npz": digest})
+    np.testing.assert_array_equal(got[0], X)
 
 
 def test_load_adbench_download_fetches_adbench_layout_verifies_and_caches_flat(mirror, tmp_path, no_system_data):
@@ -995,7 +1026,7 @@ def test_load_adbench_download_fetches_adbench_layout_verifies_and_caches_flat(m
     np.testing.assert_array_equal(y2, y)
     assert files_under(tmp_path / "cache") == ["adbench/44_Wilt.npz"]
     shutil.rmtree(root / "good")  # the second load comes from the cache, without a server
-    np.testing.assert_array_equal(datasets.load_adbench("wilt")[0], X)
+    np.testing.assert_array_equal(datasets.load_adbench("wilt", checksums={"44_Wilt.npz": digest})[0], X)
 
 
 def test_load_adbench_download_uses_npae_mirror(monkeypatch, mirror, tmp_path, no_system_data):
@@ -1029,21 +1060,33 @@ def test_load_adbench_not_found_lists_the_places_and_unknown_names_get_a_suggest
 
 
 def test_load_adbench_refuses_a_malformed_table(tmp_path, no_system_data):
+    path = tmp_path / "bad" / "45_wine.npz"
+
+    def load():
+        return datasets.load_adbench("wine", data_dir=tmp_path / "bad", checksums=accept(path))
+
     write_adbench(tmp_path / "bad", fname="45_wine.npz", y=np.array([0, 1, 2, 0, 0, 0, 0, 0, 0, 0]))
     with pytest.raises(ValueError, match=r"y must hold 0 \(inlier\) and 1 \(outlier\); got values \[0, 1, 2\]"):
-        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
-    np.savez(tmp_path / "bad" / "45_wine.npz", X=np.zeros((3, 2)))
+        load()
+    np.savez(path, X=np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"should hold the arrays 'X' and 'y'; found \['X'\]"):
-        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
-    np.savez(tmp_path / "bad" / "45_wine.npz", X=np.zeros(3), y=np.zeros(3))
+        load()
+    np.savez(path, X=np.zeros(3), y=np.zeros(3))
     with pytest.raises(ValueError, match=r"expected a numeric X of shape \(N, D\)"):
-        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
-    np.savez(tmp_path / "bad" / "45_wine.npz", X=np.array([["a"], ["b"]]), y=np.zeros(2))
+        load()
+    np.savez(path, X=np.zeros((3, 2)), y=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"got X \(3, 2\) \(float64\) and y \(3, 2\)"):  # the shape as stored
+        load()
+    np.savez(path, X=np.array([["a"], ["b"]]), y=np.zeros(2))
     with pytest.raises(ValueError, match=r"expected a numeric X"):
-        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
-    (tmp_path / "bad" / "45_wine.npz").write_bytes(b"not a zip file")
+        load()
+    path.write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match="is not a readable ADBench .npz file"):
-        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
-    np.savez(tmp_path / "bad" / "45_wine.npz", X=np.array([object()], dtype=object).reshape(1, 1), y=np.zeros(1))
+        load()
+    np.savez(path, X=np.array([object()], dtype=object).reshape(1, 1), y=np.zeros(1))
     with pytest.raises(ValueError, match="is not a readable ADBench .npz file"):  # pickled arrays are refused
-        datasets.load_adbench("wine", data_dir=tmp_path / "bad")
+        load()
+    with open(path, "wb") as f:  # a bare .npy saved under the .npz name
+        np.save(f, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"is not a readable ADBench .npz file \(it holds one array"):
+        load()
