@@ -415,12 +415,14 @@ def _candidate_dirs(name: str, data_dir) -> list:
 
 
 def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, default_url: str, label: str, *,
-                   data_dir, download: bool, base_url, checksums, verify_found: bool = False) -> Path:
+                   data_dir, download: bool, base_url, checksums, verify_found: str | None = None) -> Path:
     """The path of one table file: ``fname`` (or ``relpath``, the file's path in the published layout)
     in the first of :func:`_candidate_dirs` holding it, else, with ``download``, fetched from
     ``<base_url>/<relpath>`` into the cache and kept only if its SHA-256 is in ``known`` (or
-    ``checksums``). A ``SHA256SUMS`` file beside the file found is honoured; with ``verify_found``
-    a file found on disk must also have one of the accepted digests."""
+    ``checksums``). A ``SHA256SUMS`` file beside the file found is honoured. With ``verify_found``
+    (a sentence saying why, for the error message) a file found on disk must also have one of the
+    accepted digests."""
+    accepted = _accepted({**known, **(checksums or {})}, fname)
     dirs = _candidate_dirs(collection, data_dir)
     names = dict.fromkeys((fname, relpath))
     path = next((d / n for d, _origin in dirs for n in names if (d / n).is_file()), None)
@@ -434,9 +436,6 @@ def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, defau
                 f"download=True to fetch it into {_cache_dir(collection)}; or put the file in a directory and "
                 f"pass data_dir=..., or set NPAE_DATA to it (searched as $NPAE_DATA/{collection}/ and $NPAE_DATA/)."
             )
-        known = dict(known)
-        known.update(checksums or {})
-        accepted = _accepted(known, fname)
         if not accepted:
             raise ValueError(f"No known SHA-256 for {label} file {fname!r}, and npae never downloads a file it "
                              f"cannot verify. Pass checksums={{{fname!r}: '<sha256>'}}.")
@@ -448,17 +447,15 @@ def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, defau
             raise ValueError(f"base_url must be an http(s):// or file:// URL; got {base_url!r} (scheme {scheme!r}).")
         path = _download(base_url.rstrip("/") + "/" + relpath, _cache_dir(collection) / fname, accepted,
                          DOWNLOAD_TIMEOUT)
-    else:
-        if verify_found:
-            accepted = _accepted({**known, **(checksums or {})}, fname)
-            actual = _sha256_file(path)
-            if actual not in accepted:
-                raise ChecksumError(
-                    f"{str(path)!r} is not the {label} file {relpath!r}: expected SHA-256 {accepted[0]}, got "
-                    f"{actual}. (ADBench's folders hold different tables under the same file name, e.g. "
-                    "CV_by_ResNet18/ and CV_by_ViT/.) Put the right file there, delete it and load with "
-                    f"download=True, or pass checksums={{{fname!r}: '<sha256>'}} to accept your copy."
-                )
+    elif verify_found is not None:
+        actual = _sha256_file(path)
+        if actual not in accepted:
+            raise ChecksumError(
+                f"{str(path)!r} is not the {label} file {relpath!r}: expected SHA-256 "
+                f"{accepted[0] if accepted else '(none known)'}, got {actual}. ({verify_found}) Put the right "
+                f"file there, delete it and load with download=True, or pass checksums={{{fname!r}: '<sha256>'}} "
+                "to accept your copy."
+            )
     sums_path = path.parent / "SHA256SUMS"
     if sums_path.is_file():
         _verify_listed(path, _read_sha256sums(sums_path), sums_path)
@@ -949,7 +946,9 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
     relpath, digest = ADBENCH_TABLES[key]
     fname = Path(relpath).name
     path = _find_or_fetch("adbench", fname, relpath, {fname: (digest,)}, ADBENCH_URL, "ADBench", data_dir=data_dir,
-                          download=download, base_url=base_url, checksums=checksums, verify_found=True)
+                          download=download, base_url=base_url, checksums=checksums,
+                          verify_found="ADBench's folders hold different tables under the same file name, e.g. "
+                                       "CV_by_ResNet18/ and CV_by_ViT/.")
     return _read_table_npz(path, "ADBench")
 
 
