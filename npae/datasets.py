@@ -343,11 +343,13 @@ def _read_sha256sums(path: Path) -> dict:
     return sums
 
 
-def _verify_listed(path: Path, sums: dict, sums_path: Path) -> None:
+def _verify_listed(path: Path, sums: dict, sums_path: Path, actual: str | None = None) -> None:
+    """Check ``path`` against its line in a SHA256SUMS file, if it has one (``actual``: its digest, if
+    already computed)."""
     expected = sums.get(path.name)
     if expected is None:
         return
-    actual = _sha256_file(path)
+    actual = _sha256_file(path) if actual is None else actual
     if actual != expected:
         raise ChecksumError(
             f"SHA-256 mismatch for {str(path)!r} (listed in {str(sums_path)!r}): expected "
@@ -426,6 +428,7 @@ def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, defau
     dirs = _candidate_dirs(collection, data_dir)
     names = dict.fromkeys((fname, relpath))
     path = next((d / n for d, _origin in dirs for n in names if (d / n).is_file()), None)
+    actual = None  # the file's SHA-256, once computed (a SHA256SUMS beside it needs it too)
     if path is None:
         if not download:
             places = "\n".join(f"  - {d} ({origin})" for d, origin in dirs)
@@ -458,7 +461,7 @@ def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, defau
             )
     sums_path = path.parent / "SHA256SUMS"
     if sums_path.is_file():
-        _verify_listed(path, _read_sha256sums(sums_path), sums_path)
+        _verify_listed(path, _read_sha256sums(sums_path), sums_path, actual)
     return path
 
 

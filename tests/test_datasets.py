@@ -1009,6 +1009,14 @@ def test_load_adbench_lookup_order_and_sha256sums_beside_the_file(monkeypatch, t
     (tmp_path / "env" / "adbench" / "SHA256SUMS").write_text("0" * 64 + "  44_Wilt.npz\n")
     with pytest.raises(ChecksumError, match="listed in"):
         datasets.load_adbench("Wilt", checksums=sums)
+    # A file checked against both its digest and a SHA256SUMS line is read and hashed once, not twice.
+    env_file = tmp_path / "env" / "adbench" / "44_Wilt.npz"
+    (env_file.parent / "SHA256SUMS").write_text(f"{sha256(env_file.read_bytes())}  44_Wilt.npz\n")
+    hashed = []
+    real_hash = datasets._sha256_file
+    monkeypatch.setattr(datasets, "_sha256_file", lambda path: hashed.append(path) or real_hash(path))
+    np.testing.assert_array_equal(datasets.load_adbench("Wilt", checksums=sums)[0], X_env)
+    assert hashed == [env_file]
 
 
 def test_load_adbench_looks_in_npae_data_adbench(monkeypatch, tmp_path, no_system_data):
