@@ -31,7 +31,8 @@ fixed and is not used to choose them; the same protocol and detectors run on it.
 Times are also given as the ratio to IForest's time on the same split in the same run (the
 machine may be shared; the ratio is what compares). Writes ``benchmarks/out/bench_odds.md`` and
 ``.json`` (after every table, so an interrupted run keeps what it measured; ``--report-from``
-rebuilds the report from it); ``--results`` writes the section of RESULTS.md. Needs PyOD and torch
+rebuilds the report from it, or from several such files of runs made side by side, merged);
+``--results`` writes the section of RESULTS.md. Needs PyOD and torch
 (``pip install "npae[bench]"``) and the tables (``--download``, or ``--data-dir``).
 """
 
@@ -317,6 +318,27 @@ def lodo_lines(means: dict, datasets, pool, title: str) -> list:
     return lines
 
 
+def merge_saved(saved: list) -> dict:
+    """One saved run from several of one collection (``--report-from a.json b.json``): each table's
+    per-seed results put together, the tables and seeds of all of them, the first run's machine and
+    command, the longest wall time (the runs went side by side)."""
+    collections = {s["meta"].get("collection", "odds") for s in saved}
+    if len(collections) > 1:
+        raise SystemExit(f"--report-from: the files are runs of different collections {sorted(collections)}; "
+                         "merge runs of one collection only.")
+    merged = {"meta": dict(saved[0]["meta"]), "runs": {}, "shape": {}}
+    for s in saved:
+        merged["shape"].update(s["shape"])
+        for ds, arms in s["runs"].items():
+            for arm, runs in arms.items():
+                merged["runs"].setdefault(ds, {}).setdefault(arm, []).extend(runs)
+    meta = merged["meta"]
+    meta["datasets"] = list(dict.fromkeys(d for s in saved for d in s["meta"]["datasets"]))
+    meta["seeds"] = sorted({seed for s in saved for seed in s["meta"]["seeds"]})
+    meta["elapsed_s"] = max(s["meta"].get("elapsed_s", float("nan")) for s in saved)
+    return merged
+
+
 def cpu_id() -> str:
     fields = {}
     try:
@@ -346,10 +368,13 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=None,
                         help="markdown path (default benchmarks/out/bench_odds.md; bench_odds_adbench.md for ADBench)")
     parser.add_argument("--results", action="store_true", help="also write the section of RESULTS.md")
-    parser.add_argument("--report-from", type=Path, default=None, help="rebuild the report from a saved .json")
+    parser.add_argument("--report-from", type=Path, nargs="+", default=None,
+                        help="rebuild the report from saved .json files (several: runs of one collection made "
+                             "side by side, e.g. on different --datasets or --seeds, merged)")
     H.add_common_arguments(parser)
     args = parser.parse_args(argv)
-    res = json.loads(Path(args.report_from).read_text()) if args.report_from is not None else None
+    res = (merge_saved([json.loads(Path(f).read_text()) for f in args.report_from])
+           if args.report_from is not None else None)
     if res is not None:  # a saved run names its own collection
         args.collection = res["meta"].get("collection", "odds")
     names = list(ODDS_NAMES) if args.collection == "odds" else list(ADBENCH_VALIDATION)
