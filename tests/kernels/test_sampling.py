@@ -76,10 +76,9 @@ def test_compiled_pass_is_closer_to_the_exact_normals_than_the_float32_reference
     if sampling._box_muller_compiled is None:
         pytest.skip("numba is not installed (pip install 'npae[fast]')")
     u = np.random.default_rng(9).random((100_000, 2), dtype=np.float32)
-    rows = np.ascontiguousarray(u.T)
-    out = np.empty_like(rows)
-    sampling._box_muller_compiled(rows[0], rows[1], out[0], out[1])
     u64 = u.astype(np.float64)
+    sampling._box_muller_compiled(u.reshape(-1))  # in place: u[i] becomes the pair's two normals
+    out = u.T
     r, theta = np.sqrt(-2.0 * np.log1p(-u64[:, 0])), 2.0 * np.pi * u64[:, 1]
     exact = np.stack([r * np.cos(theta), r * np.sin(theta)])
     with kernels.use_kernels("reference"):
@@ -101,3 +100,21 @@ def test_compiled_pass_vectorises():
     report = _compiled.packed_instructions(sampling._box_muller_compiled)
     packed = {k.split()[0] for r in report.values() for k in r["packed"]}
     assert {"vsqrtps", "sqrtps"} & packed and {"vfmadd213ps", "vfmadd231ps", "vmulps"} & packed, packed
+
+
+def test_compiled_pass_allocates_nothing_beyond_the_uniforms():
+    """The normals overwrite the drawn uniforms: one array of the draw's size, not four."""
+    if sampling._box_muller_compiled is None:
+        pytest.skip("numba is not installed (pip install 'npae[fast]')")
+    import tracemalloc
+
+    like, shape = np.zeros(1, np.float32), (256, 784)
+    sampling.standard_normal(np.random.default_rng(0), shape, like=like)  # compiled, warm
+    draw_bytes = math.prod(shape) * 4
+    tracemalloc.start()
+    try:
+        eps = sampling.standard_normal(np.random.default_rng(0), shape, like=like)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert eps.nbytes == draw_bytes and draw_bytes <= peak < 1.25 * draw_bytes, (peak, draw_bytes)
