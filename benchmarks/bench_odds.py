@@ -337,8 +337,8 @@ def lodo_lines(means: dict, datasets, pool, title: str) -> list:
 
 def merge_saved(saved: list) -> dict:
     """One saved run from several of one collection (``--report-from a.json b.json``): each table's
-    per-seed results put together, the tables and seeds of all of them, the first run's machine and
-    command, the longest wall time (the runs went side by side)."""
+    per-seed results put together, the tables and seeds of all of them, the first run's machine,
+    every run's command, the longest wall time (the runs went side by side)."""
     collections = {s["meta"].get("collection", "odds") for s in saved}
     if len(collections) > 1:
         raise SystemExit(f"--report-from: the files are runs of different collections {sorted(collections)}; "
@@ -353,6 +353,9 @@ def merge_saved(saved: list) -> dict:
     meta["datasets"] = list(dict.fromkeys(d for s in saved for d in s["meta"]["datasets"]))
     meta["seeds"] = sorted({seed for s in saved for seed in s["meta"]["seeds"]})
     meta["elapsed_s"] = max(s["meta"].get("elapsed_s", float("nan")) for s in saved)
+    commands = list(dict.fromkeys(s["meta"]["command"] for s in saved))
+    if len(commands) > 1:
+        meta["command"] = "` and `".join(commands) + "`, side by side, merged with `--report-from"
     return merged
 
 
