@@ -13,12 +13,11 @@ the same numbers arranged for speed:
 * float32 with numba (``pip install "npae[fast]"``): one compiled pass (:func:`_box_muller_loop`)
   whose logarithm, sine and cosine are polynomials, so it vectorises (NumPy's ``cos``/``sin`` and
   numba's libm calls do not, on AVX2). It overwrites each pair (u₁, u₂) of the uniforms' own array
-  with its two normals, which is where the reference stores them: no other array is allocated
-  (the earlier form transposed into contiguous rows, wrote two output rows and stacked them: three
-  more arrays of the draw's size, each a fresh 1.6 MB at 512 × 784 that can cost first-touch page
-  faults; alone, 3.6 ms against 0.93 ms in place, of which ``rng.random`` is 0.71 ms; inside a
-  ``fit``, where the heap reuses freed blocks, ~1.3 ms either way; AMD EPYC family 25 model 17,
-  AVX-512);
+  with its two normals, which is where the reference stores them: no other array is allocated.
+  (The earlier form transposed into contiguous rows, wrote two output rows and stacked them: three
+  more arrays of the draw's size, each of which can cost first-touch page faults when fresh. Alone,
+  the in-place pass is about twice as fast; inside a ``fit``, where the heap reuses freed blocks,
+  the two cost the same. Figures: benchmarks/RESULTS.md, the kernel table and its reading.)
 * without numba or in float64: one transpose makes u₁ and u₂ contiguous rows, and every step
   writes into its own buffer.
 
