@@ -371,10 +371,19 @@ def read_checkpoint(path, *, max_bytes: int | None = None, check=None) -> tuple[
         raise CheckpointError(f"{path!r} is a directory, not a checkpoint file.") from None
     except OSError as err:
         raise _naming(err, path) from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
+    # Check the kind before fdopen: on Linux a directory opens read-only, and fdopen then raises
+    # IsADirectoryError naming the fd number (not the path) and leaves the fd open.
+    try:
+        mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):  # a FIFO would block the reader, a directory is no archive
             raise CheckpointError(f"{path!r} is a {_file_kind(mode)}, not a checkpoint file.")
+        handle = os.fdopen(fd, "rb")
+    except BaseException as err:
+        os.close(fd)
+        if isinstance(err, OSError):
+            raise _naming(err, path) from None
+        raise
+    with handle:
         if hasattr(os, "set_blocking"):
             os.set_blocking(handle.fileno(), True)
         return _read(handle, path, max_bytes, check)

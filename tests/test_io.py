@@ -261,6 +261,24 @@ def test_load_refuses_a_fifo_without_blocking(tmp_path):
         npae.load(fifo)
 
 
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_load_refuses_a_directory_naming_it_and_closes_its_fd(tmp_path):
+    folder = tmp_path / "model.npz"
+    folder.mkdir()
+    with pytest.raises(CheckpointError, match=re.escape(f"{str(folder)!r} is a directory, not a checkpoint file")):
+        npae.load(folder)
+    if not os.path.isdir("/proc/self/fd"):
+        return
+    before = _open_fds()
+    for _ in range(20):
+        with pytest.raises(CheckpointError):
+            npae.load(folder)
+    assert _open_fds() == before
+
+
 def test_save_refuses_non_finite_weights_and_writes_nothing(saved, tmp_path):
     ae, path, _ = saved
     before = path.read_bytes()
