@@ -70,16 +70,24 @@ def minibatches(X, batch_size: int, rng=None, shuffle: bool = True, to_device=No
     a fresh copy of X every epoch (benchmarks/RESULTS.md has the measurement).
 
     ``to_device`` streams a host array (e.g. a NumPy memory map larger than memory): each
-    batch's rows are read from the host (sorted, so the file is read forward) and converted by
-    ``to_device`` on their own, so at most one batch is ever materialised.
+    batch's rows are read from the host in ascending order, so the file is read forward, then put
+    back in the permutation's order and converted by ``to_device`` on their own, so at most one
+    batch is ever materialised. The batches are the same, row for row, as for the array in
+    memory: noise and eps are drawn per row position, so a different order within a batch would
+    give every row another draw and the model would depend on the container.
     """
     n = X.shape[0]
     if to_device is not None:
         order = B.check_random_state(rng).permutation(n) if shuffle else None
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            rows = X[start:stop] if order is None else X[sorted(order[start:stop].tolist())]
-            yield to_device(rows)
+            if order is None:
+                yield to_device(X[start:stop])
+                continue
+            idx = order[start:stop]
+            by_position = idx.argsort()  # idx[by_position] ascending: the forward read
+            rows_sorted = X[idx[by_position]]
+            yield to_device(rows_sorted[by_position.argsort()])  # back to idx's order
         return
     if not shuffle:
         for start in range(0, n, batch_size):

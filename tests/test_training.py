@@ -102,6 +102,30 @@ def test_fit_streams_a_memory_map_without_materialising_it(tmp_path):
     assert np.isfinite(ae.history_["loss"][0])
 
 
+def test_a_memory_map_is_batched_row_for_row_like_the_array_in_memory(tmp_path):
+    X = np.arange(50.0, dtype=np.float32)[:, None]
+    path = tmp_path / "rows.npy"
+    np.save(path, X)
+    mm = np.load(path, mmap_mode="r")
+    in_memory = [B.to_numpy(b) for b in minibatches(B.asarray(X), 16, rng=3)]
+    streamed = [B.to_numpy(b) for b in minibatches(mm, 16, rng=3, to_device=B.asarray)]
+    assert len(streamed) == len(in_memory)
+    for a, b in zip(in_memory, streamed):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["ae", "denoising", "vae"])
+def test_a_memory_map_trains_the_same_model_as_the_array_in_memory(tmp_path, rng, name):
+    """Noise and eps are drawn per row position, so the batches must match row for row."""
+    X = rng.random((40, 5)).astype(np.float32)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    in_memory = SMALL_MODELS[name]().fit(X)
+    streamed = SMALL_MODELS[name]().fit(np.load(path, mmap_mode="r"))
+    for key, W in in_memory.get_weights().items():
+        np.testing.assert_array_equal(B.to_numpy(streamed.get_weights()[key]), B.to_numpy(W), err_msg=key)
+
+
 def test_memory_map_with_bad_rows_names_the_chunk(tmp_path):
     path = tmp_path / "bad.npy"
     X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(100, 4))
