@@ -87,3 +87,42 @@ def test_runs_inside_pyods_combination_tools(cancer):
     _, test_scores = standardizer(np.column_stack([d.decision_scores_ for d in detectors]),
                                   np.column_stack([d.decision_function(X_test) for d in detectors]))
     assert roc_auc_score(malignant, test_scores.mean(axis=1)) > 0.9  # PyOD's "average" combination
+
+
+def test_contamination_auto_is_npaes_far_out_rule_as_in_anomaly_detector(cancer):
+    """PyOD reads a non-number contamination as a PyThresh object ('str' has no attribute 'fit');
+    "auto" is forwarded to the wrapped detector and its threshold and labels are the detector's."""
+    X_train, X_test, _ = cancer
+    det = PyODDetector(small(), contamination="auto").fit(X_train)
+    inner = det.detector_
+    assert inner.contamination == "auto"
+    assert det.threshold_ == pytest.approx(inner.threshold_)
+    np.testing.assert_array_equal(det.labels_, inner.labels_)
+    assert det.contamination_ == pytest.approx(inner.contamination_)
+    np.testing.assert_array_equal(det.predict(X_test), (inner.predict(X_test) == -1).astype(int))
+    np.testing.assert_allclose(det.predict_confidence(X_test), inner.predict_confidence(X_test), atol=1e-12)
+    labels, confidence = det.predict(X_test, return_confidence=True)
+    np.testing.assert_array_equal(labels, det.predict(X_test))
+    np.testing.assert_allclose(confidence, inner.predict_confidence(X_test), atol=1e-12)
+    for method in ("linear", "unify"):
+        np.testing.assert_allclose(det.predict_proba(X_test, method=method),
+                                   inner.predict_proba(X_test, method=method), atol=1e-12)
+
+
+def test_contamination_auto_works_for_a_detector_without_its_own_auto(cancer):
+    X_train, X_test, _ = cancer
+    det = PyODDetector(PCAReconstructionDetector(4), contamination="auto").fit(X_train)
+    assert det.threshold_ == pytest.approx(-npae.applications.detector.auto_offset(-det.decision_scores_))
+    assert 0.0 <= det.contamination_ < 0.5
+    np.testing.assert_array_equal(det.predict(X_test), (det.decision_function(X_test) > det.threshold_).astype(int))
+
+
+@pytest.mark.parametrize("contamination", ["automatic", 0.7, object()])
+def test_a_bad_contamination_is_refused_before_training(contamination, cancer):
+    class MustNotTrain(npae.AnomalyDetector):
+        def fit(self, X, y=None):
+            raise AssertionError("trained before the contamination was checked")
+
+    det = PyODDetector(MustNotTrain()).set_params(contamination=contamination)
+    with pytest.raises(ValueError, match=r"contamination must be .*\(0, 0.5\].*got"):
+        det.fit(cancer[0])
