@@ -93,6 +93,10 @@ def _model_lock(model) -> threading.RLock:
         return lock
 
 
+#: The optimizer attributes a warm start changes in place (``_apply_changed_params``).
+_OPTIMIZER_SETTINGS = ("learning_rate", "clip_norm")
+
+
 @contextlib.contextmanager
 def _all_or_nothing(model):
     """Run a fit so that a failure leaves the model as it was before the call, or trained.
@@ -103,24 +107,34 @@ def _all_or_nothing(model):
     during training (a callback's, e.g. ``OSError`` from ``ModelCheckpoint`` on a full disk)
     keeps the model as at the end of the last completed epoch, with its history, when an epoch
     of this call completed. Otherwise (no epoch completed, or a failure while the new network is
-    being built) every attribute the model had is put back. Layers are replaced, not changed in
-    place, when a network is rebuilt, so the old ones are intact; in-place changes to parameters
-    during training are undone by the training loop itself.
+    being built) every attribute the model had is put back, and so are the optimizer's
+    ``learning_rate`` and ``clip_norm``, which a warm start sets in place. Layers are replaced,
+    not changed in place, when a network is rebuilt, so the old ones are intact; in-place
+    changes to parameters and optimizer state during training are undone by the training loop.
     """
     previous = dict(model.__dict__)
+    # A warm start sets a changed learning_rate / clip_norm on the optimizer object itself (its
+    # state is kept), which the shallow copy above does not undo: remember them too.
+    optimizer = previous.get("optimizer_")
+    settings = {k: getattr(optimizer, k) for k in _OPTIMIZER_SETTINGS if hasattr(optimizer, k)}
+
+    def put_back():
+        model.__dict__.clear()
+        model.__dict__.update(previous)
+        for key, value in settings.items():
+            setattr(optimizer, key, value)
+
     record = type("FitRecord", (), {"training": False, "epochs_before": 0})()
     try:
         yield record
     except (KeyboardInterrupt, DivergenceError):
         if not record.training:
-            model.__dict__.clear()
-            model.__dict__.update(previous)
+            put_back()
         raise
     except Exception:
         history = getattr(model, "history_", None) or {}
         if not (record.training and len(history.get("loss", [])) > record.epochs_before):
-            model.__dict__.clear()
-            model.__dict__.update(previous)
+            put_back()
         raise
 
 

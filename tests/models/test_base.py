@@ -318,6 +318,25 @@ def test_a_refit_whose_callback_fails_before_an_epoch_completes_keeps_the_fitted
     _assert_same_state(model, state, data)
 
 
+@pytest.mark.parametrize("changed", [{"learning_rate": 0.5}, {"clip_norm": 0.25}])
+def test_a_failed_warm_fit_leaves_the_optimizer_settings_as_fitted(data, changed):
+    """A warm start sets a changed learning_rate / clip_norm on the optimizer itself; a fit that
+    fails before an epoch completes must put them back, and the next warm fit, with the
+    hyperparameters set back, must train as before (not at the failed call's rate)."""
+    model = MODELS["Autoencoder"](learning_rate=1e-3).fit(data)
+    before = {key: getattr(model.optimizer_, key) for key in changed}
+
+    class Broken(npae.training.Callback):
+        def on_train_begin(self, logs=None):
+            raise RuntimeError("broken callback")
+
+    with pytest.raises(RuntimeError, match="broken callback"):
+        model.set_params(warm_start=True, **changed).fit(data, callbacks=[Broken()])
+    assert {key: getattr(model.optimizer_, key) for key in changed} == before
+    model.set_params(learning_rate=1e-3, clip_norm=None).fit(data)
+    assert {key: getattr(model.optimizer_, key) for key in changed} == before
+
+
 def test_misconfigured_callbacks_are_refused_before_the_model_changes(data, tmp_path):
     model = MODELS["Autoencoder"]().fit(data)
     state = _state(model)
