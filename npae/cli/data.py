@@ -5,9 +5,11 @@ Host code: every array here is NumPy; the models move what they are given to the
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -79,19 +81,38 @@ def load_training_data(dataset: str, *, data_dir=None, download: bool = False):
     return _load_npz(path)
 
 
+#: What --dataset accepts besides a name, for the messages below.
+_NPZ_EXPECTED = "an .npz archive with X_train (N, D) and optionally X_test, y_train, y_test"
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"
+
+
 def _load_npz(path: Path):
     if not path.is_file():
         raise FileNotFoundError(f"Dataset file {str(path)!r} does not exist.")
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    # What the file is decides the message: np.load returns a bare array for a .npy (which
+    # `with` cannot manage) and blames pickles for any file it does not recognise, such as a CSV.
+    if head.startswith(_NPY_MAGIC):
+        raise CLIError(f"--dataset {str(path)!r} is a single NumPy array (.npy), not {_NPZ_EXPECTED}; "
+                       f"save it as one, e.g. numpy.savez({path.with_suffix('.npz').name!r}, "
+                       f"X_train=numpy.load({path.name!r})).")
+    if not head.startswith(_ZIP_MAGIC):
+        raise CLIError(f"--dataset {str(path)!r} is not an .npz archive ({_describe_head(head)}); expected "
+                       f"{_NPZ_EXPECTED}. Convert it, e.g. numpy.savez({path.with_suffix('.npz').name!r}, "
+                       f"X_train=numpy.loadtxt({path.name!r}, delimiter=',')) for a CSV of numbers.")
     try:
         with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise CLIError(f"{str(path)!r} holds a single array, not an .npz archive; save the data "
-                               "with numpy.savez(path, X_train=..., X_test=...).")
             arrays = {name: data[name] for name in data.files}
-    except CLIError:
-        raise
-    except (OSError, ValueError, EOFError) as err:
-        raise CLIError(f"Could not read {str(path)!r} as an .npz archive without pickles: {err}") from err
+    except ValueError as err:
+        if "allow_pickle" not in str(err):
+            raise CLIError(f"Could not read the .npz archive {str(path)!r}: {err}; expected {_NPZ_EXPECTED}.") from err
+        raise CLIError(f"--dataset {str(path)!r} holds object arrays, which npae does not unpickle; expected "
+                       f"{_NPZ_EXPECTED} as numeric arrays. Save them with numpy.savez after "
+                       "X.astype(float) (and y.astype(int)).") from err
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise CLIError(f"Could not read the .npz archive {str(path)!r} ({type(err).__name__}: {err}); the file "
+                       f"may be truncated or damaged. Save {_NPZ_EXPECTED} again with numpy.savez.") from err
     if "X_train" not in arrays:
         raise CLIError(f"{str(path)!r} has no 'X_train' array (it has: {', '.join(sorted(arrays)) or 'nothing'}); "
                        "a dataset file needs X_train (N, D) and optionally X_test, y_train, y_test.")
@@ -120,6 +141,19 @@ def _load_npz(path: Path):
                        f"{X_train.shape[1]}.")
     info = {"name": path.stem, "title": f"{path.name}", "image_shape": image_shape}
     return X_train, y_train, X_test, y_test, info
+
+
+def _describe_head(head: bytes) -> str:
+    """What the first bytes of a file that is not an .npz suggest it is, for the error message."""
+    if not head:
+        return "it is empty"
+    try:  # incremental: a character cut at the end of the bytes read is not an error
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        return f"it starts with the bytes {head[:8]!r}"
+    first = text.splitlines()[0][:40] if text.strip() else ""
+    kind = "a CSV text file" if "," in first else "a text file"
+    return f"it looks like {kind}, starting {first!r}"
 
 
 # ------------------------------------------------------------------------------ saved models
