@@ -29,8 +29,16 @@ What each graph computes:
 * ``AnomalyDetector`` with the "reconstruction" or "gaussian" score, its own scaler included:
   outputs "label" (+1 inlier, −1 outlier, int64) and "scores" (``decision_function`` =
   score_samples − offset_), as skl2onnx does for IsolationForest; ``options={"score_samples":
-  True}`` adds a third output, "score_samples". Rows the detector scores as EXTREME_SCORE (out
-  of the model's float range) come out as whatever float arithmetic gives, not that constant.
+  True}`` adds a third output, "score_samples".
+
+  **Rows npae cannot score.** npae refuses NaN and ±inf; a graph cannot raise, so it never calls
+  such a row normal instead. A row whose score comes out NaN (a NaN anywhere in the row, or an
+  inf that meets another inf) or −inf gets label −1 and the most abnormal value in "scores" and
+  "score_samples": npae's ``EXTREME_SCORE`` (−1e300) in a float64 graph, the lowest float32
+  (about −3.4e38) in a float32 one, which cannot hold −1e300. (``decision_function`` in npae is
+  floored there too.) A finite row beyond the model's float range, which npae scores as
+  ``EXTREME_SCORE``, gets that floor where the graph's arithmetic overflows, and a finite
+  score (a float64 graph may evaluate it) otherwise.
 
 The VAE's ``score_samples`` is a sampled ELBO (eps drawn on the host, from the model's inference
 stream), and so are the detector's "elbo", "iwae" and "elbo_complexity"; no deterministic graph
@@ -65,6 +73,7 @@ from sklearn.pipeline import Pipeline
 from npae import backend as B
 from npae.activations import Identity, Softplus
 from npae.applications import AnomalyDetector
+from npae.applications.detector import EXTREME_SCORE
 from npae.layers import Activation, Dense
 from npae.models import VAE, Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
 from npae.models.base import BaseAutoencoder
@@ -406,6 +415,8 @@ def _detector_score(detector) -> str:
 
 
 def _detector_converter(scope, operator, container):
+    """label, scores (and score_samples) of a fitted one-model AnomalyDetector; a row whose score
+    is NaN or −inf gets label −1 and the EXTREME_SCORE floor (see the module docstring)."""
     detector = operator.raw_operator
     if not hasattr(detector, "model_"):
         raise ValueError("This AnomalyDetector instance is not fitted yet. Call 'fit' before converting it.")
@@ -421,10 +432,17 @@ def _detector_converter(scope, operator, container):
     x = graph.standardize(getattr(detector, "scaler_", None), operator.inputs[0].full_name)
     named = outputs[2] if len(outputs) > 2 else None
     if score == "gaussian":
-        score = graph.gaussian_log_density(detector, x, named)
+        raw = graph.gaussian_log_density(detector, x)
     else:
-        score = graph.score_samples(_fitted(detector.model_), x, named)
-    decision = graph.op("Sub", [score, graph.const(detector.offset_, "offset")], "scores", outputs[1])
+        raw = graph.score_samples(_fitted(detector.model_), x)
+    # A graph cannot refuse a NaN row as npae does, and NaN < 0 is false: without this floor a
+    # row with a missing value would be labelled an inlier. NaN goes to the floor first (Max's
+    # NaN handling is the runtime's), then −inf with it. float32 cannot hold −1e300.
+    floor = graph.const(max(EXTREME_SCORE, float(np.finfo(graph.dtype).min)), "extreme_score")
+    known = graph.op("Where", [graph.op("IsNaN", [raw], "score_is_nan"), floor, raw], "score_known")
+    score = graph.op("Max", [known, floor], "score_samples", named)
+    shifted = graph.op("Sub", [score, graph.const(detector.offset_, "offset")], "shifted")
+    decision = graph.op("Max", [shifted, floor], "scores", outputs[1])
     outlier = graph.op("Less", [decision, graph.const(0.0, "zero")], "outlier")
     graph.op("Where", [outlier, graph.const(-1, "minus_one", np.int64), graph.const(1, "one", np.int64)], "label",
              outputs[0])

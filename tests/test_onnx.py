@@ -264,6 +264,31 @@ def test_scaler_then_anomaly_detector_converts_as_a_whole(data):
     _labels_agree(labels, detector, Xs)
 
 
+@pytest.mark.parametrize("dtype, floor", [("float32", float(np.finfo(np.float32).min)), ("float64", -1e300)])
+@pytest.mark.parametrize("anomaly_score", ["reconstruction", "gaussian"])
+def test_anomaly_detector_never_calls_a_row_it_cannot_score_normal(data, dtype, floor, anomaly_score):
+    """npae refuses NaN and inf; the graph cannot, and NaN < 0 is false, so a row with a missing
+    value came out an inlier (+1). It is an outlier at the most abnormal score instead."""
+    from npae.applications.detector import EXTREME_SCORE
+
+    X_train, X = data
+    model = Autoencoder(hidden_sizes=(32,), latent_dim=8, loss="mse", **SMALL)
+    detector = AnomalyDetector(model, anomaly_score=anomaly_score, scaler="standard").fit(X_train)
+    assert floor == max(EXTREME_SCORE, float(np.finfo(dtype).min))
+    X = X[:6].astype(dtype)
+    X[0, 0], X[1, 3], X[2, :] = np.nan, np.inf, -np.inf
+    X[3, 5] = np.nan
+    X[3, 6] = np.inf
+    labels, scores, score_samples = run(skl2onnx.to_onnx(detector, X[:1], options={"score_samples": True}), X)
+    assert labels[[0, 2, 3]].tolist() == [-1, -1, -1]
+    np.testing.assert_array_equal(scores[[0, 2, 3]], floor)
+    np.testing.assert_array_equal(score_samples[[0, 2, 3]], floor)
+    assert labels[1] == -1 and scores[1] < 0  # an inf that does not meet another: still an outlier
+    assert not np.isnan(scores).any() and not np.isnan(score_samples).any()
+    assert scores.min() >= floor and score_samples.min() >= floor
+    assert np.max(np.abs(scores[4:] - detector.decision_function(X[4:])) / np.abs(detector.score_samples(X[4:]))) <= TOL
+
+
 def test_anomaly_detector_with_a_sampled_score_is_refused(fitted, data):
     X_train, X = data
     elbo = AnomalyDetector(fitted["vae-bernoulli"], refit=False, **{SCORE_PARAM: "elbo"}).fit(X_train)
