@@ -630,7 +630,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         The loss is the batch mean of the per-sample objective (reconstruction summed over
         features, plus any penalty). Parameters are not updated (they are created on the first
-        call if the model is not built yet).
+        call if the model is not built yet). A built model computes the objective it was fitted
+        with (loss, penalty weights, dtype), like ``score_samples``: hyperparameters changed by
+        ``set_params`` since take effect at the next fit.
 
         Returns
         -------
@@ -646,20 +648,24 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         time (calls on different models run in parallel).
         """
         with _model_lock(self):
-            self._check_hyperparameters()
             built = self._is_built()
-            Xb, kind = self._validate(X, n_features=self.n_features_in_ if built else None,
-                                      names="input" if built else None)
-            kwargs = self._validate_loss_kwargs(Xb, kwargs)
+            if not built:
+                self._check_hyperparameters()
+            # A built model computes its fitted objective (loss, penalty weights, dtype), as
+            # score_samples does, whatever set_params said since: the snapshot shares the layers.
+            model = self._as_fitted() if built else self
+            Xb, kind = model._validate(X, n_features=model.n_features_in_ if built else None,
+                                       names="input" if built else None)
+            kwargs = model._validate_loss_kwargs(Xb, kwargs)
             if not built:
                 self._initialize(Xb.shape[1], B.check_random_state(self.random_state), self._resolve_backend())
                 self._set_feature_names(X)
             if B.is_memmap(Xb):
-                Xb = self._to_device(Xb)
-            self.zero_grad()
-            loss, _ = self._forward_backward(Xb, **kwargs)
+                Xb = model._to_device(Xb)
+            model.zero_grad()
+            loss, _ = model._forward_backward(Xb, **kwargs)
             grads = {k: restore_kind(array_namespace(v).asarray(v, copy=True), kind)
-                     for k, v in self.gradients().items()}
+                     for k, v in model.gradients().items()}
             return float(loss), grads
 
     def _validate_loss_kwargs(self, Xb, kwargs: dict) -> dict:

@@ -202,5 +202,6 @@ class ContractiveAutoencoder(Autoencoder):
         J : array of shape (N, K, D), the kind of array given.
         """
         self._check_is_fitted()
-        Xb, kind = self._validate(X, n_features=self.n_features_in_, target_check=False)
-        return restore_kind(self._chunks(self._jacobian, Xb), kind)
+        model = self._as_fitted()
+        Xb, kind = model._validate(X, n_features=model.n_features_in_, target_check=False)
+        return restore_kind(model._chunks(model._jacobian, Xb), kind)

@@ -185,7 +185,8 @@ class DenoisingAutoencoder(Autoencoder):
         random_state : None, int or numpy.random.Generator
         noise, noise_level : optional
             Another corruption than the model's (e.g. to test a Gaussian-trained model on masking);
-            default ``self.noise`` and ``self.noise_level``.
+            default the ``noise`` and ``noise_level`` the model was fitted with (``set_params``
+            since changes the next fit, not this).
 
         Returns
         -------
@@ -197,13 +198,14 @@ class DenoisingAutoencoder(Autoencoder):
         its training data, uses [0, 1] for loss="bce" and X's own minimum and maximum for "mse".
         """
         self._check_is_fitted()
-        Xb, kind = self._validate(X, n_features=self.n_features_in_, target_check=False)
-        bounds = getattr(self, "noise_range_", None)
+        model = self._as_fitted()  # the noise and dtype as fitted, whatever set_params said since
+        Xb, kind = model._validate(X, n_features=model.n_features_in_, target_check=False)
+        bounds = getattr(model, "noise_range_", None)
         if bounds is None:
             xp = array_namespace(Xb)
-            bounds = (0.0, 1.0) if self.loss_.name == "bce" else (float(xp.min(Xb)), float(xp.max(Xb)))
-        layer = make_noise(self.noise if noise is None else noise,
-                           float(self.noise_level if noise_level is None else noise_level),
+            bounds = (0.0, 1.0) if model.loss_.name == "bce" else (float(xp.min(Xb)), float(xp.max(Xb)))
+        layer = make_noise(model.noise if noise is None else noise,
+                           float(model.noise_level if noise_level is None else noise_level),
                            low=bounds[0], high=bounds[1])
         X_noisy = layer.corrupt(Xb, B.check_random_state(random_state))
         return restore_kind(X_noisy, kind)
