@@ -55,10 +55,13 @@ import numpy as np
 SECTION = "bench_odds.py"
 DEFAULT = "npae AnomalyDetector()"
 #: The other configurations the default (one model trimmed by Tukey's far-out fence, ``robust="auto"``;
-#: a code of at least MIN_CODE_WIDTH = 3 units) was chosen among, as keyword arguments of
+#: a code of at least MIN_CODE_WIDTH = 3 units; the code Gaussian from a reweighted MCD on
+#: CODE_SUPPORT_FRACTION = 90 % of the codes) was chosen among, as keyword arguments of
 #: AnomalyDetector, except ``min_code_width`` (the built-in ``default_model``'s floor) and ``noise``
 #: (the built-in model trained as a ``DenoisingAutoencoder`` with that noise kind and level, same size
-#: and budget), which change the built-in model; the default itself runs as DEFAULT.
+#: and budget), which change the built-in model, and ``code_support`` (the detector's
+#: CODE_SUPPORT_FRACTION: the share of codes the code Gaussian's MCD fits, None for the sample mean and
+#: covariance); the default itself runs as DEFAULT.
 CANDIDATES = {
     "npae: no trimming (issue 18's default)": {"robust": False},
     "npae: trim the 10 % worst rows": {"robust": True, "contamination": 0.1},
@@ -66,6 +69,8 @@ CANDIDATES = {
     "npae: code of at least 4 units": {"min_code_width": 4},
     "npae: denoising, Gaussian noise σ = 0.1": {"noise": ("gaussian", 0.1)},
     "npae: denoising, 10 % of entries masked": {"noise": ("masking", 0.1)},
+    "npae: code Gaussian from the sample mean and covariance (before)": {"code_support": None},
+    "npae: code Gaussian from an MCD on 75 % of the codes": {"code_support": 0.75},
 }
 #: Candidates that miss issue 18's clean-data target (breast cancer, benign training rows only,
 #: ``bench_pyod.py``'s protocol, seeds 0-4: mean AUROC >= 0.960), measured the same way as the default's
@@ -143,7 +148,7 @@ def make(arm: str, seed: int):
         return npae.AnomalyDetector(random_state=seed)
     if arm in CANDIDATES:
         options = dict(CANDIDATES[arm])
-        model_options = {k: options.pop(k) for k in ("min_code_width", "noise") if k in options}
+        model_options = {k: options.pop(k) for k in ("min_code_width", "noise", "code_support") if k in options}
         det = npae.AnomalyDetector(random_state=seed, **options)
         return _BuiltinModelVariant(det, **model_options) if model_options else det
     if arm == "PyOD IForest":
@@ -161,12 +166,18 @@ def make(arm: str, seed: int):
     raise ValueError(arm)
 
 
-class _BuiltinModelVariant:
-    """An AnomalyDetector whose built-in model is changed (a candidate only): another code-width floor,
-    or the same network trained as a ``DenoisingAutoencoder`` with ``noise = (kind, level)``."""
+_UNCHANGED = object()
 
-    def __init__(self, detector, min_code_width: int | None = None, noise: tuple | None = None):
+
+class _BuiltinModelVariant:
+    """An AnomalyDetector whose built-in model or score is changed (a candidate only): another code-width
+    floor, the same network trained as a ``DenoisingAutoencoder`` with ``noise = (kind, level)``, or the
+    code Gaussian's statistics from another ``code_support`` (CODE_SUPPORT_FRACTION; None: the sample's)."""
+
+    def __init__(self, detector, min_code_width: int | None = None, noise: tuple | None = None,
+                 code_support=_UNCHANGED):
         self.detector, self.min_code_width, self.noise = detector, min_code_width, noise
+        self.code_support = code_support
 
     def _build(self, *args, **kwargs):
         import npae
@@ -185,7 +196,9 @@ class _BuiltinModelVariant:
         import npae.applications.detector as module
 
         self._default_model = module.default_model
-        with mock.patch.object(module, "default_model", self._build):
+        support = module.CODE_SUPPORT_FRACTION if self.code_support is _UNCHANGED else self.code_support
+        with mock.patch.object(module, "default_model", self._build), \
+                mock.patch.object(module, "CODE_SUPPORT_FRACTION", support):
             self.detector.fit(X)
         return self
 

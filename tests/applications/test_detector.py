@@ -423,3 +423,122 @@ def test_onnx_refuses_an_ensemble_rather_than_exporting_one_member():
                           scaler="standard", random_state=0).fit(X)
     with pytest.raises(ValueError, match="averages n_estimators_=2 models"):
         skl2onnx.to_onnx(det, X[:1].astype(np.float32))
+
+
+# ---------------------------------------------------------------------- the code Gaussian's robust statistics
+def test_robust_code_statistics_ignore_a_far_minority_and_match_the_sample_on_clean_codes():
+    from npae.applications.detector import robust_location_covariance
+
+    rng = np.random.default_rng(0)
+    A = np.array([[2.0, 0.0, 0.0], [0.8, 1.0, 0.0], [0.0, 0.3, 0.5]])
+    clean = rng.normal(size=(2000, 3)) @ A.T
+    mean, cov = robust_location_covariance(clean, random_state=0)
+    # the 97.5 % ellipsoid trims the normal sample's tails a little: a slightly smaller covariance
+    np.testing.assert_allclose(mean, clean.mean(axis=0), atol=0.05)
+    np.testing.assert_allclose(cov, np.cov(clean, rowvar=False), rtol=0.2, atol=0.05)
+    dirty = np.r_[clean, rng.normal(8.0, 1.0, size=(200, 3))]  # 9 % of the codes in a far cluster
+    mean_r, cov_r = robust_location_covariance(dirty, random_state=0)
+    assert np.abs(mean_r).max() < 0.15 < np.abs(dirty.mean(axis=0)).min()
+    assert np.trace(cov_r) < 1.3 * np.trace(cov) and np.trace(np.cov(dirty, rowvar=False)) > 3 * np.trace(cov)
+    again = robust_location_covariance(dirty, random_state=0)  # seeded: the same estimate
+    np.testing.assert_array_equal(again[0], mean_r)
+    np.testing.assert_array_equal(again[1], cov_r)
+
+
+def test_robust_code_statistics_fall_back_to_the_sample_when_they_cannot_apply(monkeypatch):
+    import npae.applications.detector as module
+
+    few = np.random.default_rng(0).normal(size=(7, 3))  # fewer than 2 (K + 1) rows
+    mean, cov = module.robust_location_covariance(few)
+    np.testing.assert_allclose(mean, few.mean(axis=0))
+    np.testing.assert_allclose(cov, np.cov(few, rowvar=False, bias=True))
+    constant = np.ones((50, 2))  # every code equal
+    mean, cov = module.robust_location_covariance(constant)
+    np.testing.assert_allclose(mean, [1.0, 1.0])
+    np.testing.assert_allclose(cov, np.zeros((2, 2)))
+    rows = np.random.default_rng(1).normal(size=(300, 2))
+    monkeypatch.setattr(module, "CODE_SUPPORT_FRACTION", None)  # the sample mean and covariance
+    mean, cov = module.robust_location_covariance(rows)
+    np.testing.assert_allclose(cov, np.cov(rows, rowvar=False, bias=True))
+
+
+def test_contaminating_codes_do_not_widen_the_code_gaussian(monkeypatch):
+    """A contaminating cluster that the network learns to reconstruct is caught by the code term:
+    the robust code statistics score it lower than the sample statistics would."""
+    import npae.applications.detector as module
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(900, 2)) @ rng.normal(size=(2, 8))
+    cluster = rng.normal(size=(100, 2)) @ rng.normal(size=(2, 8)) * 0.2 + 4.0  # 10 %, on its own plane
+    X = np.r_[normal, cluster]
+    outlier = np.r_[np.zeros(900, bool), np.ones(100, bool)]
+    auroc = {}
+    for support in (None, 0.9):
+        monkeypatch.setattr(module, "CODE_SUPPORT_FRACTION", support)
+        det = AnomalyDetector(random_state=0).fit(X)
+        auroc[support] = roc_auc_score(outlier, -det.score_samples(X))
+    assert auroc[0.9] > max(0.95, auroc[None] + 0.05), auroc  # 1.000 against 0.870 when written
+
+
+# ---------------------------------------------------------------------- ties, NumPy booleans, failed fits
+def test_the_fence_ignores_a_pile_of_values_tied_at_the_minimum():
+    from npae.applications.detector import upper_cut
+
+    rng = np.random.default_rng(0)
+    tail = rng.exponential(1.0, 200)
+    piled = np.r_[np.zeros(800), tail]  # 80 % identical rows: the quartiles alone would collapse
+    assert np.mean(piled > upper_cut(piled)) == 0.0
+    assert upper_cut(piled) == pytest.approx(upper_cut(tail), rel=0.05)  # the fence of the values that vary
+    assert upper_cut(np.full(5, 2.0)) == 2.0  # all equal: nothing is far out
+
+
+def test_count_data_with_many_identical_rows_is_neither_trimmed_away_nor_flagged():
+    rng = np.random.default_rng(0)
+    X = rng.poisson(0.05, size=(1000, 5)).astype(float)  # clean; 78 % of the rows are all zeros
+    det = AnomalyDetector(contamination="auto", random_state=0).fit(X)
+    ones = X.sum(axis=1) == 1
+    assert det.contamination_ < 0.05, det.contamination_
+    assert det.labels_[ones].mean() < 0.2
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_numpy_booleans_mean_what_python_booleans_mean(cancer, robust):
+    X = cancer[0][:150]
+    python = AnomalyDetector(robust=robust, random_state=0).fit(X)
+    numpy = AnomalyDetector(robust=np.bool_(robust), random_state=0).fit(X)
+    assert numpy.offset_ == python.offset_
+    with pytest.raises(ValueError, match="robust=True trims the contamination share"):
+        AnomalyDetector(robust=np.True_, contamination="auto").fit(X)
+
+
+def test_likelihood_scores_are_refused_for_the_built_in_model_before_training(cancer):
+    for score in ("elbo", "iwae", "elbo_complexity"):
+        with pytest.raises(ValueError, match="the built-in model .* is an Autoencoder"):
+            AnomalyDetector(anomaly_score=score).fit(cancer[0][:50])
+
+
+def test_a_feature_whose_variance_overflows_is_named(cancer):
+    X = cancer[0][:100].copy()
+    X[3, 7] = 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no RuntimeWarning leaks out
+        with pytest.raises(ValueError, match=r"feature\(s\) \[7\] overflows float64"):
+            AnomalyDetector().fit(X)
+
+
+@pytest.mark.parametrize("failing", ["out of range", "bad model parameter", "likelihood score"])
+def test_a_failed_fit_leaves_a_fitted_detector_as_it_was(cancer, failing):
+    X_train, X_test, _ = cancer
+    det = AnomalyDetector(ae(epochs=3, loss="mse"), scaler="standard", anomaly_score="gaussian").fit(X_train)
+    before = det.score_samples(X_test)
+    state = {k: v for k, v in det.__dict__.items()}
+    with pytest.raises((ValueError, TypeError)):
+        if failing == "out of range":
+            det.fit(X_train * 1e300)
+        elif failing == "bad model parameter":
+            det.set_params(model__learning_rate=-1.0).fit(X_train)
+        else:
+            det.set_params(anomaly_score="elbo").fit(X_train)
+    det.set_params(model__learning_rate=3e-3, anomaly_score="gaussian")
+    assert det.__dict__.keys() == state.keys() and all(det.__dict__[k] is state[k] for k in state)
+    np.testing.assert_array_equal(det.score_samples(X_test), before)
