@@ -49,7 +49,8 @@ import numpy as np
 from npae._version import __version__
 
 __all__ = ["FORMAT_VERSION", "MAX_CHECKPOINT_BYTES", "MAX_CONFIG_BYTES", "CheckpointError",
-           "describe", "expand_path", "write_checkpoint", "read_checkpoint"]
+           "describe", "expand_path", "write_checkpoint", "read_checkpoint",
+           "generator_state", "generator_from_state"]
 
 # 1: Adam's moments ``m``, ``v``.  2: Adam's moments as running sums ``m_sum`` = m / (1 − β₁),
 #    ``v_sum`` = v / (1 − β₂).  3: ``m``, ``v`` again (``npae.optimizers.Adam``). Every format is
@@ -116,6 +117,45 @@ def _naming(err: OSError, path: str) -> OSError:
     named = OSError(err.errno, err.strerror or str(err), path) if err.errno else OSError(f"{path}: {err}")
     named.__cause__ = err
     return named
+
+
+# ------------------------------------------------------------------------------ random streams
+#: The bit generators whose state a checkpoint may hold (their states are plain JSON: ints, strs).
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "SFC64")
+
+
+def generator_state(rng) -> dict | None:
+    """The state of ``rng`` (a ``numpy.random.Generator``) as plain JSON, or None when it has none.
+
+    ``numpy.random.default_rng`` (PCG64) and the other bit generators of ``_BIT_GENERATORS``
+    have a state of Python ints and strings (PCG64's 128-bit state and increment are JSON
+    integers); others (MT19937, Philox) hold arrays and are not stored.
+    """
+    if not isinstance(rng, np.random.Generator):
+        return None
+    state = rng.bit_generator.state
+    if state.get("bit_generator") not in _BIT_GENERATORS:
+        return None
+    try:
+        return state if json.loads(json.dumps(state)) == state else None
+    except (TypeError, ValueError):
+        return None
+
+
+def generator_from_state(state) -> np.random.Generator:
+    """A Generator continuing the stream ``generator_state`` described.
+
+    Raises ValueError (or TypeError) for a state that no supported bit generator accepts.
+    """
+    if not isinstance(state, dict) or state.get("bit_generator") not in _BIT_GENERATORS:
+        kind = state.get("bit_generator") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"a random stream state must be a mapping naming one of {_BIT_GENERATORS}; got {kind!r}")
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    try:
+        bit_generator.state = state
+    except (KeyError, TypeError, OverflowError) as err:
+        raise ValueError(f"the {state['bit_generator']} random stream state is malformed ({err!r})") from err
+    return np.random.Generator(bit_generator)
 
 
 # ------------------------------------------------------------------------------ writing

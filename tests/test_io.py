@@ -261,6 +261,58 @@ def test_load_refuses_a_fifo_without_blocking(tmp_path):
         npae.load(fifo)
 
 
+def _without_training_state(config):
+    del config["training"]
+
+
+def test_a_checkpoint_without_a_training_state_still_loads_and_trains(saved, tmp_path):
+    """Checkpoints written before npae saved the training stream load as before; partial_fit
+    then starts the stream of random_state."""
+    ae, path, X = saved
+    old = _rewrite(path, tmp_path / "old.npz", mutate_config=_without_training_state)
+    loaded = npae.load(old)
+    np.testing.assert_array_equal(loaded.transform(X), ae.transform(X))
+    loaded.partial_fit(X)
+    assert len(loaded.history_["loss"]) == 3
+
+
+@pytest.mark.parametrize("training, match", [
+    ("not a mapping", "'training' must be a mapping"),
+    ({"rng_seed": 0, "rng": {"bit_generator": "MT19937"}}, "random stream state must be a mapping naming one of"),
+    ({"rng_seed": 0, "rng": {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1},
+                             "has_uint32": 0, "uinteger": 0}}, "PCG64 random stream state is malformed"),
+    ({"rng_seed": 1.5}, "rng_seed must be an integer or null"),
+])
+def test_a_malformed_training_state_is_a_checkpoint_error(saved, tmp_path, training, match):
+    _, path, _ = saved
+    bad = _rewrite(path, tmp_path / "bad.npz", mutate_config=lambda c: c.__setitem__("training", training))
+    with pytest.raises(CheckpointError, match=re.escape("has an invalid training state for Autoencoder: ")
+                       + ".*" + match):
+        npae.load(bad)
+
+
+def test_a_malformed_denoiser_data_range_is_a_checkpoint_error(tmp_path, rng):
+    X = rng.random((30, 6))
+    dae = npae.DenoisingAutoencoder(hidden_sizes=(5,), latent_dim=2, epochs=1, batch_size=8, random_state=0,
+                                    verbose=0, loss="mse").fit(X)
+    dae.save(tmp_path / "d.npz")
+    bad = _rewrite(tmp_path / "d.npz", tmp_path / "bad.npz",
+                   mutate_config=lambda c: c["training"].__setitem__("data_range", [2.0, 1.0]))
+    with pytest.raises(CheckpointError, match=r"data_range must be \[low, high\].*got \[2\.0, 1\.0\]"):
+        npae.load(bad)
+
+
+def test_the_training_stream_is_saved_for_a_pcg64_generator_only(tmp_path, rng):
+    X = rng.random((30, 6))
+    kw = dict(hidden_sizes=(5,), latent_dim=2, epochs=1, batch_size=8, verbose=0)
+    mt = npae.Autoencoder(random_state=np.random.Generator(np.random.MT19937(1)), **kw).fit(X)
+    mt.save(tmp_path / "mt.npz")
+    with np.load(tmp_path / "mt.npz", allow_pickle=False) as data:
+        config = json.loads(bytes(data["__config__"]).decode())
+    assert config["training"] == {"rng_seed": None}  # MT19937's state holds an array: not stored
+    npae.load(tmp_path / "mt.npz").partial_fit(X)  # and the model still trains
+
+
 def _open_fds():
     return len(os.listdir("/proc/self/fd"))
 

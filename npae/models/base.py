@@ -18,6 +18,9 @@ _forward_backward(X, **kw)       batch objective (0-d array), extra logs, and gr
 _training_objective(X)           what ``train_step`` descends (default ``_forward_backward(X)``;
                                  the denoiser corrupts X first, the VAE passes its warm-up β)
 _sample_losses(X)                per-sample objective (N,) used by ``score_samples``
+_training_state()                what training continues from besides weights and optimizer, as
+_restore_training_state(state)   plain JSON for ``save`` and back in ``load`` (the training stream;
+                                 the denoiser adds its data range)
 
 Architecture: a fitted model is a value
 ---------------------------------------
@@ -387,6 +390,29 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if warm and same_int_seed and getattr(self, "_rng", None) is not None:
             return self._rng
         return B.check_random_state(seed)
+
+    def _training_state(self) -> dict:
+        """What training continues from besides the weights and the optimizer, as plain JSON
+        (``save`` stores it): the training stream's state (``rng``, when its bit generator's
+        state is plain JSON, as ``default_rng``'s PCG64 is) and the int seed it was started
+        from (``rng_seed``), so that a loaded model's warm fit or ``partial_fit`` draws what
+        the saved one would have drawn. Subclasses add their own entries."""
+        seed = getattr(self, "_rng_seed", None)
+        state = {"rng_seed": int(seed) if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) else None}
+        rng = io.generator_state(getattr(self, "_rng", None))
+        if rng is not None:
+            state["rng"] = rng
+        return state
+
+    def _restore_training_state(self, state: dict) -> None:
+        """Set what ``_training_state`` returned on a loaded (built) model; ValueError or
+        TypeError for anything malformed (``load`` reports it as a CheckpointError)."""
+        seed = state.get("rng_seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"rng_seed must be an integer or null; got {seed!r}")
+        if "rng" in state:
+            self._rng = io.generator_from_state(state["rng"])
+            self._rng_seed = seed
 
     def _build(self, n_features: int, rng) -> None:
         raise NotImplementedError
@@ -763,8 +789,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def save(self, path, *, include_optimizer: bool = True) -> None:
         """Write the model to ``path`` (.npz: arrays + JSON config; atomic; no pickle).
 
-        With ``include_optimizer`` the optimizer state is saved too, so a loaded model can resume
-        training (``warm_start=True`` or ``partial_fit``) exactly where it stopped.
+        With ``include_optimizer`` the optimizer state is saved too, and so is the state of the
+        training random stream (shuffles, noise, the VAE's eps) and what the model took from its
+        training data (the denoiser's data range), so a loaded model resumes training
+        (``warm_start=True`` or ``partial_fit``) exactly where it stopped: fit(2 epochs), save,
+        load and a warm fit of 1 epoch give the weights of fit(3 epochs), bit for bit. (A
+        ``random_state`` Generator whose bit generator's state is not plain JSON, MT19937 or
+        Philox, is not stored: the loaded model's ``partial_fit`` then starts the stream of its
+        ``random_state``.)
 
         The file holds the model as fitted: the hyperparameters it was built with, plus those
         changed since by ``set_params``, which ``load`` sets again, so the loaded model is in the
@@ -803,6 +835,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "history": {str(k): _plain(list(v), "history") for k, v in self.history_.items()},
             "optimizer_iterations": int(self.optimizer_.iterations),
         }
+        config["training"] = self._training_state()
         changed = self._changed_params()
         if changed:
             config["set_params"] = _json_params({k: getattr(self, k) for k in changed})
@@ -965,6 +998,11 @@ def load(path, *, backend: str | None = None):
     ``npae.io.CheckpointError``. Hyperparameters changed by ``set_params`` after the fit are
     set again on the loaded model.
 
+    The training stream and the denoiser's data range come back too (see ``save``), so training
+    continues exactly. A checkpoint without them (written by an earlier npae) still loads: its
+    ``partial_fit`` starts the stream of ``random_state`` and a warm fit restarts it, as a fresh
+    fit would.
+
     ``path`` is a str, bytes or PathLike path (``~`` expanded) or a binary file object; the file
     is opened once and everything (weights, config, history, optimizer state) is read from that
     handle, so a checkpoint replaced meanwhile is read whole, old or new, never mixed.
@@ -987,7 +1025,10 @@ def load(path, *, backend: str | None = None):
     arrays, config = io.read_checkpoint(path, check=check)
     model, n_features, history, iterations, pending = found["parts"]
     cls = type(model)
-    model._initialize(n_features, B.check_random_state(0), model._resolve_backend())
+    # The generator that builds the layers (whose weights are then overwritten) is also the
+    # training stream of a checkpoint that stores none (written before npae saved it): the
+    # start of random_state's stream, never one seeded 0 for every model.
+    model._initialize(n_features, B.check_random_state(model.random_state), model._resolve_backend())
     expected = model.parameters()
     saved = {k[len("param:"):]: v for k, v in arrays.items() if k.startswith("param:")}
     if set(saved) != set(expected):
@@ -1009,6 +1050,18 @@ def load(path, *, backend: str | None = None):
     optim = {k[len("optim:"):]: v for k, v in arrays.items() if k.startswith("optim:")}
     if optim:
         _load_optimizer_state(model, optim, iterations, config["format_version"], where)
+    training = config.get("training")
+    if training is not None:
+        try:
+            if not isinstance(training, dict):
+                raise TypeError(f"'training' must be a mapping; got {type(training).__name__}")
+            model._restore_training_state(training)
+        except (TypeError, ValueError) as err:
+            raise io.CheckpointError(
+                f"{where!r} has an invalid training state for {cls.__name__}: {err}. The weights are "
+                "readable; resave the model, or delete the 'training' entry of its config to load it "
+                "without (a warm fit then restarts the random stream of random_state)."
+            ) from err
     if pending:
         model.set_params(**pending)
     return model

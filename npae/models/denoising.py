@@ -20,6 +20,7 @@ deterministic and sees no noise.
 
 from __future__ import annotations
 
+import math
 
 from array_api_compat import array_namespace
 
@@ -132,10 +133,34 @@ class DenoisingAutoencoder(Autoencoder):
         low, high = self._data_range(Xb)
         if not reset and getattr(self, "data_min_", None) is not None:
             low, high = min(low, self.data_min_), max(high, self.data_max_)
+        self._set_data_range(low, high)
+
+    def _set_data_range(self, low: float, high: float) -> None:
+        """Set ``data_min_``, ``data_max_``, ``noise_range_`` and the corruption layer."""
         self.data_min_, self.data_max_ = low, high
         self.noise_range_ = (0.0, 1.0) if self.loss_.name == "bce" else (low, high)
         self.noise_layer_ = make_noise(self.noise, float(self.noise_level), low=self.noise_range_[0],
                                        high=self.noise_range_[1])
+
+    def _training_state(self) -> dict:
+        """The base class's (the training stream), plus the data range (``data_range``), so a
+        loaded model clips noise, and merges a warm start's data, as the saved one would."""
+        state = super()._training_state()
+        if getattr(self, "data_min_", None) is not None:
+            state["data_range"] = [float(self.data_min_), float(self.data_max_)]
+        return state
+
+    def _restore_training_state(self, state: dict) -> None:
+        super()._restore_training_state(state)
+        data_range = state.get("data_range")
+        if data_range is None:
+            return
+        if (not isinstance(data_range, list) or len(data_range) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           for v in data_range)
+                or data_range[0] > data_range[1]):
+            raise ValueError(f"data_range must be [low, high], two finite numbers with low <= high; got {data_range!r}")
+        self._set_data_range(float(data_range[0]), float(data_range[1]))
 
     def _validate_loss_kwargs(self, Xb, kwargs: dict) -> dict:
         """Accept ``target`` (N, D), the clean data that X's reconstruction is compared with."""
@@ -194,8 +219,9 @@ class DenoisingAutoencoder(Autoencoder):
 
         Notes
         -----
-        Values are clipped to / replaced by ``noise_range_``. A loaded model, which has not seen
-        its training data, uses [0, 1] for loss="bce" and X's own minimum and maximum for "mse".
+        Values are clipped to / replaced by ``noise_range_`` (saved with the model). A model
+        loaded from a checkpoint without it (written by an earlier npae) uses [0, 1] for
+        loss="bce" and X's own minimum and maximum for "mse".
         """
         self._check_is_fitted()
         model = self._as_fitted()  # the noise and dtype as fitted, whatever set_params said since

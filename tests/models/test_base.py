@@ -252,6 +252,47 @@ def test_a_loaded_model_resumes_training(data, tmp_path, include_optimizer):
     assert len(loaded.history_["loss"]) == 4
 
 
+def _assert_same_weights(a, b):
+    assert sorted(a.parameters()) == sorted(b.parameters())
+    for key, value in a.parameters().items():
+        np.testing.assert_array_equal(_host(b.parameters()[key]), _host(value), err_msg=key)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_loaded_model_resumes_training_exactly_where_it_stopped(name, data, tmp_path):
+    """save's promise: fit(2 epochs) -> save -> load -> warm fit(1 epoch) is fit(3 epochs), bit
+    for bit (the training stream, i.e. shuffles, noise and eps, is saved with the weights)."""
+    three = MODELS[name](epochs=3, random_state=7).fit(data)
+    MODELS[name](epochs=2, random_state=7).fit(data).save(tmp_path / "m.npz")
+    resumed = npae.load(tmp_path / "m.npz").set_params(warm_start=True, epochs=1).fit(data)
+    _assert_same_weights(three, resumed)
+    assert resumed.history_["loss"] == three.history_["loss"]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_partial_fit_after_load_continues_the_models_own_stream(name, data, tmp_path):
+    model = MODELS[name](random_state=7).fit(data)
+    model.save(tmp_path / "m.npz")
+    loaded = npae.load(tmp_path / "m.npz")
+    model.partial_fit(data)
+    loaded.partial_fit(data)  # not a stream seeded 0, nor a replay of random_state's first epoch
+    _assert_same_weights(model, loaded)
+
+
+def test_a_loaded_denoiser_keeps_the_data_range_it_was_trained_on(tmp_path):
+    X = np.random.default_rng(0).random((24, D)) * 4.0 - 1.0  # in [-1, 3]
+    model = MODELS["DenoisingAutoencoder"](loss="mse", noise="gaussian", noise_level=0.5).fit(X)
+    model.save(tmp_path / "d.npz")
+    loaded = npae.load(tmp_path / "d.npz")
+    assert (loaded.data_min_, loaded.data_max_) == (model.data_min_, model.data_max_)
+    assert loaded.noise_range_ == model.noise_range_
+    part = X[:4] * 0.1  # a narrower range: the corruption still clips to the trained one
+    np.testing.assert_array_equal(loaded.corrupt(part, random_state=1), model.corrupt(part, random_state=1))
+    model.set_params(warm_start=True, epochs=1).fit(part)
+    loaded.set_params(warm_start=True, epochs=1).fit(part)
+    _assert_same_weights(model, loaded)
+
+
 def test_load_refuses_a_file_that_does_not_hold_an_npae_model(tmp_path):
     from npae import io
 
