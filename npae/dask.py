@@ -7,8 +7,10 @@ its methods on a block of rows. This module adds what dask-ml leaves out.
 
 Inference: ``ParallelPostFit(estimator)``
     dask-ml's meta-estimator with every npae inference method: ``transform``,
-    ``inverse_transform``, ``reconstruct``, ``score_samples``, ``decision_function`` and
-    ``predict`` (those the wrapped estimator has). On a Dask array each returns a Dask array with
+    ``inverse_transform``, ``reconstruct``, ``score_samples``, ``decision_function``,
+    ``predict``, and a detector's ``predict_proba`` and ``predict_confidence`` (those the wrapped
+    estimator has; dask-ml's ``predict_proba`` reads a classifier's ``classes_``, which a
+    detector has not). On a Dask array each returns a Dask array with
     the true output width (dask-ml's own ``transform`` declares the input's width), one block of
     output per block of rows; on anything else the estimator's own method runs in memory. Rows
     never interact in inference, so a block of rows gets the numbers it would get in memory,
@@ -82,6 +84,7 @@ from sklearn.utils.validation import check_is_fitted
 from npae import backend as B
 from npae.applications.detector import AnomalyDetector
 from npae.models.base import BaseAutoencoder
+from npae.validation import check_option
 
 try:
     import dask
@@ -99,7 +102,8 @@ except ImportError as err:
 
 __all__ = ["METHODS", "Incremental", "ParallelPostFit", "from_npy", "to_backend", "to_numpy"]
 
-#: inference method -> what one block of it returns: "codes" (N, K), "data" (N, D), "rows" (N,)
+#: inference method -> what one block of it returns: "codes" (N, K), "data" (N, D), "rows" (N,),
+#: "proba" (N, 2): a detector's [P(inlier), P(outlier)]
 METHODS = {
     "transform": "codes",
     "inverse_transform": "data",
@@ -107,7 +111,11 @@ METHODS = {
     "score_samples": "rows",
     "decision_function": "rows",
     "predict": "rows",
+    "predict_proba": "proba",
+    "predict_confidence": "rows",
 }
+#: predict_proba's ``method`` values (AnomalyDetector's and PyOD's), checked on the client
+PROBA_METHODS = ("linear", "unify")
 
 
 # ------------------------------------------------------------------ the model's name in a graph
@@ -144,7 +152,7 @@ def _fitted(estimator):
     return estimator._as_fitted() if isinstance(estimator, BaseAutoencoder) else estimator
 
 
-def _call_on_block(blocks, index, estimator, method, empty):
+def _call_on_block(blocks, index, estimator, method, empty, params=None):
     """What a worker runs: the estimator's own method on one block of rows, in memory.
 
     ``blocks`` is the list of X's column blocks for these rows, which holds one block (X has one
@@ -153,6 +161,7 @@ def _call_on_block(blocks, index, estimator, method, empty):
     ``index`` is a 1-element array holding the block's row index i: a VAE draws its noise from
     its inference stream of key (i,). A block of 0 rows returns 0 rows (``empty``: width and
     dtype of the output, see ``_empty_like``) without calling the estimator, which refuses them.
+    ``params`` are the method's keyword arguments (predict_proba's ``method``).
     """
     (block,) = blocks
     if block.shape[0] == 0:
@@ -160,7 +169,7 @@ def _call_on_block(blocks, index, estimator, method, empty):
     with_key = getattr(estimator, "_with_inference_key", None)
     if with_key is not None:
         estimator = with_key((int(B.to_numpy(index)[0]),))
-    return getattr(estimator, method)(block)
+    return getattr(estimator, method)(block, **(params or {}))
 
 
 def _empty_like(block, width, dtype: str, host: bool):
@@ -182,7 +191,8 @@ def _block_output(estimator, method: str, X):
     """
     if isinstance(estimator, AnomalyDetector):  # host NumPy: float64 scores, ±1 integer labels
         dtype = "int64" if method == "predict" else "float64"
-        return np.empty((0,), dtype=dtype), (None, dtype, True)
+        width = 2 if METHODS[method] == "proba" else None
+        return np.empty((0,) if width is None else (0, width), dtype=dtype), (width, dtype, True)
     # a model returns the kind of array it is given (npae.validation.restore_kind), in its dtype
     model = _fitted(estimator)
     kind = METHODS[method]
@@ -224,13 +234,14 @@ class ParallelPostFit(_DaskMLParallelPostFit):
     >>> scores.compute()                                                            # NumPy
     """
 
-    def _map(self, method: str, X):
-        """``estimator.<method>`` on every block of X (a Dask array), or in memory otherwise."""
+    def _map(self, method: str, X, params=None):
+        """``estimator.<method>(X, **params)`` on every block of X (a Dask array), or in memory otherwise."""
+        params = params or {}
         estimator = self._postfit_estimator
         if not hasattr(estimator, method):
             raise AttributeError(f"{type(estimator).__name__} has no {method}(), so this wrapper has none either.")
         if not isinstance(X, da.Array):
-            return getattr(estimator, method)(X)
+            return getattr(estimator, method)(X, **params)
         check_is_fitted(estimator)
         name = type(estimator).__name__
         if X.ndim != 2:
@@ -249,8 +260,8 @@ class ParallelPostFit(_DaskMLParallelPostFit):
         # rows i of X's columns j -> rows i (of k output columns): the same row blocks
         out, new_axes = ("i", {}) if width is None else ("ik", {"k": width})
         return da.blockwise(_call_on_block, out, X, "ij", index, "i", _shipped(estimator), None, method=method,
-                            empty=empty, new_axes=new_axes, concatenate=False, align_arrays=False, meta=meta,
-                            token=f"npae-{method}")
+                            empty=empty, params=params or None, new_axes=new_axes, concatenate=False,
+                            align_arrays=False, meta=meta, token=f"npae-{method}")
 
     def transform(self, X):
         """Codes Z (N, K), block by block."""
@@ -281,6 +292,20 @@ class ParallelPostFit(_DaskMLParallelPostFit):
     def predict(self, X):
         """+1 (inlier) / −1 (outlier) per row (N,), block by block."""
         return self._map("predict", X)
+
+    def predict_proba(self, X, method: str = "linear"):
+        """A detector's outlier probability (N, 2), [P(inlier), P(outlier)], block by block.
+
+        Each row's figure depends only on the row and the fitted training scores
+        (``decision_scores_``), so the blocks give the in-memory numbers. ``method`` is
+        ``"linear"`` or ``"unify"``, as for ``AnomalyDetector.predict_proba``.
+        """
+        check_option(method, PROBA_METHODS, "method")  # on the client, before any block runs
+        return self._map("predict_proba", X, {"method": method})
+
+    def predict_confidence(self, X):
+        """A detector's confidence in each row's label (N,), in [0, 1], block by block."""
+        return self._map("predict_confidence", X)
 
     def score(self, X, y=None, compute=True):
         """The estimator's ``score`` over every row (npae's scores are means over rows).

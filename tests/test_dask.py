@@ -75,7 +75,8 @@ def _rows(a):
 MODELS = ["Autoencoder", "SparseAutoencoder", "DenoisingAutoencoder", "ContractiveAutoencoder", "VAE"]
 DETERMINISTIC = [(m, method) for m in MODELS for method in ("transform", "inverse_transform", "reconstruct")]
 DETERMINISTIC += [(m, "score_samples") for m in MODELS if m != "VAE"]  # the VAE's score draws noise
-DETERMINISTIC += [("AnomalyDetector", method) for method in ("score_samples", "decision_function", "predict")]
+DETERMINISTIC += [("AnomalyDetector", method) for method in ("score_samples", "decision_function", "predict",
+                                                             "predict_proba", "predict_confidence")]
 
 
 @pytest.mark.parametrize("name, method", DETERMINISTIC, ids=[f"{n}-{m}" for n, m in DETERMINISTIC])
@@ -92,6 +93,26 @@ def test_every_method_on_a_cluster_matches_memory_whatever_the_chunks(client, X,
         np.testing.assert_array_equal(got, want)
     else:
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_a_detectors_probabilities_match_memory_for_each_method(client, X, fitted):
+    """dask-ml's predict_proba read the detector's classes_ (it has none) and failed on Dask arrays."""
+    detector = fitted["AnomalyDetector"]
+    wrapper = nd.ParallelPostFit(detector)
+    X_far = X.copy()
+    X_far[-10:] = 1.0 - X_far[-10:]  # off the manifold: a few rows with high outlier probabilities
+    for method in ("linear", "unify"):
+        lazy = wrapper.predict_proba(_rows(X_far), method=method)
+        assert lazy.shape == (X_far.shape[0], 2) and lazy.chunks[1] == (2,)
+        want = detector.predict_proba(X_far, method=method)
+        assert want[-10:, 1].mean() > want[:-10, 1].mean()
+        np.testing.assert_allclose(lazy.compute(), want, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(wrapper.predict_proba(X_far, method=method), want)  # in memory: itself
+    assert wrapper.predict_proba(_rows(X), method="linear").name != wrapper.predict_proba(_rows(X), method="unify").name
+    with pytest.raises(ValueError, match="Unknown method 'unfiy'; expected one of 'linear', 'unify'"):
+        wrapper.predict_proba(_rows(X), method="unfiy")
+    with pytest.raises(AttributeError, match="Autoencoder has no predict_proba()"):
+        nd.ParallelPostFit(fitted["Autoencoder"]).predict_proba(_rows(X))
 
 
 def test_a_vae_scores_each_block_with_its_own_draws(client, X, fitted):
