@@ -38,6 +38,7 @@ __all__ = [
     "check_ordered_range",
     "check_verbose",
     "check_hidden_sizes",
+    "check_seed",
     "restore_kind",
     "check_int_at_least",
     "check_float_in_range",
@@ -125,6 +126,18 @@ def check_ordered_range(low, high, low_name: str = "low", high_name: str = "high
     if low is not None and high is not None and low > high:
         raise ValueError(f"{low_name} must not exceed {high_name}; got {low_name}={low!r}, {high_name}={high!r}. "
                          f"Pass the data range, e.g. {low_name}=0.0, {high_name}=1.0.")
+
+
+def check_seed(value, name: str = "random_state"):
+    """``value`` as ``backend.check_random_state`` takes it (None, an int ≥ 0 or a Generator),
+    refusing a negative int by name, where NumPy would only say "expected non-negative integer".
+    Returns the numpy.random.Generator it gives."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value < 0:
+        raise ValueError(
+            f"{name} must be None, a non-negative int or a numpy.random.Generator; got {value!r}. "
+            f"Pass a seed such as 0 or 42 (or None for fresh entropy each fit)."
+        )
+    return B.check_random_state(value)
 
 
 def check_verbose(verbose) -> int:

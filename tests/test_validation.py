@@ -402,3 +402,22 @@ def test_the_finite_check_proves_finiteness_by_a_sum_and_checks_entries_only_whe
     plus_minus = np.array([np.inf, -np.inf], dtype=np.float32)  # inf − inf: the sum is NaN, still caught
     assert not V.all_finite([plus_minus])
     assert V.all_finite([])
+
+
+# ---------------------------------------------------------------- random_state
+@pytest.mark.parametrize("value", [None, 0, 42, np.int64(3)])
+def test_check_seed_returns_a_generator(value):
+    assert isinstance(V.check_seed(value), np.random.Generator)
+
+
+def test_check_seed_returns_a_given_generator_itself():
+    rng = np.random.default_rng(0)
+    assert V.check_seed(rng) is rng
+
+
+@pytest.mark.parametrize("value", [-1, np.int64(-5)])
+def test_check_seed_names_a_negative_seed_and_the_fix(value):
+    with pytest.raises(ValueError, match=r"^random_state must be None, a non-negative int or a "
+                                         r"numpy\.random\.Generator; got " + re.escape(repr(value))
+                                         + r"\. Pass a seed such as 0"):
+        V.check_seed(value)

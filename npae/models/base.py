@@ -71,6 +71,7 @@ from npae.validation import (
     check_option,
     check_positive_float,
     check_positive_int,
+    check_seed,
     check_squares_finite,
     check_verbose,
     restore_kind,
@@ -331,7 +332,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_verbose(self.verbose)
         if self.backend is not None:
             check_option(self.backend, B.BACKENDS, "backend")
-        B.check_random_state(self.random_state)
+        check_seed(self.random_state)
         _json_params(self.get_params(deep=False))  # a fitted model can always be saved
 
     def _resolve_backend(self):
@@ -562,6 +563,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Present for scikit-learn pipelines.
         validation_data : array-like of shape (N_val, D), optional
             Evaluated once per epoch into ``history_["val_loss"]`` (and other ``val_`` terms).
+            The rows alone, not Keras's ``(x_val, y_val)``: the target is the input.
         callbacks : list of npae.training.Callback, optional
             e.g. ``EarlyStopping``, ``TerminateOnNaN``, ``ModelCheckpoint``.
 
@@ -582,6 +584,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                                names="input" if warm else None)
         Xval = None
         if validation_data is not None:
+            _refuse_keras_validation_tuple(validation_data)
             _check_same_names(X, validation_data)
             Xval, _ = self._validate(validation_data, name="validation_data", n_features=Xb.shape[1],
                                      names="input" if warm else None)
@@ -857,6 +860,20 @@ def _finite_mean(values) -> float:
     v = xp.astype(values, xp.float64)
     mean = float(xp.sum(v / v.shape[0]))
     return mean if math.isfinite(mean) else math.copysign(float(xp.finfo(xp.float64).max), mean)
+
+
+def _refuse_keras_validation_tuple(validation_data) -> None:
+    """Refuse Keras's ``validation_data=(X_val, y_val)``: a tuple whose first item is a 2-D array
+    (a tuple of rows, 1-D each, is still an array-like and passes)."""
+    if not (isinstance(validation_data, tuple) and 2 <= len(validation_data) <= 3):
+        return
+    first = validation_data[0]
+    if len(getattr(first, "shape", ())) == 2:
+        raise TypeError(
+            f"validation_data must be one array-like of shape (N_val, D), the rows to reconstruct; got a "
+            f"tuple of {len(validation_data)} arrays, as Keras takes (x_val, y_val). An autoencoder's "
+            "target is its input: pass validation_data=X_val."
+        )
 
 
 def _check_same_names(X, X_val) -> None:

@@ -24,7 +24,6 @@ import math
 
 from array_api_compat import array_namespace
 
-from npae import backend as B
 from npae.losses import get_loss
 from npae.models.autoencoder import Autoencoder
 from npae.noise import NOISE_KINDS, make_noise
@@ -34,6 +33,7 @@ from npae.validation import (
     check_open_fraction,
     check_option,
     check_positive_float,
+    check_seed,
     restore_kind,
 )
 
@@ -233,6 +233,6 @@ class DenoisingAutoencoder(Autoencoder):
         layer = make_noise(model.noise if noise is None else noise,
                            float(model.noise_level if noise_level is None else noise_level),
                            low=bounds[0], high=bounds[1])
-        X_noisy = layer.corrupt(Xb, B.check_random_state(random_state))
+        X_noisy = layer.corrupt(Xb, check_seed(random_state))
         return restore_kind(X_noisy, kind)
 

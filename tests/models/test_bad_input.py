@@ -93,6 +93,8 @@ def test_unfitted_models_say_call_fit(name, data):
     ("latent_dim", 0, "latent_dim must be a positive integer"),
     ("activation", "tahn", "Did you mean 'tanh'"),
     ("optimizer", "adamm", "Did you mean 'adam'"),
+    ("random_state", -1, r"random_state must be None, a non-negative int or a numpy\.random\.Generator; "
+                         r"got -1\. Pass a seed such as 0"),
 ])
 def test_bad_hyperparameters_leave_a_fitted_model_unchanged(name, data, param, value, message):
     model = _fitted(name, data)
@@ -104,6 +106,30 @@ def test_bad_hyperparameters_leave_a_fitted_model_unchanged(name, data, param, v
     assert after_history == history
     for k in params:
         np.testing.assert_array_equal(after_params[k], params[k])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_keras_style_validation_tuple_is_refused_naming_what_to_pass(name, data):
+    model = _fitted(name, data)
+    params, history = _state(model)
+    with pytest.raises(TypeError, match=r"validation_data must be one array-like of shape \(N_val, D\).*got a "
+                                        r"tuple of 2 arrays.*pass validation_data=X_val\."):
+        model.fit(data, validation_data=(data, data))
+    after_params, after_history = _state(model)
+    assert after_history == history
+    for k in params:
+        np.testing.assert_array_equal(after_params[k], params[k])
+
+
+def test_validation_rows_given_as_a_tuple_are_still_an_array_like(data):
+    model = MODELS["ae"]().fit(data, validation_data=(data[0], data[1]))
+    assert len(model.history_["val_loss"]) == COMMON["epochs"]
+
+
+def test_corrupt_names_a_negative_random_state(data):
+    model = _fitted("denoising", data)
+    with pytest.raises(ValueError, match=r"random_state must be None, a non-negative int"):
+        model.corrupt(data, random_state=-3)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
