@@ -59,6 +59,7 @@ __all__ = [
     "LIKELIHOODS",
     "LOG_VAR_MAX",
     "LOG_VAR_MIN",
+    "RowStreams",
     "VAE",
     "clamp_log_var",
     "clamp_log_var_grad",
@@ -131,7 +132,9 @@ def reparameterize(mu, log_var, eps=None, random_state=None):
     eps : array of shape (N, K), optional
         The standard-normal noise; drawn with ``npae.backend.standard_normal`` from
         ``random_state`` when not given (host draw, so a seed gives the same eps on every backend).
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.Generator or RowStreams
+        A Generator draws eps as one (N, K) block, so row n gets the n-th draw (training);
+        ``RowStreams`` draws each row's eps from that row's own stream (inference).
 
     Returns
     -------
@@ -139,7 +142,9 @@ def reparameterize(mu, log_var, eps=None, random_state=None):
     eps : array of shape (N, K)
         The noise used, which the backward pass (``reparameterize_grad``) needs.
     """
-    if eps is None:
+    if eps is None and isinstance(random_state, RowStreams):
+        eps = random_state.standard_normal(1, like=mu)[0, ...]
+    elif eps is None:
         eps = B.standard_normal(B.check_random_state(random_state), tuple(mu.shape), like=mu)
     xp = array_namespace(mu, log_var, eps)
     std = xp.exp(0.5 * log_var)
@@ -187,6 +192,65 @@ def _inference_seed(random_state) -> int:
         entropy = tuple(entropy) if isinstance(entropy, (list, tuple)) else int(entropy)
         return _digest(("npae-vae-inference", entropy, tuple(int(k) for k in seed_seq.spawn_key)))
     return secrets.randbits(128)
+
+
+def _scoring_key(random_state) -> bytes:
+    """The 16-byte key of the row streams an explicit ``random_state`` gives an inference call:
+    an int is hashed (the same int, the same draws); a Generator (or RandomState) gives 16 of its
+    bytes, so the caller's stream advances, as drawing from it would."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return _digest(("npae-vae-scoring", int(random_state))).to_bytes(16, "little")
+    return B.check_random_state(random_state).bytes(16)
+
+
+class RowStreams:
+    """One random stream per row of X, seeded by the row's content: the inference draws of a VAE.
+
+    Row n's stream is a ``numpy.random.Generator`` seeded by the 128-bit BLAKE2b hash of x_n's
+    bytes on the host, keyed by ``key`` (16 bytes: the model's inference seed, or the call's
+    ``random_state``). So a row draws the same eps wherever it stands in X and whatever rows
+    stand beside it, and equal rows draw equal eps (0.0 and −0.0 count as equal): a score is a
+    function of the row, the model and the key, as scikit-learn expects of ``score_samples``.
+    Rows that differ in any bit get independent streams.
+
+    The draws are npae's one sampler (``npae.backend.standard_normal``) on the host, moved to
+    X's backend in one transfer per ``standard_normal`` call, so a key gives the same numbers on
+    every backend. Reading X's rows on the host costs one device-to-host copy of X on a GPU.
+
+    Parameters
+    ----------
+    X : array of shape (N, D)
+    key : bytes
+        16 bytes.
+    """
+
+    def __init__(self, X, key: bytes):
+        host = B.to_numpy(X) + 0.0  # −0.0 + 0.0 = 0.0: rows equal as numbers hash alike
+        self._generators = [
+            B.check_random_state(int.from_bytes(hashlib.blake2b(
+                host[n, ...].tobytes(), digest_size=16, key=key).digest(), "little"))
+            for n in range(host.shape[0])
+        ]
+
+    def __getitem__(self, rows: slice) -> RowStreams:
+        """The streams of a block of rows (sharing their Generators)."""
+        block = object.__new__(RowStreams)
+        block._generators = self._generators[rows]
+        return block
+
+    def standard_normal(self, s: int, *, like):
+        """s draws of K = like.shape[1] standard normals per row: eps of shape (s, N, K).
+
+        eps[:, n, :] comes from row n's stream, in order, beside ``like`` (N, K) (its dtype and
+        backend). Each draw takes K + K % 2 normals, whole Box–Muller pairs, and drops the last
+        one when K is odd, so a row's samples are the same however they are split into calls.
+        """
+        K = like.shape[1]
+        host = B.get_backend("numpy")
+        per_row = [B.standard_normal(g, (s, K + K % 2), dtype=like.dtype, backend=host)
+                   for g in self._generators]
+        eps = array_namespace(per_row[0]).stack(per_row, axis=1)[:, :, :K]
+        return B.asarray(eps, backend=B.backend_of(like), device=device_of(like))
 
 
 # ---------------------------------------------------------------------- the model
@@ -265,6 +329,11 @@ class VAE(BaseAutoencoder):
     change later training; pass ``random_state`` for other draws. The inference seed follows an
     int (or seeded Generator) ``random_state``, so a loaded model scores as the saved one did;
     with ``random_state=None`` it is fresh entropy at each fit from scratch.
+
+    The scores draw each row's eps from a stream of its own, seeded by a keyed hash of the row's
+    bytes (``RowStreams``): a row scores the same alone, in any batch and in any order, as
+    scikit-learn's sample-order and subset invariance ask, and equal rows score alike. (To
+    average over noise, score with several ``random_state`` values, not with repeated rows.)
 
     Examples
     --------
@@ -356,11 +425,13 @@ class VAE(BaseAutoencoder):
 
     # ------------------------------------------------------------------ inference randomness
     # Inference draws (elbo / score_samples, log_likelihood, log_importance_weights, sample) never
-    # touch the training Generator ``_rng``: each call starts a fresh Generator from the model's
-    # inference seed, fixed when the network is built. So scoring between fits does not change
-    # later training, concurrent calls give what sequential ones give, and a call is a function
-    # of the fitted model and its arguments (a fitted model is a value). npae.dask scores block i
-    # with the stream of key (i,), so the blocks of one array draw different noise.
+    # touch the training Generator ``_rng``: each call starts afresh from the model's inference
+    # seed, fixed when the network is built. So scoring between fits does not change later
+    # training, concurrent calls give what sequential ones give, and a call is a function of the
+    # fitted model and its arguments (a fitted model is a value). The scores go further: each row
+    # draws from its own stream (``RowStreams``), keyed by that seed, so a row's score is a
+    # function of the row and the model alone. npae.dask scores block i with the key (i,) mixed
+    # into the seed, so the blocks of one array draw different noise.
     def _model_rng(self, random_state=None):
         """The Generator for an inference draw: ``random_state`` if given, else a fresh one from
         the model's inference stream (see ``_inference_rng``)."""
@@ -371,11 +442,22 @@ class VAE(BaseAutoencoder):
     def _inference_rng(self):
         """A new Generator on the inference stream of this model and ``_inference_key`` (() in
         memory, (i,) for block i under npae.dask); it never advances anything on the model."""
+        return B.check_random_state(self._stream_seed())
+
+    def _stream_seed(self) -> int:
+        """The 128-bit seed of this model's inference stream and ``_inference_key``."""
         seed = getattr(self, "_inference_seed", None)
         if seed is None:  # a model pickled before the inference stream existed
             seed = _inference_seed(getattr(self, "_fitted_params", {}).get("random_state", 0))
         key = tuple(getattr(self, "_inference_key", ()))
-        return B.check_random_state(_digest((seed, *key)) if key else seed)
+        return _digest((seed, *key)) if key else seed
+
+    def _row_key(self, random_state=None) -> bytes:
+        """The key of the row streams of an inference call: ``random_state``'s if given (see
+        ``_scoring_key``), else the model's inference seed."""
+        if random_state is not None:
+            return _scoring_key(random_state)
+        return self._stream_seed().to_bytes(16, "little")
 
     def _with_inference_key(self, key):
         """A shallow copy (sharing the layers) whose inference draws use the stream of ``key``,
@@ -416,7 +498,7 @@ class VAE(BaseAutoencoder):
         return self.likelihood_.output(self.decoder_.infer(Z))
 
     def _terms(self, X, rng):
-        """Per-row NLL and KL with z sampled from ``rng``, stacked as (N, 2)."""
+        """Per-row NLL and KL with z sampled from ``rng`` (a Generator or ``RowStreams``), (N, 2)."""
         xp = array_namespace(X)
         mu, log_var, _ = self._encode_stats(X)
         z, _ = reparameterize(mu, log_var, random_state=rng)
@@ -424,8 +506,10 @@ class VAE(BaseAutoencoder):
         return xp.stack([nll, losses.gaussian_kl(mu, log_var)], axis=1)
 
     def _sample_losses(self, X, rng=None):
-        """−ELBO per row with sampled z (β = 1 whatever ``beta`` is): NLL + KL, shape (N,)."""
-        terms = self._terms(X, self._model_rng() if rng is None else rng)
+        """−ELBO per row with sampled z (β = 1 whatever ``beta`` is): NLL + KL, shape (N,).
+
+        ``rng`` None draws each row's eps from its own stream under the model's key."""
+        terms = self._terms(X, RowStreams(X, self._row_key()) if rng is None else rng)
         return terms[:, 0] + terms[:, 1]
 
     def _evaluate(self, Xb) -> dict:
@@ -532,11 +616,16 @@ class VAE(BaseAutoencoder):
         For "bernoulli" on grey-level data this is a BCE-ELBO, not a bound on a normalized
         likelihood.
 
+        Each row's eps comes from its own stream, seeded by the row's content under a key
+        (``RowStreams``): a row's ELBO does not depend on its position in X or on the other rows,
+        and equal rows get equal values.
+
         Parameters
         ----------
         X : array-like of shape (N, D)
         random_state : None, int or numpy.random.Generator
-            Source of eps; None uses the model's inference stream (the same eps on every call).
+            The key of the rows' streams: None uses the model's inference seed (the same eps on
+            every call); an int its own key; a Generator gives 16 bytes of its stream as the key.
 
         Returns
         -------
@@ -545,13 +634,16 @@ class VAE(BaseAutoencoder):
         self._check_is_fitted()
         model = self._as_fitted()
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
-        rng = self._model_rng(random_state)
-        return restore_kind(-_finite_losses(model._chunks(lambda x: model._sample_losses(x, rng), Xb)), kind)
+        key = self._row_key(random_state)
+        losses_ = model._chunks(lambda x: model._sample_losses(x, RowStreams(x, key)), Xb)
+        return restore_kind(-_finite_losses(losses_), kind)
 
     def score_samples(self, X):
-        """The per-sample ELBO (``elbo`` on the model's inference stream): higher means more normal.
+        """The per-sample ELBO (``elbo`` on the model's inference seed): higher means more normal.
 
-        A row whose ELBO overflows the dtype scores −finfo(dtype).max (see ``BaseAutoencoder``).
+        A row's score is a function of the row and the fitted model only: the same in any order,
+        alone or in any batch (``RowStreams``). A row whose ELBO overflows the dtype scores
+        −finfo(dtype).max (see ``BaseAutoencoder``).
         """
         return self.elbo(X)
 
@@ -560,9 +652,9 @@ class VAE(BaseAutoencoder):
         return -_finite_losses(self._sample_losses(X, rng))
 
     def _row_scorer(self):
-        """``_score_rows`` with one Generator of the inference stream for all chunks of a call."""
-        rng = self._model_rng()
-        return lambda X: self._score_rows(X, rng)
+        """``_score_rows`` with each row's eps from its own stream under the model's key."""
+        key = self._row_key()
+        return lambda X: self._score_rows(X, RowStreams(X, key))
 
     def score(self, X, y=None) -> float:
         """The mean ELBO at β = 1 (one sampled z per row): a lower bound on the mean log-likelihood.
@@ -583,8 +675,9 @@ class VAE(BaseAutoencoder):
 
         log q(z_s|x) = −½ Σ_k (log 2π + log_var + eps_s²) and log N(z_s; 0, I) = −½ Σ_k (log 2π + z_s²),
         so the two log 2π terms cancel. A block runs at most IWAE_CHUNK_ROWS rows (samples × rows)
-        through the decoder, eps drawn block after block from one stream; the likelihood scores
-        the s·N rows of a block against X repeated s times.
+        through the decoder, eps drawn block after block: from ``RowStreams``, each row its own
+        samples in order; from a Generator, one (s, N, K) block; the likelihood scores the s·N
+        rows of a block against X repeated s times.
         """
         xp = array_namespace(X)
         N = X.shape[0]
@@ -594,7 +687,10 @@ class VAE(BaseAutoencoder):
         per_chunk = max(1, IWAE_CHUNK_ROWS // N)
         for start in range(0, k, per_chunk):
             s = min(per_chunk, k - start)
-            eps = B.standard_normal(rng, (s, N, K), like=X)
+            if isinstance(rng, RowStreams):
+                eps = rng.standard_normal(s, like=mu)
+            else:
+                eps = B.standard_normal(rng, (s, N, K), like=X)
             z = mu[None, :, :] + std[None, :, :] * eps
             y = self.decoder_.infer(xp.reshape(z, (s * N, K)))  # row s·N + n holds sample s of x_n
             log_px = -xp.reshape(self.likelihood_.value(xp.tile(X, (s, 1)), y), (s, N))
@@ -604,6 +700,16 @@ class VAE(BaseAutoencoder):
     def _log_weights(self, X, k: int, rng):
         """All k log importance weights of X (N, D) at once: (k, N)."""
         return array_namespace(X).concat(list(self._log_weight_chunks(X, k, rng)), axis=0)
+
+    def _by_row_blocks(self, fn, X, k: int, key: bytes, axis: int):
+        """Apply ``fn(rows, k, streams)`` to blocks of about IWAE_CHUNK_ROWS / k rows of X (N, D)
+        and concatenate along ``axis``: each row then draws all its k samples in one call, so the
+        per-row streams cost one draw per row (not one per row and sample block)."""
+        xp = array_namespace(X)
+        N, rows = X.shape[0], max(1, IWAE_CHUNK_ROWS // k)
+        streams = RowStreams(X, key)  # one host copy of X's rows for the whole chunk
+        parts = [fn(X[a:min(a + rows, N), ...], k, streams[a:min(a + rows, N)]) for a in range(0, N, rows)]
+        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=axis)
 
     def _streamed_log_mean_weight(self, X, k: int, rng):
         """log (1/k) Σ_s w_s for X (N, D), streamed over the blocks of ``_log_weight_chunks``: (N,).
@@ -635,8 +741,9 @@ class VAE(BaseAutoencoder):
         k : int, default=100
             S, the number of importance samples.
         random_state : None, int or numpy.random.Generator
-            Source of eps (drawn in the same order as ``log_likelihood`` draws them); None uses
-            the model's inference stream (the same eps on every call).
+            The key of the rows' streams, as in ``elbo`` (each row draws its k samples from its
+            own stream, the ones ``log_likelihood`` draws); None uses the model's inference seed
+            (the same eps on every call).
 
         Returns
         -------
@@ -646,17 +753,19 @@ class VAE(BaseAutoencoder):
         model = self._as_fitted()
         k = check_positive_int(k, "k")
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
-        rng = self._model_rng(random_state)
+        key = self._row_key(random_state)
         # _chunks concatenates along rows, so each row block returns its weights as (N_block, k)
-        return restore_kind(model._chunks(lambda x: model._log_weights(x, k, rng).T, Xb).T, kind)
+        weights = model._chunks(lambda x: model._by_row_blocks(model._log_weights, x, k, key, axis=1).T, Xb)
+        return restore_kind(weights.T, kind)
 
     def log_likelihood(self, X, k: int = 100, random_state=None):
         """Importance-weighted estimate of log p(x): log (1/k) Σ_s p(x, z_s)/q(z_s|x), z_s ~ q(z|x).
 
         Computed as logsumexp_s(log w_s) − log k (max subtracted first, so nothing overflows),
         streamed over blocks of samples: the (k, N) log-weights are never held at once, and
-        memory stays bounded for any k (IWAE_CHUNK_ROWS rows per decoder pass). The blocks draw
-        eps in the order ``log_importance_weights`` does, so both see the same samples.
+        memory stays bounded for any k (IWAE_CHUNK_ROWS rows per decoder pass). Each row draws
+        its k samples from its own stream (``RowStreams``), the ones ``log_importance_weights``
+        draws: a row's estimate does not depend on its position in X or on the other rows.
         It is a lower bound on log p(x) in expectation, equal to the ELBO in expectation at k = 1
         and rising with k (Burda et al., 2016).
 
@@ -666,7 +775,8 @@ class VAE(BaseAutoencoder):
         k : int, default=100
             S, the number of importance samples.
         random_state : None, int or numpy.random.Generator
-            Source of eps; None uses the model's inference stream (the same eps on every call).
+            The key of the rows' streams, as in ``elbo``; None uses the model's inference seed
+            (the same eps on every call).
 
         Returns
         -------
@@ -676,6 +786,6 @@ class VAE(BaseAutoencoder):
         model = self._as_fitted()
         k = check_positive_int(k, "k")
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
-        rng = self._model_rng(random_state)
-        log_p = model._chunks(lambda x: model._streamed_log_mean_weight(x, k, rng), Xb)
+        key = self._row_key(random_state)
+        log_p = model._chunks(lambda x: model._by_row_blocks(model._streamed_log_mean_weight, x, k, key, axis=0), Xb)
         return restore_kind(-_finite_losses(-log_p), kind)  # an overflowing row: −finfo.max, not NaN

@@ -1,3 +1,4 @@
+import hashlib
 import math
 
 import numpy as np
@@ -18,6 +19,23 @@ from npae.models.variational import VAE
 def _normal(seed, shape):
     """What the model draws from ``random_state=seed``: npae's one sampler, in float64."""
     return B.standard_normal(np.random.default_rng(seed), shape, dtype="float64", backend=B.get_backend("numpy"))
+
+def _row_eps(X, seed, s):
+    """What the model draws for the rows of X with ``random_state=seed``, rebuilt from the spec of
+    ``RowStreams``: row n's s draws of K from a Generator seeded by the BLAKE2b hash of its bytes,
+    keyed by the call's key; each draw takes K + K % 2 normals. Returns eps of shape (s, N, K)."""
+    key, host = V._scoring_key(seed), np.asarray(X, dtype="float64") + 0.0
+    rows = []
+    for row in host:
+        digest = hashlib.blake2b(row.tobytes(), digest_size=16, key=key).digest()
+        g = np.random.default_rng(int.from_bytes(digest, "little"))
+        rows.append(_normal_from(g, (s, K + K % 2))[:, :K])
+    return np.stack(rows, axis=1)
+
+
+def _normal_from(generator, shape):
+    return B.standard_normal(generator, shape, dtype="float64", backend=B.get_backend("numpy"))
+
 
 def to_backend(backend, a, dtype="float64"):
     """Host array -> the backend under test, in dtype."""
@@ -205,7 +223,7 @@ def test_the_likelihood_object_is_chosen_once_and_scores_the_decoder_output(data
     y = np.tanh(Z @ P["decoder.0.W"] + P["decoder.0.b"]) @ P["decoder.1.W"] + P["decoder.1.b"]
     np.testing.assert_allclose(vae.inverse_transform(Z), vae.likelihood_.output(y), rtol=1e-12)
     # the ELBO's reconstruction term is the likelihood object's value on the sampled decoder output
-    E = _normal(7, (N, K))
+    E = _row_eps(data, 7, 1)[0]
     h = np.tanh(data @ P["encoder.0.W"] + P["encoder.0.b"])
     mu, lv = h @ P["encoder.mu.W"] + P["encoder.mu.b"], h @ P["encoder.logvar.W"] + P["encoder.logvar.b"]
     z = mu + np.exp(0.5 * lv) * E
@@ -235,7 +253,7 @@ def trained():
 
 def test_elbo_is_minus_the_loss_at_beta_one_with_the_same_eps(data):
     vae = small().fit(data)
-    E = _normal(7, (N, K))
+    E = _row_eps(data, 7, 1)[0]
     loss, _ = vae.loss_and_grad(data, eps=E)
     assert -vae.elbo(data, random_state=7).mean() == pytest.approx(loss, rel=1e-12)
     assert vae.score_samples(data).shape == (N,)
@@ -247,7 +265,7 @@ def test_log_weights_match_an_independent_numpy_computation(data, monkeypatch):
     P, k = vae.parameters(), 5
     h = np.tanh(np.tanh(data @ P["encoder.0.W"] + P["encoder.0.b"]) @ P["encoder.1.W"] + P["encoder.1.b"])
     mu, lv = h @ P["encoder.mu.W"] + P["encoder.mu.b"], h @ P["encoder.logvar.W"] + P["encoder.logvar.b"]
-    e = _normal(9, (k, N, K))
+    e = _row_eps(data, 9, k)
     z = mu + np.exp(0.5 * lv) * e
     y = np.tanh(np.tanh(z @ P["decoder.0.W"] + P["decoder.0.b"]) @ P["decoder.1.W"] + P["decoder.1.b"])
     y = y @ P["decoder.2.W"] + P["decoder.2.b"]
@@ -277,10 +295,9 @@ def test_iwae_estimate_is_at_least_the_mean_log_weight_for_fixed_eps(trained):
 
 def test_iwae_at_k1_matches_the_elbo_in_expectation(trained):
     vae, X = trained
-    X, R = X[:10], 1000
-    reps = np.tile(X, (R, 1))
-    ll = vae.log_likelihood(reps, k=1, random_state=1).reshape(R, -1)
-    el = vae.elbo(reps, random_state=2).reshape(R, -1)
+    X, R = X[:10], 400  # a row draws the same eps wherever it stands: repeat with other keys
+    ll = np.stack([vae.log_likelihood(X, k=1, random_state=r) for r in range(R)])
+    el = np.stack([vae.elbo(X, random_state=R + r) for r in range(R)])
     se = np.sqrt(ll.var(0, ddof=1) / R + el.var(0, ddof=1) / R)
     assert np.all(np.abs(ll.mean(0) - el.mean(0)) < 4 * se)
 
@@ -431,6 +448,63 @@ def test_an_inference_key_gives_another_stream_without_touching_the_model(data):
     np.testing.assert_array_equal(vae._with_inference_key((0,)).score_samples(data), s0)
     np.testing.assert_array_equal(block0.transform(data), vae.transform(data))
     assert vae._rng.bit_generator.state == state and getattr(vae, "_inference_key", ()) == ()
+
+
+def test_a_rows_score_depends_only_on_the_row_and_the_model(xp, data):
+    """scikit-learn's sample-order and subset invariance: the same value in any order, alone, in
+    a subset, or repeated; it used to depend on the row's position (one eps block per call)."""
+    vae = small().fit(to_backend(xp, data))
+    X = to_backend(xp, data)
+    perm = np.random.default_rng(1).permutation(N)
+    idx = [5, 0, 5, 5, 11]
+    scorers = {
+        "score_samples": vae.score_samples,
+        "elbo(random_state=3)": lambda x: vae.elbo(x, random_state=3),
+        "log_likelihood": lambda x: vae.log_likelihood(x, k=5),
+        "log_importance_weights": lambda x: vae.log_importance_weights(x, k=5, random_state=4).T,
+    }
+    for name, score in scorers.items():
+        full = B.to_numpy(score(X))
+        for rows in (perm, idx, [5], list(range(3, 7))):
+            got = B.to_numpy(score(to_backend(xp, data[rows])))
+            np.testing.assert_allclose(got, full[rows], rtol=1e-12, atol=0, err_msg=f"{name} of rows {rows}")
+
+
+def test_equal_rows_score_alike_and_other_rows_draw_other_noise(data):
+    vae = small().fit(data)
+    signed_zero = data.copy()
+    signed_zero[2, 3] = 0.0
+    negative_zero = signed_zero.copy()
+    negative_zero[2, 3] = -0.0  # equal as numbers, other bytes
+    np.testing.assert_array_equal(vae.score_samples(negative_zero), vae.score_samples(signed_zero))
+    nudged = data.copy()
+    nudged[0, 0] = np.nextafter(nudged[0, 0], 2.0)  # one ulp: the ELBO barely moves, the noise does
+    assert abs(vae.score_samples(nudged)[0] - vae.score_samples(data)[0]) > 1e-6
+
+
+def test_row_streams_draw_independent_standard_normals_per_row():
+    rows = np.random.default_rng(0).random((3000, 4))
+    like = np.zeros((3000, 5))
+    eps = B.to_numpy(V.RowStreams(rows, b"k" * 16).standard_normal(2, like=like))  # (2, 3000, 5)
+    se = 1.0 / np.sqrt(eps.size)
+    assert abs(eps.mean()) < 5 * se and abs(eps.var() - 1.0) < 5 * np.sqrt(2.0) * se
+    between_rows = np.corrcoef(eps[0, :-1, 0], eps[0, 1:, 0])[0, 1]
+    between_samples = np.corrcoef(eps[0, :, 0], eps[1, :, 0])[0, 1]
+    assert abs(between_rows) < 5 / np.sqrt(3000) and abs(between_samples) < 5 / np.sqrt(3000)
+    other_key = B.to_numpy(V.RowStreams(rows, b"j" * 16).standard_normal(2, like=like))
+    assert abs(np.corrcoef(eps.ravel(), other_key.ravel())[0, 1]) < 5 / np.sqrt(eps.size)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 4, 7])
+def test_a_rows_importance_samples_do_not_depend_on_how_the_draws_are_split(data, monkeypatch, chunk_rows):
+    """K = 3 is odd: each draw takes whole Box–Muller pairs, so splitting a row's samples across
+    decoder passes (IWAE_CHUNK_ROWS) does not shift its stream."""
+    vae = small().fit(data)
+    want = vae.log_importance_weights(data, k=5, random_state=2)
+    monkeypatch.setattr(V, "IWAE_CHUNK_ROWS", chunk_rows)
+    np.testing.assert_allclose(vae.log_importance_weights(data, k=5, random_state=2), want, rtol=1e-12)
+    np.testing.assert_allclose(vae.log_likelihood(data, k=5, random_state=2),
+                               host_logsumexp(want) - np.log(5), rtol=1e-12)
 
 
 def test_save_load_round_trip(xp, data, tmp_path):
