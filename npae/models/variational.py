@@ -246,11 +246,29 @@ class RowStreams:
         one when K is odd, so a row's samples are the same however they are split into calls.
         """
         K = like.shape[1]
-        host = B.get_backend("numpy")
-        per_row = [B.standard_normal(g, (s, K + K % 2), dtype=like.dtype, backend=host)
-                   for g in self._generators]
-        eps = array_namespace(per_row[0]).stack(per_row, axis=1)[:, :, :K]
-        return B.asarray(eps, backend=B.backend_of(like), device=device_of(like))
+        width = K + K % 2
+        uniforms = _RowUniforms(self._generators, s * width // 2)
+        eps = B.standard_normal(uniforms, (len(self._generators), s, width), like=like)  # row after row
+        return array_namespace(eps).permute_dims(eps, (1, 0, 2))[:, :, :K]
+
+
+class _RowUniforms:
+    """The uniforms of several row streams, row after row, as one source for npae's sampler.
+
+    ``npae.backend.standard_normal`` turns each (u₁, u₂) pair of ``random((pairs, 2))`` into two
+    normals; handing it every row's pairs at once gives each row exactly the normals a draw from
+    its own Generator would, in one vectorised Box–Muller pass (and one transfer) for all rows.
+    """
+
+    def __init__(self, generators, pairs_per_row: int):
+        self._generators, self._pairs = generators, pairs_per_row
+
+    def random(self, shape, dtype):
+        per_row = [g.random((self._pairs, 2), dtype=dtype) for g in self._generators]
+        uniforms = array_namespace(per_row[0]).concat(per_row, axis=0)
+        if tuple(uniforms.shape) != tuple(shape):
+            raise ValueError(f"expected a draw of {tuple(uniforms.shape)} uniforms; got {tuple(shape)}.")
+        return uniforms
 
 
 # ---------------------------------------------------------------------- the model
