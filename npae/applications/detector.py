@@ -22,9 +22,9 @@ Scores (``anomaly_score``), higher = more normal, as every ``score_samples`` in 
 
   where v_d is the mean squared training residual of feature d (plus 1 % of their mean, so a
   feature the network reconstructs perfectly cannot dominate), and μ_h, Σ_h a robust mean and
-  covariance of the training codes (:func:`robust_location_covariance`: the reweighted minimum
-  covariance determinant, fitted on the 90 % of codes it finds most central, then on every code
-  inside its 97.5 % ellipsoid). Anomalies left in contaminated training data are often
+  covariance of the training codes (:func:`robust_location_covariance`: a minimum covariance
+  determinant fitted on the 90 % of codes it finds most central, then the sample statistics of
+  every code whose distance from it is not far out by the rule below, :func:`upper_cut`). Anomalies left in contaminated training data are often
   reconstructed well — the network learns them — but sit apart in code space; with the plain
   sample covariance their codes widen Σ_h toward themselves and the code term stops seeing them.
   On PyOD's ODDS benchmark the robust statistics raised the mean AUROC and the rank against PyOD's
@@ -151,10 +151,13 @@ TUKEY_FAR_OUT = 3.0
 
 VARIANCE_FLOOR = 0.01  # share of the mean residual variance added to each feature's variance
 CODE_RIDGE = 1e-3  # share of the mean code variance added to the diagonal of Σ_h
-#: The code Gaussian's μ_h and Σ_h are the reweighted minimum covariance determinant of the training
+#: The code Gaussian's μ_h and Σ_h are a reweighted minimum covariance determinant of the training
 #: codes (:func:`robust_location_covariance`): its raw step fits the CODE_SUPPORT_FRACTION of codes
 #: whose covariance has the smallest determinant. None: the sample mean and covariance.
 CODE_SUPPORT_FRACTION = 0.9
+#: Which codes the reweighting step keeps: "fence", those whose squared distance from the raw MCD is
+#: not far out by :func:`upper_cut`; "chi2", those inside the χ²_K 97.5 % quantile (the textbook rule).
+CODE_REWEIGHTING = "fence"
 MCD_MAX_ROWS = 500  # rows the raw MCD step is fitted on (a seeded subsample above); the reweighting uses all
 MIN_CODE_WIDTH = 3  # the built-in model's narrowest code for tables of D ≥ 3 features (see default_model)
 
@@ -709,15 +712,17 @@ def _ridged(C):
 def robust_location_covariance(H, support_fraction=None, random_state=None):
     """Location and covariance of rows H (N, K) that a minority of outlying rows cannot pull.
 
-    The reweighted minimum covariance determinant (MCD; Rousseeuw, 1984; Rousseeuw and Van Driessen,
-    1999): the raw step, scikit-learn's ``MinCovDet``, finds the ``support_fraction`` of the rows
+    A reweighted minimum covariance determinant (MCD; Rousseeuw, 1984; Rousseeuw and Van Driessen,
+    1999). The raw step, scikit-learn's ``MinCovDet``, finds the ``support_fraction`` of the rows
     whose sample covariance has the smallest determinant — on at most MCD_MAX_ROWS of them, a seeded
-    subsample, as FastMCD's own subsets do; its covariance is scaled to be consistent at a normal
-    model (the median squared Mahalanobis distance of all rows set to χ²_K's median); the estimate
-    is then the sample mean and covariance of every row inside that ellipsoid's 97.5 % χ²_K
-    quantile. On a normal sample that is close to the sample mean and covariance; rows far from the
-    bulk — the anomalies left in contaminated training data, whose codes would otherwise widen Σ_h
-    toward themselves — do not count.
+    subsample, as FastMCD's own subsets do. Every row's squared Mahalanobis distance d² from that
+    raw fit is then computed, and the estimate is the sample mean and covariance of the rows whose d²
+    is not far out: by default (CODE_REWEIGHTING = "fence") the detector's one robust rule,
+    :func:`upper_cut` (Tukey's far-out fence on log-scaled values), which on clean data leaves out
+    almost nothing, so the estimate stays the sample's; with "chi2" the textbook rule, d² (scaled to be
+    consistent at a normal model) inside χ²_K's 97.5 % quantile, which also leaves out the rare but
+    normal codes of clean data. Rows far from the bulk — the anomalies left in contaminated training
+    data, whose codes would otherwise widen Σ_h toward themselves — do not count.
 
     ``support_fraction`` None is CODE_SUPPORT_FRACTION; CODE_SUPPORT_FRACTION None, or too few rows
     for the raw step (N < 2(K + 1)), gives the sample mean and covariance (bias=True).
@@ -750,10 +755,11 @@ def robust_location_covariance(H, support_fraction=None, random_state=None):
         return sample(H)
     L = np.linalg.cholesky(_ridged(raw.raw_covariance_))
     d2 = np.sum(np.linalg.solve(L, (H - raw.raw_location_).T) ** 2, axis=0)
-    median = float(np.median(d2))
-    if not (median > 0 and math.isfinite(median)):
-        return sample(H)
-    inside = d2 * (chi2.ppf(0.5, k) / median) <= chi2.ppf(0.975, k)
+    if CODE_REWEIGHTING == "chi2":
+        median = float(np.median(d2))
+        inside = d2 * (chi2.ppf(0.5, k) / median) <= chi2.ppf(0.975, k) if median > 0 else np.ones(n, bool)
+    else:
+        inside = d2 <= upper_cut(d2)
     return sample(H[inside]) if inside.sum() > k else sample(H)
 
 
