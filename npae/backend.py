@@ -8,7 +8,8 @@ standard leaves out:
 * choosing a library (``set_backend``, ``get_backend``, the ``NPAE_BACKEND`` variable);
 * the two doors between host and device, ``asarray`` (host -> backend) and ``to_numpy``;
 * random numbers, drawn on the host from a ``numpy.random.Generator`` and moved to the device,
-  so one seed gives the same numbers on every backend;
+  so one seed gives the same numbers on every backend; and the keyed per-row streams of inference
+  (``hash_rows``, ``CounterStreams``), whose draws are a function of a row's values and a key;
 * dtype names and defaults;
 * the kernel mode setting (``npae.set_kernels``: which code runs, not the kernels themselves),
   kept here because every module may import this one while reference code never imports
@@ -60,6 +61,8 @@ __all__ = [
     "check_random_state",
     "standard_normal",
     "uniform",
+    "hash_rows",
+    "CounterStreams",
     "resolve_dtype",
     "dtype_name",
     "DEFAULT_DTYPE",
@@ -494,3 +497,123 @@ def uniform(rng: np.random.Generator, shape: tuple[int, ...], *, like: Any = Non
     backend = backend_of(like) if backend is None else backend
     host = rng.random(shape, dtype=_host_dtype(dtype))
     return asarray(host, backend=backend)
+
+
+# ------------------------------------------------------------------------------ keyed row streams
+# Why they exist: a VAE's scores (``score_samples``, ``log_likelihood``, …) are Monte Carlo
+# estimates, and scikit-learn asks that a row score the same alone, in any batch and in any order.
+# So each row draws its noise from a stream of its own, seeded by a keyed hash of its values
+# (``hash_rows``), and the streams are counter-based (``CounterStreams``): the i-th number of a
+# stream is a function of (seed, i), so all rows' numbers come out of one vectorised pass instead
+# of one Generator per row. The normals are still ``standard_normal``'s Box–Muller transform of
+# these uniforms: one normal sampler.
+_GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment: 2⁶⁴/φ, odd
+_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # its finaliser's multipliers (Stafford's mix 13)
+
+
+def _mix64(z):
+    """SplitMix64's finaliser, a bijection of uint64 arrays in which every input bit flips about
+    half of the output bits: z ← (z ⊕ z≫30)·M₁, z ← (z ⊕ z≫27)·M₂, z ⊕ z≫31, all mod 2⁶⁴."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
+    return z ^ (z >> np.uint64(31))
+
+
+def _splitmix64(seeds, positions):
+    """Output i of the SplitMix64 stream seeded s, for every seed and position: mix64(s + (i + 1)·γ).
+
+    seeds : uint64 array of shape (N,); positions : uint64 array of shape (P,) -> (N, P) uint64.
+    """
+    return _mix64(seeds[:, None] + (positions[None, :] + np.uint64(1)) * np.uint64(_GAMMA))
+
+
+def _key_words(key: bytes) -> tuple:
+    """The 16-byte key as two uint64 arrays of shape (1,), k₀ and k₁ (little-endian)."""
+    if not isinstance(key, bytes) or len(key) != 16:
+        raise ValueError(f"key must be 16 bytes; got {key!r}.")
+    k = np.frombuffer(key, dtype="<u8").astype(np.uint64)
+    return k[0:1], k[1:2]
+
+
+def _row_words(X):
+    """The rows of X (N, D) on the host as W 32-bit words each, (N, W) uint32 (W = D in float32,
+    2D in float64), after −0.0 is made 0.0 (−0.0 + 0.0 = 0.0) so that rows equal as numbers
+    read alike."""
+    host = np.add(to_numpy(X), 0.0, order="C")  # a fresh C-ordered copy: rows are contiguous
+    return host.view(np.uint32)
+
+
+def _row_multipliers(k0, W: int):
+    """The W odd multipliers of ``hash_rows``: outputs 0 … W − 1 of SplitMix64 seeded k₀, | 1."""
+    return _splitmix64(k0, np.arange(W, dtype=np.uint64))[0] | np.uint64(1)
+
+
+def hash_rows(X, key: bytes):
+    """A keyed 64-bit hash of each row's values: the seeds of the rows' streams, (N,) uint64 on the host.
+
+    Each row of X (its dtype's bytes, on the host) is read as W 32-bit words w_d (W = D in float32,
+    2D in float64), after −0.0 is made 0.0 so that rows equal as numbers hash alike. With the key's
+    two 64-bit halves k₀, k₁ and multipliers m_d = output d of SplitMix64 seeded k₀, made odd,
+
+        S_n = Σ_d m_d·w_nd  mod 2⁶⁴,        seed_n = mix64(S_n ⊕ k₁)
+
+    S is the multilinear hash (Lemire & Kaser, 2014): for random odd multipliers two different
+    rows collide with probability at most 2⁻³² (take a word d where they differ by δ = 2ᵗ·odd,
+    t ≤ 31: m_d·δ mod 2⁶⁴ is uniform over 2⁶³⁻ᵗ values), and rows that differ in one word never
+    collide (m_d·δ is not 0 mod 2⁶⁴ for odd m_d and 0 < |δ| < 2³²), so a one-ulp change always
+    gives a new seed. mix64 (a bijection) spreads every bit of S and of k₁ over the seed.
+
+    Parameters
+    ----------
+    X : array of shape (N, D), float32 or float64, of any backend
+    key : bytes
+        16 bytes.
+
+    Returns
+    -------
+    seeds : numpy array of shape (N,), uint64
+    """
+    k0, k1 = _key_words(key)
+    words = _row_words(X)
+    multipliers = _row_multipliers(k0, words.shape[1])
+    S = words.astype(np.uint64) @ multipliers  # uint64 arithmetic wraps: the sum mod 2⁶⁴
+    return _mix64(S ^ k1)
+
+
+class CounterStreams:
+    """Uniforms from N SplitMix64 streams at once, each read from a position: a source for
+    ``standard_normal`` (it has a Generator's ``random(shape, dtype)``).
+
+    Stream n is SplitMix64 seeded with ``seeds[n]``: its output i is the 64-bit word
+    b = mix64(seeds[n] + (i + 1)·γ) (Steele, Lea & Flood, 2014), and its uniform i is the top bits
+    of b, u = ⌊b / 2⁴⁰⌋·2⁻²⁴ in float32 or ⌊b / 2¹¹⌋·2⁻⁵³ in float64 (what a NumPy Generator does
+    with its own words), so a float32 uniform is its float64 twin rounded down. Because output i
+    depends on (seed, i) alone, any rows and positions are computed together, in one pass.
+
+    ``random`` returns, row after row, the ``count`` uniforms at positions ``start`` … ``start +
+    count − 1`` of every stream: ``standard_normal(CounterStreams(seeds, start, count), (N, count))``
+    pairs them (u₁, u₂) within each row when ``count`` is even.
+
+    Parameters
+    ----------
+    seeds : numpy array of shape (N,), uint64
+        The streams' seeds (``hash_rows``).
+    start, count : int
+        The first position read in each stream, and how many.
+    """
+
+    def __init__(self, seeds, start: int, count: int):
+        self._seeds, self._start, self._count = seeds, int(start), int(count)
+
+    def random(self, shape, dtype):
+        """The uniforms in [0, 1) of dtype (float32 or float64), row after row, reshaped to shape."""
+        if math.prod(shape) != self._seeds.shape[0] * self._count:
+            raise ValueError(f"expected a draw of {self._seeds.shape[0] * self._count} uniforms "
+                             f"({self._seeds.shape[0]} streams × {self._count}); got shape {tuple(shape)}.")
+        positions = np.arange(self._start, self._start + self._count, dtype=np.uint64)
+        bits = _splitmix64(self._seeds, positions)  # (N, count)
+        if np.dtype(dtype) == np.float32:
+            u = (bits >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)
+        else:
+            u = (bits >> np.uint64(11)).astype(np.float64) * (2.0**-53)
+        return u.reshape(shape)

@@ -193,3 +193,96 @@ def test_a_fitted_clone_unpickled_in_another_process_changes_no_settings(monkeyp
         assert npae.get_kernels() == "reference"
     finally:
         npae.set_kernels("fast")
+
+
+# ------------------------------------------------------------------------------ keyed row streams
+_M64 = 2**64 - 1
+KEY = bytes(range(16))
+
+
+def _mix64(z):
+    """SplitMix64's finaliser on a Python int, from its published constants."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _splitmix64(seed, i):
+    return _mix64((seed + (i + 1) * 0x9E3779B97F4A7C15) & _M64)
+
+
+def _spec_hash(row, key):
+    """hash_rows' docstring, one row in Python ints: mix64(k₁ ⊕ Σ_d (splitmix64(k₀, d) | 1)·w_d mod 2⁶⁴)."""
+    k0, k1 = int.from_bytes(key[:8], "little"), int.from_bytes(key[8:], "little")
+    words = np.frombuffer((np.asarray(row) + 0.0).tobytes(), dtype="<u4")
+    return _mix64((sum((_splitmix64(k0, d) | 1) * int(w) for d, w in enumerate(words)) & _M64) ^ k1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_hash_rows_follows_its_spec(dtype):
+    X = np.random.default_rng(0).normal(size=(6, 5)).astype(dtype)
+    X[2, 1] = -0.0
+    seeds = B.hash_rows(X, KEY)
+    assert seeds.dtype == np.uint64 and seeds.shape == (6,)
+    assert [int(s) for s in seeds] == [_spec_hash(row, KEY) for row in X]
+
+
+def test_hash_rows_gives_the_same_seeds_on_every_backend(xp):
+    X = np.random.default_rng(1).random((20, 9)).astype(np.float32)
+    np.testing.assert_array_equal(B.hash_rows(B.asarray(X, backend=xp), KEY), B.hash_rows(X, KEY))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_hash_rows_sees_values_not_bytes_and_any_one_ulp(dtype):
+    X = np.random.default_rng(2).random((4, 7)).astype(dtype)
+    X[:, 3] = 0.0
+    negative_zero = X.copy()
+    negative_zero[1, 3] = -0.0  # equal as a number, other bytes
+    np.testing.assert_array_equal(B.hash_rows(negative_zero, KEY), B.hash_rows(X, KEY))
+    seeds = B.hash_rows(X, KEY)
+    for d in range(X.shape[1]):  # one ulp up and down in every column: always another seed
+        for direction in (np.inf, -np.inf):
+            nudged = X.copy()
+            nudged[0, d] = np.nextafter(nudged[0, d], direction)
+            changed = B.hash_rows(nudged, KEY)
+            assert changed[0] != seeds[0] and np.array_equal(changed[1:], seeds[1:])
+    flipped = X.copy()
+    flipped[0, [0, 1]] *= -1.0  # two sign bits: multipliers summing to 0 mod 2⁶⁴ would miss this
+    assert B.hash_rows(flipped, KEY)[0] != seeds[0]
+
+
+def test_hash_rows_depends_on_every_bit_of_the_key_and_refuses_other_keys():
+    def seeds(X):
+        flipped = [KEY[:i] + bytes([KEY[i] ^ 1]) + KEY[i + 1:] for i in range(16)]  # one bit of each byte
+        return {int(B.hash_rows(X, key)[0]) for key in [KEY, *flipped]}
+
+    assert len(seeds(np.ones((1, 3)))) == 17
+    assert len(seeds(np.zeros((1, 3)))) == 9  # all words 0: S = 0, so only k₁ (bytes 8-15) reaches the seed
+    with pytest.raises(ValueError, match="key must be 16 bytes"):
+        B.hash_rows(np.zeros((1, 3)), b"short")
+
+
+def test_counter_streams_read_splitmix64_at_their_positions():
+    seeds = np.array([0, 1, 2**63 + 5, _M64], dtype=np.uint64)
+    u64 = B.CounterStreams(seeds, start=3, count=4).random((4, 4), np.float64)
+    u32 = B.CounterStreams(seeds, start=3, count=4).random((8, 2), np.float32)
+    for n, seed in enumerate(int(s) for s in seeds):
+        words = [_splitmix64(seed, i) for i in range(3, 7)]
+        assert list(u64[n]) == [(w >> 11) * 2.0**-53 for w in words]
+        assert list(u32.reshape(4, 4)[n]) == [np.float32((w >> 40) * 2.0**-24) for w in words]
+    assert u32.dtype == np.float32 and np.all(u32 <= u64.reshape(8, 2)) and np.all(u64 < 1.0)
+    # a stream read in two parts is the stream read at once
+    both = B.CounterStreams(seeds, start=0, count=7).random((4, 7), np.float64)
+    np.testing.assert_array_equal(both[:, 3:], u64)
+    with pytest.raises(ValueError, match="expected a draw of 16 uniforms"):
+        B.CounterStreams(seeds, start=0, count=4).random((3, 2), np.float64)
+
+
+def test_counter_streams_feed_the_one_sampler_with_standard_normals():
+    seeds = B.hash_rows(np.arange(4000, dtype=np.float64)[:, None] * 1e-9, KEY)  # near-identical rows
+    eps = B.standard_normal(B.CounterStreams(seeds, start=0, count=8), (4000, 8), dtype="float64",
+                            backend=B.get_backend("numpy"))
+    se = 1.0 / np.sqrt(eps.size)
+    assert abs(eps.mean()) < 5 * se and abs(eps.var() - 1.0) < 5 * np.sqrt(2.0) * se
+    for a, b in ((eps[:-1, 0], eps[1:, 0]), (eps[:, 0], eps[:, 1]), (eps[:, 0], eps[:, 2])):
+        assert abs(np.corrcoef(a, b)[0, 1]) < 5 / np.sqrt(a.size)
