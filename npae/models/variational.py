@@ -206,16 +206,20 @@ def _scoring_key(random_state) -> bytes:
 class RowStreams:
     """One random stream per row of X, seeded by the row's content: the inference draws of a VAE.
 
-    Row n's stream is a ``numpy.random.Generator`` seeded by the 128-bit BLAKE2b hash of x_n's
-    bytes on the host, keyed by ``key`` (16 bytes: the model's inference seed, or the call's
-    ``random_state``). So a row draws the same eps wherever it stands in X and whatever rows
+    Row n's stream is SplitMix64 seeded by a keyed 64-bit hash of x_n's values
+    (``npae.backend.hash_rows``), keyed by ``key`` (16 bytes: the model's inference seed, or the
+    call's ``random_state``). So a row draws the same eps wherever it stands in X and whatever rows
     stand beside it, and equal rows draw equal eps (0.0 and −0.0 count as equal): a score is a
     function of the row, the model and the key, as scikit-learn expects of ``score_samples``.
-    Rows that differ in any bit get independent streams.
+    Rows that differ in any bit get other seeds (a one-ulp change always does) and so
+    independent streams.
 
-    The draws are npae's one sampler (``npae.backend.standard_normal``) on the host, moved to
-    X's backend in one transfer per ``standard_normal`` call, so a key gives the same numbers on
-    every backend. Reading X's rows on the host costs one device-to-host copy of X on a GPU.
+    The streams are counter-based (``npae.backend.CounterStreams``): number i of a row's stream
+    depends on its seed and i alone, so every row's draws come out of one vectorised pass, and
+    a draw can start anywhere in the stream (``first``). The normals are npae's one sampler
+    (``npae.backend.standard_normal``, Box–Muller) applied to those uniforms on the host and
+    moved to X's backend in one transfer, so a key gives the same numbers on every backend.
+    Reading X's rows on the host costs one device-to-host copy of X on a GPU.
 
     Parameters
     ----------
@@ -225,50 +229,27 @@ class RowStreams:
     """
 
     def __init__(self, X, key: bytes):
-        host = B.to_numpy(X) + 0.0  # −0.0 + 0.0 = 0.0: rows equal as numbers hash alike
-        self._generators = [
-            B.check_random_state(int.from_bytes(hashlib.blake2b(
-                host[n, ...].tobytes(), digest_size=16, key=key).digest(), "little"))
-            for n in range(host.shape[0])
-        ]
+        self._seeds = B.hash_rows(X, key)  # (N,) host uint64
 
     def __getitem__(self, rows: slice) -> RowStreams:
-        """The streams of a block of rows (sharing their Generators)."""
+        """The streams of a block of rows."""
         block = object.__new__(RowStreams)
-        block._generators = self._generators[rows]
+        block._seeds = self._seeds[rows]
         return block
 
-    def standard_normal(self, s: int, *, like):
-        """s draws of K = like.shape[1] standard normals per row: eps of shape (s, N, K).
+    def standard_normal(self, s: int, *, like, first: int = 0):
+        """Draws first … first + s − 1 of K = like.shape[1] standard normals per row: eps (s, N, K).
 
-        eps[:, n, :] comes from row n's stream, in order, beside ``like`` (N, K) (its dtype and
-        backend). Each draw takes K + K % 2 normals, whole Box–Muller pairs, and drops the last
-        one when K is odd, so a row's samples are the same however they are split into calls.
+        eps[:, n, :] comes from row n's stream, beside ``like`` (N, K) (its dtype and backend).
+        Draw j takes the uniforms at positions j·W … (j + 1)·W − 1 of the stream, W = K + K % 2
+        (whole Box–Muller pairs, the last normal dropped when K is odd), so a row's samples are
+        the same however they are split into calls.
         """
-        K = like.shape[1]
+        N, K = like.shape[0], like.shape[1]
         width = K + K % 2
-        uniforms = _RowUniforms(self._generators, s * width // 2)
-        eps = B.standard_normal(uniforms, (len(self._generators), s, width), like=like)  # row after row
+        uniforms = B.CounterStreams(self._seeds, start=first * width, count=s * width)
+        eps = B.standard_normal(uniforms, (N, s, width), like=like)  # row after row
         return array_namespace(eps).permute_dims(eps, (1, 0, 2))[:, :, :K]
-
-
-class _RowUniforms:
-    """The uniforms of several row streams, row after row, as one source for npae's sampler.
-
-    ``npae.backend.standard_normal`` turns each (u₁, u₂) pair of ``random((pairs, 2))`` into two
-    normals; handing it every row's pairs at once gives each row exactly the normals a draw from
-    its own Generator would, in one vectorised Box–Muller pass (and one transfer) for all rows.
-    """
-
-    def __init__(self, generators, pairs_per_row: int):
-        self._generators, self._pairs = generators, pairs_per_row
-
-    def random(self, shape, dtype):
-        per_row = [g.random((self._pairs, 2), dtype=dtype) for g in self._generators]
-        uniforms = array_namespace(per_row[0]).concat(per_row, axis=0)
-        if tuple(uniforms.shape) != tuple(shape):
-            raise ValueError(f"expected a draw of {tuple(uniforms.shape)} uniforms; got {tuple(shape)}.")
-        return uniforms
 
 
 # ---------------------------------------------------------------------- the model
@@ -448,8 +429,8 @@ class VAE(BaseAutoencoder):
     # training, concurrent calls give what sequential ones give, and a call is a function of the
     # fitted model and its arguments (a fitted model is a value). The scores go further: each row
     # draws from its own stream (``RowStreams``), keyed by that seed, so a row's score is a
-    # function of the row and the model alone. npae.dask scores block i with the key (i,) mixed
-    # into the seed, so the blocks of one array draw different noise.
+    # function of the row and the model alone; npae.dask's blocks therefore score their rows as
+    # the whole array does in memory, with no key of their own.
     def _model_rng(self, random_state=None):
         """The Generator for an inference draw: ``random_state`` if given, else a fresh one from
         the model's inference stream (see ``_inference_rng``)."""
@@ -458,8 +439,8 @@ class VAE(BaseAutoencoder):
         return self._inference_rng()
 
     def _inference_rng(self):
-        """A new Generator on the inference stream of this model and ``_inference_key`` (() in
-        memory, (i,) for block i under npae.dask); it never advances anything on the model."""
+        """A new Generator on the inference stream of this model and ``_inference_key`` (() unless
+        ``_with_inference_key`` set one); it never advances anything on the model."""
         return B.check_random_state(self._stream_seed())
 
     def _stream_seed(self) -> int:
@@ -479,7 +460,7 @@ class VAE(BaseAutoencoder):
 
     def _with_inference_key(self, key):
         """A shallow copy (sharing the layers) whose inference draws use the stream of ``key``,
-        a tuple of ints; npae.dask gives block i the key (i,)."""
+        a tuple of ints, mixed into the inference seed (npae.dask no longer needs one per block)."""
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
         view._inference_key = tuple(int(k) for k in key)
@@ -706,7 +687,7 @@ class VAE(BaseAutoencoder):
         for start in range(0, k, per_chunk):
             s = min(per_chunk, k - start)
             if isinstance(rng, RowStreams):
-                eps = rng.standard_normal(s, like=mu)
+                eps = rng.standard_normal(s, like=mu, first=start)
             else:
                 eps = B.standard_normal(rng, (s, N, K), like=X)
             z = mu[None, :, :] + std[None, :, :] * eps
@@ -718,16 +699,6 @@ class VAE(BaseAutoencoder):
     def _log_weights(self, X, k: int, rng):
         """All k log importance weights of X (N, D) at once: (k, N)."""
         return array_namespace(X).concat(list(self._log_weight_chunks(X, k, rng)), axis=0)
-
-    def _by_row_blocks(self, fn, X, k: int, key: bytes, axis: int):
-        """Apply ``fn(rows, k, streams)`` to blocks of about IWAE_CHUNK_ROWS / k rows of X (N, D)
-        and concatenate along ``axis``: each row then draws all its k samples in one call, so the
-        per-row streams cost one draw per row (not one per row and sample block)."""
-        xp = array_namespace(X)
-        N, rows = X.shape[0], max(1, IWAE_CHUNK_ROWS // k)
-        streams = RowStreams(X, key)  # one host copy of X's rows for the whole chunk
-        parts = [fn(X[a:min(a + rows, N), ...], k, streams[a:min(a + rows, N)]) for a in range(0, N, rows)]
-        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=axis)
 
     def _streamed_log_mean_weight(self, X, k: int, rng):
         """log (1/k) Σ_s w_s for X (N, D), streamed over the blocks of ``_log_weight_chunks``: (N,).
@@ -773,7 +744,7 @@ class VAE(BaseAutoencoder):
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
         key = self._row_key(random_state)
         # _chunks concatenates along rows, so each row block returns its weights as (N_block, k)
-        weights = model._chunks(lambda x: model._by_row_blocks(model._log_weights, x, k, key, axis=1).T, Xb)
+        weights = model._chunks(lambda x: model._log_weights(x, k, RowStreams(x, key)).T, Xb)
         return restore_kind(weights.T, kind)
 
     def log_likelihood(self, X, k: int = 100, random_state=None):
@@ -805,5 +776,5 @@ class VAE(BaseAutoencoder):
         k = check_positive_int(k, "k")
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
         key = self._row_key(random_state)
-        log_p = model._chunks(lambda x: model._by_row_blocks(model._streamed_log_mean_weight, x, k, key, axis=0), Xb)
+        log_p = model._chunks(lambda x: model._streamed_log_mean_weight(x, k, RowStreams(x, key)), Xb)
         return restore_kind(-_finite_losses(-log_p), kind)  # an overflowing row: −finfo.max, not NaN

@@ -1,5 +1,5 @@
-import hashlib
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -20,16 +20,42 @@ def _normal(seed, shape):
     """What the model draws from ``random_state=seed``: npae's one sampler, in float64."""
     return B.standard_normal(np.random.default_rng(seed), shape, dtype="float64", backend=B.get_backend("numpy"))
 
+_M64 = 2**64 - 1
+
+
+def _mix64(z):
+    """SplitMix64's finaliser on a Python int (the published constants)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _splitmix64(seed, i):
+    """Output i (from 0) of SplitMix64 seeded ``seed``."""
+    return _mix64((seed + (i + 1) * 0x9E3779B97F4A7C15) & _M64)
+
+
+def _row_seed(row, key):
+    """The seed of a float64 row's stream, from the spec of ``npae.backend.hash_rows``, in Python
+    ints: seed = mix64(k₁ ⊕ Σ_d m_d·w_d mod 2⁶⁴), w_d the row's 32-bit words, m_d = splitmix64(k₀, d) | 1."""
+    k0, k1 = int.from_bytes(key[:8], "little"), int.from_bytes(key[8:], "little")
+    words = struct.unpack(f"<{2 * row.size}I", (np.asarray(row, dtype="<f8") + 0.0).tobytes())
+    total = sum((_splitmix64(k0, d) | 1) * w for d, w in enumerate(words)) & _M64
+    return _mix64(total ^ k1)
+
+
 def _row_eps(X, seed, s):
     """What the model draws for the rows of X with ``random_state=seed``, rebuilt from the spec of
-    ``RowStreams``: row n's s draws of K from a Generator seeded by the BLAKE2b hash of its bytes,
-    keyed by the call's key; each draw takes K + K % 2 normals. Returns eps of shape (s, N, K)."""
-    key, host = V._scoring_key(seed), np.asarray(X, dtype="float64") + 0.0
+    ``RowStreams`` one row at a time: row n's stream is SplitMix64 seeded by ``_row_seed``, uniform
+    i = (output i ≫ 11)·2⁻⁵³; draw j takes uniforms j·W … (j + 1)·W − 1, W = K + K % 2, as Box–Muller
+    pairs (u₁, u₂) -> √(−2 log(1 − u₁))·(cos 2πu₂, sin 2πu₂). Returns eps of shape (s, N, K)."""
+    key, width = V._scoring_key(seed), K + K % 2
     rows = []
-    for row in host:
-        digest = hashlib.blake2b(row.tobytes(), digest_size=16, key=key).digest()
-        g = np.random.default_rng(int.from_bytes(digest, "little"))
-        rows.append(_normal_from(g, (s, K + K % 2))[:, :K])
+    for row in np.asarray(X, dtype="float64"):
+        stream = _row_seed(row, key)
+        u = np.array([(_splitmix64(stream, i) >> 11) * 2.0**-53 for i in range(s * width)]).reshape(-1, 2)
+        r, theta = np.sqrt(-2.0 * np.log1p(-u[:, 0])), 2.0 * np.pi * u[:, 1]
+        rows.append(np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1).reshape(s, width)[:, :K])
     return np.stack(rows, axis=1)
 
 
