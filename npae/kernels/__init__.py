@@ -119,14 +119,22 @@ def _float32_beside_an_array(rng, shape, *, like=None, dtype=None, backend=None)
     return _HOST_TOKEN if name == "float32" else None
 
 
+def _on_the_host(X, key):
+    """What decides ``hash_rows``'s kernel: the host token whatever X's backend, because the rows
+    are hashed on the host (one device-to-host copy either way) and the seeds are the same bits."""
+    return _HOST_TOKEN
+
+
 # The whole table: what replaces what, on which backends. A reference may have one kernel per
 # backend (NumPy's compiled or array forms, torch's own calls); each serves only the backends where
 # it was measured (benchmarks/RESULTS.md); the others run the reference.
 _NUMPY = ("numpy",)
 _TORCH = ("torch",)
+_HOST = ("numpy",)  # the host token's backend (a probe's ``_HOST_TOKEN``): arrays of every backend
 KERNELS = (
     Kernel(B, "standard_normal", sampling.standard_normal, _NUMPY, probe=_float32_beside_an_array,
            exact=False, tolerance=2e-6),
+    Kernel(B, "hash_rows", sampling.hash_rows, _HOST if sampling.HAVE_NUMBA else (), probe=_on_the_host),
     Kernel(npae.ops, "sigmoid", ops.sigmoid, _NUMPY),
     Kernel(npae.ops, "sigmoid", torch_backend.sigmoid, _TORCH, exact=False, tolerance=1e-6),
     Kernel(npae.ops, "softplus", ops.softplus, _NUMPY, exact=False, tolerance=4e-7),

@@ -29,18 +29,18 @@ try:
 except ImportError:  # optional: the "fast" extra
     numba = None
 
-__all__ = ["EXACT_FASTMATH", "FLOAT32", "HAVE_NUMBA", "INT32", "c_contiguous", "jit", "packed_instructions"]
+__all__ = ["EXACT_FASTMATH", "FLOAT32", "HAVE_NUMBA", "INT32", "UINT64", "c_contiguous", "jit", "packed_instructions"]
 
 HAVE_NUMBA = numba is not None
-#: NumPy's float32 and int32 scalar types (from numba, so this package imports no NumPy): a
+#: NumPy's float32, int32 and uint64 scalar types (from numba, so this package imports no NumPy): a
 #: compiled loop casts its constants with them, keeping float32 arithmetic in float32, and
 #: reinterprets bits with ``INT32(bits).view(FLOAT32)``.
 if HAVE_NUMBA:
     from numba.np.numpy_support import as_dtype
 
-    FLOAT32, INT32 = as_dtype(numba.float32).type, as_dtype(numba.int32).type
+    FLOAT32, INT32, UINT64 = (as_dtype(t).type for t in (numba.float32, numba.int32, numba.uint64))
 else:
-    FLOAT32 = INT32 = None
+    FLOAT32 = INT32 = UINT64 = None
 EXACT_FASTMATH = frozenset({"contract", "arcp"})
 
 

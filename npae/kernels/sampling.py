@@ -38,9 +38,9 @@ import math
 from array_api_compat import array_namespace
 
 from npae import backend as B
-from npae.kernels._compiled import FLOAT32, HAVE_NUMBA, INT32, jit
+from npae.kernels._compiled import FLOAT32, HAVE_NUMBA, INT32, UINT64, jit
 
-__all__ = ["HAVE_NUMBA", "standard_normal"]
+__all__ = ["HAVE_NUMBA", "hash_rows", "standard_normal"]
 
 if HAVE_NUMBA:
     _ONE, _HALF, _TWO, _SQRT2, _QUARTER_TURN = (FLOAT32(v) for v in (1.0, 0.5, 2.0, math.sqrt(2.0), math.pi / 2.0))
@@ -123,3 +123,34 @@ def standard_normal(rng, shape, *, like=None, dtype=None, backend=None):
     xp.sin(theta, out=eps[:, 1])
     eps *= r[:, None]
     return B.asarray(eps.reshape(-1)[:n].reshape(shape), backend=backend)
+
+
+def _multilinear_loop(words, multipliers, S):
+    """S[n] = Σ_d multipliers[d]·words[n, d] mod 2⁶⁴ (uint64 arithmetic wraps), row by row.
+
+    words : (N, W) uint32; multipliers : (W,) uint64; S : (N,) uint64, written.
+    """
+    for n in range(words.shape[0]):
+        total = UINT64(0)
+        for d in range(words.shape[1]):
+            total += multipliers[d] * words[n, d]
+        S[n] = total
+
+
+_multilinear_compiled = jit(_multilinear_loop)
+
+
+def hash_rows(X, key):
+    """Replaces ``npae.backend.hash_rows`` (same arguments, the same seeds bit for bit).
+
+    The reference widens all N·W words to uint64 and runs NumPy's integer matrix-vector product, a
+    pass that writes and reads an (N, W) uint64 array; the compiled loop sums each row's products in
+    a register, reading the uint32 words once. Integer arithmetic mod 2⁶⁴ is exact, so the sums are
+    the reference's. It serves only where numba is installed (``npae.kernels.KERNELS``).
+    """
+    k0, k1 = B._key_words(key)
+    words = B._row_words(X)
+    multipliers = B._row_multipliers(k0, words.shape[1])
+    S = array_namespace(multipliers).empty(words.shape[0], dtype=multipliers.dtype)
+    _multilinear_compiled(words, multipliers, S)
+    return B._mix64(S ^ k1)

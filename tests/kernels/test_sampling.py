@@ -118,3 +118,47 @@ def test_compiled_pass_allocates_nothing_beyond_the_uniforms():
     finally:
         tracemalloc.stop()
     assert eps.nbytes == draw_bytes and draw_bytes <= peak < 1.25 * draw_bytes, (peak, draw_bytes)
+
+
+# ------------------------------------------------------------------------------ hash_rows
+def _needs_numba():
+    if sampling._multilinear_compiled is None:
+        pytest.skip("numba is not installed (pip install 'npae[fast]')")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (300, 784), (0, 5)])
+def test_hash_rows_kernel_gives_the_reference_seeds_bit_for_bit(dtype, shape):
+    _needs_numba()
+    X = np.random.default_rng(4).normal(size=shape).astype(dtype)
+    X[X > 1.5] = -0.0
+    key = bytes(range(100, 116))
+    fast = sampling.hash_rows(X, key)
+    with kernels.use_kernels("reference"):
+        ref = B.hash_rows(X, key)
+    assert fast.dtype == ref.dtype == np.uint64 and fast.shape == ref.shape == shape[:1]
+    np.testing.assert_array_equal(fast, ref)
+    np.testing.assert_array_equal(sampling.hash_rows(np.asfortranarray(X), key), ref)
+
+
+def test_hash_rows_runs_the_kernel_on_every_backend_in_fast_mode_and_the_reference_otherwise(monkeypatch):
+    _needs_numba()
+    spec = next(k for k in kernels.KERNELS if k.owner is B and k.name == "hash_rows")
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return spec.kernel(*args, **kwargs)
+
+    patched = kernels.Kernel(**{**spec.__dict__, "kernel": spy})
+    monkeypatch.setattr(B, "hash_rows", kernels._dispatcher([patched], kernels.reference(spec)))
+    X = np.random.default_rng(5).random((9, 4)).astype(np.float32)
+    want = kernels.reference(spec)(X, bytes(16))
+    np.testing.assert_array_equal(B.hash_rows(X, bytes(16)), want)
+    assert len(calls) == 1
+    strict = B.asarray(X, backend=B.get_backend("array_api_strict"))  # hashed on the host all the same
+    np.testing.assert_array_equal(B.hash_rows(strict, bytes(16)), want)
+    assert len(calls) == 2
+    with kernels.use_kernels("reference"):
+        np.testing.assert_array_equal(B.hash_rows(X, bytes(16)), want)
+    assert len(calls) == 2  # the switch selects the reference
