@@ -33,9 +33,10 @@ start, ``set_weights`` or an in-place edit the model has a new name, so a result
 cached under the old one is never served for the new model. Output shapes and dtypes are read
 from the fitted snapshot (``_as_fitted()``), never from hyperparameters changed by
 ``set_params`` after the fit. Nothing a worker does changes the client's model: a VAE's sampled
-scores draw from its inference stream, block i from the stream of key (i,), so blocks draw
-different noise (identical rows in two blocks get different scores), the same noise every time
-the graph runs, and the client's generators never advance.
+scores draw each row's noise from a stream seeded by the row's content (the model's
+``RowStreams``), so a row draws the same noise in any block as in memory and scores as a
+deterministic method does (the in-memory value), the same numbers every time the graph runs,
+and the client's generators never advance.
 
 What runs where
 ---------------
@@ -152,23 +153,21 @@ def _fitted(estimator):
     return estimator._as_fitted() if isinstance(estimator, BaseAutoencoder) else estimator
 
 
-def _call_on_block(blocks, index, estimator, method, empty, params=None):
+def _call_on_block(blocks, estimator, method, empty, params=None):
     """What a worker runs: the estimator's own method on one block of rows, in memory.
 
     ``blocks`` is the list of X's column blocks for these rows, which holds one block (X has one
     column block): Dask hands over the list instead of concatenating it into a fresh array,
     which would copy every block and fails on libraries Dask does not know (array_api_strict).
-    ``index`` is a 1-element array holding the block's row index i: a VAE draws its noise from
-    its inference stream of key (i,). A block of 0 rows returns 0 rows (``empty``: width and
-    dtype of the output, see ``_empty_like``) without calling the estimator, which refuses them.
+    The block's position plays no part: a VAE's rows draw their noise from streams seeded by their
+    own content, so a block scores its rows as X in memory does. A block of 0 rows returns 0 rows
+    (``empty``: width and dtype of the output, see ``_empty_like``) without calling the
+    estimator, which refuses them.
     ``params`` are the method's keyword arguments (predict_proba's ``method``).
     """
     (block,) = blocks
     if block.shape[0] == 0:
         return _empty_like(block, *empty)
-    with_key = getattr(estimator, "_with_inference_key", None)
-    if with_key is not None:
-        estimator = with_key((int(B.to_numpy(index)[0]),))
     return getattr(estimator, method)(block, **(params or {}))
 
 
@@ -255,11 +254,9 @@ class ParallelPostFit(_DaskMLParallelPostFit):
             X = X.rechunk({1: -1})
         meta, empty = _block_output(estimator, method, X)
         width = empty[0]
-        # block i's row index, one number per block: its chunks are not X's, so no alignment
-        index = da.arange(X.numblocks[0], chunks=1)
         # rows i of X's columns j -> rows i (of k output columns): the same row blocks
         out, new_axes = ("i", {}) if width is None else ("ik", {"k": width})
-        return da.blockwise(_call_on_block, out, X, "ij", index, "i", _shipped(estimator), None, method=method,
+        return da.blockwise(_call_on_block, out, X, "ij", _shipped(estimator), None, method=method,
                             empty=empty, params=params or None, new_axes=new_axes, concatenate=False,
                             align_arrays=False, meta=meta, token=f"npae-{method}")
 
@@ -278,10 +275,10 @@ class ParallelPostFit(_DaskMLParallelPostFit):
     def score_samples(self, X):
         """One score per row (N,), higher = more normal, block by block.
 
-        A VAE's score is a Monte Carlo estimate: block i draws its noise from the model's
-        inference stream of key (i,) (or from ``random_state`` for an AnomalyDetector's sampled
-        scores), so it matches the in-memory figure in distribution, not draw for draw; the same
-        graph gives the same numbers every time, and the client's generators do not advance.
+        A VAE's score is a Monte Carlo estimate whose noise each row draws from a stream seeded by
+        its own content, so a block's scores are the in-memory ones (an
+        AnomalyDetector's sampled scores draw from its ``random_state``); the same graph gives the
+        same numbers every time, and the client's generators do not advance.
         """
         return self._map("score_samples", X)
 
