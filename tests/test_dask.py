@@ -123,7 +123,7 @@ def test_a_vae_scores_each_block_with_the_draws_of_memory(client, X, fitted):
     want = vae.score_samples(X)
     got = nd.ParallelPostFit(vae).score_samples(_rows(X)).compute()
     assert got.shape == want.shape
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)  # as the deterministic methods do
 
     detector = npae.AnomalyDetector(vae, 0.1, "elbo", refit=False, random_state=0).fit(X)  # score="elbo"
     got = nd.ParallelPostFit(detector).score_samples(_rows(X)).compute()
@@ -395,8 +395,9 @@ def test_a_vae_block_scores_its_rows_as_memory_does_and_leaves_the_client_model_
     got = lazy.compute(scheduler="sync")
     np.testing.assert_array_equal(got[:40], got[40:])
     np.testing.assert_array_equal(lazy.compute(scheduler="sync"), got)
-    np.testing.assert_array_equal(got, vae.score_samples(twice))
-    np.testing.assert_array_equal(got[:40], vae.score_samples(X[:40]))
+    np.testing.assert_array_equal(got[:40], vae.score_samples(X[:40]))  # the same rows, the same products
+    # a product over 80 rows may round otherwise than over 40 (README: Dask), never the noise
+    np.testing.assert_allclose(got, vae.score_samples(twice), rtol=1e-10, atol=1e-12)
     assert vae._rng.bit_generator.state == state
 
 
