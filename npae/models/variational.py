@@ -402,7 +402,6 @@ class VAE(BaseAutoencoder):
 
     def _build(self, n_features: int, rng) -> None:
         self._inference_seed = _inference_seed(self.random_state)
-        self._inference_key = ()
         self.likelihood_ = losses.get_likelihood(self.likelihood, self.sigma)
         init = self.weight_init or default_init(self.activation)
         hidden = check_hidden_sizes(self.hidden_sizes)
@@ -439,17 +438,15 @@ class VAE(BaseAutoencoder):
         return self._inference_rng()
 
     def _inference_rng(self):
-        """A new Generator on the inference stream of this model and ``_inference_key`` (() unless
-        ``_with_inference_key`` set one); it never advances anything on the model."""
+        """A new Generator on the inference stream of this model; it never advances anything on the model."""
         return B.check_random_state(self._stream_seed())
 
     def _stream_seed(self) -> int:
-        """The 128-bit seed of this model's inference stream and ``_inference_key``."""
+        """The 128-bit seed of this model's inference stream."""
         seed = getattr(self, "_inference_seed", None)
         if seed is None:  # a model pickled before the inference stream existed
             seed = _inference_seed(getattr(self, "_fitted_params", {}).get("random_state", 0))
-        key = tuple(getattr(self, "_inference_key", ()))
-        return _digest((seed, *key)) if key else seed
+        return seed
 
     def _row_key(self, random_state=None) -> bytes:
         """The key of the row streams of an inference call: ``random_state``'s if given (see
@@ -458,18 +455,9 @@ class VAE(BaseAutoencoder):
             return _scoring_key(random_state)
         return self._stream_seed().to_bytes(16, "little")
 
-    def _with_inference_key(self, key):
-        """A shallow copy (sharing the layers) whose inference draws use the stream of ``key``,
-        a tuple of ints, mixed into the inference seed (npae.dask no longer needs one per block)."""
-        view = object.__new__(type(self))
-        view.__dict__.update(self.__dict__)
-        view._inference_key = tuple(int(k) for k in key)
-        return view
-
     def __dask_tokenize__(self):
         """The base class's content token, plus the inference seed (it decides sampled scores)."""
-        return (*super().__dask_tokenize__(), str(getattr(self, "_inference_seed", None)),
-                str(getattr(self, "_inference_key", ())))
+        return (*super().__dask_tokenize__(), str(getattr(self, "_inference_seed", None)))
 
     def _kl_weight(self) -> float:
         """β·min(1, e/W) for the epoch e about to run (e = epochs already in ``history_``)."""

@@ -464,18 +464,6 @@ def test_a_loaded_model_scores_as_the_saved_one(data, tmp_path):
     np.testing.assert_array_equal(loaded.sample(3), vae.sample(3))
 
 
-def test_an_inference_key_gives_another_stream_without_touching_the_model(data):
-    """npae.dask scores block i with key (i,): different noise per block, the model unchanged."""
-    vae = small().fit(data)
-    state = vae._rng.bit_generator.state
-    block0, block1 = vae._with_inference_key((0,)), vae._with_inference_key((1,))
-    s0, s1 = block0.score_samples(data), block1.score_samples(data)
-    assert not np.array_equal(s0, s1) and not np.array_equal(s0, vae.score_samples(data))
-    np.testing.assert_array_equal(vae._with_inference_key((0,)).score_samples(data), s0)
-    np.testing.assert_array_equal(block0.transform(data), vae.transform(data))
-    assert vae._rng.bit_generator.state == state and getattr(vae, "_inference_key", ()) == ()
-
-
 def test_a_rows_score_depends_only_on_the_row_and_the_model(xp, data):
     """scikit-learn's sample-order and subset invariance: the same value in any order, alone, in
     a subset, or repeated; it used to depend on the row's position (one eps block per call)."""
