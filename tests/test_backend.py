@@ -6,6 +6,7 @@ import pytest
 
 import npae
 from npae import backend as B
+from tests.helpers import M64, spec_row_seed, splitmix64
 
 
 def test_default_backend_is_numpy_and_env_var_selects(monkeypatch):
@@ -196,26 +197,7 @@ def test_a_fitted_clone_unpickled_in_another_process_changes_no_settings(monkeyp
 
 
 # ------------------------------------------------------------------------------ keyed row streams
-_M64 = 2**64 - 1
 KEY = bytes(range(16))
-
-
-def _mix64(z):
-    """SplitMix64's finaliser on a Python int, from its published constants."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
-
-
-def _splitmix64(seed, i):
-    return _mix64((seed + (i + 1) * 0x9E3779B97F4A7C15) & _M64)
-
-
-def _spec_hash(row, key):
-    """hash_rows' docstring, one row in Python ints: mix64(k₁ ⊕ Σ_d (splitmix64(k₀, d) | 1)·w_d mod 2⁶⁴)."""
-    k0, k1 = int.from_bytes(key[:8], "little"), int.from_bytes(key[8:], "little")
-    words = np.frombuffer((np.asarray(row) + 0.0).tobytes(), dtype="<u4")
-    return _mix64((sum((_splitmix64(k0, d) | 1) * int(w) for d, w in enumerate(words)) & _M64) ^ k1)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -224,7 +206,7 @@ def test_hash_rows_follows_its_spec(dtype):
     X[2, 1] = -0.0
     seeds = B.hash_rows(X, KEY)
     assert seeds.dtype == np.uint64 and seeds.shape == (6,)
-    assert [int(s) for s in seeds] == [_spec_hash(row, KEY) for row in X]
+    assert [int(s) for s in seeds] == [spec_row_seed(row, KEY) for row in X]
 
 
 def test_hash_rows_gives_the_same_seeds_on_every_backend(xp):
@@ -263,11 +245,11 @@ def test_hash_rows_depends_on_every_bit_of_the_key_and_refuses_other_keys():
 
 
 def test_counter_streams_read_splitmix64_at_their_positions():
-    seeds = np.array([0, 1, 2**63 + 5, _M64], dtype=np.uint64)
+    seeds = np.array([0, 1, 2**63 + 5, M64], dtype=np.uint64)
     u64 = B.CounterStreams(seeds, start=3, count=4).random((4, 4), np.float64)
     u32 = B.CounterStreams(seeds, start=3, count=4).random((8, 2), np.float32)
     for n, seed in enumerate(int(s) for s in seeds):
-        words = [_splitmix64(seed, i) for i in range(3, 7)]
+        words = [splitmix64(seed, i) for i in range(3, 7)]
         assert list(u64[n]) == [(w >> 11) * 2.0**-53 for w in words]
         assert list(u32.reshape(4, 4)[n]) == [np.float32((w >> 40) * 2.0**-24) for w in words]
     assert u32.dtype == np.float32 and np.all(u32 <= u64.reshape(8, 2)) and np.all(u64 < 1.0)

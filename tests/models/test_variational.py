@@ -1,5 +1,4 @@
 import math
-import struct
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from npae.models import base
 from npae.models import variational as V
 from npae import losses
 from npae.models.variational import VAE
+from tests.helpers import spec_row_seed, splitmix64
 
 
 
@@ -20,28 +20,6 @@ def _normal(seed, shape):
     """What the model draws from ``random_state=seed``: npae's one sampler, in float64."""
     return B.standard_normal(np.random.default_rng(seed), shape, dtype="float64", backend=B.get_backend("numpy"))
 
-_M64 = 2**64 - 1
-
-
-def _mix64(z):
-    """SplitMix64's finaliser on a Python int (the published constants)."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
-
-
-def _splitmix64(seed, i):
-    """Output i (from 0) of SplitMix64 seeded ``seed``."""
-    return _mix64((seed + (i + 1) * 0x9E3779B97F4A7C15) & _M64)
-
-
-def _row_seed(row, key):
-    """The seed of a float64 row's stream, from the spec of ``npae.backend.hash_rows``, in Python
-    ints: seed = mix64(k₁ ⊕ Σ_d m_d·w_d mod 2⁶⁴), w_d the row's 32-bit words, m_d = splitmix64(k₀, d) | 1."""
-    k0, k1 = int.from_bytes(key[:8], "little"), int.from_bytes(key[8:], "little")
-    words = struct.unpack(f"<{2 * row.size}I", (np.asarray(row, dtype="<f8") + 0.0).tobytes())
-    total = sum((_splitmix64(k0, d) | 1) * w for d, w in enumerate(words)) & _M64
-    return _mix64(total ^ k1)
 
 
 def _row_eps(X, seed, s):
@@ -52,8 +30,8 @@ def _row_eps(X, seed, s):
     key, width = V._scoring_key(seed), K + K % 2
     rows = []
     for row in np.asarray(X, dtype="float64"):
-        stream = _row_seed(row, key)
-        u = np.array([(_splitmix64(stream, i) >> 11) * 2.0**-53 for i in range(s * width)]).reshape(-1, 2)
+        stream = spec_row_seed(np.asarray(row, dtype='<f8'), key)
+        u = np.array([(splitmix64(stream, i) >> 11) * 2.0**-53 for i in range(s * width)]).reshape(-1, 2)
         r, theta = np.sqrt(-2.0 * np.log1p(-u[:, 0])), 2.0 * np.pi * u[:, 1]
         rows.append(np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1).reshape(s, width)[:, :K])
     return np.stack(rows, axis=1)
