@@ -601,7 +601,7 @@ def _fit_scaler(X):
     """A StandardScaler fitted on X, refused when a feature's mean or variance overflows float64."""
     with np.errstate(over="ignore", invalid="ignore"):
         scaler = StandardScaler().fit(X)
-    bad = ~(np.isfinite(scaler.mean_) & np.isfinite(scaler.scale_))
+    bad = ~(np.isfinite(scaler.mean_) & np.isfinite(scaler.var_) & np.isfinite(scaler.scale_))  # inf var: scale_ 1
     if bad.any():
         columns = np.flatnonzero(bad)
         largest = float(np.max(np.abs(X[:, columns])))
