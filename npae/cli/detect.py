@@ -32,6 +32,9 @@ from npae.cli.options import (
 from npae.cli.output import cli_path, run_directory, safe_name, table, write_metrics
 from npae.datasets import load_mnist
 
+#: --score choices: the model's own scores and the detector's Gaussian score of residuals and codes.
+CLI_SCORES = (SCORES[0], "gaussian", *SCORES[1:])
+
 __all__ = ["add_parser", "run"]
 
 
@@ -68,9 +71,10 @@ def add_parser(subparsers) -> None:
     det = p.add_argument_group("detector")
     add_model_option(det, "the autoencoder trained on the normal data (default: ae)")
     det.add_argument("--score", nargs="+", default=None, metavar="NAME",
-                     help="one or more of " + ", ".join(SCORES) + "; all but reconstruction "
-                          "need --model vae; each is one row of the table, from one trained model "
-                          "(default: reconstruction, elbo for the vae)")
+                     help="one or more of " + ", ".join(CLI_SCORES) + "; gaussian is the Gaussian "
+                          "log-density of the residuals and codes (AnomalyDetector's score for its built-in "
+                          "model); elbo, iwae and elbo_complexity need --model vae; each is one row of the "
+                          "table, from one trained model (default: reconstruction, elbo for the vae)")
     det.add_argument("--k", type=int, default=100, metavar="K",
                      help="importance samples for the iwae and elbo_complexity scores (default: 100)")
     data = p.add_argument_group("data")
@@ -124,11 +128,11 @@ def _subset(X, y, n_max: int, rng):
 def _detect_scores(args) -> list:
     scores = list(args.score) if args.score else ["elbo" if args.model == "vae" else "reconstruction"]
     for s in scores:
-        if s not in SCORES:
-            raise CLIError(unknown("--score", s, SCORES))
-        if s != "reconstruction" and args.model != "vae":
+        if s not in CLI_SCORES:
+            raise CLIError(unknown("--score", s, CLI_SCORES))
+        if s not in ("reconstruction", "gaussian") and args.model != "vae":
             raise CLIError(f"--score {s} needs a likelihood model: add --model vae (--model {args.model} "
-                           "supports only --score reconstruction).")
+                           "supports --score reconstruction and gaussian).")
     return list(dict.fromkeys(scores))
 
 

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from npae import cli, datasets
 from npae.applications.detector import SCORES
+from npae.cli.detect import CLI_SCORES
 
 MNIST_DIR = Path("/work/shared/data/mnist")
 TINY = ["--epochs", "1", "--hidden-sizes", "16", "--latent-dim", "4", "--batch-size", "256"]
@@ -67,10 +68,21 @@ def test_detect_errors_are_one_line(tmp_path, run, assert_one_line_error, monkey
 def test_detect_offers_every_score_of_the_library(run, assert_one_line_error):
     code, out, _ = run("detect", "--help")
     assert code == 0
-    assert "one or more of " + ", ".join(SCORES) + ";" in " ".join(out.split())
+    assert set(SCORES) < set(CLI_SCORES) and "gaussian" in CLI_SCORES
+    assert "one or more of " + ", ".join(CLI_SCORES) + ";" in " ".join(out.split())
     code, _, err = run("detect", "--normal-class", "0", "--score", "elbo_complexit")
-    assert_one_line_error(code, err, "Unknown --score 'elbo_complexit'", *map(repr, SCORES),
+    assert_one_line_error(code, err, "Unknown --score 'elbo_complexit'", *map(repr, CLI_SCORES),
                           "Did you mean 'elbo_complexity'?")
+
+
+def test_detect_scores_one_model_with_its_reconstruction_and_the_gaussian_score(tmp_path, run):
+    out = tmp_path / "gauss"
+    code, text, err = run("detect", "--dataset", "digits", "--normal-class", "0", *TINY, "--max-test", "0",
+                          "--score", "reconstruction", "gaussian", "--out", str(out))
+    assert code == 0, err
+    auroc = json.loads((out / "metrics.json").read_text())["auroc"]["class-0"]
+    assert {"ae (reconstruction)", "ae (gaussian)"} <= set(auroc)
+    assert all(0.0 <= v <= 1.0 for v in auroc.values()) and auroc["ae (gaussian)"] != auroc["ae (reconstruction)"]
 
 
 @pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(), reason="no MNIST test set here")
