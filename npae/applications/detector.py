@@ -24,7 +24,8 @@ Scores (``anomaly_score``), higher = more normal, as every ``score_samples`` in 
   feature the network reconstructs perfectly cannot dominate), and μ_h, Σ_h a robust mean and
   covariance of the training codes (:func:`robust_location_covariance`: a minimum covariance
   determinant fitted on the 90 % of codes it finds most central, then the sample statistics of
-  every code whose distance from it is not far out by the rule below, :func:`upper_cut`). Anomalies left in contaminated training data are often
+  every code whose distance from it is not far out by the rule below, :func:`upper_cut`).
+  Anomalies left in contaminated training data are often
   reconstructed well — the network learns them — but sit apart in code space; with the plain
   sample covariance their codes widen Σ_h toward themselves and the code term stops seeing them.
   On PyOD's ODDS benchmark the robust statistics raised the mean AUROC and the rank against PyOD's
