@@ -55,11 +55,11 @@ import numpy as np
 SECTION = "bench_odds.py"
 DEFAULT = "npae AnomalyDetector()"
 #: The other configurations the default (one model trimmed by Tukey's far-out fence, ``robust="auto"``;
-#: a code of at least MIN_CODE_WIDTH = 3 units; the code Gaussian from a reweighted MCD on
-#: CODE_SUPPORT_FRACTION = 90 % of the codes, reweighted by Tukey's far-out fence) was chosen among, as
-#: keyword arguments of AnomalyDetector, except ``min_code_width`` (the built-in ``default_model``'s floor) and ``noise``
-#: (the built-in model trained as a ``DenoisingAutoencoder`` with that noise kind and level, same size
-#: and budget), which change the built-in model, and ``constants`` (values of npae.applications.detector's
+#: a code of at least MIN_CODE_WIDTH = 3 units; the code Gaussian from an MCD on CODE_SUPPORT_FRACTION
+#: = 90 % of the codes, reweighted by Tukey's far-out fence) was chosen among, as keyword arguments of
+#: AnomalyDetector, except ``min_code_width`` (the built-in ``default_model``'s floor) and ``noise`` (the
+#: built-in model trained as a ``DenoisingAutoencoder`` with that noise kind and level, same size and
+#: budget), which change the built-in model, and ``constants`` (values of npae.applications.detector's
 #: module constants for the fit: CODE_SUPPORT_FRACTION, the share of codes the code Gaussian's MCD fits,
 #: None for the sample mean and covariance; CODE_REWEIGHTING, its reweighting rule); the default itself
 #: runs as DEFAULT.
