@@ -115,8 +115,9 @@ class Loss:
         """(``value(x, out)``, ``grad(x, out)``), what a training step needs."""
         return self.value(x, out), self.grad(x, out)
 
-    def check_target(self, x, who: str = "This model") -> None:
-        """Raise a clear error for targets this loss cannot score (default: accept all)."""
+    def check_target(self, x, who: str = "This model", name: str = "X") -> None:
+        """Raise a clear error for targets this loss cannot score (default: accept all); ``name`` is the
+        argument the data came in (X, validation_data)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -139,8 +140,8 @@ class BCE(Loss):
     def output(self, out):
         return ops.sigmoid(out)
 
-    def check_target(self, x, who: str = "This model") -> None:
-        check_in_unit_interval(x, "X", f"{who} with loss='bce'")
+    def check_target(self, x, who: str = "This model", name: str = "X") -> None:
+        check_in_unit_interval(x, name, f"{who} with loss='bce'")
 
 
 class MSE(Loss):
@@ -225,8 +226,8 @@ class BernoulliNLL(BCE):
 
     name = "bernoulli"
 
-    def check_target(self, x, who: str = "This model") -> None:
-        check_in_unit_interval(x, "X", f"{who} with likelihood='bernoulli'", alternative="likelihood='gaussian'")
+    def check_target(self, x, who: str = "This model", name: str = "X") -> None:
+        check_in_unit_interval(x, name, f"{who} with likelihood='bernoulli'", alternative="likelihood='gaussian'")
 
 
 def gaussian_kl(mu, log_var):

@@ -540,8 +540,8 @@ class LearnerLoss(losses.Loss):
     def output(self, out):
         return self.base.output(out)
 
-    def check_target(self, x, who: str = "This model") -> None:
-        self.base.check_target(x, who)
+    def check_target(self, x, who: str = "This model", name: str = "X") -> None:
+        self.base.check_target(x, who, name)
 
     def __repr__(self) -> str:
         return f"your {self.base!r}"

@@ -111,9 +111,9 @@ class Autoencoder(BaseAutoencoder):
         if self.weight_init is not None:
             get_initializer(self.weight_init)
 
-    def _check_data_range(self, Xb) -> None:
+    def _check_data_range(self, Xb, name: str = "X") -> None:
         """The loss's own check (BCE refuses data outside [0, 1]); changes nothing."""
-        get_loss(self.loss).check_target(Xb, type(self).__name__)
+        get_loss(self.loss).check_target(Xb, type(self).__name__, name)
 
     def _encoder_sizes(self, n_features: int):
         return (n_features, *check_hidden_sizes(self.hidden_sizes), self.latent_dim)

@@ -515,7 +515,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     chunk, _ = check_array(X[start:stop], backend=backend, dtype=self.dtype, name=name,
                                            n_features=n_features, estimator_name=type(self).__name__)
                     if target_check:
-                        self._check_data_range(chunk)
+                        self._check_data_range(chunk, name)
                     if training:
                         check_squares_finite(chunk, name)
                 except ValueError as err:
@@ -524,7 +524,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Xb, kind = check_array(X, backend=backend, dtype=self.dtype, name=name, n_features=n_features,
                                estimator_name=type(self).__name__)
         if target_check:
-            self._check_data_range(Xb)
+            self._check_data_range(Xb, name)
         if training:
             check_squares_finite(Xb, name)
         return Xb, kind
@@ -533,8 +533,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Host rows (a batch of a memory map) -> the model's device and dtype."""
         return B.asarray(rows, dtype=self.dtype, backend=self.backend_)
 
-    def _check_data_range(self, Xb) -> None:
-        """Refuse data the reconstruction loss cannot score (BCE needs [0, 1]); changes nothing."""
+    def _check_data_range(self, Xb, name: str = "X") -> None:
+        """Refuse data the reconstruction loss cannot score (BCE needs [0, 1]); changes nothing.
+        ``name`` is the argument the data came in, for the message (X, validation_data)."""
 
     def _observe_training_data(self, Xb, *, reset: bool) -> None:
         """Record what training takes from the training data X (N, D) itself, never from validation

@@ -396,9 +396,9 @@ class VAE(BaseAutoencoder):
         if self.weight_init is not None:
             get_initializer(self.weight_init)
 
-    def _check_data_range(self, Xb) -> None:
+    def _check_data_range(self, Xb, name: str = "X") -> None:
         """The likelihood's own check (Bernoulli targets must lie in [0, 1]); changes nothing."""
-        losses.get_likelihood(self.likelihood, self.sigma).check_target(Xb, type(self).__name__)
+        losses.get_likelihood(self.likelihood, self.sigma).check_target(Xb, type(self).__name__, name)
 
     def _build(self, n_features: int, rng) -> None:
         self._inference_seed = _inference_seed(self.random_state)

@@ -126,6 +126,15 @@ def test_validation_rows_given_as_a_tuple_are_still_an_array_like(data):
     assert len(model.history_["val_loss"]) == COMMON["epochs"]
 
 
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_out_of_range_validation_data_is_named_as_validation_data(name, data):
+    """BCE / Bernoulli models need [0, 1]: the message names the argument at fault, not X."""
+    with pytest.raises(ValueError, match=r"expects validation_data in \[0, 1\]"):
+        MODELS[name]().fit(data, validation_data=3.0 * data)
+    with pytest.raises(ValueError, match=r"expects X in \[0, 1\]"):
+        MODELS[name]().fit(3.0 * data, validation_data=data)
+
+
 def test_corrupt_names_a_negative_random_state(data):
     model = _fitted("denoising", data)
     with pytest.raises(ValueError, match=r"random_state must be None, a non-negative int"):
