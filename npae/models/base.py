@@ -97,7 +97,7 @@ def _model_lock(model) -> threading.RLock:
         return lock
 
 
-#: The optimizer attributes a warm start changes in place (``_apply_changed_params``).
+#: The optimizer attributes a warm start changes in place (``_apply_changed_params`` sets exactly these).
 _OPTIMIZER_SETTINGS = ("learning_rate", "clip_norm")
 
 
@@ -284,12 +284,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         if "optimizer" in changed:
             self.optimizer_ = self._new_optimizer()
-        else:
-            if "learning_rate" in changed:
-                self.optimizer_.learning_rate = float(self.learning_rate)
-            if "clip_norm" in changed:
-                clip_norm = getattr(self, "clip_norm", None)
-                self.optimizer_.clip_norm = None if clip_norm is None else float(clip_norm)
+        else:  # set in place (the optimizer's state is kept); _all_or_nothing puts them back on failure
+            for name in _OPTIMIZER_SETTINGS:
+                if name in changed:
+                    value = getattr(self, name, None)
+                    setattr(self.optimizer_, name, None if value is None else float(value))
         self._record_fitted_params()
 
     # ------------------------------------------------------------------ feature names
