@@ -129,7 +129,7 @@ from npae.models import Autoencoder
 from npae.validation import check_float_in_range, check_option, check_positive_int
 
 __all__ = ["ANOMALY_SCORES", "EXTREME_SCORE", "SCALERS", "SCORES", "AnomalyDetector", "auto_offset", "upper_cut", "complexity_bits", "default_model",
-           "robust_location_covariance"]
+           "label_confidence", "robust_location_covariance"]
 
 #: The scores computed by the model itself (the CLI's ``--score`` choices).
 SCORES = ("reconstruction", "elbo", "iwae", "elbo_complexity")
@@ -580,22 +580,30 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return np.column_stack([1.0 - p, p])
 
     def predict_confidence(self, X):
-        """PyOD's confidence in each row's label, shape (N,), in [0, 1] (Perini et al., 2020).
-
-        With n training rows of which a rank k score at most as abnormal as the row, the outlier
-        probability is p = (1 + k)/(2 + n), and the confidence that the label would stay the
-        same under a resampled training set is P(Binomial(n, p) > n − ⌊n·contamination⌋) for a
-        predicted outlier, one minus that for a predicted inlier.
-        """
-        from scipy.stats import binom
-
-        s = -self.score_samples(X)
-        n = self.decision_scores_.shape[0]
-        k = np.searchsorted(np.sort(self.decision_scores_), s, side="right")
-        p = (1.0 + k) / (2.0 + n)
+        """PyOD's confidence in each row's label, shape (N,), in [0, 1] (Perini et al., 2020):
+        :func:`label_confidence` of the row's anomaly score against the training rows', with the
+        ``contamination`` share (for "auto", the share flagged, ``contamination_``)."""
         share = self.contamination_ if self.contamination == "auto" else self.contamination  # PyOD's: the parameter
-        confidence = 1.0 - binom.cdf(n - int(n * share), n, p)
-        return np.where(s > self.threshold_, confidence, 1.0 - confidence)
+        return label_confidence(-self.score_samples(X), self.decision_scores_, self.threshold_, share)
+
+
+def label_confidence(scores, train_scores, threshold: float, share: float):
+    """PyOD's confidence in each label (Perini et al., 2020), shape (N,), in [0, 1].
+
+    ``scores`` (N,) and ``train_scores`` (n,) are anomaly scores (higher = more abnormal), a row
+    is an outlier above ``threshold``, ``share`` the outlier share the threshold stands for. With
+    k training scores at most the row's, p = (1 + k)/(2 + n), and the confidence that the label
+    would stay the same under a resampled training set is P(Binomial(n, p) > n − ⌊n·share⌋) for
+    an outlier, one minus that for an inlier.
+    """
+    from scipy.stats import binom
+
+    scores = np.asarray(scores, dtype=np.float64)
+    n = train_scores.shape[0]
+    k = np.searchsorted(np.sort(train_scores), scores, side="right")
+    p = (1.0 + k) / (2.0 + n)
+    confidence = 1.0 - binom.cdf(n - int(n * share), n, p)
+    return np.where(scores > threshold, confidence, 1.0 - confidence)
 
 
 def _fit_scaler(X):

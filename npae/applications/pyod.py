@@ -24,7 +24,6 @@ Needs PyOD (``pip install "npae[pyod]"``); importing this module without it rais
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import binom
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -35,7 +34,7 @@ except ImportError as err:  # pragma: no cover - exercised only where PyOD is ab
     raise ImportError("npae.applications.pyod needs PyOD: pip install 'npae[pyod]' (or pip install pyod).") from err
 
 from npae import backend as B
-from npae.applications.detector import AnomalyDetector, auto_offset
+from npae.applications.detector import AnomalyDetector, auto_offset, label_confidence
 
 __all__ = ["PyODDetector"]
 
@@ -134,12 +133,8 @@ class PyODDetector(BaseDetector):
         if not self._is_auto():
             return super().predict_confidence(X)
         check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
-        s = self.decision_function(X)
-        n = self.decision_scores_.shape[0]
-        k = np.searchsorted(np.sort(self.decision_scores_), s, side="right")  # training scores ≤ s
-        p = (1.0 + k) / (2.0 + n)
-        confidence = 1.0 - binom.cdf(n - int(n * self.contamination_), n, p)
-        return np.where(s > self.threshold_, confidence, 1.0 - confidence)
+        return label_confidence(self.decision_function(X), self.decision_scores_, self.threshold_,
+                                self.contamination_)
 
     def decision_function(self, X):
         """Anomaly scores (N,), PyOD's sign: −score_samples of the wrapped detector."""
