@@ -43,6 +43,7 @@ __all__ = [
     "check_int_at_least",
     "check_float_in_range",
     "check_squares_finite",
+    "check_finite",
 ]
 
 
@@ -235,7 +236,7 @@ def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = 
             f"{name} has {shape[1]} features, but {estimator_name} is expecting {n_features} features as input."
         )
     Xb = B.asarray(X, dtype=dtype, backend=backend)
-    _check_finite(Xb, name)
+    check_finite(Xb, name)
     return Xb, kind
 
 
@@ -331,7 +332,8 @@ def all_finite(arrays) -> bool:
     return bool(ok)
 
 
-def _check_finite(X, name: str) -> None:
+def check_finite(X, name: str) -> None:
+    """Raise ValueError naming the first NaN or ±inf in X (row and column), with how to fix it."""
     if all_finite([X]):  # a sum first: PyTorch's isfinite + all takes ~10x as long on a CPU tensor
         return
     row, col, is_nan = B.first_nonfinite(X)

@@ -11,19 +11,26 @@ from sklearn.base import clone
 
 from npae import backend as B
 from npae.models import Autoencoder
+from npae.validation import check_finite
 
 __all__ = ["default_autoencoder"]
 
 
 def _host2d(X, name: str = "X") -> np.ndarray:
-    """X as a 2-D floating host array (float32 stays float32, saving memory on image data)."""
+    """X as a 2-D floating host array (float32 stays float32, saving memory on image data).
+
+    Raises ValueError for another number of dimensions, a dtype that is not real, or a NaN or ±inf
+    entry (named by row and column): no application gives a meaningful figure for them.
+    """
     X = np.asarray(B.to_numpy(X))
     if X.ndim != 2:
         raise ValueError(f"Expected 2D array for {name}, got {X.ndim}D array instead: shape={X.shape}. "
                          "Reshape with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample.")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}.")
-    return X if X.dtype.kind == "f" else X.astype(np.float64)
+    X = X if X.dtype.kind == "f" else X.astype(np.float64)
+    check_finite(X, name)
+    return X
 
 
 def _host1d(y, name: str = "y") -> np.ndarray:

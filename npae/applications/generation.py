@@ -161,6 +161,7 @@ def frechet_pca_distance(X_a, X_b, *, reference=None, n_components: int = 50) ->
     Returns
     -------
     float
+        ≥ 0: a round-off below zero (two identical sets) is returned as 0.
     """
     from scipy.linalg import sqrtm
     from sklearn.decomposition import PCA
@@ -173,4 +174,4 @@ def frechet_pca_distance(X_a, X_b, *, reference=None, n_components: int = 50) ->
     S_a, S_b = np.cov(F_a, rowvar=False), np.cov(F_b, rowvar=False)
     # sqrtm of a product of two covariances may carry round-off imaginary parts; the true root is real.
     root = np.real(sqrtm(S_a @ S_b))
-    return float(np.sum((m_a - m_b) ** 2) + np.trace(S_a + S_b - 2.0 * root))
+    return max(float(np.sum((m_a - m_b) ** 2) + np.trace(S_a + S_b - 2.0 * root)), 0.0)

@@ -38,6 +38,14 @@ def test_quantize_refuses_bad_arguments():
         dequantize(np.full((1, 1), 300), [[0.0, 1.0]], 8)
 
 
+@pytest.mark.parametrize("bad, what", [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_quantize_refuses_a_code_that_is_not_finite(bad, what):
+    Z = np.ones((3, 2))
+    Z[2, 1] = bad
+    with pytest.raises(ValueError, match=f"Z contains {what}.*row 2, column 1"):
+        quantize_codes(Z, 8)
+
+
 def test_rate_distortion_psnr_rises_with_latent_size_for_ae_and_pca(digits, small_params):
     X_train, _, X_test, _ = digits
     rows = rate_distortion([2, 8, 24], X_train, X_test, model_params=small_params)
