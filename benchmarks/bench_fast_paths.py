@@ -189,6 +189,7 @@ def primitives(K, quick: bool, log) -> list:
         "npae.activations.ReLU.f": (npae.activations.ReLU(), z),
         "npae.losses.bce_with_logits_and_grad": (x, y),
         "npae.penalties.sparsity.kl_sparsity_and_grad": (code, 0.05),
+        "npae.penalties.sparsity.kl_sparsity_and_logit_grad": (code, 0.05),
     }
     calls = 20 if quick else 300
     rows = []

@@ -147,6 +147,8 @@ KERNELS = (
            exact=False, tolerance=1e-6),
     Kernel(npae.penalties.sparsity, "kl_sparsity_and_grad", penalties.kl_sparsity_and_grad, _NUMPY,
            exact=False, tolerance=1e-6),
+    Kernel(npae.penalties.sparsity, "kl_sparsity_and_logit_grad", penalties.kl_sparsity_and_logit_grad, _NUMPY,
+           exact=False, tolerance=1e-6),
     Kernel(npae.penalties.gram, "gram_penalty_and_grad", penalties.gram_penalty_and_grad,
            _NUMPY if penalties.HAVE_NUMBA else (), probe=_first_pre_activation, exact=False, tolerance=1e-5),
     Kernel(npae.layers.Layer, "zero_grad", layers.zero_grad, (*_NUMPY, *_TORCH), probe=_layer_parameter),

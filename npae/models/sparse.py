@@ -4,15 +4,19 @@
 
     sparsity="l1":  S = λ · mean_n Σ_j |h_nj|,                     dS/dh = (λ/N)·sign(h)
     sparsity="kl":  S = β · Σ_j KL(ρ ‖ ρ̂_j),  ρ̂_j = mean_n h_nj,
-                    dS/dh_nj = (β/N)(−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j))
+                    dS/dh_nj = (β/N)(−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j)),  dS/dz_nj = dS/dh_nj · σ′(z_nj)
 
 (λ and β are both ``sparsity_weight``, ρ is ``target_sparsity``.) The KL form needs codes in
 (0, 1), so it requires ``latent_activation="sigmoid"``; ρ̂ and its logs are computed from the
 code logits z (h = σ(z)) in the stable form of ``npae.penalties.log_mean_sigmoid``.
 
-Backward: the decoder's backward gives dL/dh; the penalty's dS/dh is added there, then the
-encoder's backward runs as usual (so the KL term's coupling through the batch mean reaches
-every row).
+Backward: the decoder's backward gives dL/dh. The L1 term's dS/dh is added there, then the
+encoder's backward runs as usual. The KL term is added one layer further down, at z: the code
+activation's backward turns dL/dh into dL/dz, and dS/dz comes from
+``npae.penalties.kl_sparsity_logit_grad``, which stays finite when a whole code column saturates
+(there 1/ρ̂_j overflows and σ′(z) rounds to 0, so dS/dh · σ′ would be NaN or 0 exactly where the
+penalty should pull the units back). Either way the KL term's coupling through the batch mean
+reaches every row.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from array_api_compat import array_namespace
 
 from npae import penalties
 from npae.activations import get_activation
+from npae.layers import Sequential
 from npae.models.autoencoder import Autoencoder
 from npae.validation import check_nonnegative_float, check_open_fraction, check_option
 
@@ -141,7 +146,7 @@ class SparseAutoencoder(Autoencoder):
         return {"loss": recon + penalty, "reconstruction": recon, "sparsity": penalty}
 
     def _forward_backward(self, X):
-        """L = mean_n ℓ(x_n, y_n) + S(h); backward injects dS/dh before the encoder's backward.
+        """L = mean_n ℓ(x_n, y_n) + S(h); backward injects dS/dh (L1) or dS/dz (KL) on its way down.
 
         Returns (L as a 0-d array, {"reconstruction": …, "sparsity": S}); gradients accumulate in
         the layers.
@@ -155,11 +160,14 @@ class SparseAutoencoder(Autoencoder):
         dh = self.decoder_.backward(dy * (1.0 / X.shape[0]))
         weight = float(self.sparsity_weight)
         if weight > 0.0 and self.sparsity == "kl":
-            # = _penalty and _penalty_grad, as the one call a training step makes
-            value, grad = penalties.kl_sparsity_and_grad(z, self.target_sparsity)
+            # = _penalty, and _penalty_grad times σ′(z), as the one call a training step makes
+            value, grad_z = penalties.kl_sparsity_and_logit_grad(z, self.target_sparsity)
             penalty = weight * value
-            dh = dh + weight * grad
-        elif weight > 0.0:
+            *below_code, code_activation = self.encoder_.layers
+            dz = code_activation.backward(dh) + weight * grad_z
+            Sequential(below_code).backward(dz, input_grad=False)
+            return recon + penalty, {"reconstruction": recon, "sparsity": penalty}
+        if weight > 0.0:
             penalty = self._penalty(h, z)
             dh = dh + self._penalty_grad(h, z)
         else:

@@ -18,12 +18,16 @@ from npae import ops
 __all__ = [
     "kl_column_grad",
     "kl_from_log_means",
+    "kl_logit_grad_from_logs",
     "kl_sparsity",
     "kl_sparsity_and_grad",
+    "kl_sparsity_and_logit_grad",
     "kl_sparsity_grad",
+    "kl_sparsity_logit_grad",
     "l1_activity",
     "l1_activity_grad",
     "log_mean_sigmoid",
+    "log_means",
 ]
 
 
@@ -72,10 +76,14 @@ def log_mean_sigmoid(z):
     -------
     log_rho_hat, log_one_minus_rho_hat : arrays of shape (K,)
     """
-    log_n = math.log(z.shape[0])
-    log_rho_hat = ops.logsumexp(ops.log_sigmoid(z), axis=0) - log_n
-    log_one_minus_rho_hat = ops.logsumexp(ops.log_sigmoid(-z), axis=0) - log_n
-    return log_rho_hat, log_one_minus_rho_hat
+    return log_means(ops.log_sigmoid(z), ops.log_sigmoid(-z))
+
+
+def log_means(log_sig, log_sig_neg):
+    """log ρ̂_j and log(1 − ρ̂_j), shape (K,), from log σ(z) and log σ(−z), both (N, K): the
+    column logsumexps of ``log_mean_sigmoid`` minus log N."""
+    log_n = math.log(log_sig.shape[0])
+    return ops.logsumexp(log_sig, axis=0) - log_n, ops.logsumexp(log_sig_neg, axis=0) - log_n
 
 
 def kl_from_log_means(log_rho_hat, log_one_minus_rho_hat, rho: float):
@@ -119,8 +127,9 @@ def kl_sparsity_grad(z, target: float):
 
     the same for every row n of a column. The ratios are exp(−log ρ̂_j) and exp(−log(1 − ρ̂_j))
     with the stable logs of ``log_mean_sigmoid``; they overflow only when a whole column's mean
-    is below about 1e-308 (float64) or 1e-38 (float32). The model multiplies by σ′(z) in the
-    code activation's backward.
+    is below about 1e-308 (float64) or 1e-38 (float32). Times σ′(z) (the code activation's
+    backward) this is dKL/dz; ``kl_sparsity_logit_grad`` gives that product in a form that stays
+    finite there too, and is what the sparse autoencoder trains with.
 
     Parameters
     ----------
@@ -135,6 +144,67 @@ def kl_sparsity_grad(z, target: float):
     """
     column = kl_column_grad(*log_mean_sigmoid(z), float(target), z.shape[0])
     return array_namespace(z).zeros_like(z) + column[None, :]
+
+
+def kl_logit_grad_from_logs(log_sig, log_sig_neg, log_rho_hat, log_one_minus_rho_hat, rho: float):
+    """dKL/dz (N, K) from log σ(z), log σ(−z) (N, K) and the column logs (K,) of ``log_means``.
+
+        ∂/∂z_nj = (1/N) (−ρ e^(a_nj − log ρ̂_j) + (1 − ρ) e^(a_nj − log(1 − ρ̂_j))),
+        a_nj = log σ′(z_nj) = log σ(z_nj) + log σ(−z_nj)
+
+    Each exponent is at most log N (σ(z_nj) ≤ N ρ̂_j and σ(−z_nj) ≤ N (1 − ρ̂_j)), so neither term
+    can overflow, however far a column saturates.
+    """
+    xp = array_namespace(log_sig, log_sig_neg, log_rho_hat, log_one_minus_rho_hat)
+    log_fprime = log_sig + log_sig_neg
+    rows = (-rho * xp.exp(log_fprime - log_rho_hat[None, :])
+            + (1.0 - rho) * xp.exp(log_fprime - log_one_minus_rho_hat[None, :]))
+    return rows * (1.0 / log_sig.shape[0])
+
+
+def kl_sparsity_logit_grad(z, target: float):
+    """d/dz_nj of Σ_j KL(ρ ‖ ρ̂_j) for codes h = σ(z): ``kl_sparsity_grad`` times σ′(z), shape (N, K).
+
+        ∂/∂z_nj = (1/N) (−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j)) · σ(z_nj) σ(−z_nj)
+
+    The product taken in that order overflows, or loses σ′ to rounding, where a whole column
+    saturates (ρ̂_j below about 1e-38 in float32: 1/ρ̂_j is inf and σ′ is 0; or σ′ rounded to 0
+    near ρ̂_j = 1), exactly where the penalty should pull the units back. Here each ratio times σ′ is
+    one exponential of a difference of logs (``kl_logit_grad_from_logs``), finite for every finite z;
+    the sparse autoencoder adds this at z, after the code activation's backward.
+
+    Parameters
+    ----------
+    z : array of shape (N, K)
+        Pre-sigmoid code logits.
+    target : float
+        ρ in (0, 1).
+
+    Returns
+    -------
+    array of shape (N, K)
+    """
+    log_sig, log_sig_neg = ops.log_sigmoid(z), ops.log_sigmoid(-z)
+    return kl_logit_grad_from_logs(log_sig, log_sig_neg, *log_means(log_sig, log_sig_neg), float(target))
+
+
+def kl_sparsity_and_logit_grad(z, target: float):
+    """``kl_sparsity(z, target)`` and ``kl_sparsity_logit_grad(z, target)``: the pair the sparse
+    autoencoder's training step needs. Here simply the two calls.
+
+    Parameters
+    ----------
+    z : array of shape (N, K)
+        Pre-sigmoid code logits.
+    target : float
+        ρ in (0, 1).
+
+    Returns
+    -------
+    value : 0-d array
+    grad : array of shape (N, K), dKL/dz
+    """
+    return kl_sparsity(z, target), kl_sparsity_logit_grad(z, target)
 
 
 def kl_sparsity_and_grad(z, target: float):

@@ -50,6 +50,28 @@ def test_kl_kernel_matches_the_two_reference_functions(xp, rng, dtype, rho):
     np.testing.assert_allclose(got, want, rtol=RTOL[dtype])
 
 
+@pytest.mark.parametrize("rho", [0.05, 0.5])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kl_logit_kernel_matches_the_two_reference_functions(xp, rng, dtype, rho):
+    z = B.asarray(_logits(rng, dtype), dtype=dtype, backend=xp)
+    value, grad = fast.kl_sparsity_and_logit_grad(z, rho)
+    want_value, want_grad = penalties.kl_sparsity(z, rho), penalties.kl_sparsity_logit_grad(z, rho)
+    assert value.dtype == want_value.dtype and grad.dtype == want_grad.dtype
+    np.testing.assert_allclose(float(value), float(want_value), rtol=RTOL[dtype])
+    got = _host(grad)
+    assert np.isfinite(got).all()  # the all −100 column too: dKL/dz is −ρ/N there, in both dtypes
+    np.testing.assert_allclose(got, _host(want_grad), rtol=RTOL[dtype])
+
+
+def test_kl_logit_kernel_is_what_the_package_runs_on_numpy(rng):
+    z = rng.standard_normal((9, 5))
+    with kernels.use_kernels("fast"):
+        value, grad = penalties.kl_sparsity_and_logit_grad(z, 0.1)
+    want_value, want_grad = fast.kl_sparsity_and_logit_grad(z, 0.1)
+    np.testing.assert_array_equal(value, want_value)
+    np.testing.assert_array_equal(grad, want_grad)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_shared_softplus_log_mean_sigmoid_matches_the_reference(xp, rng, dtype):
     z = B.asarray(_logits(rng, dtype), dtype=dtype, backend=xp)

@@ -57,6 +57,21 @@ def test_kl_gradient_check_at_a_target_far_from_the_codes(xp):
     assert result.passed, str(result)
 
 
+def test_kl_model_keeps_training_when_a_whole_code_column_saturates():
+    """float32, learning rate 1: after the first epoch every code logit is below −120, so ρ̂ underflows
+    float32 and dS/dh = −ρ/ρ̂ … overflows. Taken at z in log form, dS/dz stays finite, the penalty pulls
+    the units back and the fit goes on (it used to stop with a DivergenceError while the loss was finite)."""
+    X = _digits(300)
+    model = SparseAutoencoder(hidden_sizes=(16,), latent_dim=4, latent_activation="sigmoid", sparsity="kl",
+                              sparsity_weight=1.0, learning_rate=1.0, epochs=3, batch_size=32, random_state=0,
+                              verbose=0).fit(X)
+    assert np.isfinite(model.history_["loss"]).all()
+    rho_hat = B.to_numpy(model.transform(X)).mean(axis=0)
+    assert (rho_hat > 1e-3).all()  # every unit pulled back towards ρ = 0.05 (ρ̂ was below 1e-50)
+    _, grads = model.loss_and_grad(X[:32])
+    assert all(np.isfinite(B.to_numpy(g)).all() for g in grads.values())
+
+
 def test_l1_loss_equals_reconstruction_plus_closed_form_penalty():
     X = _X()
     model = _small(sparsity="l1", latent_activation="tanh", dtype="float64")

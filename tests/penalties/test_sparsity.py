@@ -4,6 +4,7 @@ central differences, and the stable log-mean-sigmoid where units saturate."""
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
+from scipy.special import expit
 
 from npae import backend as B
 from npae import kernels, ops, penalties
@@ -89,6 +90,46 @@ def test_kl_sparsity_gradient_flows_through_the_batch_mean(xp, rng, rho):
     analytic = penalties.kl_sparsity_grad(z, rho) * act.df(z)
     result = check_gradients(f, {"z": z}, {"z": analytic})
     assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("rho", [0.05, 0.5])
+def test_kl_logit_gradient_passes_central_differences(xp, rng, rho):
+    z = _on(xp, rng.normal(size=(7, 4)) * 3.0)
+    result = check_gradients(lambda: penalties.kl_sparsity(z, rho), {"z": z},
+                             {"z": penalties.kl_sparsity_logit_grad(z, rho)})
+    assert result.passed, str(result)
+
+
+def test_kl_logit_gradient_is_the_h_gradient_times_the_sigmoid_slope(xp, rng):
+    z = _on(xp, rng.normal(size=(9, 5)) * 4.0)
+    want = B.to_numpy(penalties.kl_sparsity_grad(z, 0.1) * get_activation("sigmoid").df(z))
+    np.testing.assert_allclose(B.to_numpy(penalties.kl_sparsity_logit_grad(z, 0.1)), want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype, logits", [("float32", [-95.0, -200.0, 30.0, 200.0, -1e4]),
+                                           ("float64", [-800.0, 200.0, 1e4])])
+def test_kl_logit_gradient_stays_finite_and_right_where_a_whole_column_saturates(xp, dtype, logits):
+    """A column whose every unit sits at z = c has ρ̂ = σ(c), so dKL/dz_n = (1/N)(−ρ σ(−c) + (1 − ρ) σ(c)):
+    about −ρ/N far below and (1 − ρ)/N far above. The product dKL/dh · σ′(z) is −inf, NaN or 0 there."""
+    rho, n = 0.05, 4
+    z = _on(xp, np.tile(np.asarray(logits), (n, 1)), dtype=dtype)
+    got = B.to_numpy(penalties.kl_sparsity_logit_grad(z, rho))
+    c = np.asarray(logits)
+    want = np.tile((-rho * expit(-c) + (1 - rho) * expit(c)) / n, (n, 1))
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("rho", [0.05, 0.5])
+def test_kl_sparsity_and_logit_grad_reference_is_the_two_functions(xp, rng, rho):
+    z = _on(xp, rng.standard_normal((24, 7)) * 2 - 1)
+    with kernels.use_kernels("reference"):  # the reference softplus under log σ as well
+        value, grad = sparsity.kl_sparsity_and_logit_grad(z, rho)
+        via_package = penalties.kl_sparsity_and_logit_grad(z, rho)
+        _same(value, penalties.kl_sparsity(z, rho))
+        _same(grad, penalties.kl_sparsity_logit_grad(z, rho))
+    _same(via_package[0], value)
+    _same(via_package[1], grad)
 
 
 def test_gradcheck_rejects_a_kl_gradient_that_ignores_the_batch_mean(rng):
