@@ -445,7 +445,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return {f"{prefix}.{k}": v for prefix, layer in self._named_layers() for k, v in layer.grads.items()}
 
     def zero_grad(self) -> None:
-        """Set every layer's accumulated gradients back to zero (see ``npae.layers.Layer.zero_grad``)."""
+        """Clear every layer's accumulated gradients before the next backward pass.
+
+        The reference sets them to zeros; the fast kernels leave them None until the backward
+        writes them (PyTorch's ``zero_grad(set_to_none=True)``), saving a pass over every weight.
+        Read ``gradients()`` after a backward pass (``loss_and_grad`` returns them), not between
+        ``zero_grad`` and the next backward (see ``npae.layers.Layer.zero_grad``).
+        """
         for _, layer in self._named_layers():
             layer.zero_grad()
 
