@@ -539,9 +539,11 @@ fig  # noqa: B018 (a notebook displays the value of a cell's last line)
 #    $\varepsilon$, and compare them with the dotted curves of the sweep.
 # 3. **Your own bug.** Write `BiasBugDense`, a `Dense` whose backward adds only the first row's
 #    gradient to the bias (`self.grads["b"] += grad_out[0, ...]`) instead of the sum over rows.
-#    Predict which arrays of `check_layer`'s table fail, then run it. Save the class in a file
-#    and run `npae gradcheck my_layers.py:BiasBugDense` in a terminal: the same table, from the
-#    command line, for any layer, activation or loss you write.
+#    Predict which arrays of `check_layer`'s table fail, then run it. Save the class in a file,
+#    with default sizes so that the command line can build it with no arguments
+#    (`def __init__(self, in_features=4, out_features=3, **kw)`), and run
+#    `npae gradcheck my_layers.py:BiasBugDense` in a terminal: the same table, from the command
+#    line, for any layer, activation or loss you write.
 # 4. **Leaky ReLU.** `npae.activations.LeakyReLU` has a kink too. How far from 0 must every
 #    input be for a central difference with step $h$ never to straddle it? Test your answer with
 #    `check_layer(Activation("leaky_relu"), ...)` on inputs just inside and just outside it.

@@ -35,10 +35,11 @@ from __future__ import annotations
 from npae.exercises import contractive, from_scratch, gradient_checking, sparse_denoising, variational  # noqa: F401
 from npae.exercises.assemble import assemble
 from npae.exercises.checker import CheckResult, check
-from npae.exercises.progress import Progress, progress, reset_progress, reveal
+from npae.exercises.progress import Progress, progress, reset_progress, reveal, yours_or_npae
 from npae.exercises.registry import REGISTRY, get
 
-__all__ = ["CheckResult", "Progress", "assemble", "check", "describe", "names", "progress", "reset_progress", "reveal"]
+__all__ = ["CheckResult", "Progress", "assemble", "check", "describe", "names", "progress", "reset_progress", "reveal",
+           "yours_or_npae"]
 
 
 def names(chapter: int | None = None) -> list:

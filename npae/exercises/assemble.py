@@ -394,9 +394,15 @@ class _Assembly:
         if checked is not None and not checked.passed:
             fails = dict.fromkeys(line.strip() for line in checked.lines[1:] if "FAIL" in line)
             said = " Its exercise check said: " + " ".join(fails)
+        if checked is not None and checked.passed:
+            advice = (f" Your function passed npae.exercises.check({name!r}, ...) on the check's inputs but not on "
+                      "the model's: look for a number typed in where an argument belongs (a size, or a value such "
+                      "as the target or a weight that the model passes differently), or a state kept between "
+                      "calls; fix it, check again and assemble again.")
+        else:
+            advice = f" Run npae.exercises.check({name!r}, {name}), fix what it names and assemble again."
         message = (f"Your {name} (exercise {name!r}, chapter {exercise.chapter}: {exercise.title}) {first} with "
-                   f"npae: in {self.context}, {where}, " + "; ".join(wrong) + "." + said +
-                   f" Run npae.exercises.check({name!r}, {name}), fix what it names and assemble again.")
+                   f"npae: in {self.context}, {where}, " + "; ".join(wrong) + "." + said + advice)
         if self.on_disagreement == "raise":
             raise LearnerFunctionError(message + " (To train with it anyway, set model.on_disagreement = 'warn'.)",
                                        name, where)

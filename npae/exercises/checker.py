@@ -128,6 +128,9 @@ def _check(name, fn, *, backend=None, random_state=None) -> CheckResult:
     exercise = get(name)
     if not callable(fn):
         raise TypeError(f"check({exercise.name!r}, fn) needs a function; got {type(fn).__name__}.")
+    if getattr(fn, "npae_reference_of", None) is not None:
+        raise TypeError(f"check({exercise.name!r}, fn) got npae's own function (what yours_or_npae hands out until "
+                        "yours passes); pass the function you wrote.")
     backend = backend if isinstance(backend, B.Backend) else B.get_backend(backend)
     rng = B.check_random_state(random_state)
     report = _Report(exercise.name, backend)
@@ -149,9 +152,10 @@ def _check(name, fn, *, backend=None, random_state=None) -> CheckResult:
         else:
             values_ok = False
         if i > 0 and before == 0 and report.failed and not set(report.mistakes) & _EXPLAINS_A_CASE:
-            report.fail("fixed_size", "case 1 passed but this case, with other sizes, did not: something in your "
-                                      "code depends on a fixed size (a number, or a variable from outside the "
-                                      "function, standing for N, D, H, K or the number of layers).")
+            report.fail("fixed_size", "case 1 passed but this case, with other sizes or argument values, did not: "
+                                      "something in your code depends on a fixed size or value (a number, or a "
+                                      "variable from outside the function, standing for N, D, H, K, the number of "
+                                      "layers or one of the arguments).")
     if not values_ok or report.failed:
         report.note("float32 and edge inputs: checked once the float64 cases pass", indent="")
         return report.result()

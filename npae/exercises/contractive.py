@@ -44,6 +44,7 @@ register(Exercise(
     returns=(("P", "0-d array"),),
     make_inputs=_inputs,
     cases=({"N": 5, "D": 7, "H": 3, "activation": "sigmoid"}, {"N": 4, "D": 4, "H": 4, "activation": "tanh"}),
+    batch=("z", 0),
     reference=lambda W, z, activation: (array_namespace(z).mean(C.one_layer_penalty_rows(W, z, activation)),),
     mistakes=(
         Mistake("wrong_axis", "you summed W² over the wrong axis: unit j's column of the Jacobian involves "
@@ -82,8 +83,8 @@ register(Exercise(
 ))
 
 
-def _grad_inputs(rng, N, D, H, activation):
-    return {**_inputs(rng, N, D, H, activation), "weight": WEIGHT}
+def _grad_inputs(rng, N, D, H, activation, weight=WEIGHT):
+    return {**_inputs(rng, N, D, H, activation), "weight": weight}
 
 
 def _grad_reference(W, z, activation, weight):
@@ -126,7 +127,8 @@ register(Exercise(
            ("activation", "npae.activations object with f, df (f′) and d2f (f″)"), ("weight", "float, λ")),
     returns=(("dW", "array of shape (D, H)"), ("dz", "array of shape (N, H)")),
     make_inputs=_grad_inputs,
-    cases=({"N": 5, "D": 7, "H": 3, "activation": "sigmoid"}, {"N": 4, "D": 4, "H": 4, "activation": "tanh"}),
+    cases=({"N": 5, "D": 7, "H": 3, "activation": "sigmoid"},
+           {"N": 4, "D": 4, "H": 4, "activation": "tanh", "weight": 0.7}), batch=("z", 0),
     reference=_grad_reference,
     mistakes=(
         Mistake("forgot_fsecond", "your dz is zero: P depends on z through f′(z), so dz needs f″(z).",
@@ -212,7 +214,7 @@ register(Exercise(
            ("zs", "list of arrays, z_l of shape (N, H_l), a forward pass's pre-activations"),
            ("activations", "list of npae.activations objects, one per layer (f, df, d2f)")),
     returns=(("T", "array of shape (N, D, H_L)"),),
-    make_inputs=_deep_inputs,
+    make_inputs=_deep_inputs, batch=("zs", 0),
     cases=({"N": 3, "sizes": (5, 4, 3), "activations_": ("tanh", "sigmoid")},
            {"N": 2, "sizes": (4, 4, 4, 4), "activations_": ("tanh", "softplus", "tanh")}),
     reference=lambda Ws, zs, activations: (penalties.encoder_jacobian(Ws, zs, activations),),

@@ -147,10 +147,13 @@ def diagnose_shape(name, a, e, variants) -> list:
 
 
 def named_factors(exercise, inputs) -> dict:
-    """Named factors a wrong answer may be off by: 2, N (rows of the first array) and the exercise's own."""
-    first = next(v for v in inputs.values() if B.is_host_array(v) or isinstance(v, list))
+    """Named factors a wrong answer may be off by: 2, N (the batch size) and the exercise's own."""
+    if exercise.batch is None:
+        first, axis = next(v for v in inputs.values() if B.is_host_array(v) or isinstance(v, list)), 0
+    else:
+        (argument, axis), first = exercise.batch, inputs[exercise.batch[0]]
     first = first[0] if isinstance(first, list) else first
-    n = first.shape[0]
+    n = first.shape[axis]
     named = {
         "factor_2": ((2.0, "is off by a factor of 2 everywhere (twice the expected one)."),
                      (0.5, "is off by a factor of 2 everywhere (half the expected one).")),

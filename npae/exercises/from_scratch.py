@@ -305,12 +305,13 @@ register(Exercise(
 
 
 # ---------------------------------------------------------------------- one Adam update
-def _adam_inputs(rng, D, H):
+def _adam_inputs(rng, D, H, learning_rate=0.01, beta1=0.9, beta2=0.999, epsilon=1e-8):
     xp = host_namespace(rng)
     # small gradients, as late in training, so that where ε is added shows in the step
     return {"param": normal(rng, D, H), "grad": normal(rng, D, H, scale=1e-3),
             "m": normal(rng, D, H, scale=1e-4), "v": xp.abs(normal(rng, D, H, scale=1e-9)),
-            "t": int(rng.integers(2, 6)), "learning_rate": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
+            "t": int(rng.integers(2, 6)), "learning_rate": learning_rate, "beta1": beta1, "beta2": beta2,
+            "epsilon": epsilon}
 
 
 def _adam_reference(param, grad, m, v, t, learning_rate, beta1, beta2, epsilon):
@@ -364,7 +365,8 @@ register(Exercise(
            ("learning_rate, beta1, beta2, epsilon", "floats η, β₁, β₂, ε")),
     returns=(("param_new", "array of shape (D, H)"), ("m_new", "array of shape (D, H)"),
              ("v_new", "array of shape (D, H)")),
-    make_inputs=_adam_inputs, cases=({"D": 5, "H": 3}, {"D": 4, "H": 4}),
+    make_inputs=_adam_inputs,
+    cases=({"D": 5, "H": 3}, {"D": 4, "H": 4, "learning_rate": 0.05, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6}),
     reference=_adam_reference,
     mistakes=(
         Mistake("no_bias_correction", "you skipped the bias corrections of m and v (they start at zero).",

@@ -66,7 +66,9 @@ class Exercise:
     make_inputs : callable (rng, **sizes) -> dict
         Host inputs, in signature order: float64 arrays, bool masks, floats, ints, activation objects.
     cases : tuple of dict
-        The sizes of each random case (``{"N": 5, "D": 7, "H": 3}``); the first is the main one.
+        The sizes of each random case (``{"N": 5, "D": 7, "H": 3}``), and any scalar argument that
+        takes another value there (``"target": 0.3``, so an answer with the value typed in fails);
+        passed to ``make_inputs`` as keywords. The first is the main one.
     reference : callable (**inputs) -> tuple
         npae's own answer, one array per output.
     mistakes : tuple of Mistake
@@ -80,7 +82,10 @@ class Exercise:
         answer that ignores it is named ``forgot_upstream``.
     factors : callable (**inputs) -> dict
         Named constant factors ``{id: (value, message)}`` a wrong answer may be off by, besides the
-        sign, 2 and N (the rows of the first array): λ, D, K.
+        sign, 2 and N (the batch size, see ``batch``): λ, D, K.
+    batch : (str, int), optional
+        The argument (the first of a list) and the axis whose length is the batch size N, for the
+        named factors "missing 1/N" and "extra 1/N"; default the first array argument's axis 0.
     tol : float
         Largest relative error ‖a − e‖ / (‖a‖ + ‖e‖) that passes.
     """
@@ -102,6 +107,7 @@ class Exercise:
     factors: Callable | None = None
     tol: float = 1e-8
     upstream: str | None = None
+    batch: tuple | None = None
 
     @property
     def arguments(self) -> tuple:

@@ -30,8 +30,8 @@ register(Exercise(
          "(The inputs keep every |h_nj| ≥ 0.01, away from the kink at 0.)",
     given=(("h", "array of shape (N, K), the codes"), ("weight", "float, λ")),
     returns=(("grad", "array of shape (N, K), ∂P/∂h"),),
-    make_inputs=lambda rng, N, K: {"h": away_from_zero(rng, N, K, scale=1.0), "weight": WEIGHT},
-    cases=({"N": 5, "K": 4}, {"N": 3, "K": 6}),
+    make_inputs=lambda rng, N, K, weight=WEIGHT: {"h": away_from_zero(rng, N, K, scale=1.0), "weight": weight},
+    cases=({"N": 5, "K": 4}, {"N": 3, "K": 6, "weight": 0.7}),
     reference=lambda h, weight: (weight * penalties.l1_activity_grad(h) * (1.0 / h.shape[0]),),
     mistakes=(
         Mistake("used_h", "your gradient grows with |h|: that is the gradient of a square, not of |h|.",
@@ -55,8 +55,8 @@ def _logit(h):
     return xp.log(h) - xp.log1p(-h)
 
 
-def _kl_inputs(rng, N, K):
-    return {"h": ops.sigmoid(normal(rng, N, K)), "target": 0.1}
+def _kl_inputs(rng, N, K, target=0.1):
+    return {"h": ops.sigmoid(normal(rng, N, K)), "target": target}
 
 
 def _kl_wrong(*, batch_mean=True, scale=True, both_terms=True, times_fprime=False, axis=0, term_sign=1.0,
@@ -91,7 +91,7 @@ register(Exercise(
          "every h_nj reaches P through the mean ρ̂_j.",
     given=(("h", "array of shape (N, K), codes in (0, 1) (sigmoid outputs)"), ("target", "float ρ in (0, 1)")),
     returns=(("grad", "array of shape (N, K), ∂P/∂h"),),
-    make_inputs=_kl_inputs, cases=({"N": 5, "K": 4}, {"N": 3, "K": 6}),
+    make_inputs=_kl_inputs, cases=({"N": 5, "K": 4}, {"N": 3, "K": 6, "target": 0.3}),
     reference=lambda h, target: (penalties.kl_sparsity_grad(_logit(h), target),),
     mistakes=(
         Mistake(*_PER_ROW, _kl_wrong(batch_mean=False)),
@@ -120,8 +120,7 @@ register(Exercise(
 
 
 # ---------------------------------------------------------------------- corruption
-def _masking_inputs(rng, N, D):
-    rate = 0.3
+def _masking_inputs(rng, N, D, rate=0.3):
     mask = rng.random((N, D)) >= rate
     mask[0, 0], mask[0, 1] = True, False  # both kinds, whatever the draw
     return {"x": rng.uniform(0.05, 1.0, (N, D)), "mask": mask, "rate": rate}
@@ -139,7 +138,7 @@ register(Exercise(
     given=(("x", "array of shape (N, D)"), ("mask", "bool array of shape (N, D), True = kept"),
            ("rate", "float ν, the expected fraction set to 0 (the mask was drawn with it)")),
     returns=(("x_tilde", "array of shape (N, D), the dtype of x"),),
-    make_inputs=_masking_inputs, cases=({"N": 5, "D": 7}, {"N": 3, "D": 4}),
+    make_inputs=_masking_inputs, cases=({"N": 5, "D": 7}, {"N": 3, "D": 4, "rate": 0.6}),
     reference=_masking_reference,
     mistakes=(
         Mistake("inverted_mask", "you zeroed the entries the mask keeps, and kept the others.",
@@ -164,10 +163,10 @@ register(Exercise(
 ))
 
 
-def _gaussian_inputs(rng, N, D):
+def _gaussian_inputs(rng, N, D, std=0.3):
     x, eps = rng.uniform(0.0, 1.0, (N, D)), normal(rng, N, D)
     x[0, 0], eps[0, 0], x[0, 1], eps[0, 1] = 0.95, 1.5, 0.05, -1.5  # the clip is met, whatever the draw
-    return {"x": x, "eps": eps, "std": 0.3}
+    return {"x": x, "eps": eps, "std": std}
 
 
 def _gaussian(scale_of, clip=True, low=0.0, high=1.0, combine=None):
@@ -192,7 +191,7 @@ register(Exercise(
     given=(("x", "array of shape (N, D), data in [0, 1]"), ("eps", "array of shape (N, D), ε ~ N(0, 1)"),
            ("std", "float σ, the noise's standard deviation")),
     returns=(("x_tilde", "array of shape (N, D)"),),
-    make_inputs=_gaussian_inputs, cases=({"N": 5, "D": 7}, {"N": 3, "D": 4}),
+    make_inputs=_gaussian_inputs, cases=({"N": 5, "D": 7}, {"N": 3, "D": 4, "std": 0.6}),
     reference=lambda x, eps, std: (noise.GaussianNoise(std, low=0.0, high=1.0).forward(x, noise=eps),),
     mistakes=(
         Mistake("forgot_clip", "values leave the data range [0, 1]: clip them.", _gaussian(lambda s: s, clip=False)),

@@ -190,7 +190,7 @@ register(Exercise(
     given=(("log_w", "array of shape (S, N), sample s of row n in log_w[s, n]"),),
     returns=(("bound", "array of shape (N,)"),),
     make_inputs=lambda rng, S, N: {"log_w": normal(rng, S, N, scale=3.0) - 50.0},
-    cases=({"S": 6, "N": 4}, {"S": 3, "N": 5}),
+    cases=({"S": 6, "N": 4}, {"S": 3, "N": 5}), batch=("log_w", 1),
     reference=_iwae_reference,
     mistakes=(
         Mistake("elbo", "you averaged the log weights: that is the ELBO (the S = 1 bound), not the importance-"

@@ -488,3 +488,18 @@ def test_compare_with_reports_whose_code_ran_and_the_loss_gap():
     shorter = npae.Autoencoder(**{**params, "epochs": 1}).fit(X)
     with pytest.raises(ValueError, match="trained for 2 and 1 epochs"):
         yours.loss_gap(shorter)
+
+
+def test_a_function_that_passes_its_check_but_not_the_model_is_told_where_to_look(X):
+    """Right for the check's targets (0.1, 0.3), a typed-in 0.1 for any other: the check passes, the model's
+    target differs, and the advice is not to rerun a check that names nothing."""
+
+    def kl_typed_in(h, target):
+        return kl_sparsity_grad(h, target if target in (0.1, 0.3) else 0.1)
+
+    params = {**BASE, **CONFIGS["sparse"], "sparsity": "kl", "latent_activation": "sigmoid", "target_sparsity": 0.05}
+    model = ex.assemble(_mine("sparse", {"kl_sparsity_grad": kl_typed_in}), model="sparse", **params)
+    assert model.learner_checks["kl_sparsity_grad"].passed
+    with pytest.raises(LearnerFunctionError, match="passed npae.exercises.check.*number typed in") as err:
+        model.fit(X)
+    assert "fix what it names" not in str(err.value)

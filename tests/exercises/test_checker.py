@@ -158,3 +158,58 @@ def test_a_passing_report_lists_central_differences_float32_and_edges():
     text = str(ex.check("bce_with_logits_grad", _reference("bce_with_logits_grad"), random_state=0))
     assert text.startswith("bce_with_logits_grad: passed")
     assert "central differences: grad" in text and "float32 kept" in text and "edge: huge logits" in text
+
+
+# an argument ignored for the value it usually has: each fails because the second case passes another value
+def _typed_in(name, **fixed):
+    """The reference with some scalar arguments replaced by the values of the first case."""
+    exercise, reference = REGISTRY[name], _reference(name)
+
+    def fn(*args):
+        given = dict(zip(exercise.arguments, args))
+        return reference(*(fixed.get(a, given[a]) for a in exercise.arguments))
+
+    return fn
+
+
+@pytest.mark.parametrize("name, fixed", [
+    ("adam_step", {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}),
+    ("adam_step", {"learning_rate": 0.01}),
+    ("kl_sparsity_grad", {"target": 0.1}),
+    ("l1_activity_grad", {"weight": 0.3}),
+    ("gaussian_noise", {"std": 0.3}),
+    ("contractive_penalty_grad", {"weight": 0.3}),
+])
+def test_a_scalar_argument_typed_in_fails_as_a_fixed_value(name, fixed):
+    result = ex.check(name, _typed_in(name, **fixed), random_state=0)
+    assert not result.passed
+    assert "fixed_size" in result.mistakes
+    assert "fixed size or value" in str(result)
+
+
+@pytest.mark.parametrize("name", ["contractive_penalty", "contractive_penalty_grad"])
+def test_a_missing_batch_mean_is_named_with_the_batch_size_not_the_weights_rows(name):
+    """The first argument is W (D rows); N is z's rows, 5 in case 1 (D = 7)."""
+    exercise, reference = REGISTRY[name], _reference(name)
+
+    def summed(*args):
+        out = reference(*args)
+        n = args[exercise.arguments.index("z")].shape[0]
+        return out * n if name == "contractive_penalty" else (out[0], out[1] * n)
+
+    result = ex.check(name, summed, random_state=0)
+    assert not result.passed and result.mistakes == ["missing_1/N"]
+    assert "N = 5 times" in str(result) and "N = 7" not in str(result)
+
+
+def test_yours_or_npae_hands_out_npae_own_function_until_yours_passes_and_check_refuses_it():
+    ex.reset_progress(["l1_activity_grad"])
+    npae_own = ex.yours_or_npae("l1_activity_grad", lambda h, weight: None)
+    h = np.array([[0.5, -0.2], [0.1, 0.3]])
+    np.testing.assert_array_equal(npae_own(h, 0.3), _reference("l1_activity_grad")(h, 0.3))
+    with pytest.raises(TypeError, match="npae's own function"):
+        ex.check("l1_activity_grad", npae_own)
+    mine = _reference("l1_activity_grad")
+    assert ex.check("l1_activity_grad", mine).passed
+    assert ex.yours_or_npae("l1_activity_grad", mine) is mine
+    ex.reset_progress(["l1_activity_grad"])
