@@ -25,6 +25,7 @@ __all__ = [
     "DATASETS",
     "DIGITS_TEST_SIZE",
     "data_range",
+    "dataset_record",
     "held_out_split",
     "image_shape",
     "load_model",
@@ -40,8 +41,20 @@ DIGITS_TEST_SIZE = 360
 
 
 # ------------------------------------------------------------------------------ --dataset
-def load_training_data(dataset: str, *, data_dir=None, download: bool = False):
+def dataset_record(dataset):
+    """The ``--dataset`` value as ``metrics.json`` records it: a name as its key, a file as its absolute
+    path (so ``npae evaluate RUN`` finds the same file from any working directory); None stays None."""
+    if dataset is None:
+        return None
+    key = dataset.strip().lower().replace("_", "-")
+    return key if key in DATASETS else str(cli_path(dataset, "--dataset").resolve())
+
+
+def load_training_data(dataset: str, *, data_dir=None, download: bool = False, splits=("train", "test")):
     """Load ``(X_train, y_train, X_test, y_test, info)`` for a ``--dataset`` value.
+
+    ``splits=("test",)`` loads only the test split of a named dataset (the train entries are
+    None), for commands that score a saved model; an .npz file is read whole.
 
     ``X_*`` are host float arrays (N, D); ``y_*`` int arrays (N,) or None; ``X_test`` is None for
     an .npz file without one. ``info`` is a dict: ``name`` (for run directories), ``title`` (for
@@ -67,8 +80,8 @@ def load_training_data(dataset: str, *, data_dir=None, download: bool = False):
         if data_dir is not None:
             data_dir = cli_path(data_dir, "--data-dir")
         kwargs = {} if key == "embedded" else {"data_dir": data_dir, "download": download}
-        X_train, y_train = datasets.load_dataset(key, "train", **kwargs)
-        X_test, y_test = datasets.load_dataset(key, "test", **kwargs)
+        loaded = {split: datasets.load_dataset(key, split, **kwargs) for split in splits}
+        (X_train, y_train), (X_test, y_test) = (loaded.get(split, (None, None)) for split in ("train", "test"))
         info["title"] = {"embedded": "embedded (Fashion-MNIST subset shipped with npae)",
                          "fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}[key]
         return X_train, y_train, X_test, y_test, info
@@ -168,7 +181,11 @@ def load_model(path_text: str, backend_name=None):
                        "(e.g. runs/<run>/model.npz) or its run directory.")
     if backend_name is not None:
         backend_name = B.get_backend(backend_name).name  # unknown or unusable: fails here, clearly
-    return load(path, backend=backend_name), path
+    try:
+        return load(path, backend=backend_name), path
+    except B.BackendUnavailableError as err:  # the backend the model was saved with
+        raise CLIError(f"{str(path)!r} was saved with a backend that cannot run here: {err} On the command "
+                       "line, pass --backend numpy to load it on the CPU.") from err
 
 
 def _recorded_dataset(model_path: Path):
@@ -186,10 +203,17 @@ def held_out_split(args, model, model_path: Path):
 
     Sets ``args.dataset`` to the dataset used, for the metrics written afterwards.
     """
-    dataset = args.dataset or _recorded_dataset(model_path) or "embedded"
+    recorded = None if args.dataset else _recorded_dataset(model_path)
+    dataset = args.dataset or recorded or "embedded"
     args.dataset = dataset
-    X_train, y_train, X_test, y_test, info = load_training_data(dataset, data_dir=args.data_dir,
-                                                                download=args.download)
+    try:
+        X_train, y_train, X_test, y_test, info = load_training_data(dataset, data_dir=args.data_dir,
+                                                                    download=args.download, splits=("test",))
+    except (FileNotFoundError, CLIError) as err:
+        if recorded is None:
+            raise
+        raise CLIError(f"{err} (--dataset {recorded!r} is the one 'npae train' recorded in "
+                       f"{str(model_path.parent / 'metrics.json')!r}; pass --dataset to score another.)") from err
     X, y, split = (X_train, y_train, "train") if X_test is None else (X_test, y_test, "test")
     n_model = int(model.n_features_in_)
     if X.shape[1] != n_model:

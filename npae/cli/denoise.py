@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from npae import backend as B
 from npae._version import __version__
-from npae.cli.data import data_range, held_out_split, image_shape, load_model, pick_examples
+from npae.cli.data import data_range, dataset_record, held_out_split, image_shape, load_model, pick_examples
 from npae.cli.options import CLIError, add_model_file_options, add_seed_option, check_positive, unknown
 from npae.cli.output import figure_target, save_figure, table, write_metrics
 from npae.metrics import psnr
@@ -140,7 +140,7 @@ def run(args) -> int:
     gain = psnr_denoised - psnr_noisy
     write_metrics(metrics_path, {
         "npae_version": __version__, "command": "denoise", "model_file": str(model_path),
-        "model_class": type(model).__name__, "dataset": args.dataset, "split": split, "n": int(X.shape[0]),
+        "model_class": type(model).__name__, "dataset": dataset_record(args.dataset), "split": split, "n": int(X.shape[0]),
         "noise": noise, "noise_level": level, "seed": args.seed, "psnr_data_range": R,
         "psnr_noisy_db": psnr_noisy, "psnr_denoised_db": psnr_denoised, "psnr_gain_db": gain,
         "psnr_clean_reconstruction_db": psnr_clean, "files": [figure.name]})

@@ -14,7 +14,7 @@ from npae import plotting
 from npae._version import __version__
 from npae.applications import AnomalyDetector, PCAReconstructionDetector, evaluate_detectors
 from npae.applications.detector import SCORES
-from npae.cli.data import load_training_data
+from npae.cli.data import dataset_record, load_training_data
 from npae.cli.options import (
     CLIError,
     add_architecture_options,
@@ -236,7 +236,7 @@ def _detect_into(run_dir, args, template, scores, tasks, protocol, info, backend
     mean = {m: float(np.mean([by_task[t][m]["auroc"] for t in by_task])) for m in methods}
     metrics = {
         "npae_version": __version__, "command": "detect", "protocol": "ood" if args.ood else "one-class",
-        "description": protocol, "dataset": args.dataset, "model": args.model,
+        "description": protocol, "dataset": dataset_record(args.dataset), "model": args.model,
         "model_class": type(template).__name__, "params": template.get_params(deep=False),
         "scores": scores, "k": args.k, "backend": backend.name, "seed": args.seed,
         "results": results, "auroc": {t: {m: by_task[t][m]["auroc"] for m in methods} for t in by_task},

@@ -11,7 +11,7 @@ import numpy as np
 from npae import backend as B
 from npae import plotting
 from npae._version import __version__
-from npae.cli.data import data_range, held_out_split, image_shape, load_model, pick_examples
+from npae.cli.data import data_range, dataset_record, held_out_split, image_shape, load_model, pick_examples
 from npae.cli.options import (
     CLIError,
     add_model_file_options,
@@ -19,7 +19,16 @@ from npae.cli.options import (
     add_seed_option,
     check_positive,
 )
-from npae.cli.output import architecture, objective_name, run_directory, safe_name, table, write_metrics
+from npae.cli.output import (
+    architecture,
+    cli_path,
+    objective_name,
+    refuse_a_training_run,
+    run_directory,
+    safe_name,
+    table,
+    write_metrics,
+)
 from npae.metrics import psnr
 
 __all__ = ["MAX_K", "add_parser", "run"]
@@ -67,6 +76,8 @@ def run(args) -> int:
     check_positive(args.n, "--n")
     model, model_path = load_model(args.model_path, args.backend)
     X, y, info, split = held_out_split(args, model, model_path)
+    if args.out is not None:
+        refuse_a_training_run(cli_path(args.out, "--out"))
     out = args.out if args.out is not None else model_path.parent / f"evaluate-{safe_name(info['name'])}"
     with run_directory(out, "", "", args.force or args.out is None) as run_dir:
         return _evaluate_into(run_dir, args, model, model_path, X, y, info, split)
@@ -84,7 +95,7 @@ def _evaluate_into(run_dir: Path, args, model, model_path: Path, X, y, info, spl
     rows = []
     metrics = {
         "npae_version": __version__, "command": "evaluate", "model_file": str(model_path),
-        "model_class": type(model).__name__, "dataset": args.dataset, "split": split,
+        "model_class": type(model).__name__, "dataset": dataset_record(args.dataset), "split": split,
         "n": int(X.shape[0]), "n_features": int(n_features), "backend": model.backend_.name,
     }
     if is_vae:

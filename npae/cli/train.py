@@ -14,7 +14,7 @@ import numpy as np
 from npae import backend as B
 from npae import plotting
 from npae._version import __version__
-from npae.cli.data import DIGITS_TEST_SIZE, load_training_data, pick_examples
+from npae.cli.data import DIGITS_TEST_SIZE, dataset_record, load_training_data, pick_examples
 from npae.cli.options import (
     Terminated,
     add_architecture_options,
@@ -187,7 +187,7 @@ def _run_header(args, cls, model, backend, data, status: str) -> dict:
         "model": args.model,
         "model_class": cls.__name__,
         "params": jsonable(model.get_params(deep=False)),
-        "dataset": args.dataset,
+        "dataset": dataset_record(args.dataset),
         "n_train": int(X_train.shape[0]),
         "n_test": int(X_test.shape[0]) if X_test is not None else 0,
         "n_features": int(X_train.shape[1]),

@@ -62,3 +62,65 @@ def test_evaluate_bounds_k(vae_run, tmp_path, run, assert_one_line_error):
                        "--out", str(tmp_path / "e"))
     assert_one_line_error(code, err, "--k", f"at most {MAX_K:,}")
     assert not (tmp_path / "e").exists()
+
+
+def test_a_relative_dataset_path_is_recorded_absolute_and_scored_from_anywhere(tmp_path, run, small, monkeypatch):
+    """'npae train --dataset data/my.npz' then 'npae evaluate RUN' from another directory: the run's own
+    file is scored, not a data/my.npz that happens to sit beside the new working directory."""
+    rng = np.random.default_rng(0)
+    first, second = tmp_path / "a", tmp_path / "b"
+    for where, scale in ((first, 1.0), (second, 0.5)):
+        (where / "data").mkdir(parents=True)
+        np.savez(where / "data" / "my.npz", X_train=rng.random((60, 5)) * scale, X_test=rng.random((20, 5)) * scale)
+    monkeypatch.chdir(first)
+    options = [o for o in small if o not in ("--dataset", "digits")]
+    code, _, err = run("train", *options, "--dataset", "data/my.npz", "--out", "runs/my", "--quiet")
+    assert code == 0, err
+    recorded = json.loads((first / "runs/my/metrics.json").read_text())["dataset"]
+    assert recorded == str(first / "data" / "my.npz")
+    monkeypatch.chdir(second)
+    code, _, err = run("evaluate", str(first / "runs/my"), "--out", str(tmp_path / "e"))
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    with np.load(first / "data" / "my.npz") as data:
+        X_test = data["X_test"]
+    model = npae.load(first / "runs/my/model.npz")
+    assert metrics["dataset"] == recorded
+    assert metrics["test_loss"] == pytest.approx(-model.score_samples(X_test).mean(), rel=1e-6)
+
+
+def test_a_missing_recorded_dataset_says_where_it_was_recorded(tmp_path, run, small, assert_one_line_error):
+    data = tmp_path / "my.npz"
+    np.savez(data, X_train=np.random.default_rng(0).random((40, 5)))
+    options = [o for o in small if o not in ("--dataset", "digits")]
+    assert run("train", *options, "--dataset", str(data), "--out", str(tmp_path / "r"), "--quiet")[0] == 0
+    data.unlink()
+    code, _, err = run("evaluate", str(tmp_path / "r"), "--out", str(tmp_path / "e"))
+    assert_one_line_error(code, err, "does not exist", "'npae train' recorded in", "metrics.json", "pass --dataset")
+
+
+def test_scoring_a_named_dataset_reads_only_its_test_split(digits_run, tmp_path, run, monkeypatch):
+    """evaluate and denoise score the test split: the 60,000 training images are neither needed nor read."""
+    from npae import datasets
+
+    read = []
+    real = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, split, **kw: read.append(split) or real(name, split, **kw))
+    model = npae.Autoencoder(hidden_sizes=(8,), latent_dim=2, epochs=1, verbose=0, random_state=0)
+    model.fit(real("embedded", "test")[0][:100]).save(tmp_path / "m.npz")
+    code, _, err = run("evaluate", str(tmp_path / "m.npz"), "--dataset", "embedded", "--out", str(tmp_path / "e"))
+    assert code == 0, err
+    assert read == ["test"]
+
+
+def test_a_model_saved_on_an_unusable_backend_says_to_pass_backend_numpy(digits_run, run, monkeypatch,
+                                                                          assert_one_line_error):
+    from npae import backend as B
+    from npae.cli import data
+
+    def saved_on_cupy(path, backend=None):
+        raise B.BackendUnavailableError("The 'cupy' backend needs CuPy, which is not installed.")
+
+    monkeypatch.setattr(data, "load", saved_on_cupy)
+    code, _, err = run("evaluate", str(digits_run[1]))
+    assert_one_line_error(code, err, "was saved with a backend that cannot run here", "--backend numpy")
