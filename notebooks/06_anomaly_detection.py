@@ -219,7 +219,7 @@ def find_mnist_test():
     """MNIST test images from $NPAE_DATA, the user cache, or the repository's ../shared/data."""
     repo_data = Path(npae.__file__).resolve().parents[2] / "shared" / "data" / "mnist"
     try:
-        X, _ = npae.datasets.load_mnist("test", data_dir=repo_data)
+        X, _ = npae.datasets.load_mnist("test", data_dir=repo_data if repo_data.is_dir() else None)
     except FileNotFoundError as err:
         print("Section 6.4 skipped: the MNIST test files were not found.", str(err).splitlines()[0])
         print("Set NPAE_DATA to a directory holding t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz.")

@@ -400,7 +400,13 @@ def _candidate_dirs(name: str, data_dir) -> list:
     """(directory, where it came from) in lookup order; duplicates dropped."""
     found = []
     if data_dir is not None:
-        found.append((_expand(data_dir, "data_dir"), "data_dir"))
+        directory = _expand(data_dir, "data_dir")
+        if not directory.is_dir():  # a typo must not fall through to another copy of the data
+            what = "is not a directory" if directory.exists() else "does not exist"
+            raise FileNotFoundError(f"data_dir {str(directory)!r} {what}; pass the directory that holds the "
+                                    f"{_PRETTY.get(name, name)} files (or leave data_dir out to search $NPAE_DATA "
+                                    "and the user cache).")
+        found.append((directory, "data_dir"))
     npae_data = os.environ.get("NPAE_DATA")
     if npae_data:
         found.append((_expand(npae_data, "$NPAE_DATA") / name, f"$NPAE_DATA/{name}"))
@@ -482,9 +488,9 @@ def _not_found(name: str, split: str, dirs: list) -> FileNotFoundError:
     if name == "fashion-mnist":
         how.append("install Debian's package: apt-get install dataset-fashion-mnist")
     how += [
-        f"pass download=True to fetch them into {_cache_dir(name)}",
+        f"pass download=True (--download on the command line) to fetch them into {_cache_dir(name)}",
         (
-            "put the files in a directory and pass data_dir=..., or set NPAE_DATA to it "
+            "put the files in a directory and pass data_dir=... (--data-dir DIR), or set NPAE_DATA to it "
             f"(searched as $NPAE_DATA/{name}/ and $NPAE_DATA/)"
         ),
     ]
@@ -577,7 +583,7 @@ class _VerifiedDownloader:
                 f"{' or '.join(self.accepted)}, got {actual} ({received} bytes). The file is corrupt, "
                 "truncated or not the official one; nothing was saved. Try again or use another "
                 f"mirror (base_url= or $NPAE_MIRROR), or pass checksums={{{name!r}: "
-                "'<sha256>'}} if you trust this file."
+                "'<sha256>'} if you trust this file."
             )
 
 
@@ -622,7 +628,7 @@ def _fetch_split(name, split, base_url, checksums) -> tuple:
                 raise ValueError(
                     f"No known SHA-256 for {_PRETTY[name]} file {fname!r}, and npae never "
                     f"downloads a file it cannot verify. Pass checksums={{{fname!r}: "
-                    "'<sha256>'}} with the digest published for it."
+                    "'<sha256>'} with the digest published for it."
                 )
             path = _download(_base_url(name, base_url) + fname, cache / fname, accepted, DOWNLOAD_TIMEOUT)
         paths.append(path)

@@ -433,6 +433,7 @@ def test_not_found_lists_every_place_looked_and_how_to_get_the_files(
     monkeypatch, tmp_path, no_system_data, name, loader
 ):
     monkeypatch.setenv("NPAE_DATA", str(tmp_path / "npae_data"))
+    (tmp_path / "given").mkdir()  # there, but empty (a data_dir that does not exist is its own error)
     with pytest.raises(FileNotFoundError) as info:
         loader("train", data_dir=tmp_path / "given")
     message = str(info.value)
@@ -687,6 +688,7 @@ def test_failed_download_raises_clearly_and_leaves_nothing(mirror, tmp_path, no_
         message
     )
     assert "nothing was saved" in message
+    assert "}}" not in message  # the checksums={...} hint is one dict, as written
     assert files_under(tmp_path / "cache") == []
 
 
@@ -836,6 +838,7 @@ def test_a_tilde_in_npae_data_and_npae_cache_is_expanded(tmp_path, monkeypatch):
 def test_a_tilde_user_that_does_not_exist_is_one_clear_error(tmp_path, monkeypatch, variable):
     monkeypatch.setenv("NPAE_DATA", str(tmp_path))
     monkeypatch.setenv(variable, "~nouser-npae/data")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=rf"\${variable} '~nouser-npae/data' starts with ~nouser-npae, but no user"):
         datasets.load_mnist("test", data_dir=tmp_path / "empty")
 
@@ -917,8 +920,9 @@ def test_load_odds_http_404_leaves_nothing(mirror, tmp_path, no_system_data):
 
 
 def test_load_odds_not_found_lists_the_places_and_how_to_get_it(tmp_path, no_system_data):
+    (tmp_path / "nowhere").mkdir()
     with pytest.raises(FileNotFoundError) as info:
-        datasets.load_odds("cardio", data_dir=tmp_path / "nowhere")
+        datasets.load_odds("cardio", data_dir=tmp_path / "nowhere")  # there, but empty
     message = str(info.value)
     for part in ("cardio.mat", str(tmp_path / "nowhere"), str(tmp_path / "cache" / "odds"), "download=True",
                  "$NPAE_DATA (not set)"):
@@ -1056,8 +1060,9 @@ def test_load_adbench_refuses_a_file_that_is_not_the_published_one(mirror, tmp_p
 
 
 def test_load_adbench_not_found_lists_the_places_and_unknown_names_get_a_suggestion(tmp_path, no_system_data):
+    (tmp_path / "nowhere").mkdir()
     with pytest.raises(FileNotFoundError) as info:
-        datasets.load_adbench("ALOI", data_dir=tmp_path / "nowhere")
+        datasets.load_adbench("ALOI", data_dir=tmp_path / "nowhere")  # there, but empty
     for part in ("ADBench table '1_ALOI.npz'", str(tmp_path / "nowhere"), str(tmp_path / "cache" / "adbench"),
                  "download=True"):
         assert part in str(info.value)
@@ -1098,3 +1103,11 @@ def test_load_adbench_refuses_a_malformed_table(tmp_path, no_system_data):
         np.save(f, np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"is not a readable ADBench .npz file \(it holds one array"):
         load()
+
+
+@pytest.mark.parametrize("make", [lambda p: p / "typo", lambda p: (p / "a_file").write_text("x") and p / "a_file"])
+def test_an_explicit_data_dir_that_is_not_a_directory_is_an_error_not_a_fallback(tmp_path, make):
+    """A typo in data_dir must not load another copy of the data from $NPAE_DATA or the cache."""
+    where = make(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"data_dir .*(does not exist|is not a directory)"):
+        load_mnist("test", data_dir=where)
