@@ -288,6 +288,16 @@ def plot_manifold_grid(decode_fn: Callable, n: int = 15, image_shape=None, laten
 
 
 # ------------------------------------------------------------------------------ curves
+def _epoch_axis(ax) -> None:
+    """Whole-number epoch ticks; a one-epoch curve gets the single tick 1 (the integer locator gives
+    fractional ticks when the axis spans less than one)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    low, high = ax.get_xlim()
+    if high - low < 1.0:
+        ax.set_xlim(0.5, 1.5)
+        ax.set_xticks([1])
+
+
 def plot_loss_curves(history: Mapping) -> Figure:
     """Training and validation loss per epoch; other logged terms in a second panel.
 
@@ -310,8 +320,7 @@ def plot_loss_curves(history: Mapping) -> Figure:
             values = series[key]
             axes[0].plot(np.arange(1, values.size + 1), values, style, marker="o", markersize=3,
                          label="train" if key == "loss" else "validation")
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _epoch_axis(axes[0])
     axes[0].set_title("loss (per sample)")
     axes[0].set_xlabel("epoch")
     axes[0].legend()
@@ -329,6 +338,7 @@ def plot_loss_curves(history: Mapping) -> Figure:
             if key.startswith("val_"):  # a val_ term without a training twin
                 val = series[key]
                 axes[1].plot(np.arange(1, val.size + 1), val, "--", label=key)
+        _epoch_axis(axes[1])
         values = np.concatenate([series[k] for k in others])
         values = values[np.isfinite(values)]
         positive = values[values > 0]
@@ -385,7 +395,7 @@ def plot_model_comparison(histories: Mapping, X, reconstructions: Mapping, title
                 values = _host(history[key], f"histories[{label!r}][{key!r}]", 1)
                 loss_ax.plot(np.arange(1, values.size + 1), values, style, marker=marker, markersize=4,
                              label=f"{label}, {'training' if key == 'loss' else 'validation'}")
-    loss_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _epoch_axis(loss_ax)
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("loss per sample")
     loss_ax.set_title(title or "loss curves")

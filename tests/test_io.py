@@ -720,3 +720,10 @@ def test_sigterm_during_a_save_ends_the_process_after_the_save_without_a_tempora
     assert "not reached" not in done.stdout
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".npae-")] == []
     np.testing.assert_array_equal(npae.load(target).transform(X), npae.load(path).transform(X))
+
+
+def test_an_unknown_backend_argument_is_the_callers_error_not_the_files(saved):
+    _, path, _ = saved
+    with pytest.raises(ValueError, match="nope") as info:
+        npae.load(path, backend="nope")
+    assert not isinstance(info.value, CheckpointError)

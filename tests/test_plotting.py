@@ -253,3 +253,11 @@ def test_model_comparison_refuses_a_reconstruction_of_other_rows(rng):
         plotting.plot_model_comparison({"yours": {"loss": [1.0]}}, X, {"yours": X[:4]})
     with pytest.raises(ValueError, match="has no 'loss' entry"):
         plotting.plot_model_comparison({"yours": {"val_loss": [1.0]}}, X, {"yours": X})
+
+
+def test_a_one_epoch_loss_curve_has_the_single_tick_1():
+    fig = plotting.plot_loss_curves({"loss": [3.0], "val_loss": [3.1], "kl": [1.0]})
+    for ax in fig.axes:
+        assert list(ax.get_xticks()) == [1]
+    fig = plotting.plot_loss_curves({"loss": [3.0, 2.0, 1.5]})
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())

@@ -73,7 +73,7 @@ def add_parser(subparsers) -> None:
                     "(the VAE's eps, the denoiser's corrupted input), so the check is exact.\n"
                     "Exit status 0 when every array is below --tol, 1 when one is not.\n\n"
                     "With FILE.py:NAME, check your own object instead: a layer (forward, backward,\n"
-                    "params, grads), an activation (f, df, d2f: f′ and f″ are checked) or a loss\n"
+                    "params, grads, zero_grad; a subclass of npae.layers.Layer has it), an activation (f, df, d2f: f′ and f″ are checked) or a loss\n"
                     "(value(x, out) per row, grad(x, out)). NAME is a class built with no arguments,\n"
                     "an instance, or a function of no arguments returning one; its example_input(),\n"
                     "if defined, gives the input (a layer: x; a loss: (x, out); an activation: z),\n"
@@ -203,13 +203,14 @@ def load_target(target: str):
                            "arguments defaults, or point at a function of no arguments that returns one.") from err
     if not _kind(obj):
         raise CLIError(f"{name} is a {type(obj).__name__}, not something npae gradcheck can check: expected a layer "
-                       "(forward, backward, params, grads), an activation (f, df, d2f) or a loss (value, grad).")
+                       "(forward, backward, params, grads, zero_grad; subclass npae.layers.Layer to inherit zero_grad), an "
+                       "activation (f, df, d2f) or a loss (value, grad).")
     return obj, name, path_text
 
 
 def _kind(obj) -> str:
     """"layer", "activation", "loss" or "" by what ``obj`` can do (a Layer subclass is a layer)."""
-    if isinstance(obj, Layer) or all(hasattr(obj, a) for a in ("forward", "backward", "params", "grads")):
+    if isinstance(obj, Layer) or all(hasattr(obj, a) for a in ("forward", "backward", "params", "grads", "zero_grad")):
         return "layer"
     if all(callable(getattr(obj, a, None)) for a in ("f", "df", "d2f")):
         return "activation"

@@ -38,6 +38,7 @@ __all__ = [
     "jsonable",
     "objective_name",
     "prepare_run_dir",
+    "refuse_a_training_run",
     "run_directory",
     "safe_name",
     "save_figure",
@@ -185,6 +186,16 @@ def _naming_file(err: OSError, run: RunDirectory) -> OSError:
     return OSError(err.errno, err.strerror or str(err), name) if err.errno else OSError(f"{name}: {err}")
 
 
+def refuse_a_training_run(target: Path) -> None:
+    """A CLIError if ``target`` is a training run directory (it holds model.npz): its metrics.json is
+    the record 'npae evaluate RUN' reads the dataset from, so no other command writes over it, even
+    with --force."""
+    if target.is_dir() and (target / "model.npz").is_file():
+        raise CLIError(f"--out {str(target)!r} is a training run directory (it holds model.npz, and its "
+                       "metrics.json is the training record); choose another --out, or leave --out out to "
+                       "write beside the model under its own name.")
+
+
 def figure_target(out, model_path: Path, default_name: str, dir_name: str,
                   force: bool = True) -> tuple[Path, Path]:
     """(figure path, metrics path) for --out FILE.png (metrics in FILE.json) or --out DIR.
@@ -206,6 +217,7 @@ def figure_target(out, model_path: Path, default_name: str, dir_name: str,
     else:
         if target.exists() and not target.is_dir():
             raise CLIError(f"--out {str(target)!r} exists and is not a directory.")
+        refuse_a_training_run(target)
         paths = target / dir_name, target / "metrics.json"
     existing = [str(p) for p in paths if p.exists() or p.is_symlink()]
     if existing and not force:

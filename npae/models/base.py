@@ -1030,6 +1030,8 @@ def load(path, *, backend: str | None = None):
     is opened once and everything (weights, config, history, optimizer state) is read from that
     handle, so a checkpoint replaced meanwhile is read whole, old or new, never mixed.
     """
+    if backend is not None:  # the caller's argument, checked before the file is read (not a CheckpointError)
+        backend = B.get_backend(backend).name
     where = io.describe(path)
     found = {}
 

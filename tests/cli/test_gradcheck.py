@@ -117,6 +117,19 @@ class WithExample(Scale):
 NOT_CHECKABLE = 42
 
 
+class _NoZeroGrad:  # forward, backward, params, grads: a layer but for zero_grad
+    params, grads = {}, {}
+
+    def forward(self, x):
+        return x
+
+    def backward(self, g, input_grad=True):
+        return g
+
+
+NO_ZERO_GRAD = _NoZeroGrad()
+
+
 class ScaleAssigns(Scale):
     def backward(self, grad_out, input_grad=True):
         xp = array_namespace(grad_out)
@@ -230,6 +243,7 @@ def test_example_input_gives_the_input(run, learner_file):
     ("{file}:Nope", "has no 'Nope'; it defines"),
     ("{file}:NOT_CHECKABLE", "NOT_CHECKABLE is a int, not something npae gradcheck can check"),
     ("{file}:NeedsArguments", "NeedsArguments() with no arguments failed"),
+    ("{file}:NO_ZERO_GRAD", "grads, zero_grad; subclass npae.layers.Layer"),
     ("{file}", "Expected FILE.py:NAME"),
 ])
 def test_bad_targets_are_one_line_errors(run, assert_one_line_error, learner_file, target, fragment):

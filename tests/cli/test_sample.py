@@ -41,3 +41,12 @@ def test_sample_refuses_to_replace_an_existing_out_without_force(vae_run, tmp_pa
     code, _, err = run("sample", str(vae_run / "model.npz"), "-n", "4", "--out", str(tmp_path / out), "--force")
     assert code == 0, err
     assert target.read_bytes() != b"keep me"
+
+
+def test_no_command_writes_over_a_training_runs_own_record(vae_run, tmp_path, run, assert_one_line_error):
+    """--out RUN (with --force) would replace the metrics.json 'npae evaluate RUN' reads its dataset from."""
+    record = (vae_run / "metrics.json").read_bytes()
+    for argv in (("sample", str(vae_run), "-n", "4"), ("evaluate", str(vae_run))):
+        code, _, err = run(*argv, "--out", str(vae_run), "--force")
+        assert_one_line_error(code, err, "is a training run directory", "choose another --out")
+    assert (vae_run / "metrics.json").read_bytes() == record
