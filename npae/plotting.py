@@ -333,11 +333,12 @@ def plot_loss_curves(history: Mapping) -> Figure:
             (line,) = axes[1].plot(np.arange(1, values.size + 1), values, "-", marker="o", markersize=3, label=key)
             if f"val_{key}" in series:  # same colour as its training twin
                 val = series[f"val_{key}"]
-                axes[1].plot(np.arange(1, val.size + 1), val, "--", color=line.get_color(), label=f"val_{key}")
+                axes[1].plot(np.arange(1, val.size + 1), val, "--", marker="o", markersize=3, color=line.get_color(),
+                             label=f"val_{key}")
         for key in others:
             if key.startswith("val_"):  # a val_ term without a training twin
                 val = series[key]
-                axes[1].plot(np.arange(1, val.size + 1), val, "--", label=key)
+                axes[1].plot(np.arange(1, val.size + 1), val, "--", marker="o", markersize=3, label=key)
         _epoch_axis(axes[1])
         values = np.concatenate([series[k] for k in others])
         values = values[np.isfinite(values)]
