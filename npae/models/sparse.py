@@ -159,18 +159,18 @@ class SparseAutoencoder(Autoencoder):
         recon = xp.mean(losses)
         dh = self.decoder_.backward(dy * (1.0 / X.shape[0]))
         weight = float(self.sparsity_weight)
+        *below_code, code_activation = self.encoder_.layers
         if weight > 0.0 and self.sparsity == "kl":
             # = _penalty, and _penalty_grad times σ′(z), as the one call a training step makes
             value, grad_z = penalties.kl_sparsity_and_logit_grad(z, self.target_sparsity)
             penalty = weight * value
-            *below_code, code_activation = self.encoder_.layers
             dz = code_activation.backward(dh) + weight * grad_z
-            Sequential(below_code).backward(dz, input_grad=False)
-            return recon + penalty, {"reconstruction": recon, "sparsity": penalty}
-        if weight > 0.0:
-            penalty = self._penalty(h, z)
-            dh = dh + self._penalty_grad(h, z)
         else:
-            penalty = xp.zeros_like(recon)
-        self.encoder_.backward(dh, input_grad=False)
+            if weight > 0.0:
+                penalty = self._penalty(h, z)
+                dh = dh + self._penalty_grad(h, z)
+            else:
+                penalty = xp.zeros_like(recon)
+            dz = code_activation.backward(dh)
+        Sequential(below_code).backward(dz, input_grad=False)
         return recon + penalty, {"reconstruction": recon, "sparsity": penalty}
