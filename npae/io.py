@@ -50,7 +50,7 @@ from npae._version import __version__
 
 __all__ = ["FORMAT_VERSION", "MAX_CHECKPOINT_BYTES", "MAX_CONFIG_BYTES", "CheckpointError",
            "describe", "expand_path", "write_checkpoint", "read_checkpoint",
-           "generator_state", "generator_from_state"]
+           "generator_state", "generator_from_state", "feature_names_from_config"]
 
 # 1: Adam's moments ``m``, ``v``.  2: Adam's moments as running sums ``m_sum`` = m / (1 − β₁),
 #    ``v_sum`` = v / (1 − β₂).  3: ``m``, ``v`` again (``npae.optimizers.Adam``). Every format is
@@ -156,6 +156,14 @@ def generator_from_state(state) -> np.random.Generator:
     except (KeyError, TypeError, OverflowError) as err:
         raise ValueError(f"the {state['bit_generator']} random stream state is malformed ({err!r})") from err
     return np.random.Generator(bit_generator)
+
+
+def feature_names_from_config(names, n_features: int) -> np.ndarray:
+    """``feature_names_in_`` (an object array, as scikit-learn keeps it) from the list a checkpoint
+    stores; ValueError unless it is ``n_features`` strings."""
+    if not (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)):
+        raise ValueError(f"feature_names_in must be a list of {n_features} column names; got {names!r:.200}")
+    return np.asarray(names, dtype=object)
 
 
 # ------------------------------------------------------------------------------ writing

@@ -118,15 +118,23 @@ def _all_or_nothing(model):
     """
     previous = dict(model.__dict__)
     # A warm start sets a changed learning_rate / clip_norm on the optimizer object itself (its
-    # state is kept), which the shallow copy above does not undo: remember them too.
+    # state is kept), and training draws from the model's Generator in place: neither is undone
+    # by the shallow copy above, so remember them too.
     optimizer = previous.get("optimizer_")
     settings = {k: getattr(optimizer, k) for k in _OPTIMIZER_SETTINGS if hasattr(optimizer, k)}
+    rng = previous.get("_rng")
+    rng_state = getattr(getattr(rng, "bit_generator", None), "state", None)
 
     def put_back():
-        model.__dict__.clear()
+        # every old attribute back in one update, then the new ones dropped: a thread reading the
+        # model meanwhile never finds it empty
         model.__dict__.update(previous)
+        for key in [k for k in model.__dict__ if k not in previous]:
+            del model.__dict__[key]
         for key, value in settings.items():
             setattr(optimizer, key, value)
+        if rng_state is not None:
+            rng.bit_generator.state = rng_state
 
     record = type("FitRecord", (), {"training": False, "epochs_before": 0})()
     try:
@@ -240,14 +248,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             return False
 
     def _as_fitted(self):
-        """This model as fitted: itself, or, when hyperparameters changed since the fit, a shallow
-        copy holding the fitted values (it shares the layers, so nothing is copied but names)."""
-        changed = self._changed_params()
-        if not changed:
-            return self
+        """This model as fitted: a shallow copy of its attributes, read in one go (it shares the
+        layers, so nothing is copied but names), holding the fitted values of any hyperparameter
+        changed since the fit. One read: a fit in another thread publishes a new network in one
+        update (``_initialize``), so a caller works on the old network or the new one throughout."""
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
-        view.__dict__.update({k: self._fitted_params[k] for k in changed})
+        changed = view._changed_params()
+        if changed:
+            view.__dict__.update({k: view._fitted_params[k] for k in changed})
         return view
 
     def __dask_tokenize__(self):
@@ -360,14 +369,23 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 )
 
     def _initialize(self, n_features: int, rng, backend) -> None:
+        """Build a new network (layers, optimizer, empty history) for ``n_features`` inputs.
+
+        It is built on a copy of the model and published in one update of the model's attributes,
+        so a thread running inference meanwhile (``_as_fitted`` reads them in one go) sees the old
+        network or the new one, never the new layers with the old configuration.
+        """
         self._check_network_size(n_features)
-        self.backend_ = backend
-        self.n_features_in_ = int(n_features)
-        self._rng = rng
-        self._build(n_features, rng)
-        self.optimizer_ = self._new_optimizer()
-        self.history_ = {}
-        self._record_fitted_params()
+        staged = object.__new__(type(self))
+        staged.__dict__.update(self.__dict__)
+        staged.backend_ = backend
+        staged.n_features_in_ = int(n_features)
+        staged._rng = rng
+        staged._build(n_features, rng)
+        staged.optimizer_ = staged._new_optimizer()
+        staged.history_ = {}
+        staged._record_fitted_params()
+        self.__dict__.update(staged.__dict__)
 
     def _new_optimizer(self):
         """The optimizer named by the hyperparameters, with ``clip_norm`` when it is set."""
@@ -845,6 +863,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "optimizer_iterations": int(self.optimizer_.iterations),
         }
         config["training"] = self._training_state()
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:  # a loaded model checks a DataFrame's columns as this one does
+            config["feature_names_in"] = [str(name) for name in names]
         changed = self._changed_params()
         if changed:
             config["set_params"] = _json_params({k: getattr(self, k) for k in changed})
@@ -1072,6 +1093,11 @@ def load(path, *, backend: str | None = None):
             raise io.CheckpointError(f"{where!r}: parameter {name} contains NaN or infinity.")
     model.set_weights(saved)
     model.history_ = history
+    if config.get("feature_names_in") is not None:
+        try:
+            model.feature_names_in_ = io.feature_names_from_config(config["feature_names_in"], n_features)
+        except ValueError as err:
+            raise io.CheckpointError(f"{where!r}: {err}.") from err
     optim = {k[len("optim:"):]: v for k, v in arrays.items() if k.startswith("optim:")}
     if optim:
         _load_optimizer_state(model, optim, iterations, config["format_version"], where)

@@ -421,6 +421,23 @@ class VAE(BaseAutoencoder):
             + [(f"decoder.{i}", layer) for i, layer in enumerate(self.decoder_.parameter_layers())]
         )
 
+    def _training_state(self) -> dict:
+        """The base class's (the training stream), plus the inference seed (as a decimal string:
+        128 bits exceed JSON's exact integers), so a loaded model scores, samples and estimates
+        log-likelihoods as the saved one did, whatever its ``random_state`` was."""
+        state = super()._training_state()
+        state["inference_seed"] = str(int(self._inference_seed))
+        return state
+
+    def _restore_training_state(self, state: dict) -> None:
+        super()._restore_training_state(state)
+        seed = state.get("inference_seed")
+        if seed is None:  # a checkpoint written before npae saved it: the seed of random_state
+            return
+        if not (isinstance(seed, str) and seed.isdigit() and 0 <= int(seed) < 2**128):
+            raise ValueError(f"inference_seed must be a decimal string of a 128-bit integer; got {seed!r:.60}")
+        self._inference_seed = int(seed)
+
     # ------------------------------------------------------------------ inference randomness
     # Inference draws (elbo / score_samples, log_likelihood, log_importance_weights, sample) never
     # touch the training Generator ``_rng``: each call starts afresh from the model's inference

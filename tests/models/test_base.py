@@ -3,6 +3,7 @@ hyperparameters stored as given, clone and get_params, NotFittedError wording, t
 attributes (n_features_in_, history_), loss_and_grad, weights, save/load, and results returned
 as the kind of array that came in."""
 
+import copy
 import re
 
 import numpy as np
@@ -357,6 +358,50 @@ def test_a_refit_whose_callback_fails_before_an_epoch_completes_keeps_the_fitted
     with pytest.raises(RuntimeError, match="broken callback"):
         model.set_params(warm_start=warm_start).fit(data, callbacks=[Broken()])
     _assert_same_state(model, state, data)
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_fit_that_fails_mid_epoch_leaves_the_training_stream_where_it_was(data, warm_start, monkeypatch):
+    """The weights come back, and so does the Generator the failed call drew its shuffles from: the
+    next partial_fit (and a saved file) are what they would have been without the failed call."""
+    model = MODELS["Autoencoder"](batch_size=4).fit(data)
+    twin = copy.deepcopy(model)
+    calls = []
+    real = type(model).train_step
+
+    def fail_on_the_third_step(self, X):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("simulated")
+        return real(self, X)
+
+    monkeypatch.setattr(type(model), "train_step", fail_on_the_third_step)
+    with pytest.raises(MemoryError, match="simulated"):
+        model.set_params(warm_start=warm_start).fit(data)
+    monkeypatch.undo()
+    assert model._rng.bit_generator.state == twin._rng.bit_generator.state
+    model.set_params(warm_start=False).partial_fit(data)
+    twin.partial_fit(data)
+    for name, value in twin.parameters().items():
+        np.testing.assert_array_equal(_host(model.parameters()[name]), _host(value))
+
+
+def test_a_new_network_is_published_whole_while_it_is_built(data, monkeypatch):
+    """A fit from scratch builds the new layers beside the old model: a thread reading the model
+    meanwhile sees the old layers with the old configuration, then the new ones with the new."""
+    model = MODELS["Autoencoder"]().fit(data)
+    old_decoder, old_fitted = model.decoder_, model._fitted_params
+    real_build = type(model)._build
+    seen = []
+
+    def build(self, n_features, rng):
+        real_build(self, n_features, rng)
+        seen.append((model.decoder_ is old_decoder, model._fitted_params is old_fitted))
+
+    monkeypatch.setattr(type(model), "_build", build)
+    model.set_params(latent_dim=model.latent_dim + 1).fit(data)
+    assert seen == [(True, True)]
+    assert model.decoder_ is not old_decoder and model._fitted_params["latent_dim"] == model.latent_dim
 
 
 @pytest.mark.parametrize("changed", [{"learning_rate": 0.5}, {"clip_norm": 0.25}])

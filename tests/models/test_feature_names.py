@@ -136,3 +136,19 @@ def test_set_output_polars_when_polars_is_installed(frame):
     assert isinstance(codes, pl.DataFrame) and codes.columns == ["autoencoder0", "autoencoder1"]
     with pytest.raises(ValueError, match="Feature names must be in the same order"):
         model.transform(pl.from_pandas(frame[COLUMNS[::-1]]))
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
+def test_a_saved_and_loaded_model_checks_the_columns_as_the_saved_one(name, frame, tmp_path):
+    import npae
+
+    model = SMALL_MODELS[name]().fit(frame)
+    model.save(tmp_path / "m.npz")
+    loaded = npae.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.feature_names_in_, COLUMNS)
+    np.testing.assert_array_equal(loaded.transform(frame), model.transform(frame))
+    with pytest.raises(ValueError, match="Feature names must be in the same order as they were in fit"):
+        loaded.transform(frame[COLUMNS[::-1]])
+    plain = SMALL_MODELS[name]().fit(frame.to_numpy())  # fitted without names: none saved, none loaded
+    plain.save(tmp_path / "plain.npz")
+    assert not hasattr(npae.load(tmp_path / "plain.npz"), "feature_names_in_")

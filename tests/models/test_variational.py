@@ -434,12 +434,17 @@ def test_threads_scoring_one_model_get_what_one_thread_gets(data):
         np.testing.assert_array_equal(got, want)
 
 
-def test_a_loaded_model_scores_as_the_saved_one(data, tmp_path):
-    vae = small().fit(data)
+@pytest.mark.parametrize("random_state", [0, None, "generator"])
+def test_a_loaded_model_scores_as_the_saved_one(data, tmp_path, random_state):
+    """The inference seed is saved: with random_state None or a Generator it is not derivable from
+    the saved hyperparameters (a Generator is saved as None)."""
+    seed = np.random.default_rng(3) if random_state == "generator" else random_state
+    vae = small().set_params(random_state=seed).fit(data)
     vae.save(tmp_path / "vae.npz")
     loaded = base.load(tmp_path / "vae.npz")
     np.testing.assert_array_equal(loaded.score_samples(data), vae.score_samples(data))
     np.testing.assert_array_equal(loaded.sample(3), vae.sample(3))
+    np.testing.assert_array_equal(loaded.log_likelihood(data[:5], k=4), vae.log_likelihood(data[:5], k=4))
 
 
 def test_a_rows_score_depends_only_on_the_row_and_the_model(xp, data):
