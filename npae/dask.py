@@ -12,7 +12,10 @@ Inference: ``ParallelPostFit(estimator)``
     estimator has; dask-ml's ``predict_proba`` reads a classifier's ``classes_``, which a
     detector has not). On a Dask array each returns a Dask array with
     the true output width (dask-ml's own ``transform`` declares the input's width), one block of
-    output per block of rows; on anything else the estimator's own method runs in memory. Rows
+    output per block of rows; a Dask DataFrame is checked against the estimator's column names on
+    the client and scored as a Dask array of its partitions; on anything else the estimator's own
+    method runs in memory. Any other estimator (a ``Pipeline``, a scikit-learn transformer) runs
+    as dask-ml's wrapper runs it, or is refused by name for a method dask-ml does not run. Rows
     never interact in inference, so a block of rows gets the numbers it would get in memory,
     whatever the chunking, to float rounding (a matrix product over a block of rows may round
     differently from one over all rows: about 1e-7 relative in float32). A block of 0 rows (a
@@ -80,7 +83,7 @@ import numpy as np
 from array_api_compat import array_namespace, device
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
 from npae import backend as B
 from npae.applications.detector import AnomalyDetector
@@ -151,6 +154,16 @@ def _content(value):
 def _fitted(estimator):
     """The snapshot a consumer reads: a model as fitted (``_as_fitted``), a detector as it is."""
     return estimator._as_fitted() if isinstance(estimator, BaseAutoencoder) else estimator
+
+
+def _without_feature_names(estimator):
+    """A shallow view of ``estimator`` (as fitted) without ``feature_names_in_``, for blocks whose
+    columns were checked against the names on the client."""
+    fitted = _fitted(estimator)
+    view = object.__new__(type(fitted))
+    view.__dict__.update(fitted.__dict__)
+    view.__dict__.pop("feature_names_in_", None)
+    return view
 
 
 def _call_on_block(blocks, estimator, method, empty, params=None):
@@ -239,6 +252,15 @@ class ParallelPostFit(_DaskMLParallelPostFit):
         estimator = self._postfit_estimator
         if not hasattr(estimator, method):
             raise AttributeError(f"{type(estimator).__name__} has no {method}(), so this wrapper has none either.")
+        if not isinstance(estimator, (BaseAutoencoder, AnomalyDetector)):
+            return self._dask_ml(method, estimator, X, params)
+        if dask.is_dask_collection(X) and hasattr(X, "to_dask_array"):
+            # a Dask DataFrame: its columns checked here as in memory (reordered or renamed ones
+            # raise), its rows left on the workers as a Dask array, scored by a view of the
+            # estimator that expects no names
+            _check_feature_names(estimator, X._meta, reset=False)
+            estimator = _without_feature_names(estimator)
+            X = X.to_dask_array(lengths=True)
         if not isinstance(X, da.Array):
             return getattr(estimator, method)(X, **params)
         check_is_fitted(estimator)
@@ -259,6 +281,16 @@ class ParallelPostFit(_DaskMLParallelPostFit):
         return da.blockwise(_call_on_block, out, X, "ij", _shipped(estimator), None, method=method,
                             empty=empty, params=params or None, new_axes=new_axes, concatenate=False,
                             align_arrays=False, meta=meta, token=f"npae-{method}")
+
+    def _dask_ml(self, method: str, estimator, X, params):
+        """Another estimator (a Pipeline, a scikit-learn transformer): dask-ml's own method, which
+        knows nothing of npae's output widths, or a clear error for a method dask-ml does not run."""
+        own = getattr(_DaskMLParallelPostFit, method, None)
+        if own is None:
+            raise TypeError(f"npae.dask.ParallelPostFit runs {method}() block by block for npae estimators and "
+                            f"AnomalyDetector; {type(estimator).__name__} is neither. Score it in memory, or map it "
+                            "over the blocks yourself (dask.array.map_blocks).")
+        return own(self, X, **params)
 
     def transform(self, X):
         """Codes Z (N, K), block by block."""

@@ -459,3 +459,33 @@ def test_a_detectors_name_follows_its_scaler_and_threshold():
     name = tokenize(detector)
     detector.offset_ = detector.offset_ + 1.0
     assert tokenize(detector) != name
+
+
+@pytest.mark.parametrize("name", ["Autoencoder", "VAE", "AnomalyDetector"])
+def test_a_dask_dataframe_stays_on_the_workers_and_its_columns_are_checked(client, X, name):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    columns = [f"c{i}" for i in range(X.shape[1])]
+    frame = pd.DataFrame(X, columns=columns)
+    model = (npae.AnomalyDetector(npae.Autoencoder(**SMALL)) if name == "AnomalyDetector"
+             else getattr(npae, name)(**SMALL)).fit(frame)
+    wrapper = nd.ParallelPostFit(model)
+    scores = wrapper.score_samples(dd.from_pandas(frame, npartitions=3))
+    assert isinstance(scores, da.Array)  # lazy: computed on the workers, not gathered on the client
+    np.testing.assert_allclose(scores.compute(), model.score_samples(frame), rtol=1e-5)
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        wrapper.score_samples(dd.from_pandas(frame[columns[::-1]], npartitions=3))
+
+
+def test_other_estimators_run_as_dask_ml_runs_them_or_are_refused_by_name(client, X):
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import IsolationForest
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipeline = make_pipeline(StandardScaler(), npae.Autoencoder(**{**SMALL, "loss": "mse"})).fit(X)
+    for estimator in (pipeline, PCA(3).fit(X)):
+        got = nd.ParallelPostFit(estimator).transform(_rows(X)).compute()
+        np.testing.assert_allclose(got, estimator.transform(X), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="runs score_samples\\(\\) block by block for npae estimators"):
+        nd.ParallelPostFit(IsolationForest(random_state=0).fit(X)).score_samples(_rows(X))
