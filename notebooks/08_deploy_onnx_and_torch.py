@@ -45,6 +45,8 @@
 # %%
 import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -104,9 +106,10 @@ if HAVE_ONNX:
     codes = ae.transform(X_test)
     onnx_err["AE decoder"] = float(np.max(np.abs(run(decoder_graph, codes)[0] - ae.inverse_transform(codes))))
 
-    path = Path("autoencoder_encoder.onnx")
+    path = Path(tempfile.mkdtemp(prefix="npae-onnx-")) / "autoencoder_encoder.onnx"  # a file to serve
     path.write_bytes(encoder_graph.SerializeToString())
-    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    print(f"wrote {path.name} ({path.stat().st_size / 1024:.0f} KiB), in a temporary folder")
+    shutil.rmtree(path.parent)
     for name, err in onnx_err.items():
         print(f"max |ONNX − npae| {name:15s} {err:.1e}")
 else:
@@ -163,8 +166,9 @@ if HAVE_ONNX:
 # ## 8.2 PyTorch
 #
 # `to_torch` returns a `torch.nn.Module` with `encoder`, `decoder` and, for the VAE, the heads
-# `mu` and `logvar`. Its `encode`, `decode` and `forward` are npae's `transform`,
-# `inverse_transform` and `reconstruct`. We check agreement in float64, then check something
+# `mu` and `logvar`. For an autoencoder its `encode`, `decode` and `forward` are npae's
+# `transform`, `inverse_transform` and `reconstruct` (a VAE's `encode` returns $(\mu, \log\sigma^2)$
+# and its `forward` samples a code, as in training; `decode(mu)` is its `reconstruct`). We check agreement in float64, then check something
 # stronger: PyTorch's autograd, differentiating npae's objective
 #
 # $$ L = \frac{1}{N} \sum_n \sum_d \operatorname{softplus}(y_{nd}) - x_{nd}\, y_{nd}, $$

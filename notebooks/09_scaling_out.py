@@ -152,9 +152,10 @@ print(f"scored {N_STREAM:,} images in {seconds:.1f} s ({N_STREAM / seconds:,.0f}
 
 # %% [markdown]
 # The scores are the in-memory scores: rows never interact in inference, so each block gets the
-# numbers it would get in memory, whatever the chunking. (A VAE's ELBO is the exception: each block
-# draws its own Monte Carlo noise, so it agrees in distribution, not draw for draw.) The inverted
-# images score far below the threshold:
+# numbers it would get in memory, whatever the chunking. (That holds for a VAE's sampled ELBO too:
+# each row draws its Monte Carlo noise from its own stream, keyed by the row and the model, so a
+# row scores the same in any block, order or company.) The inverted images score far below the
+# threshold:
 
 # %%
 in_memory = detector.score_samples(np.load(path, mmap_mode="r"))
