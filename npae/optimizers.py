@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from npae.validation import check_nonnegative_float, check_option, check_positive_float
+from npae.validation import check_float_in_range, check_nonnegative_float, check_option, check_positive_float
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "get_optimizer", "clip_grad_norm"]
 
@@ -148,10 +148,8 @@ class Adam(Optimizer):
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  epsilon: float = 1e-8, weight_decay: float = 0.0, *, clip_norm: float | None = None):
         super().__init__(learning_rate, clip_norm=clip_norm)
-        for value, name in ((beta1, "beta1"), (beta2, "beta2")):
-            if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
-                raise ValueError(f"{name} must be in [0, 1); got {value!r}.")
-        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.beta1 = check_float_in_range(beta1, "beta1", 0.0, 1.0, include_low=True)
+        self.beta2 = check_float_in_range(beta2, "beta2", 0.0, 1.0, include_low=True)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
 

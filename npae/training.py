@@ -26,7 +26,8 @@ What a fit leaves behind
 * Any other error (a callback's, e.g. ``ModelCheckpoint`` on a full disk; a MemoryError): the
   model keeps the state at the end of the last completed epoch, with ``history`` holding exactly
   the completed epochs (earlier fits' included), and the error propagates. (``fit`` puts the
-  model back as it was before the call when no epoch of that call completed.)
+  model back as it was before the call when no epoch of that call completed, after this error
+  or a divergence.)
 
 The kernel mode (``npae.set_kernels``) in force when ``train`` starts is pinned for its whole
 run in this thread, so another thread switching it never changes a fit mid-step.
@@ -37,17 +38,19 @@ The running loss stays on the device and is brought to the host **once per epoch
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import signal
 import string
+import sys
 import threading
 import warnings
 
 from array_api_compat import array_namespace
 
 from npae import backend as B
-from npae.validation import all_finite, check_nonnegative_float, check_positive_int
+from npae.validation import all_finite, check_nonnegative_float, check_nonnegative_int
 
 __all__ = [
     "minibatches",
@@ -102,7 +105,10 @@ def minibatches(X, batch_size: int, rng=None, shuffle: bool = True, to_device=No
 class Callback:
     """Hooks called by ``train``; ``self.model`` is set before training starts.
 
-    Set ``self.model.stop_training = True`` in ``on_epoch_end`` to stop after that epoch.
+    ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end`` and ``on_train_end`` (Keras' names
+    and arguments); there are no per-batch hooks (a callback that defines one is warned about
+    at the start of ``fit``). Set ``self.model.stop_training = True`` in ``on_epoch_end`` to stop
+    after that epoch.
     """
 
     model = None
@@ -120,35 +126,54 @@ class Callback:
     def on_train_begin(self, logs=None) -> None:
         pass
 
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        pass
+
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         pass
 
     def on_train_end(self, logs=None) -> None:
         pass
 
+    def logged_names(self) -> list:
+        """The logged values this callback reads (``fit`` checks them against what the model logs
+        before training starts). The default: none."""
+        return []
+
+
+#: Keras' per-batch hooks, which ``train`` never calls.
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs (0: at the
+    first epoch that does not improve).
 
-    With ``restore_best_weights`` (default) the parameters of the best epoch are put back.
+    With ``restore_best_weights`` (default) the parameters of the best epoch are put back when
+    training ends, whether it stopped early, ran all its epochs or was ended by ``TerminateOnNaN``
+    (as in Keras 3); ``history_`` keeps every epoch that ran.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  restore_best_weights: bool = True):
         self.monitor = monitor
-        self.patience = check_positive_int(patience, "patience")
+        self.patience = check_nonnegative_int(patience, "patience")
         self.min_delta = check_nonnegative_float(min_delta, "min_delta")
         self.restore_best_weights = restore_best_weights
 
     def check(self, *, validation: bool) -> None:
         _check_monitor_can_be_logged("EarlyStopping", self.monitor, validation)
 
+    def logged_names(self) -> list:
+        return [self.monitor]
+
     def on_train_begin(self, logs=None) -> None:
         self.best, self.best_epoch, self.wait, self.best_weights = math.inf, None, 0, None
-        self.stopped_epoch = None
+        self.stopped_epoch, self.last_epoch = None, None
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         value = _monitored_value("EarlyStopping", self.monitor, logs)
+        self.last_epoch = epoch
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
@@ -160,7 +185,7 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None) -> None:
-        if self.restore_best_weights and self.best_weights is not None and self.stopped_epoch is not None:
+        if self.restore_best_weights and self.best_weights is not None and self.best_epoch != self.last_epoch:
             self.model.set_weights(self.best_weights)
 
 
@@ -175,11 +200,17 @@ def _check_monitor_can_be_logged(owner: str, monitor: str, validation: bool) -> 
 
 def _monitored_value(owner: str, monitor: str, logs: dict) -> float:
     if monitor not in logs:
-        raise ValueError(
-            f"{owner} monitors {monitor!r}, which is not among the logged values "
-            f"{sorted(logs)}; pass validation_data for 'val_loss' or monitor='loss'."
-        )
+        raise ValueError(_not_logged(owner, f"monitors {monitor!r}", monitor, logs))
     return logs[monitor]
+
+
+def _not_logged(owner: str, what: str, name: str, logged) -> str:
+    """The message for a callback that reads ``name``, which is not among ``logged``."""
+    close = difflib.get_close_matches(name, list(logged), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    if not close and name.startswith("val_") and not any(str(k).startswith("val_") for k in logged):
+        hint = f" Pass validation_data for {name!r}."
+    return f"{owner} {what}, which this fit does not log; it logs {', '.join(sorted(logged))}.{hint}"
 
 
 class TerminateOnNaN(Callback):
@@ -243,6 +274,10 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             _check_monitor_can_be_logged("ModelCheckpoint", self.monitor, validation)
 
+    def logged_names(self) -> list:
+        names = [name for name in self._fields() if name != "epoch"]
+        return names + [self.monitor] if self.save_best_only else names
+
     def on_train_begin(self, logs=None) -> None:
         self.best = math.inf  # a reused checkpoint compares within this fit only
 
@@ -261,11 +296,15 @@ class ModelCheckpoint(Callback):
         self.model.save(self.filepath.format(**{**logs, "epoch": epoch + 1}))
 
 
-def check_callbacks(callbacks, *, validation: bool) -> list:
+def check_callbacks(callbacks, *, validation: bool, logged=None) -> list:
     """The callbacks as a list, each a ``Callback`` whose ``check`` accepts this fit.
 
+    ``logged``, the names the fit will log (the model's ``log_names``), when given: every name a
+    callback reads (``Callback.logged_names``: a monitor, a checkpoint file name's fields) must be
+    among them, so a misspelt ``monitor="val_los"`` is refused now, not after the first epoch.
     ``fit`` calls this before it builds or changes anything, so a misconfigured callback costs
-    no training and leaves a fitted model as it was.
+    no training and leaves a fitted model as it was. A callback defining a per-batch hook, which
+    ``train`` never calls, is warned about.
     """
     callbacks = list(callbacks or ())
     for cb in callbacks:
@@ -275,6 +314,15 @@ def check_callbacks(callbacks, *, validation: bool) -> list:
                 f"({cb!r}). Subclass Callback and override the hooks you need."
             )
         cb.check(validation=validation)
+        if logged is not None:
+            for name in cb.logged_names():
+                if name not in logged:
+                    raise ValueError(_not_logged(type(cb).__name__, f"reads {name!r}", name, logged))
+        ignored = [hook for hook in _BATCH_HOOKS if callable(getattr(cb, hook, None))]
+        if ignored:
+            warnings.warn(f"{type(cb).__name__} defines {', '.join(ignored)}, which npae never calls: its "
+                          "callbacks are on_train_begin, on_epoch_begin, on_epoch_end and on_train_end.",
+                          UserWarning, stacklevel=3)
     return callbacks
 
 
@@ -282,8 +330,11 @@ class DivergenceError(FloatingPointError):
     """Training diverged: a loss, a parameter or the optimizer state became NaN or infinite.
 
     Raised by ``train`` (so by ``fit`` and ``partial_fit``) after the last finite parameters and
-    optimizer state were put back; the message says which state that is.
+    optimizer state were put back; the message says which state that is. ``what`` (where and what
+    diverged) and ``advice`` (what to change) are its two ends, for a caller that restores more.
     """
+
+    what = advice = ""
 
 
 class _TrainingState:
@@ -347,11 +398,32 @@ class _DeferInterrupt:
 
 
 def _progress(epochs: int, verbose: int, initial: int):
-    if not verbose:
-        return None
-    from tqdm.auto import tqdm
+    """verbose 1: a tqdm bar over epochs; 2: one plain line per epoch (for logs, as Keras'
+    verbose=2); 0: nothing."""
+    if verbose == 1:
+        from tqdm.auto import tqdm
 
-    return tqdm(total=initial + epochs, initial=initial, desc="fit", unit="epoch", leave=True)
+        return tqdm(total=initial + epochs, initial=initial, desc="fit", unit="epoch", leave=True)
+    return _EpochLines(initial, initial + epochs) if verbose else None
+
+
+class _EpochLines:
+    """verbose=2: "epoch 3/10 - loss: 0.1234 - val_loss: 0.1301", a line per epoch on stderr
+    (where tqdm writes its bar), with tqdm's ``set_postfix`` / ``update`` / ``close``."""
+
+    def __init__(self, done: int, total: int):
+        self.done, self.total, self.logs = done, total, {}
+
+    def set_postfix(self, logs: dict) -> None:
+        self.logs = logs
+
+    def update(self, n: int) -> None:
+        self.done += n
+        figures = " - ".join(f"{k}: {v}" for k, v in self.logs.items())
+        print(f"epoch {self.done}/{self.total} - {figures}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
 
 
 def train(model, X, *, epochs: int, batch_size: int, rng, history: dict, validation_data=None,
@@ -400,6 +472,8 @@ def _train(model, X, start_state, callbacks, *, epochs, batch_size, rng, history
             cb.on_train_begin()
         bar = _progress(epochs, verbose, done_before)
         for epoch in range(done_before, done_before + epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
             total, extra = None, {}
             for batch in minibatches(X, batch_size, rng, shuffle, to_device):
                 with _DeferInterrupt():
@@ -417,15 +491,15 @@ def _train(model, X, start_state, callbacks, *, epochs, batch_size, rng, history
                 last_good.restore(model)
                 kept = (f"The parameters and optimizer state from the end of epoch {last_good_epoch}"
                         if last_good_epoch > 0 else "The initial parameters and optimizer state")
-                message = (
-                    f"Training diverged in epoch {epoch + 1}: {problem}. {kept} (the last finite state; "
-                    "checked once per epoch) were kept. Lower learning_rate, or clip the gradient norm "
-                    "with clip_norm= (e.g. clip_norm=1.0)."
-                )
+                what = f"Training diverged in epoch {epoch + 1}: {problem}."
+                advice = "Lower learning_rate, or clip the gradient norm with clip_norm= (e.g. clip_norm=1.0)."
+                message = f"{what} {kept} (the last finite state; checked once per epoch) were kept. {advice}"
                 if on_nan_warn:
                     warnings.warn(message, RuntimeWarning, stacklevel=3)
                     break
-                raise DivergenceError(message)
+                error = DivergenceError(message)
+                error.what, error.advice = what, advice
+                raise error
             if validation_data is not None:
                 epoch_logs.update({f"val_{k}": v for k, v in model.evaluate_logs(validation_data).items()})
             with _DeferInterrupt():  # an epoch is recorded under every key or under none

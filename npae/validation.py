@@ -142,7 +142,8 @@ def check_seed(value, name: str = "random_state"):
 
 
 def check_verbose(verbose) -> int:
-    """0 (silent) or 1 or 2 (a progress bar over epochs); False and True mean 0 and 1."""
+    """0 (silent), 1 (a progress bar over epochs) or 2 (one line per epoch, for logs); False and
+    True mean 0 and 1."""
     if verbose not in (0, 1, 2, False, True):
         raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}.")
     return int(verbose)

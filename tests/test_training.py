@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import tracemalloc
 import warnings
@@ -181,26 +182,56 @@ def blow_up(**kw):
     return small(**{"optimizer": "sgd", "learning_rate": 1e38, "batch_size": 1000, "epochs": 1, "loss": "mse", **kw})
 
 
-def test_a_blow_up_in_the_last_step_raises_and_keeps_the_last_finite_parameters(rng):
+def test_a_blow_up_in_the_last_step_of_train_keeps_the_last_finite_parameters(rng):
+    """The training loop itself (any object with its interface): the state it started from."""
+    from npae.training import DivergenceError, train
+
     X = rng.random((30, 5))
     ae = blow_up()
     start = _initial_parameters(ae, X)
-    with pytest.raises(FloatingPointError, match=r"epoch 1.*initial parameters"):
-        ae.fit(X)
+    ae.loss_and_grad(X)  # built with the parameters a fit starts from, not fitted further
+    with pytest.raises(DivergenceError, match=r"epoch 1.*initial parameters"):
+        train(ae, B.asarray(X, dtype="float32"), epochs=1, batch_size=1000, rng=0, history=ae.history_)
     assert _finite(ae)
     for key, value in start.items():
         np.testing.assert_array_equal(B.to_numpy(ae.parameters()[key]), value, err_msg=key)
     assert ae.history_.get("loss", []) == []  # the diverged epoch is not recorded
 
 
+def test_a_fit_that_diverges_before_an_epoch_completes_changes_nothing(rng):
+    """A first fit leaves the model unfitted; a refit from scratch leaves the earlier fit, as any
+    other failure before an epoch completes does (it used to keep fresh random weights, fitted-looking)."""
+    from sklearn.exceptions import NotFittedError
+
+    X = rng.random((30, 5))
+    ae = blow_up()
+    with pytest.raises(FloatingPointError, match=r"epoch 1.*as it was before the call \(not fitted\)"):
+        ae.fit(X)
+    with pytest.raises(NotFittedError):
+        ae.transform(X)
+    good = small(loss="mse").fit(X)
+    kept = {k: B.to_numpy(v).copy() for k, v in good.parameters().items()}
+    history = {k: list(v) for k, v in good.history_.items()}
+    with pytest.raises(FloatingPointError, match=r"epoch 1.*as it was before the call\. Lower"):
+        good.set_params(optimizer="sgd", learning_rate=1e38, batch_size=1000).fit(X)
+    for key, value in kept.items():
+        np.testing.assert_array_equal(B.to_numpy(good.parameters()[key]), value, err_msg=key)
+    assert good.history_ == history
+
+
 def test_a_blow_up_in_a_later_epoch_keeps_the_end_of_the_previous_epoch(rng):
     X = rng.random((30, 5))
-    good = small(optimizer="sgd", learning_rate=0.01, batch_size=1000, epochs=2, loss="mse").fit(X)
-    kept = {k: B.to_numpy(v).copy() for k, v in good.parameters().items()}
-    good.set_params(warm_start=True)
-    good.optimizer_.learning_rate = float("inf")  # the next step (the last of epoch 3) blows up
+    kept = {}
+
+    class BlowUpAfterTheSecondEpoch(npae.training.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                kept.update({k: B.to_numpy(v).copy() for k, v in self.model.parameters().items()})
+                self.model.optimizer_.learning_rate = float("inf")  # the next step (epoch 3's) blows up
+
+    good = small(optimizer="sgd", learning_rate=0.01, batch_size=1000, epochs=4, loss="mse")
     with pytest.raises(FloatingPointError, match=r"epoch 3.*end of epoch 2"):
-        good.fit(X)
+        good.fit(X, callbacks=[BlowUpAfterTheSecondEpoch()])
     for key, value in kept.items():
         np.testing.assert_array_equal(B.to_numpy(good.parameters()[key]), value, err_msg=key)
     assert len(good.history_["loss"]) == 2
@@ -217,7 +248,9 @@ def test_no_fit_ends_with_non_finite_parameters_or_optimizer_state(rng, optimize
             try:
                 ae.fit(X, callbacks=callbacks)
             except FloatingPointError as err:
-                assert "were kept" in str(err)
+                assert "were kept" in str(err) or "as it was before the call (not fitted)" in str(err)
+                if not ae._is_built():  # diverged in its first epoch: a first fit leaves no model
+                    continue
         assert _finite(ae) and _optimizer_finite(ae)
 
 
@@ -270,7 +303,7 @@ def test_adam_stalled_on_an_infinite_second_moment_is_reported(rng):
     ae = small(optimizer="adam", learning_rate=1e3, batch_size=10, epochs=6, loss="mse")
     with pytest.raises(FloatingPointError, match=r"(?s)optimizer state.*clip_norm="):
         ae.fit(X)
-    assert _finite(ae) and _optimizer_finite(ae)
+    assert not ae._is_built() or (_finite(ae) and _optimizer_finite(ae))  # a first epoch's stall: unfitted
 
 
 @pytest.mark.parametrize("name", ["Autoencoder", "SparseAutoencoder", "DenoisingAutoencoder",
@@ -325,7 +358,7 @@ def test_model_checkpoint_save_best_only_needs_its_monitored_value(rng, tmp_path
     with pytest.raises(ValueError, match="pass validation_data for 'val_loss' or monitor='loss'"):
         ae.fit(X, callbacks=[ModelCheckpoint(tmp_path / "m.npz", save_best_only=True)])
     assert not hasattr(ae, "history_")  # refused before training
-    with pytest.raises(ValueError, match=r"monitors 'kl'.*\['loss'\]"):
+    with pytest.raises(ValueError, match=r"ModelCheckpoint reads 'kl', which this fit does not log; it logs loss\."):
         small().fit(X, callbacks=[ModelCheckpoint(tmp_path / "m.npz", monitor="kl", save_best_only=True)])
     assert not list(tmp_path.iterdir())
 
@@ -336,7 +369,7 @@ def test_model_checkpoint_path_fields_are_checked_with_the_logged_names(rng, tmp
     with pytest.raises(ValueError, match=r"\{val_loss\}.*pass validation_data"):
         ae.fit(X, callbacks=[ModelCheckpoint(tmp_path / "m-{val_loss}.npz")])
     assert not hasattr(ae, "history_")  # refused before training
-    with pytest.raises(ValueError, match=r"\{kl\}.*\['epoch', 'loss'\]"):
+    with pytest.raises(ValueError, match=r"ModelCheckpoint reads 'kl', which this fit does not log; it logs loss\."):
         small().fit(X, callbacks=[ModelCheckpoint(tmp_path / "m-{kl}.npz")])
     with pytest.raises(ValueError, match="positional"):
         small().fit(X, callbacks=[ModelCheckpoint(tmp_path / "m-{}.npz")])
@@ -404,3 +437,100 @@ def test_an_error_inside_an_epoch_keeps_the_last_completed_epoch(rng, monkeypatc
         np.testing.assert_array_equal(B.to_numpy(model.parameters()[key]), B.to_numpy(value), err_msg=key)
 
 
+
+
+# ---------------------------------------------------------------- what a fit logs, and callbacks that read it
+@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
+def test_each_model_declares_exactly_the_names_its_fit_logs(rng, name):
+    X = rng.random((40, 6))
+    model = SMALL_MODELS[name]().fit(X, validation_data=X[:10])
+    assert sorted(model.history_) == sorted(model._log_names(validation=True))
+    assert sorted(SMALL_MODELS[name]().fit(X).history_) == sorted(model._log_names(validation=False))
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
+def test_validation_data_does_not_change_what_a_fit_trains(rng, name):
+    """Validation draws nothing from the training stream (the VAE's validation ELBO used to)."""
+    X = rng.random((40, 6))
+    plain = SMALL_MODELS[name]().fit(X)
+    watched = SMALL_MODELS[name]().fit(X, validation_data=X[:10])
+    for key, value in plain.parameters().items():
+        np.testing.assert_array_equal(B.to_numpy(watched.parameters()[key]), B.to_numpy(value), err_msg=key)
+
+
+@pytest.mark.parametrize("callback, fragment", [
+    (lambda tmp: EarlyStopping(monitor="val_los"), "EarlyStopping reads 'val_los', which this fit does not log; "
+                                                   "it logs loss, val_loss. Did you mean 'val_loss'?"),
+    (lambda tmp: ModelCheckpoint(tmp / "ck-{val_acc}.npz"), "ModelCheckpoint reads 'val_acc'"),
+])
+def test_a_name_the_fit_does_not_log_is_refused_before_a_refit_changes_anything(rng, tmp_path, callback, fragment):
+    X = rng.random((40, 6))
+    model = small(epochs=4).fit(X)
+    weights = {k: B.to_numpy(v).copy() for k, v in model.parameters().items()}
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        model.fit(X, validation_data=X[:10], callbacks=[callback(tmp_path)])
+    assert len(model.history_["loss"]) == 4
+    for key, value in weights.items():
+        np.testing.assert_array_equal(B.to_numpy(model.parameters()[key]), value, err_msg=key)
+
+
+def test_early_stopping_restores_the_best_epoch_also_when_the_epochs_run_out(rng):
+    X = rng.random((40, 6))
+    best = {}
+
+    class Spy(npae.training.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if logs["loss"] <= best.get("loss", np.inf):
+                best.update(loss=logs["loss"], weights=self.model.get_weights())
+            self.model.optimizer_.learning_rate = 0.5 if epoch == 4 else 0.01  # the last epoch overshoots
+
+    model = small(epochs=6, optimizer="sgd", learning_rate=0.01, loss="mse")
+    model.fit(X, callbacks=[Spy(), EarlyStopping(monitor="loss", patience=10)])
+    assert len(model.history_["loss"]) == 6 and model.history_["loss"][-1] > best["loss"]  # ran out, last not best
+    for key, value in best["weights"].items():
+        np.testing.assert_array_equal(B.to_numpy(model.parameters()[key]), B.to_numpy(value), err_msg=key)
+
+
+def test_patience_zero_stops_at_the_first_epoch_that_does_not_improve(rng):
+    X = rng.random((40, 6))
+    stopper = EarlyStopping(monitor="loss", patience=0)
+    model = small(epochs=50, optimizer="sgd", learning_rate=5.0, loss="mse")  # overshoots soon
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            model.fit(X, callbacks=[stopper])
+        except FloatingPointError:
+            pytest.skip("diverged before an epoch failed to improve")
+    losses = model.history_["loss"]
+    assert len(losses) < 50 and losses[-1] >= min(losses[:-1])
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=-1)
+
+
+def test_verbose_2_prints_one_line_per_epoch(rng, capsys):
+    small(epochs=3, verbose=2).fit(rng.random((20, 5)), validation_data=rng.random((5, 5)))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("epoch 1/3 - loss: ") and "val_loss: " in lines[0]
+    assert lines[2].startswith("epoch 3/3")
+
+
+def test_on_epoch_begin_is_called_and_batch_hooks_are_warned_about(rng):
+    seen = []
+
+    class Hooks(npae.training.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(epoch)
+
+        def on_train_batch_end(self, batch, logs=None):
+            raise AssertionError("never called")
+
+    with pytest.warns(UserWarning, match="defines on_train_batch_end, which npae never calls"):
+        small(epochs=3).fit(rng.random((20, 5)), callbacks=[Hooks()])
+    assert seen == [0, 1, 2]
+
+
+def test_adam_takes_numpy_scalars_for_its_betas():
+    adam = npae.optimizers.Adam(beta1=np.float32(0.9), beta2=np.float64(0.99))
+    assert (adam.beta1, adam.beta2) == (pytest.approx(0.9), 0.99)
+    with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\); got"):
+        npae.optimizers.Adam(beta1=1.0)

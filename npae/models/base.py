@@ -106,10 +106,10 @@ def _all_or_nothing(model):
     """Run a fit so that a failure leaves the model as it was before the call, or trained.
 
     Yields a record whose ``training`` the caller sets once the training loop starts. A Ctrl-C
-    (or SIGTERM under a handler) during training, or a divergence, keeps the new state (the last
-    completed step, the last finite state: the training loop guarantees both). Any other error
-    during training (a callback's, e.g. ``OSError`` from ``ModelCheckpoint`` on a full disk)
-    keeps the model as at the end of the last completed epoch, with its history, when an epoch
+    (or SIGTERM under a handler) during training keeps the new state (the last completed step:
+    the training loop guarantees it). A divergence, or any other error during training (a
+    callback's, e.g. ``OSError`` from ``ModelCheckpoint`` on a full disk), keeps the model as at
+    the end of the last completed epoch (the last finite state), with its history, when an epoch
     of this call completed. Otherwise (no epoch completed, or a failure while the new network is
     being built) every attribute the model had is put back, and so are the optimizer's
     ``learning_rate`` and ``clip_norm``, which a warm start sets in place. Layers are replaced,
@@ -139,14 +139,19 @@ def _all_or_nothing(model):
     record = type("FitRecord", (), {"training": False, "epochs_before": 0})()
     try:
         yield record
-    except (KeyboardInterrupt, DivergenceError):
+    except KeyboardInterrupt:
         if not record.training:
             put_back()
         raise
-    except Exception:
+    except Exception as err:  # a DivergenceError too: a refit that diverges at once keeps the fitted model
         history = getattr(model, "history_", None) or {}
         if not (record.training and len(history.get("loss", [])) > record.epochs_before):
             put_back()
+            if isinstance(err, DivergenceError) and err.what:
+                raise DivergenceError(
+                    f"{err.what} No epoch of this call completed, so the model is as it was before the call"
+                    f"{' (not fitted)' if not model._is_built() else ''}. {err.advice}"
+                ) from err
         raise
 
 
@@ -598,7 +603,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         completes, the model is left exactly as it was. An error after that (a callback's, e.g.
         ``ModelCheckpoint`` on a full disk; a MemoryError) keeps the last completed epoch and
         its history (a warm start keeps its earlier epochs too) and propagates. A divergence
-        raises ``npae.training.DivergenceError`` and keeps the last finite state; Ctrl-C (and
+        raises ``npae.training.DivergenceError`` and keeps the last finite state of this call (the
+        model as before the call when no epoch of it completed); Ctrl-C (and
         SIGTERM under the command line) keeps the last completed step and propagates (see
         ``npae.training``).
         """
@@ -612,7 +618,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             _check_same_names(X, validation_data)
             Xval, _ = self._validate(validation_data, name="validation_data", n_features=Xb.shape[1],
                                      names="input" if warm else None)
-        callbacks = check_callbacks(callbacks, validation=Xval is not None)
+        callbacks = check_callbacks(callbacks, validation=Xval is not None, logged=self._log_names(Xval is not None))
         with _all_or_nothing(self) as record:
             if warm:
                 self._apply_changed_params()  # or refuse them (set_params since the fit)
@@ -650,6 +656,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             train(self, Xb, epochs=1, batch_size=self.batch_size, rng=self._rng, history=self.history_,
                   verbose=0, shuffle=True, to_device=self._to_device if B.is_memmap(Xb) else None)
         return self
+
+    #: What ``train_step`` logs besides "loss", and what ``_evaluate`` returns besides "loss"
+    #: (logged as ``val_*``): the names callbacks may read, checked before a fit starts.
+    _TRAIN_LOGS: tuple = ()
+    _VALIDATION_LOGS: tuple = ()
+
+    def _log_names(self, validation: bool) -> list:
+        """The per-epoch names a fit logs into ``history_`` (and hands callbacks)."""
+        names = ["loss", *self._TRAIN_LOGS]
+        return names + [f"val_{k}" for k in ("loss", *self._VALIDATION_LOGS)] if validation else names
 
     def train_step(self, X):
         """One optimizer step on a device batch X (N, D); returns (loss, logs) as device scalars."""

@@ -72,6 +72,9 @@ class ContractiveAutoencoder(Autoencoder):
     ...                              contractive_weight=0.1, epochs=2, verbose=0)
     """
 
+    _TRAIN_LOGS = ("reconstruction", "contractive")
+    _VALIDATION_LOGS = ("reconstruction", "contractive")
+
     def __init__(self, hidden_sizes=(256,), latent_dim=32, activation="relu", latent_activation="identity",
                  loss="bce", optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=10,
                  dtype="float32", random_state=None, backend=None, verbose=1, weight_init=None,

@@ -344,6 +344,9 @@ class VAE(BaseAutoencoder):
     ((1797, 4), (5, 64))
     """
 
+    _TRAIN_LOGS = ("reconstruction", "kl", "beta")
+    _VALIDATION_LOGS = ("reconstruction", "kl")
+
     def __init__(
         self,
         hidden_sizes=(256,),
@@ -517,9 +520,12 @@ class VAE(BaseAutoencoder):
         return terms[:, 0] + terms[:, 1]
 
     def _evaluate(self, Xb) -> dict:
-        """Validation figures over all of Xb with sampled z: loss (at the full β), NLL and KL."""
+        """Validation figures over all of Xb with sampled z: loss (at the full β), NLL and KL.
+
+        Each row draws its eps from its own inference stream (as ``score_samples`` does), never from
+        the training stream, so a fit with validation data trains exactly as one without."""
         xp = array_namespace(Xb)
-        terms = self._chunks(lambda x: self._terms(x, self._rng), Xb)
+        terms = self._chunks(lambda x: self._terms(x, RowStreams(x, self._row_key())), Xb)
         recon, kl = xp.mean(terms[:, 0]), xp.mean(terms[:, 1])
         return {"loss": recon + float(self.beta) * kl, "reconstruction": recon, "kl": kl}
 

@@ -159,7 +159,8 @@ def test_divergence_raises_naming_the_epoch_and_keeps_finite_parameters(data):
     ae = small(epochs=20, learning_rate=1e3, optimizer="sgd", loss="mse")
     with pytest.raises(FloatingPointError, match=r"in epoch \d+"):
         ae.fit(data * 1e3)
-    assert all(np.all(np.isfinite(v)) for v in ae.parameters().values())
+    if ae._is_built():  # an epoch completed: its last finite state (otherwise the model stays unfitted)
+        assert all(np.all(np.isfinite(v)) for v in ae.parameters().values())
 
 
 def test_checkpoint_callback_writes_loadable_files(data, tmp_path):
