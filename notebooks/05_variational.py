@@ -269,8 +269,9 @@ print(f"relative error: dz/dmu {err_mu:.1e}, dz/dlog_var {err_log_var:.1e}")
 # For the whole model, `npae.gradcheck.check_model` compares every parameter's gradient with
 # central differences. The objective contains a random draw, so the check must **inject** the
 # noise: `VAE.loss_and_grad` (and so `check_model`) takes `eps=`, an $(N, K)$ array used in place
-# of a fresh draw. Without it, each of the thousands of loss evaluations draws a new
-# $\varepsilon$ and the "numerical gradient" is noise:
+# of a fresh draw (given none, `check_model` draws one itself and holds it). With `eps=None`,
+# each of the thousands of loss evaluations draws a new $\varepsilon$ and the "numerical
+# gradient" is noise:
 
 # %%
 X_train, y_train = npae.datasets.load_embedded("train")
@@ -282,7 +283,7 @@ X_small = X_train[:8, 200:220]  # 8 images, 20 central pixels, to keep the check
 E = rng.standard_normal((8, 2))
 vae_check = check_model(tiny, X_small, eps=E)
 print("with eps held fixed:\n", vae_check, sep="")
-no_eps_check = check_model(tiny, X_small)
+no_eps_check = check_model(tiny, X_small, eps=None)  # a fresh ε on every evaluation
 print(f"\nwithout eps: largest relative error {no_eps_check.max_error:.2f} (passed: {no_eps_check.passed})")
 
 # %% [markdown]

@@ -492,11 +492,17 @@ def check_model(model, X, *, h: float | None = None, tol: float = DEFAULT_TOL, d
     """Check ``model.loss_and_grad(X, **loss_kwargs)`` for every parameter, in float64.
 
     The model is deep-copied and its parameters cast to float64 first (the original is left as it
-    was); an unbuilt model is built on X. Pass fixed randomness through ``loss_kwargs`` (the VAE's
-    ``eps=``, the denoiser's ``target=``) so the objective is a deterministic function.
+    was); an unbuilt model is built on X. The objective must be a deterministic function of the
+    parameters: a model whose objective samples (the VAE's eps) gets its noise drawn once from
+    ``random_state`` unless ``loss_kwargs`` gives it (``eps=``; ``eps=None`` draws afresh at every
+    evaluation, which no check passes: a demonstration of why); a denoiser is checked on X as
+    given (pass a fixed corruption as X and the clean rows as ``target=``). Use smooth
+    activations (tanh) for a tight check: a ReLU pre-activation within h of its kink fails any
+    central difference.
     """
     model = copy.deepcopy(model)
     model._ensure_float64(X)
+    loss_kwargs = {**model._fixed_randomness(X, B.check_random_state(random_state)), **loss_kwargs}
     params = model.parameters()
     _, grads = model.loss_and_grad(X, **loss_kwargs)
     grads = {k: B.asarray(B.to_numpy(v), backend=B.backend_of(params[k])) for k, v in grads.items()}

@@ -226,3 +226,17 @@ def test_check_activation_checks_a_second_derivative_against_f_when_the_first_is
     result = check_activation(WrongFirst(), z)
     assert result.errors["df"] > 1e-3 and result.errors["d2f"] < 1e-6
     assert "fix_df_first" in result.mistakes
+
+
+def test_check_model_fixes_a_vaes_noise_itself(rng):
+    """A VAE's objective samples eps: check_model draws it once (random_state), so the check is of a
+    deterministic function; it used to fail every parameter at relative error 1 without eps=."""
+    import npae
+
+    X = rng.random((12, 7))
+    vae = npae.VAE(hidden_sizes=(5,), latent_dim=3, activation="tanh", random_state=0, verbose=0)
+    for seed in (0, 1):
+        result = gradcheck.check_model(vae, X, random_state=seed)
+        assert result.passed, str(result)
+    eps = rng.standard_normal((12, 3))
+    assert gradcheck.check_model(vae, X, eps=eps).passed  # a given eps is used as it is

@@ -74,7 +74,19 @@ def build_parser() -> Parser:
 
 
 def main(argv=None) -> int:
-    """Run the ``npae`` command line; return the exit status (0, 2 on a user error)."""
+    """Run the ``npae`` command line; return the exit status (0, 2 on a user error; 141 when the
+    reader of its output went away, as for ``npae info | head -1``, silently, as Unix tools do)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        try:  # what is still buffered for the closed pipe must not fail again at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # no real stdout (an embedding host, a test's capture)
+            pass
+        return 128 + getattr(signal, "SIGPIPE", 13)
+
+
+def _main(argv) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -89,6 +101,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("npae: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
     except (ValueError, TypeError, KeyError, OSError, ImportError, ArithmeticError,
             B.BackendUnavailableError) as err:
         if os.environ.get("NPAE_DEBUG"):

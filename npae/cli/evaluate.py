@@ -16,7 +16,6 @@ from npae.cli.options import (
     CLIError,
     add_model_file_options,
     add_output_directory_options,
-    add_seed_option,
     check_positive,
 )
 from npae.cli.output import (
@@ -61,7 +60,9 @@ def add_parser(subparsers) -> None:
                           f"{MAX_K:,} (default: 100)")
     vae.add_argument("--n", type=int, default=1000, metavar="N",
                      help="how many test images (the first N) the IWAE estimate uses (default: 1000)")
-    add_seed_option(vae, "seeds the latent noise of the ELBO and IWAE estimates (default: 0)")
+    vae.add_argument("--seed", type=int, default=None,
+                     help="seeds the latent noise of the ELBO and IWAE estimates (default: the model's own "
+                          "inference seed, so the ELBO is the test loss 'npae train' reported)")
     add_output_directory_options(p, "directory for metrics.json and reconstructions.png (default: "
                                     "evaluate-<dataset>/ inside the model's run directory, replaced on a rerun)")
     p.set_defaults(handler=run)

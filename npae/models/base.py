@@ -657,6 +657,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                   verbose=0, shuffle=True, to_device=self._to_device if B.is_memmap(Xb) else None)
         return self
 
+    def _fixed_randomness(self, X, rng) -> dict:
+        """``loss_and_grad`` keyword arguments that fix what its objective would sample on X (a
+        gradient check needs a deterministic objective); none for a deterministic model."""
+        return {}
+
     #: What ``train_step`` logs besides "loss", and what ``_evaluate`` returns besides "loss"
     #: (logged as ``val_*``): the names callbacks may read, checked before a fit starts.
     _TRAIN_LOGS: tuple = ()

@@ -424,6 +424,10 @@ class VAE(BaseAutoencoder):
             + [(f"decoder.{i}", layer) for i, layer in enumerate(self.decoder_.parameter_layers())]
         )
 
+    def _fixed_randomness(self, X, rng) -> dict:
+        """eps (N, K), drawn once from ``rng``: the reparameterization's noise, fixed for a gradient check."""
+        return {"eps": rng.standard_normal((int(X.shape[0]), int(self.latent_dim)))}
+
     def _training_state(self) -> dict:
         """The base class's (the training stream), plus the inference seed (as a decimal string:
         128 bits exceed JSON's exact integers), so a loaded model scores, samples and estimates

@@ -35,7 +35,7 @@ def test_evaluate_vae_reports_elbo_and_iwae(vae_run, tmp_path, run):
     metrics = json.loads((out_dir / "metrics.json").read_text())
     _, _, X_test, _, _ = cli.load_training_data("digits")
     model = npae.load(vae_run / "model.npz")
-    elbo = npae.to_numpy(model.elbo(X_test, random_state=0))
+    elbo = npae.to_numpy(model.elbo(X_test))  # the model's own inference stream (no --seed)
     assert metrics["elbo"] == pytest.approx(float(elbo.mean()), rel=1e-6)
     assert metrics["test_loss"] == pytest.approx(-metrics["elbo"], rel=1e-12)
     assert metrics["iwae_k"] == 20 and metrics["iwae_n"] == 50
@@ -124,3 +124,15 @@ def test_a_model_saved_on_an_unusable_backend_says_to_pass_backend_numpy(digits_
     monkeypatch.setattr(data, "load", saved_on_cupy)
     code, _, err = run("evaluate", str(digits_run[1]))
     assert_one_line_error(code, err, "was saved with a backend that cannot run here", "--backend numpy")
+
+
+def test_a_vae_evaluates_to_the_test_loss_its_training_run_reported(vae_run, tmp_path, run):
+    """Both read the model's own inference stream (``--seed`` picks another one)."""
+    trained = json.loads((vae_run / "metrics.json").read_text())
+    code, _, err = run("evaluate", str(vae_run), "--k", "5", "--n", "20", "--out", str(tmp_path / "e"))
+    assert code == 0, err
+    evaluated = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert evaluated["test_loss"] == pytest.approx(trained["test_loss"], rel=1e-6)  # float32 vs float64 means
+    code, _, err = run("evaluate", str(vae_run), "--k", "5", "--n", "20", "--seed", "3", "--out", str(tmp_path / "s"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "s" / "metrics.json").read_text())["test_loss"] != evaluated["test_loss"]

@@ -96,3 +96,19 @@ def test_npae_debug_keeps_the_traceback_of_a_memory_error(run, monkeypatch):
     monkeypatch.setattr(importlib.import_module("npae.cli.info"), "run", fail)
     with pytest.raises(MemoryError, match="Unable to allocate"):
         run("info")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch, capsys):
+    """`npae info | head -1`: the write after head exits raises BrokenPipeError, which a Unix tool
+    answers with silence and status 141 (128 + SIGPIPE), not 'npae: error: [Errno 32] Broken pipe'."""
+    import io
+
+    from npae import cli
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert cli.main(["info"]) == 141
+    assert capsys.readouterr().err == ""
