@@ -18,10 +18,10 @@ from array_api_compat import array_namespace
 from npae import backend as B
 from npae.validation import check_positive_float
 
-__all__ = ["anomaly_metrics", "psnr"]
+__all__ = ["anomaly_labels", "anomaly_metrics", "psnr"]
 
 
-def psnr(clean, other, data_range: float = 1.0) -> float:
+def psnr(clean, other, data_range: float | None = None) -> float:
     """Peak signal-to-noise ratio in dB, per image then averaged over images.
 
         PSNR_n = 10·log10(R² / MSE_n),   MSE_n = mean_d (clean_nd − other_nd)²,   PSNR = mean_n PSNR_n
@@ -33,18 +33,22 @@ def psnr(clean, other, data_range: float = 1.0) -> float:
     ----------
     clean, other : arrays of shape (N, D), or (N, ...) images (flattened per image), or (D,)
         The reference and the image to score (noisy or denoised).
-    data_range : float, default=1.0
-        R, the peak-to-peak range of the data: 1.0 for images in [0, 1], 255.0 for 8-bit.
+    data_range : float, optional
+        R, the peak-to-peak range the data can take: 1.0 for images in [0, 1], 255.0 for 8-bit.
+        By default (as scikit-image's ``peak_signal_noise_ratio``) it comes from ``clean``'s
+        dtype: the integer type's range (255 for uint8), 1 for bool, and 1.0 for floating-point
+        images, which must then lie in [0, 1] — other float data raises, since a wrong R shifts
+        every figure by 20·log10 of the ratio (−48 dB for 0–255 images scored with R = 1).
 
     Returns
     -------
     float
     """
-    R = check_positive_float(data_range, "data_range")
     a, b = B.to_numpy(clean), B.to_numpy(other)
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"psnr needs arrays of the same shape; got {tuple(a.shape)} and {tuple(b.shape)}.")
     xp = array_namespace(a, b)
+    R = _default_data_range(a) if data_range is None else check_positive_float(data_range, "data_range")
     a = xp.astype(a, xp.float64)
     b = xp.astype(b, xp.float64)
     if a.ndim == 1:
@@ -60,6 +64,48 @@ def psnr(clean, other, data_range: float = 1.0) -> float:
     # 10·log10(R²/MSE) split as 20·log10(R) − 10·log10(MSE); the inner where keeps log10 off 0.
     per_image = xp.where(positive, 20.0 * math.log10(R) - 10.0 * xp.log10(xp.where(positive, mse, 1.0)), math.inf)
     return float(xp.mean(per_image))
+
+
+def _default_data_range(clean) -> float:
+    """The peak-to-peak range of ``clean``'s dtype (host array): an integer type's, 1 for bool, and
+    1.0 for floating-point data, which must then lie in [0, 1]."""
+    xp = array_namespace(clean)
+    if xp.isdtype(clean.dtype, "bool"):
+        return 1.0
+    if xp.isdtype(clean.dtype, "integral"):
+        info = xp.iinfo(clean.dtype)
+        return float(info.max) - float(info.min)
+    if clean.size and bool(xp.all(xp.isfinite(clean))):
+        low, high = float(xp.min(clean)), float(xp.max(clean))
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"psnr: clean has values in [{low:.6g}, {high:.6g}], outside the [0, 1] assumed for floating-point "
+                f"images when data_range is not given. Pass the range the data can take, e.g. data_range=255.0 "
+                f"for 8-bit images stored as floats.")
+    return 1.0
+
+
+def anomaly_labels(is_anomaly):
+    """``is_anomaly`` as a 1-D bool host array, accepting bool or 0/1 values only.
+
+    Class labels, −1/+1 outlier labels (scikit-learn's ``predict``), NaN or other numbers raise
+    instead of being read as "non-zero is an anomaly".
+    """
+    y = _host1d(is_anomaly, "is_anomaly")
+    xp = array_namespace(y)
+    if xp.isdtype(y.dtype, "bool"):
+        return y
+    if not xp.isdtype(y.dtype, "numeric"):
+        raise ValueError(f"is_anomaly must be bool or 0/1; got an array of dtype {y.dtype}. For class labels pass "
+                         f"y != normal_class.")
+    values = xp.unique_values(y)
+    if not bool(xp.all((values == 0) | (values == 1))):
+        shown = ", ".join(f"{float(v):g}" for v in values[:6]) + (", …" if values.shape[0] > 6 else "")
+        hint = ("these are scikit-learn's predict labels: pass y == -1 (−1 marks an outlier)"
+                if bool(xp.all((values == -1) | (values == 1))) else
+                "for class labels pass y != normal_class (or y == anomalous_class)")
+        raise ValueError(f"is_anomaly must be bool or 0/1; got the values {shown}: {hint}.")
+    return y == 1
 
 
 def _host1d(y, name: str):
@@ -81,6 +127,7 @@ def anomaly_metrics(is_anomaly, anomaly_scores) -> dict:
     Parameters
     ----------
     is_anomaly : array of shape (N,), bool or 0/1
+        True or 1 marks an anomaly. Anything else (class labels, scikit-learn's −1/+1) raises.
     anomaly_scores : array of shape (N,)
 
     Returns
@@ -90,9 +137,9 @@ def anomaly_metrics(is_anomaly, anomaly_scores) -> dict:
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    y, s = _host1d(is_anomaly, "is_anomaly"), _host1d(anomaly_scores, "anomaly_scores")
+    y, s = anomaly_labels(is_anomaly), _host1d(anomaly_scores, "anomaly_scores")
     xp = array_namespace(y, s)
-    y, s = xp.astype(y, xp.bool), xp.astype(s, xp.float64)
+    s = xp.astype(s, xp.float64)
     if y.shape != s.shape:
         raise ValueError(f"is_anomaly {y.shape} and anomaly_scores {s.shape} must have the same shape.")
     if bool(xp.all(y)) or not bool(xp.any(y)):

@@ -59,3 +59,33 @@ def test_anomaly_metrics_match_scikit_learn_with_ties_and_refuse_bad_scores(xp):
         anomaly_metrics(y[:, None], s[:, None])
     with pytest.raises(ValueError, match="NaN or infinity"):
         anomaly_metrics(y, np.where(y, np.nan, 0.0))
+
+
+def test_psnr_takes_the_range_from_the_dtype_by_default_as_scikit_image():
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, size=(3, 16)).astype(np.uint8)
+    noisy = np.clip(clean.astype(np.int64) + rng.integers(-9, 10, size=clean.shape), 0, 255).astype(np.uint8)
+    assert psnr(clean, noisy) == psnr(clean, noisy, data_range=255.0)  # uint8: R = 255, not 1
+    assert psnr(clean.astype(np.int8), noisy.astype(np.int8)) == pytest.approx(
+        psnr(clean.astype(np.int8), noisy.astype(np.int8), data_range=255.0))
+    as_floats = clean.astype(np.float64), noisy.astype(np.float64)
+    with pytest.raises(ValueError, match=r"outside the \[0, 1\].*data_range=255"):
+        psnr(*as_floats)  # 0–255 images stored as floats: the default would be 48 dB off
+    assert psnr(*as_floats, data_range=255.0) == psnr(clean, noisy)
+    with pytest.raises(ValueError, match="outside"):
+        psnr(np.linspace(-1.0, 1.0, 8), np.zeros(8))
+
+
+def test_anomaly_metrics_refuse_labels_that_are_not_bool_or_0_1(xp):
+    s = np.array([0.1, 0.4, 0.35, 0.8, 0.9, 0.2])
+    expected = anomaly_metrics(np.array([0, 1, 0, 1, 1, 0]), s)
+    assert anomaly_metrics(B.asarray(np.array([0.0, 1, 0, 1, 1, 0]), dtype="float64", backend=xp), s) == expected
+    with pytest.raises(ValueError, match=r"got the values 0, 1, 2: for class labels pass y != normal_class"):
+        anomaly_metrics([0, 1, 2, 2, 1, 0], s)
+    with pytest.raises(ValueError, match=r"scikit-learn's predict labels: pass y == -1"):
+        anomaly_metrics([1, -1, 1, -1, -1, 1], s)
+    for labels in ([0, np.nan, 0, 1, 1, 0], [0, 0.5, 0, 1, 1, 0]):
+        with pytest.raises(ValueError, match="must be bool or 0/1"):
+            anomaly_metrics(labels, s)
+    with pytest.raises(ValueError, match="dtype <U1"):
+        anomaly_metrics(list("abab"), s[:4])

@@ -21,12 +21,11 @@ import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.exceptions import NotFittedError
 
 from npae import backend as B
 from npae.applications._common import _fitted, _host1d, _host2d, _latent_dim, default_autoencoder
 from npae.applications.detector import AnomalyDetector, complexity_bits
-from npae.metrics import anomaly_metrics
+from npae.metrics import anomaly_labels, anomaly_metrics
 from npae.models import VAE, Autoencoder
 from npae.validation import check_float_in_range
 
@@ -46,33 +45,59 @@ class PCAReconstructionDetector(OutlierMixin, BaseEstimator):
         score(x) = −‖x − (m + (x − m) V Vᵀ)‖²,   V (D, K) the top principal directions
 
     This is the linear autoencoder's score (a linear autoencoder with MSE spans the same
-    subspace), so it is the baseline an autoencoder has to beat.
+    subspace), so it is the baseline an autoencoder has to beat. It keeps scikit-learn's outlier
+    contract as ``IsolationForest`` does: ``decision_function`` = ``score_samples`` − ``offset_``
+    (negative for outliers), ``predict`` gives −1 for outliers and 1 for inliers, and a DataFrame's
+    column names are checked against the ones seen in ``fit``.
 
     Parameters
     ----------
     n_components : int or float, default=32
-        As ``sklearn.decomposition.PCA``: a count, or a share of variance in (0, 1).
+        As ``sklearn.decomposition.PCA``: a count (at most min(N, D)), or a share of variance in (0, 1).
+    contamination : float in (0, 0.5], default=0.1
+        The expected share of outliers in the training rows: ``offset_`` is that quantile of their scores.
+
+    Attributes
+    ----------
+    pca_ : sklearn.decomposition.PCA
+    offset_ : float
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, only when fitted on a DataFrame with string column names
     """
 
-    def __init__(self, n_components=32):
+    def __init__(self, n_components=32, contamination=0.1):
         self.n_components = n_components
+        self.contamination = contamination
 
     def fit(self, X, y=None):
-        """Fit the principal directions on X (N, D); returns self."""
+        """Fit the principal directions on X (N, D) and the threshold ``offset_``; returns self."""
         from sklearn.decomposition import PCA
+        from sklearn.utils.validation import validate_data
 
-        X = _host2d(X)
-        self.pca_ = PCA(n_components=self.n_components, random_state=0).fit(X)
-        self.n_features_in_ = X.shape[1]
+        contamination = check_float_in_range(self.contamination, "contamination", 0.0, 0.5, include_high=True)
+        X = validate_data(self, X, dtype=(np.float64, np.float32))
+        pca = PCA(n_components=self.n_components, random_state=0).fit(X)
+        self.pca_ = pca
+        self.offset_ = float(np.quantile(self._scores(X), contamination))
         return self
+
+    def _scores(self, X) -> np.ndarray:
+        return -np.sum((X - self.pca_.inverse_transform(self.pca_.transform(X))) ** 2, axis=1)
 
     def score_samples(self, X) -> np.ndarray:
         """−‖x − x̂‖² per row, shape (N,): higher = more normal."""
-        if not hasattr(self, "pca_"):
-            raise NotFittedError("This PCAReconstructionDetector instance is not fitted yet. Call 'fit' with "
-                                 "appropriate arguments before using this estimator.")
-        X = _host2d(X)
-        return -np.sum((X - self.pca_.inverse_transform(self.pca_.transform(X))) ** 2, axis=1)
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "pca_")
+        return self._scores(validate_data(self, X, dtype=(np.float64, np.float32), reset=False))
+
+    def decision_function(self, X) -> np.ndarray:
+        """``score_samples(X) − offset_``, shape (N,): negative for outliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """−1 for outliers (``decision_function`` < 0), 1 for inliers, shape (N,)."""
+        return np.where(self.decision_function(X) < 0.0, -1, 1)
 
 
 def evaluate_detectors(detectors: dict, X_train, X_test, is_anomaly) -> tuple:
@@ -97,7 +122,7 @@ def evaluate_detectors(detectors: dict, X_train, X_test, is_anomaly) -> tuple:
         −score_samples per method, for ROC curves and histograms.
     """
     X_train, X_test = _host2d(X_train, "X_train"), _host2d(X_test, "X_test")
-    y = _host1d(is_anomaly, "is_anomaly").astype(bool)
+    y = anomaly_labels(is_anomaly)
     rows, scores = [], {}
     for name, det in detectors.items():
         det.fit(X_train)
@@ -106,6 +131,21 @@ def evaluate_detectors(detectors: dict, X_train, X_test, is_anomaly) -> tuple:
         rows.append({"method": name, **anomaly_metrics(y, -s), "mean_score_normal": float(s[~y].mean()),
                      "mean_score_anomalous": float(s[y].mean())})
     return rows, scores
+
+
+def _check_pca_components(n_components: int, n_rows: int, n_features: int, *, option: str = "n_components",
+                         rows: str = "training rows") -> int:
+    """Refuse a PCA baseline with more components than min(rows, features), before anything is trained.
+
+    ``option`` and ``rows`` name what the caller calls them (the CLI: "--latent-dim"; one class's
+    training rows), so that the message says what to change.
+    """
+    limit = min(n_rows, n_features)
+    if not 1 <= n_components <= limit:
+        raise ValueError(
+            f"The PCA baseline would use {option}={n_components} components, but it can use at most "
+            f"min({rows}, features) = min({n_rows}, {n_features}) = {limit}. Pass {option} between 1 and {limit}.")
+    return n_components
 
 
 def _baselines(n_components: int, random_state) -> dict:
@@ -163,6 +203,14 @@ def one_class_auroc(X_train, y_train, X_test, y_test, *, classes=None, models: d
         models = {"autoencoder (reconstruction)": (default_autoencoder(random_state=random_state), "reconstruction")}
     K = _latent_dim(next(iter(models.values()))[0]) if n_components is None else int(n_components)
     classes = np.unique(y_train) if classes is None else list(classes)
+    for c in classes:  # every check before the first model is trained
+        missing = [name for name, y in (("y_train", y_train), ("y_test", y_test)) if not np.any(y == c)]
+        if missing:
+            raise ValueError(f"Class {c!r} has no rows in {' and '.join(missing)}: the one-class protocol trains on "
+                             f"its training rows and needs it among the test rows. Pass classes= present in both.")
+        _check_pca_components(K, int(np.sum(y_train == c)), X_train.shape[1], rows=f"class {c!r}'s training rows")
+        if bool(np.all(y_test == c)):
+            raise ValueError(f"Every test row is of class {c!r}: there is no anomaly to detect for it.")
     rows, all_scores = [], {}
     for c in classes:
         is_anomaly = y_test != c
@@ -233,6 +281,8 @@ def ood_auroc(X_train, X_in, X_out, *, autoencoder=None, vae=None, n_samples: in
         autoencoder = default_autoencoder(random_state=random_state)
     autoencoders = {} if autoencoder is False else (
         dict(autoencoder) if isinstance(autoencoder, dict) else {"autoencoder (reconstruction)": autoencoder})
+    K = n_components or (_latent_dim(next(iter(autoencoders.values()))) if autoencoders else 32)
+    K = _check_pca_components(int(K), X_train.shape[0], X_train.shape[1])  # before anything is trained
     for name, model in autoencoders.items():
         autoencoders[name] = _fitted(model, X_train)
         detectors[name] = AnomalyDetector(autoencoders[name], refit=False)
@@ -243,7 +293,6 @@ def ood_auroc(X_train, X_in, X_out, *, autoencoder=None, vae=None, n_samples: in
         for s in ("elbo", "iwae", "elbo_complexity"):
             detectors[f"VAE ({s})"] = AnomalyDetector(vae, anomaly_score=s, n_samples=n_samples, refit=False,
                                                       random_state=random_state)
-    K = n_components or (_latent_dim(next(iter(autoencoders.values()))) if autoencoders else 32)
     rows, scores = evaluate_detectors(detectors, X_fit, X_test, is_anomaly)
     base_rows, base_scores = evaluate_detectors(_baselines(K, random_state), X_train, X_test, is_anomaly)
     rows += base_rows
@@ -327,6 +376,8 @@ def tabular_auroc(X_train, X_test, is_anomaly, *, models: dict | None = None, n_
         models = {"autoencoder (mse)": (Autoencoder(loss="mse", activation="tanh", **common), "reconstruction"),
                   "VAE gaussian (elbo)": (VAE(likelihood="gaussian", sigma=0.5, activation="tanh", **common),
                                           "elbo")}
+    X_train = _host2d(X_train, "X_train")
+    _check_pca_components(int(n_components), X_train.shape[0], X_train.shape[1])
     detectors = {name: AnomalyDetector(m, anomaly_score=s, random_state=random_state) for name, (m, s) in models.items()}
     detectors.update(_baselines(n_components, random_state))
     rows, scores = evaluate_detectors(detectors, X_train, X_test, is_anomaly)

@@ -126,7 +126,14 @@ from sklearn.utils.validation import validate_data
 from npae import backend as B
 from npae.applications._common import _is_fitted
 from npae.models import Autoencoder
-from npae.validation import check_float_in_range, check_option, check_positive_int
+from npae.validation import (
+    check_finite,
+    check_float_in_range,
+    check_in_unit_interval,
+    check_int_at_least,
+    check_option,
+    check_positive_int,
+)
 
 __all__ = ["ANOMALY_SCORES", "EXTREME_SCORE", "SCALERS", "SCORES", "AnomalyDetector", "auto_offset", "upper_cut", "complexity_bits", "default_model",
            "label_confidence", "robust_location_covariance"]
@@ -169,12 +176,23 @@ def complexity_bits(X, *, bit_depth: int = 8):
     Parameters
     ----------
     X : array of shape (N, D) in [0, 1]
+        Image intensities; other data raises (L(x) of standardized data measures nothing).
+    bit_depth : int in 1…8, default=8
 
     Returns
     -------
     ndarray of shape (N,), float64
     """
+    bit_depth = check_int_at_least(bit_depth, "bit_depth", 1)
+    if bit_depth > 8:
+        raise ValueError(f"bit_depth must be at most 8 (rows are compressed as 8-bit bytes); got {bit_depth}.")
     X = B.to_numpy(X)
+    if X.ndim != 2:
+        raise ValueError(f"complexity_bits expects X of shape (N, D); got shape {tuple(X.shape)}.")
+    check_finite(X, "X")
+    if X.size:
+        check_in_unit_interval(X, "X", "complexity_bits (the L(x) of the elbo_complexity score)",
+                               alternative="anomaly_score='elbo' or 'iwae'")
     levels = 2**bit_depth - 1
     q = np.clip(np.rint(X * levels), 0, levels).astype(np.uint8)
     return np.array([8.0 * len(zlib.compress(row.tobytes(), 9)) for row in q])

@@ -157,6 +157,7 @@ def frechet_pca_distance(X_a, X_b, *, reference=None, n_components: int = 50) ->
     X_a, X_b : arrays of shape (N_a, D), (N_b, D)
     reference : array of shape (N_r, D), optional
     n_components : int, default=50
+        At least 1; at most min(N_r, D) are used.
 
     Returns
     -------
@@ -166,12 +167,21 @@ def frechet_pca_distance(X_a, X_b, *, reference=None, n_components: int = 50) ->
     from scipy.linalg import sqrtm
     from sklearn.decomposition import PCA
 
+    n_components = check_int_at_least(n_components, "n_components", 1)
     X_a, X_b = _host2d(X_a, "X_a"), _host2d(X_b, "X_b")
     ref = X_b if reference is None else _host2d(reference, "reference")
+    for name, X in (("X_a", X_a), ("X_b", X_b), ("reference", ref)):
+        if X.shape[0] < 2:
+            raise ValueError(f"frechet_pca_distance needs at least 2 rows in {name} to estimate a covariance; got "
+                             f"{X.shape[0]}. A useful estimate needs many more (hundreds to thousands of rows).")
+    if X_a.shape[1] != ref.shape[1] or X_b.shape[1] != ref.shape[1]:
+        raise ValueError(f"X_a, X_b and reference must have the same number of features; got {X_a.shape[1]}, "
+                         f"{X_b.shape[1]} and {ref.shape[1]}.")
     pca = PCA(n_components=min(n_components, ref.shape[1], ref.shape[0]), random_state=0).fit(ref)
     F_a, F_b = pca.transform(X_a), pca.transform(X_b)
     m_a, m_b = F_a.mean(axis=0), F_b.mean(axis=0)
-    S_a, S_b = np.cov(F_a, rowvar=False), np.cov(F_b, rowvar=False)
+    # atleast_2d: with one component np.cov returns a 0-d array.
+    S_a, S_b = np.atleast_2d(np.cov(F_a, rowvar=False)), np.atleast_2d(np.cov(F_b, rowvar=False))
     # sqrtm of a product of two covariances may carry round-off imaginary parts; the true root is real.
     root = np.real(sqrtm(S_a @ S_b))
     return max(float(np.sum((m_a - m_b) ** 2) + np.trace(S_a + S_b - 2.0 * root)), 0.0)

@@ -13,8 +13,9 @@ from npae import backend as B
 from npae import plotting
 from npae._version import __version__
 from npae.applications import AnomalyDetector, PCAReconstructionDetector, evaluate_detectors
+from npae.applications.anomaly import _check_pca_components
 from npae.applications.detector import SCORES
-from npae.cli.data import dataset_record, load_training_data
+from npae.cli.data import DATASETS, dataset_record, load_training_data
 from npae.cli.options import (
     CLIError,
     add_architecture_options,
@@ -136,6 +137,11 @@ def _detect_scores(args) -> list:
     return list(dict.fromkeys(scores))
 
 
+def _unit(info) -> str:
+    """What the rows are called in the report: images for the named image datasets and image .npz files."""
+    return "images" if info["name"] in DATASETS or info.get("image_shape") is not None else "rows"
+
+
 def _run_detectors(model, scores, args, X_fit, X_test, is_anomaly):
     """Rows and anomaly scores for the npae detectors (one fitted model) and the two baselines."""
     model.fit(X_fit)
@@ -194,7 +200,8 @@ def run(args) -> int:
         classes = _parse_classes(args.normal_class, y_train)
         X_test, y_test = _subset(X_test, y_test, args.max_test, rng)
         tasks = [(f"class-{c}", X_train[y_train == c], X_test, y_test != c) for c in classes]
-        protocol = f"one-class on {info['title']}: train on the normal class, test on {X_test.shape[0]} test images"
+        protocol = (f"one-class on {info['title']}: train on the normal class, test on {X_test.shape[0]} test "
+                    f"{_unit(info)}")
         for (name, _, _, is_anomaly), c in zip(tasks, classes):
             if is_anomaly.all() or not is_anomaly.any():
                 missing = f"no test rows of the normal class {c}" if is_anomaly.all() else \
@@ -203,6 +210,12 @@ def run(args) -> int:
                                f"has {missing}; AUROC needs both. Use test data with several classes, or a "
                                "larger --max-test (0 for all).")
 
+    for name, X_fit, _, _ in tasks:  # before any training: the PCA baseline uses K = --latent-dim components
+        try:
+            _check_pca_components(template.latent_dim, X_fit.shape[0], X_fit.shape[1], option="--latent-dim",
+                                 rows=f"{name}'s training rows")
+        except ValueError as err:
+            raise CLIError(str(err)) from None
     tag = "ood-mnist" if args.ood else (tasks[0][0] if len(tasks) == 1 else "classes")
     with run_directory(args.out, f"detect-{args.model}", safe_name(tag), args.force) as run_dir:
         return _detect_into(run_dir, args, template, scores, tasks, protocol, info, backend)
@@ -251,7 +264,7 @@ def _detect_into(run_dir, args, template, scores, tasks, protocol, info, backend
         (name, by_method), = by_task.items()
         print(table([(m, f"{r['auroc']:.3f}", f"{r['average_precision']:.3f}") for m, r in by_method.items()],
                     ("method", "AUROC", "avg precision")))
-        print(f"  ({name}: {results[name]['n_anomalous']} of {results[name]['n_test']} test images are "
+        print(f"  ({name}: {results[name]['n_anomalous']} of {results[name]['n_test']} test {_unit(info)} are "
               f"anomalies; AUROC 0.5 is chance)")
     else:
         rows = [(t, *(f"{by_task[t][m]['auroc']:.3f}" for m in methods)) for t in by_task]

@@ -26,6 +26,50 @@ def test_pca_reconstruction_detector_scores_minus_the_squared_error(digits):
         PCAReconstructionDetector().score_samples(X)
 
 
+def test_pca_reconstruction_detector_keeps_the_outlier_contract_of_isolation_forest(digits):
+    import pandas as pd
+
+    X = digits[0]
+    det = PCAReconstructionDetector(5, contamination=0.1).fit(X)
+    scores = det.score_samples(X)
+    assert det.offset_ == np.quantile(scores, 0.1)
+    np.testing.assert_array_equal(det.decision_function(X), scores - det.offset_)
+    labels = det.predict(X)
+    assert set(np.unique(labels)) == {-1, 1} and np.mean(labels == -1) == pytest.approx(0.1, abs=0.01)
+    np.testing.assert_array_equal(PCAReconstructionDetector(5).fit_predict(X), labels)
+    frame = pd.DataFrame(X, columns=[f"px{i}" for i in range(X.shape[1])])
+    fitted = PCAReconstructionDetector(5).fit(frame)
+    assert list(fitted.feature_names_in_) == list(frame.columns)
+    np.testing.assert_allclose(fitted.score_samples(frame), scores, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="feature names"):
+        fitted.score_samples(frame[frame.columns[::-1]])
+    with pytest.raises(ValueError, match="features"):
+        det.score_samples(X[:, :10])
+    with pytest.raises(ValueError, match="contamination"):
+        PCAReconstructionDetector(5, contamination=0.7).fit(X)
+
+
+def test_protocols_check_the_pca_baseline_and_classes_before_training(digits, small_params, monkeypatch):
+    from npae.models import Autoencoder
+
+    def no_training(self, *args, **kwargs):
+        raise AssertionError("a model was trained before the arguments were checked")
+
+    monkeypatch.setattr(Autoencoder, "fit", no_training)
+    X_train, y_train, X_test, y_test = digits
+    model = {"ae": (default_autoencoder(4, **small_params), "reconstruction")}
+    with pytest.raises(ValueError, match=r"n_components=80 .* at most min\(class 0's training rows, features\)"):
+        one_class_auroc(X_train, y_train, X_test, y_test, classes=[0], models=model, n_components=80)
+    with pytest.raises(ValueError, match="Class 42 has no rows in y_train and y_test"):
+        one_class_auroc(X_train, y_train, X_test, y_test, classes=[0, 42], models=model)
+    with pytest.raises(ValueError, match="Class 0 has no rows in y_test"):
+        one_class_auroc(X_train, y_train, X_test[y_test != 0], y_test[y_test != 0], classes=[0], models=model)
+    with pytest.raises(ValueError, match="n_components=40 .* min\\(training rows, features\\) = min\\(30, 64\\)"):
+        ood_auroc(X_train[:30], X_test[:10], X_test[10:20], autoencoder=default_autoencoder(40), vae=False)
+    with pytest.raises(ValueError, match="at most"):
+        tabular_auroc(X_train[:3], X_test, y_test == 0, n_components=4)
+
+
 def test_one_class_auroc_reports_ae_and_baselines_per_class_and_mean(digits, small_params):
     model = default_autoencoder(4, **small_params)
     rows, scores = one_class_auroc(*digits, classes=[0, 1], models={"autoencoder (reconstruction)":

@@ -546,3 +546,15 @@ def test_a_failed_fit_leaves_a_fitted_detector_as_it_was(cancer, failing):
     det.set_params(model__learning_rate=3e-3, anomaly_score="gaussian")
     assert det.__dict__.keys() == state.keys() and all(det.__dict__[k] is state[k] for k in state)
     np.testing.assert_array_equal(det.score_samples(X_test), before)
+
+
+def test_complexity_bits_refuses_depths_and_data_it_cannot_quantise():
+    X = np.random.default_rng(0).random((3, 20))
+    assert np.all(complexity_bits(X, bit_depth=1) < complexity_bits(X))  # fewer levels compress better
+    for depth in (0, 9, 2.0, True):
+        with pytest.raises(ValueError, match="bit_depth"):
+            complexity_bits(X, bit_depth=depth)
+    with pytest.raises(ValueError, match=r"expects X in \[0, 1\].*anomaly_score='elbo'"):
+        complexity_bits(3.0 * X)  # standardized or 0–255 data: L(x) of clipped values would measure nothing
+    with pytest.raises(ValueError, match=r"shape \(N, D\)"):
+        complexity_bits(X[0])

@@ -83,3 +83,23 @@ def test_frechet_pca_distance_names_a_missing_value():
     b[7, 3] = np.nan
     with pytest.raises(ValueError, match="X_b contains NaN.*row 7, column 3"):
         frechet_pca_distance(a, b, n_components=2)
+
+
+def test_frechet_pca_distance_in_one_dimension_is_the_closed_form():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.0, 1.0, size=(4000, 1)), rng.normal(1.0, 2.0, size=(4000, 1))
+    m_a, m_b, s_a, s_b = a.mean(), b.mean(), a.std(ddof=1), b.std(ddof=1)
+    expected = (m_a - m_b) ** 2 + (s_a - s_b) ** 2  # 1-D: (m_a − m_b)² + (σ_a − σ_b)²
+    assert frechet_pca_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    c = np.hstack([a, 0.1 * a])  # one component, u = (1, 0.1)/√1.01: the shift (1, 1) projects to 1.1/√1.01
+    assert frechet_pca_distance(c, c + 1.0, n_components=1) == pytest.approx(1.21 / 1.01, rel=1e-9)
+
+
+def test_frechet_pca_distance_refuses_no_components_and_single_rows():
+    a = np.random.default_rng(0).normal(size=(50, 4))
+    with pytest.raises(ValueError, match="n_components must be an integer >= 1; got 0"):
+        frechet_pca_distance(a, a, n_components=0)
+    with pytest.raises(ValueError, match="at least 2 rows in X_a"):
+        frechet_pca_distance(a[:1], a)
+    with pytest.raises(ValueError, match="same number of features"):
+        frechet_pca_distance(a[:, :3], a)

@@ -65,6 +65,21 @@ def test_detect_errors_are_one_line(tmp_path, run, assert_one_line_error, monkey
     assert not (tmp_path / "d").exists()
 
 
+def test_detect_refuses_a_pca_baseline_wider_than_the_table_before_training(tmp_path, run, assert_one_line_error):
+    rng = np.random.default_rng(0)
+    table = tmp_path / "table.npz"
+    np.savez(table, X_train=rng.normal(size=(60, 6)), y_train=np.repeat([0, 1], 30),
+             X_test=rng.normal(size=(20, 6)), y_test=np.repeat([0, 1], 10))
+    code, _, err = run("detect", "--dataset", str(table), "--normal-class", "0", "--out", str(tmp_path / "d"))
+    assert_one_line_error(code, err, "--latent-dim=32", "min(class-0's training rows, features) = min(30, 6) = 6",
+                          "Pass --latent-dim between 1 and 6")
+    assert "Epoch" not in err and not (tmp_path / "d").exists()  # refused before any training
+    code, text, err = run("detect", "--dataset", str(table), "--normal-class", "0", *TINY, "--out",
+                          str(tmp_path / "ok"))
+    assert code == 0, err
+    assert "10 of 20 test rows are anomalies" in text and "test images" not in text  # a table has rows
+
+
 def test_detect_offers_every_score_of_the_library(run, assert_one_line_error):
     code, out, _ = run("detect", "--help")
     assert code == 0
