@@ -35,8 +35,11 @@ import contextlib
 import difflib
 import gzip
 import logging
+import math
 import os
 import shutil
+import signal
+import threading
 import urllib.parse
 import urllib.request
 import zlib
@@ -303,7 +306,7 @@ def read_idx(path) -> np.ndarray:
             f"dimension(s), got {len(raw)} bytes. Delete it and fetch it again."
         )
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)  # Python ints: 3 dimensions of up to 2³² - 1 overflow int64
     actual = len(raw) - header
     if actual != expected:
         kind = "truncated" if actual < expected else "oversized"
@@ -479,9 +482,12 @@ def _find_file(directory: Path, stem: str):
     return None
 
 
-def _not_found(name: str, split: str, dirs: list) -> FileNotFoundError:
+def _not_found(name: str, split: str, dirs: list, wrong: list = ()) -> FileNotFoundError:
     stems = ", ".join(f"{stem}[.gz]" for stem in _SPLIT_FILES[split])
-    places = "\n".join(f"  - {directory} ({origin})" for directory, origin in dirs)
+    other_files = {directory: other for directory, _origin, other in wrong}
+    places = "\n".join(f"  - {directory} ({origin})" + (f": holds the {_PRETTY[other_files[directory]]} files, "
+                                                        "skipped" if directory in other_files else "")
+                       for directory, origin in dirs)
     if not os.environ.get("NPAE_DATA"):
         places += "\n  - $NPAE_DATA (not set)"
     how = []
@@ -602,12 +608,42 @@ def _quiet_pooch():
         logger.setLevel(level)
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived during a download (raised by :func:`_sigterm_interrupts`)."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """A SIGTERM with its default action (end the process: ``timeout``, a scheduler, ``docker
+    stop``) raises inside the download, so that pooch removes its temporary file as it does on
+    Ctrl-C, and then ends the process as the signal would have. Other dispositions (a handler,
+    SIG_IGN) are left alone. Main thread only (signal handlers run there)."""
+    sigterm = getattr(signal, "SIGTERM", None)
+    if sigterm is None or threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(sigterm) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise _Terminated
+
+    signal.signal(sigterm, interrupt)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(sigterm, signal.SIG_DFL)
+        os.kill(os.getpid(), sigterm)  # the temporary file is gone: now end as SIGTERM would have
+        raise
+    finally:
+        signal.signal(sigterm, signal.SIG_DFL)
+
+
 def _download(url: str, dest: Path, accepted: tuple, timeout: float) -> Path:
     """Fetch ``url`` to ``dest`` with ``pooch.retrieve``, keeping it only if its SHA-256 is in
-    ``accepted``; on any failure nothing is left behind."""
+    ``accepted``; on any failure (an error, Ctrl-C, SIGTERM) nothing is left behind."""
     import pooch
 
-    with _quiet_pooch():
+    with _quiet_pooch(), _sigterm_interrupts():
         path = pooch.retrieve(url, known_hash=None, fname=dest.name, path=dest.parent,
                               downloader=_VerifiedDownloader(accepted, timeout))
     return Path(path)
@@ -635,16 +671,37 @@ def _fetch_split(name, split, base_url, checksums) -> tuple:
     return cache, paths
 
 
+def _other_dataset(name: str, labels_path: Path):
+    """The other IDX dataset's name if ``labels_path`` is one of its known archives, else None.
+
+    MNIST and Fashion-MNIST use the same file names, so a directory that holds one of them (e.g.
+    ``$NPAE_DATA`` itself, searched for both) would otherwise pass for the other. The labels
+    archive is small and its digest differs between the two.
+    """
+    other = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}[name]
+    known = {"mnist": MNIST_SHA256, "fashion-mnist": FASHION_MNIST_SHA256}[other].get(labels_path.name, ())
+    return other if known and _sha256_file(labels_path) in known else None
+
+
 def _load_idx_dataset(name, split, data_dir, download, base_url, checksums):
     _check_split(split)
     dirs = _candidate_dirs(name, data_dir)
-    for directory, _origin in dirs:
+    wrong = []  # (directory, origin, other dataset): same file names, the other dataset's files
+    for directory, origin in dirs:
         paths = [_find_file(directory, stem) for stem in _SPLIT_FILES[split]]
-        if all(paths):
+        if not all(paths):
+            continue
+        other = _other_dataset(name, paths[1])
+        if other is None:
             break
+        if origin == "data_dir":
+            raise ValueError(f"data_dir {str(directory)!r} holds the {_PRETTY[other]} files, not {_PRETTY[name]} "
+                             f"({paths[1].name} is {_PRETTY[other]}'s, by its SHA-256). Pass the directory of the "
+                             f"{_PRETTY[name]} files.")
+        wrong.append((directory, origin, other))
     else:
         if not download:
-            raise _not_found(name, split, dirs)
+            raise _not_found(name, split, dirs, wrong)
         directory, paths = _fetch_split(name, split, base_url, checksums)
     sums_path = directory / "SHA256SUMS"
     if sums_path.is_file():

@@ -256,19 +256,36 @@ def write_checkpoint(path, arrays: dict, config: dict) -> None:
         _write_to_file_object(path, members, text, set(arrays))
         return
     path = expand_path(path)
+    if path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise CheckpointError(f"{path!r} ends in a path separator, so it names a directory; give a file name "
+                              "such as runs/best/model.npz. Nothing was written.")
     try:
         _write_to_path(path, members, text, set(arrays))
     except OSError as err:
         raise _naming(err, path) from None
 
 
+def _check_read_back(source, text: str, names: set, target: str) -> None:
+    """Refuse what was just written (``source``: the temporary file or buffer) unless it reads back
+    with the same config and array names; nothing has replaced ``target`` yet."""
+    try:
+        headers, written = _inspect(source, max_bytes=math.inf)
+    except CheckpointError as err:
+        raise CheckpointError(f"The checkpoint written for {target!r} does not read back: {err} Nothing was "
+                              "replaced.") from err
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"The checkpoint written for {target!r} does not read back ({type(err).__name__}: "
+                              f"{err}); nothing was replaced.") from err
+    if json.dumps(written) != text or set(headers) != names:
+        raise CheckpointError(f"The checkpoint written for {target!r} does not read back as written; nothing was "
+                              "replaced.")
+
+
 def _write_to_file_object(target, members: dict, text: str, names: set) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **members)
     buffer.seek(0)
-    headers, written = _inspect(buffer, max_bytes=math.inf)
-    if json.dumps(written) != text or set(headers) != names:
-        raise CheckpointError(f"The checkpoint for {describe(target)} does not read back as written.")
+    _check_read_back(buffer, text, names, describe(target))
     try:
         target.write(buffer.getvalue())
     except OSError as err:
@@ -310,9 +327,7 @@ def _write_atomically(path: str, members: dict, text: str, names: set) -> None:
             np.savez(handle, **members)
             handle.flush()
             os.fsync(handle.fileno())
-        headers, written = _inspect(tmp, max_bytes=math.inf)
-        if json.dumps(written) != text or set(headers) != names:
-            raise CheckpointError(f"The checkpoint written to {tmp!r} does not read back as written.")
+        _check_read_back(tmp, text, names, path)
         _check_target(path)  # again: something may have appeared at the path meanwhile
         os.replace(tmp, path)
     except BaseException:

@@ -121,19 +121,22 @@ class Callback:
         """
 
     def set_model(self, model) -> None:
+        """Called once per fit before ``on_train_begin``: the estimator being trained."""
         self.model = model
 
     def on_train_begin(self, logs=None) -> None:
-        pass
+        """Before the first epoch of a fit. ``logs``: ``{"initial_epoch": n}``, the epochs the model
+        had already trained (> 0 for a warm start or ``partial_fit``; 0 for a fit from scratch)."""
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        pass
+        """Before each epoch; ``epoch`` is 0-based and counts on across warm starts."""
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        pass
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        """After each epoch; ``logs`` holds this epoch's figures (``loss``, ``val_loss``, … as in
+        ``history_``). Set ``self.model.stop_training = True`` to stop after it."""
 
     def on_train_end(self, logs=None) -> None:
-        pass
+        """After the last epoch, also when a callback stopped training early."""
 
     def logged_names(self) -> list:
         """The logged values this callback reads (``fit`` checks them against what the model logs
@@ -171,7 +174,7 @@ class EarlyStopping(Callback):
         self.best, self.best_epoch, self.wait, self.best_weights = math.inf, None, 0, None
         self.stopped_epoch, self.last_epoch = None, None
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
         value = _monitored_value("EarlyStopping", self.monitor, logs)
         self.last_epoch = epoch
         if value < self.best - self.min_delta:
@@ -231,16 +234,42 @@ class ModelCheckpoint(Callback):
     checkpoint intact, and only from finite states (``train`` restores the last finite state
     before any callback sees a diverged one).
 
-    With ``save_best_only`` a file is written when ``monitor`` improves on the best value of
-    the current fit (``best`` starts again at +inf in every fit); like ``EarlyStopping``, a
-    ``val_*`` monitor without validation data is refused.
+    With ``save_best_only`` a file is written when ``monitor`` improves on the best value of the
+    training run: a fit that continues the model this callback last saw (``warm_start``,
+    ``partial_fit``: its epochs go on from the earlier ones) keeps the best value, as Keras does,
+    so a worse round never replaces the best file; a fit from scratch, or of another model, starts
+    again from ``initial_value_threshold`` (+inf by default; pass the value of an existing best
+    file to keep it). Like ``EarlyStopping``, a ``val_*`` monitor without validation data is
+    refused.
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+        The file to write, a format string of ``{epoch}`` and logged values; checked before
+        training (names, format specs, not a directory).
+    monitor : str, default="val_loss"
+        The logged value ``save_best_only`` compares (lower is better).
+    save_best_only : bool, default=False
+    initial_value_threshold : float, optional
+        The value a first save must beat; default +inf.
+
+    Attributes
+    ----------
+    best : float
+        The lowest ``monitor`` value saved so far.
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False):
-        self.filepath = os.fspath(filepath)
+    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False,
+                 initial_value_threshold: float | None = None):
+        self.filepath = os.fsdecode(filepath)
         self.monitor = monitor
         self.save_best_only = save_best_only
-        self.best = math.inf
+        self.initial_value_threshold = initial_value_threshold
+        self.best = self._initial_best()
+        self._run = None  # (model, epochs done) at the end of the last epoch seen: what a continuation starts from
+
+    def _initial_best(self) -> float:
+        return math.inf if self.initial_value_threshold is None else float(self.initial_value_threshold)
 
     def _fields(self) -> list:
         """The names ``filepath`` formats, e.g. ["epoch", "val_loss"]."""
@@ -271,17 +300,36 @@ class ModelCheckpoint(Callback):
                     f"ModelCheckpoint filepath {self.filepath!r} uses {{{name}}}, which is logged only "
                     "with validation data; pass validation_data to fit, or use {epoch} or {loss}."
                 )
+        example = self._example_path()
+        if example.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)) or os.path.isdir(example):
+            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} names a directory; give a file name "
+                             "such as runs/best.npz or runs/ckpt-{epoch:03d}.npz.")
         if self.save_best_only:
             _check_monitor_can_be_logged("ModelCheckpoint", self.monitor, validation)
+
+    def _example_path(self) -> str:
+        """``filepath`` formatted with epoch 1 and 1.0 for every logged value: a format spec that
+        cannot format them (``{loss:d}``, ``{loss.real.x}``) fails here, before training."""
+        fields = self._fields()
+        try:
+            return self.filepath.format(**{**{name: 1.0 for name in fields}, "epoch": 1})
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
+            raise ValueError(
+                f"ModelCheckpoint filepath {self.filepath!r} cannot be formatted ({type(err).__name__}: {err}); "
+                "{epoch} is an int and logged values are floats, e.g. ckpt-{epoch:03d}-{val_loss:.3f}.npz."
+            ) from None
 
     def logged_names(self) -> list:
         names = [name for name in self._fields() if name != "epoch"]
         return names + [self.monitor] if self.save_best_only else names
 
     def on_train_begin(self, logs=None) -> None:
-        self.best = math.inf  # a reused checkpoint compares within this fit only
+        initial_epoch = (logs or {}).get("initial_epoch", 0)
+        if self._run is None or self._run[0] is not self.model or initial_epoch == 0 or initial_epoch < self._run[1]:
+            self.best = self._initial_best()  # a new training run: from scratch, or another model
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._run = (self.model, epoch + 1)
         missing = [name for name in self._fields() if name != "epoch" and name not in logs]
         if missing:
             raise ValueError(
@@ -469,7 +517,7 @@ def _train(model, X, start_state, callbacks, *, epochs, batch_size, rng, history
     try:
         for cb in callbacks:
             cb.set_model(model)
-            cb.on_train_begin()
+            cb.on_train_begin({"initial_epoch": done_before})
         bar = _progress(epochs, verbose, done_before)
         for epoch in range(done_before, done_before + epochs):
             for cb in callbacks:

@@ -12,8 +12,11 @@ import hashlib
 import importlib.util
 import logging
 import re
+import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -216,6 +219,14 @@ def test_read_idx_reports_a_truncated_payload_with_both_sizes(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes(idx_bytes(np.zeros((2, 28, 28), np.uint8))[:-1])
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte' is truncated.*2 x 28 x 28 = 1568 bytes.*got 1567"):
+        read_idx(path)
+
+
+def test_read_idx_reports_a_header_too_large_for_int64_with_its_true_size(tmp_path):
+    path = tmp_path / "images"
+    dims = (2**32 - 1,) * 3  # the product overflows int64
+    path.write_bytes((0x0803).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + bytes(10))
+    with pytest.raises(ValueError, match=rf"truncated.*= {(2**32 - 1) ** 3} bytes of data, got 10"):
         read_idx(path)
 
 
@@ -472,6 +483,23 @@ needs_shared_mnist = pytest.mark.skipif(
     not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
     reason=f"the shared MNIST test set is not at {SHARED_MNIST}",
 )
+
+
+def test_the_other_datasets_files_are_never_taken_for_this_one(monkeypatch, tmp_path, no_system_data):
+    """MNIST and Fashion-MNIST share file names: MNIST's files loose in $NPAE_DATA (searched for both)
+    must not load as Fashion-MNIST. Told apart by the labels archive's known digest."""
+    flat = tmp_path / "data"
+    write_split(flat, marker=1)
+    labels = (flat / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    monkeypatch.setitem(datasets.MNIST_SHA256, "t10k-labels-idx1-ubyte.gz", (sha256(labels),))
+    monkeypatch.setenv("NPAE_DATA", str(flat))
+    assert load_mnist("test")[0][0, 0] == 1 / 255  # MNIST's own loader takes them
+    with pytest.raises(FileNotFoundError, match=rf"{flat} \(\$NPAE_DATA\): holds the MNIST files, skipped"):
+        load_fashion_mnist("test")
+    with pytest.raises(ValueError, match=r"data_dir .* holds the MNIST files, not Fashion-MNIST"):
+        load_fashion_mnist("test", data_dir=flat)
+    write_split(no_system_data / "fashion-mnist", marker=2, n=8)  # Fashion-MNIST (other labels), further on
+    assert load_fashion_mnist("test")[0][0, 0] == 2 / 255
 
 
 @needs_shared_mnist
@@ -1111,3 +1139,30 @@ def test_an_explicit_data_dir_that_is_not_a_directory_is_an_error_not_a_fallback
     where = make(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"data_dir .*(does not exist|is not a directory)"):
         load_mnist("test", data_dir=where)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name != "posix", reason="POSIX signals")
+def test_sigterm_mid_download_leaves_no_partial_file_and_still_ends_the_process(tmp_path):
+    """``timeout`` or a scheduler sends SIGTERM: the temporary file is removed as on Ctrl-C."""
+    cache = tmp_path / "cache"
+    child = f"""
+import os, signal, pathlib
+os.environ["NPAE_CACHE"] = {str(cache)!r}
+os.environ.pop("NPAE_DATA", None)
+from npae import datasets
+datasets.SYSTEM_DATA_DIR = pathlib.Path({str(tmp_path / "none")!r})
+
+def fetch(self, url, output_file, pup):
+    with open(output_file, "wb") as partial:
+        partial.write(b"half a file")
+        partial.flush()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+datasets._VerifiedDownloader._fetch = fetch
+datasets.load_mnist("test", download=True, base_url="http://127.0.0.1:9/")
+print("not reached")
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert "not reached" not in done.stdout
+    assert files_under(cache) == []  # the cache directory may exist, empty

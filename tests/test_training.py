@@ -352,6 +352,45 @@ def test_model_checkpoint_reused_across_fits_starts_each_fit_with_a_new_best(rng
         np.testing.assert_array_equal(B.to_numpy(saved.parameters()[key]), B.to_numpy(value), err_msg=key)
 
 
+def test_model_checkpoint_keeps_its_best_over_warm_start_rounds_of_one_model(rng, tmp_path):
+    """As Keras: a worse round of the same training run never replaces the best file."""
+    X = rng.random((30, 5))
+    path = tmp_path / "best.npz"
+    checkpoint = ModelCheckpoint(path, monitor="loss", save_best_only=True)
+    model = small(epochs=20, learning_rate=0.05, loss="mse", warm_start=True).fit(X, callbacks=[checkpoint])
+    best = npae.load(path).get_weights()
+    best_loss = checkpoint.best
+    assert best_loss == min(model.history_["loss"])
+    model.set_params(learning_rate=50.0, epochs=1, clip_norm=1e3)  # a bad round: the loss goes up
+    model.fit(X, callbacks=[checkpoint])
+    assert model.history_["loss"][-1] > best_loss and checkpoint.best == best_loss
+    for key, value in npae.load(path).get_weights().items():
+        np.testing.assert_array_equal(value, best[key], err_msg=key)
+    fresh = ModelCheckpoint(tmp_path / "other.npz", monitor="loss", save_best_only=True,
+                            initial_value_threshold=best_loss)
+    model.fit(X, callbacks=[fresh])  # a new callback told the value of the existing best file
+    assert not (tmp_path / "other.npz").exists()
+
+
+@pytest.mark.parametrize("template, message", [
+    ("m-{loss:d}.npz", r"cannot be formatted \(ValueError: Unknown format code 'd'"),
+    ("m-{epoch:.2q}.npz", "cannot be formatted"),
+    ("m-{loss.foo}.npz", r"cannot be formatted \(AttributeError"),
+    ("m-{loss[0]}.npz", r"cannot be formatted \(TypeError"),
+    ("sub/", "names a directory"),
+    (".", "names a directory"),
+])
+def test_model_checkpoint_file_names_that_cannot_be_written_are_refused_before_training(rng, tmp_path, template,
+                                                                                         message):
+    X = rng.random((20, 5))
+    ae = small()
+    path = os.path.join(str(tmp_path), template) if template != "." else str(tmp_path)
+    with pytest.raises(ValueError, match=rf"ModelCheckpoint filepath .* {message}"):
+        ae.fit(X, callbacks=[ModelCheckpoint(path)])
+    assert not hasattr(ae, "history_")  # refused before training
+    ModelCheckpoint(os.fsencode(tmp_path / "b-{epoch}.npz")).check(validation=False)  # bytes paths as save takes
+
+
 def test_model_checkpoint_save_best_only_needs_its_monitored_value(rng, tmp_path):
     X = rng.random((20, 5))
     ae = small()

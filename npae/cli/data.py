@@ -69,6 +69,11 @@ def load_training_data(dataset: str, *, data_dir=None, download: bool = False, s
         For a missing file (the dataset loaders say where they looked and how to get the files).
     """
     key = dataset.strip().lower().replace("_", "-")
+    if key not in ("mnist", "fashion-mnist") and (data_dir is not None or download):
+        given = " and ".join(opt for opt, on in (("--data-dir", data_dir is not None), ("--download", download)) if on)
+        what = (f"--dataset {key} ships with npae" if key == "embedded" else
+                f"--dataset {key} comes with scikit-learn" if key == "digits" else f"--dataset {dataset} is a file")
+        raise CLIError(f"{given} apply to --dataset mnist and fashion-mnist only; {what}. Leave {given} out.")
     if key in DATASETS:
         info = {"name": key, "image_shape": None}
         if key == "digits":

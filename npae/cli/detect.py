@@ -179,7 +179,9 @@ def run(args) -> int:
         if key not in ("embedded", "fashion-mnist"):
             raise CLIError(f"--ood mnist trains on Fashion-MNIST: use --dataset embedded or fashion-mnist, "
                            f"not {args.dataset!r}.")
-        X_train, _, X_in, _, info = load_training_data(key, data_dir=args.data_dir, download=args.download)
+        # --download also fetches MNIST (the anomalies): it applies to the training set only for fashion-mnist
+        X_train, _, X_in, _, info = load_training_data(key, data_dir=args.data_dir,
+                                                       download=args.download and key == "fashion-mnist")
         try:
             mnist_dir = None if args.mnist_dir is None else cli_path(args.mnist_dir, "--mnist-dir")
             X_out, _ = load_mnist("test", data_dir=mnist_dir, download=args.download)

@@ -881,7 +881,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "params": _json_params(fitted),
             "n_features_in": int(self.n_features_in_),
             "history": {str(k): _plain(list(v), "history") for k, v in self.history_.items()},
-            "optimizer_iterations": int(self.optimizer_.iterations),
+            # without its state, a loaded optimizer starts afresh (Adam's bias correction from step 1)
+            "optimizer_iterations": int(self.optimizer_.iterations) if include_optimizer else 0,
         }
         config["training"] = self._training_state()
         names = getattr(self, "feature_names_in_", None)
@@ -1002,7 +1003,9 @@ def _model_from_config(cls, config: dict, backend, where: str):
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as err:
         message = f"{err.args[0]!r} is missing" if isinstance(err, KeyError) else str(err)
         raise io.CheckpointError(f"{where!r} has an invalid config for {cls.__name__}: {message}") from err
-    return model, n_features, {k: list(v) for k, v in history.items()}, iterations, \
+    # JSON has no NaN: save wrote a diverged epoch's value as null, which comes back as NaN
+    history = {k: [math.nan if x is None else x for x in v] for k, v in history.items()}
+    return model, n_features, history, iterations, \
         {k: _tuples(v) for k, v in pending.items()}
 
 
@@ -1048,6 +1051,9 @@ def _load_optimizer_state(model, optim: dict, iterations: int, version, where: s
             )
         if not math.isfinite(float(abs(value).max())):
             raise io.CheckpointError(f"{where!r}: optimizer state {name} contains NaN or infinity.")
+        if key.endswith(".v") and value.size and float(value.min()) < 0.0:
+            raise io.CheckpointError(f"{where!r}: optimizer state {name}, Adam's second moment (a running mean of "
+                                     f"squared gradients), has negative values: the file was altered or damaged.")
     model.optimizer_.load_state_arrays(
         {k: B.asarray(v, dtype=model.dtype, backend=model.backend_) for k, v in optim.items()}, params_in_order)
     model.optimizer_.iterations = iterations
@@ -1122,6 +1128,8 @@ def load(path, *, backend: str | None = None):
     optim = {k[len("optim:"):]: v for k, v in arrays.items() if k.startswith("optim:")}
     if optim:
         _load_optimizer_state(model, optim, iterations, config["format_version"], where)
+    elif not any(model.optimizer_._init_state(p) for p, _ in model._parameter_gradient_pairs()):
+        model.optimizer_.iterations = iterations  # a stateless optimizer (plain SGD): only its step count
     training = config.get("training")
     if training is not None:
         try:

@@ -55,3 +55,18 @@ def test_an_npz_archive_still_loads(tmp_path, table):
     X_train, y_train, X_test, _, info = load_training_data(str(tmp_path / "rows.npz"))
     np.testing.assert_array_equal(X_train, table)
     assert y_train.tolist() == (np.arange(20) % 2).tolist() and X_test is None and info["name"] == "rows"
+
+
+def test_data_dir_and_download_are_refused_where_they_do_not_apply(tmp_path, run, table, assert_one_line_error):
+    """--data-dir /typo with a dataset that never reads it was dropped without a word."""
+    code, _, err = run("train", "--dataset", "embedded", "--data-dir", str(tmp_path / "typo"),
+                       "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "--data-dir apply to --dataset mnist and fashion-mnist only",
+                          "--dataset embedded ships with npae")
+    code, _, err = run("train", "--dataset", "digits", "--download", "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "--download apply to", "digits comes with scikit-learn")
+    np.savez(tmp_path / "rows.npz", X_train=table)
+    code, _, err = run("train", "--dataset", str(tmp_path / "rows.npz"), "--data-dir", str(tmp_path),
+                       "--download", "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "--data-dir and --download apply to", "is a file")
+    assert not (tmp_path / "r").exists()
