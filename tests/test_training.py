@@ -573,3 +573,18 @@ def test_adam_takes_numpy_scalars_for_its_betas():
     assert (adam.beta1, adam.beta2) == (pytest.approx(0.9), 0.99)
     with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\); got"):
         npae.optimizers.Adam(beta1=1.0)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
+def test_one_extreme_validation_row_gives_a_large_finite_val_loss_not_nan(rng, name):
+    """As score_samples: a finite row whose loss overflows counts as the dtype's largest value."""
+    kwargs = {"likelihood": "gaussian"} if name == "vae" else {"loss": "mse"}
+    X = rng.random((40, 6)).astype(np.float32)
+    X_val = rng.random((10, 6)).astype(np.float32)
+    X_val[3, 2] = 3e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the overflow itself, in the products
+        model = SMALL_MODELS[name](**kwargs).fit(X, validation_data=X_val)
+    for key, values in model.history_.items():
+        assert np.all(np.isfinite(values)), (key, values)
+    assert min(model.history_["val_loss"]) > np.finfo(np.float32).max / X_val.shape[0] / 2

@@ -692,8 +692,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _evaluate(self, Xb) -> dict:
         """Device scalars for validation: by default the mean per-sample objective."""
-        xp = array_namespace(Xb)
-        return {"loss": xp.mean(self._chunks(self._sample_losses, Xb))}
+        return {"loss": finite_row_mean(self._chunks(self._sample_losses, Xb))}
 
     def evaluate_logs(self, Xb) -> dict:
         return {k: float(v) for k, v in self._evaluate(Xb).items()}
@@ -900,6 +899,13 @@ def _finite_losses(values):
     overflows (inputs near the dtype's limit) gets the largest loss, so it ranks last, not as NaN."""
     xp = array_namespace(values)
     return xp.where(xp.isfinite(values), values, float(xp.finfo(values.dtype).max))
+
+
+def finite_row_mean(values) -> float:
+    """The mean of per-row values (N,) as validation reports it: a row whose value overflowed
+    (NaN or ±inf) counts as the dtype's largest finite number, as in ``score_samples``, so one
+    extreme row gives a large ``val_loss``, never NaN."""
+    return _finite_mean(_finite_losses(values))
 
 
 def _finite_mean(values) -> float:

@@ -30,6 +30,7 @@ from array_api_compat import array_namespace
 from npae import penalties
 from npae.layers import Activation, Dense
 from npae.models.autoencoder import Autoencoder
+from npae.models.base import finite_row_mean
 from npae.validation import check_hidden_sizes, check_nonnegative_float, check_option, restore_kind
 
 __all__ = ["ContractiveAutoencoder"]
@@ -143,9 +144,8 @@ class ContractiveAutoencoder(Autoencoder):
 
     def _evaluate(self, Xb) -> dict:
         """Validation figures: loss, reconstruction and contractive (all batch means over Xb)."""
-        xp = array_namespace(Xb)
-        total = xp.mean(self._chunks(self._sample_losses, Xb))
-        recon = xp.mean(self._chunks(self._reconstruction_losses, Xb))
+        total = finite_row_mean(self._chunks(self._sample_losses, Xb))
+        recon = finite_row_mean(self._chunks(self._reconstruction_losses, Xb))
         return {"loss": total, "reconstruction": recon, "contractive": total - recon}
 
     def _forward_backward(self, X):

@@ -21,12 +21,15 @@ reaches every row.
 
 from __future__ import annotations
 
+import math
+
 from array_api_compat import array_namespace
 
 from npae import penalties
 from npae.activations import get_activation
 from npae.layers import Sequential
 from npae.models.autoencoder import Autoencoder
+from npae.models.base import finite_row_mean
 from npae.validation import check_nonnegative_float, check_open_fraction, check_option
 
 __all__ = ["SPARSITY_KINDS", "SparseAutoencoder"]
@@ -141,11 +144,12 @@ class SparseAutoencoder(Autoencoder):
 
     def _evaluate(self, Xb) -> dict:
         """Validation figures over all of Xb: loss, reconstruction and sparsity (ρ̂ over Xb)."""
-        xp = array_namespace(Xb)
-        recon = xp.mean(self._chunks(self._reconstruction_losses, Xb))
+        recon = finite_row_mean(self._chunks(self._reconstruction_losses, Xb))
         z = self._chunks(self._code_logits, Xb)
         h = self.encoder_.layers[-1].infer(z)
-        penalty = self._penalty(h, z)
+        penalty = float(self._penalty(h, z))
+        if not math.isfinite(penalty):  # codes of an extreme row overflowed: the largest value, as for the rows
+            penalty = float(array_namespace(h).finfo(h.dtype).max)
         return {"loss": recon + penalty, "reconstruction": recon, "sparsity": penalty}
 
     def _forward_backward(self, X):

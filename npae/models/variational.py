@@ -42,7 +42,7 @@ from npae.activations import get_activation
 from npae.initializers import default_init, get_initializer
 from npae.layers import Dense, dense_stack
 from npae.losses import gaussian_kl, gaussian_kl_grad  # public here before they moved to losses
-from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder, _finite_losses
+from npae.models.base import INFERENCE_CHUNK, BaseAutoencoder, _finite_losses, finite_row_mean
 from npae.optimizers import OPTIMIZERS
 from npae.validation import (
     check_array,
@@ -528,9 +528,8 @@ class VAE(BaseAutoencoder):
 
         Each row draws its eps from its own inference stream (as ``score_samples`` does), never from
         the training stream, so a fit with validation data trains exactly as one without."""
-        xp = array_namespace(Xb)
         terms = self._chunks(lambda x: self._terms(x, RowStreams(x, self._row_key())), Xb)
-        recon, kl = xp.mean(terms[:, 0]), xp.mean(terms[:, 1])
+        recon, kl = finite_row_mean(terms[:, 0]), finite_row_mean(terms[:, 1])
         return {"loss": recon + float(self.beta) * kl, "reconstruction": recon, "kl": kl}
 
     # ------------------------------------------------------------------ forward and backward
