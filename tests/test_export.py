@@ -17,7 +17,7 @@ from npae.datasets import load_embedded
 from npae.models import VAE, Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
-from npae.export import to_torch
+from npae.export import parameter_names, to_torch
 
 TOL = 1e-6  # float64 agreement the issue asks for
 SMALL = {"epochs": 2, "batch_size": 64, "learning_rate": 3e-3, "verbose": 0, "random_state": 0}
@@ -231,3 +231,29 @@ def test_importing_npae_and_npae_export_never_imports_torch():
     code = "import sys, npae, npae.export; assert 'torch' not in sys.modules, 'torch was imported'"
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["ae-deep-tanh-sigmoid-code-mse", "vae-gaussian"])
+def test_parameter_names_map_every_torch_tensor_to_its_npae_array(fitted, name):
+    model = fitted[name]
+    state, names = to_torch(model).state_dict(), parameter_names(model)
+    assert set(names) == set(state) and sorted(names.values()) == sorted(model.parameters())
+    for torch_key, npae_key in names.items():
+        value = state[torch_key].numpy()
+        np.testing.assert_array_equal(value.T if value.ndim == 2 else value, B.to_numpy(model.parameters()[npae_key]))
+    assert names["encoder.2.weight"] == "encoder.1.W"  # the same-looking names differ beyond layer 0
+
+
+@pytest.mark.parametrize("name", ["ae-relu-bce", "vae-bernoulli"])
+def test_modules_pickle_save_and_script_like_any_torch_module(fitted, data, name, tmp_path):
+    import pickle
+
+    net = to_torch(fitted[name])
+    x = _t(data[1][:5])
+    torch.save(net, tmp_path / "net.pt")
+    for other in (pickle.loads(pickle.dumps(net)), torch.load(tmp_path / "net.pt", weights_only=False),
+                  torch.jit.script(net)):
+        with torch.no_grad():
+            got, want = other.encode(x), net.encode(x)
+        for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+            assert torch.equal(a, b)

@@ -17,20 +17,20 @@ trained with, never a hyperparameter changed by ``set_params`` after the fit (a 
 a value; see ``npae.models.base``).
 
 torch is imported inside :func:`to_torch` only: ``import npae`` never imports it, and npae does
-not depend on it. This module is the hand-over, not a backend: ``npae.backend`` stays the one
+not depend on it. The module classes live in :mod:`npae.export.modules` (which imports torch), at
+module level, so the modules pickle: ``torch.save(net, path)`` and ``torch.load(path,
+weights_only=False)`` work as for any ``nn.Module``, and so does ``torch.jit.script``. This module is the hand-over, not a backend: ``npae.backend`` stays the one
 place that runs npae's own arithmetic on torch tensors.
 """
 
 from __future__ import annotations
 
-import functools
-
 from npae import backend as B
 from npae.layers import Activation, Dense, Sequential
 from npae.models.base import BaseAutoencoder
-from npae.models.variational import LOG_VAR_MAX, LOG_VAR_MIN, VAE
+from npae.models.variational import VAE
 
-__all__ = ["to_torch"]
+__all__ = ["parameter_names", "to_torch"]
 
 #: npae activation name -> (torch.nn class name, keyword arguments read off the npae activation)
 _TORCH_ACTIVATIONS = {
@@ -54,73 +54,6 @@ def _torch():
         raise ImportError("npae.export.to_torch needs PyTorch: pip install torch "
                           "(the CPU build is enough).") from err
     return torch
-
-
-@functools.cache
-def _module_classes(nn, torch):
-    """The two module classes, defined once, when torch is first at hand (their base is torch's)."""
-
-    class AutoencoderModule(nn.Module):
-        """An npae autoencoder in PyTorch: ``encoder`` and ``decoder`` are ``nn.Sequential``.
-
-        ``encode(x)`` = npae's ``transform``, ``decode(z)`` = ``inverse_transform`` (data space),
-        ``forward(x)`` = ``reconstruct``. For loss="bce" the decoder ends in logits and
-        ``output`` is ``nn.Sigmoid``: train on ``self.decoder(self.encoder(x))`` with
-        ``torch.nn.functional.binary_cross_entropy_with_logits(..., reduction="sum") / N`` to
-        keep npae's objective (summed over features, averaged over rows).
-        """
-
-        def __init__(self, encoder, decoder, output):
-            super().__init__()
-            self.encoder, self.decoder, self.output = encoder, decoder, output
-
-        def encode(self, x):
-            """h = encoder(x): (N, D) -> (N, K)."""
-            return self.encoder(x)
-
-        def decode(self, z):
-            """x̂ = output(decoder(z)): (N, K) -> (N, D), in data space."""
-            return self.output(self.decoder(z))
-
-        def forward(self, x):
-            """decode(encode(x)): (N, D) -> (N, D)."""
-            return self.decode(self.encode(x))
-
-    class VAEModule(nn.Module):
-        """An npae VAE in PyTorch: hidden stack ``encoder``, heads ``mu`` and ``logvar``, ``decoder``.
-
-        ``encode(x)`` returns (mu, log_var), log_var = log σ² clamped to [LOG_VAR_MIN, LOG_VAR_MAX]
-        as npae does; mu is npae's ``transform``. ``decode(z)`` is ``inverse_transform``;
-        ``forward(x, eps=None)`` samples z = mu + exp(½·log_var)·eps and returns
-        (decode(z), mu, log_var), eps ~ N(0, I) from torch's generator unless given.
-        """
-
-        def __init__(self, encoder, mu, logvar, decoder, output):
-            super().__init__()
-            self.encoder, self.mu, self.logvar = encoder, mu, logvar
-            self.decoder, self.output = decoder, output
-
-        def encode(self, x):
-            """(mu, log_var), each (N, K), from x (N, D)."""
-            h = self.encoder(x)
-            return self.mu(h), torch.clamp(self.logvar(h), LOG_VAR_MIN, LOG_VAR_MAX)
-
-        @staticmethod
-        def reparameterize(mu, log_var, eps=None):
-            """z = mu + std·eps with std = exp(½·log_var), (N, K)."""
-            eps = torch.randn_like(mu) if eps is None else eps
-            return mu + torch.exp(0.5 * log_var) * eps
-
-        def decode(self, z):
-            """x̂ = output(decoder(z)): (N, K) -> (N, D), in data space."""
-            return self.output(self.decoder(z))
-
-        def forward(self, x, eps=None):
-            """(x̂ (N, D), mu (N, K), log_var (N, K)) with z sampled by reparameterization."""
-            mu, log_var = self.encode(x)
-            return self.decode(self.reparameterize(mu, log_var, eps)), mu, log_var
-
-    return AutoencoderModule, VAEModule
 
 
 def _linear(nn, torch, dense: Dense):
@@ -153,6 +86,44 @@ def _sequential(nn, torch, stack: Sequential):
     return nn.Sequential(*layers)
 
 
+def _stack_names(stack: Sequential, prefix: str) -> dict:
+    """{torch key: npae key} for one Sequential: torch numbers every module, npae its Dense layers."""
+    names, dense_index = {}, 0
+    for torch_index, layer in enumerate(stack.layers):
+        if isinstance(layer, Dense):
+            names[f"{prefix}.{torch_index}.weight"] = f"{prefix}.{dense_index}.W"
+            names[f"{prefix}.{torch_index}.bias"] = f"{prefix}.{dense_index}.b"
+            dense_index += 1
+    return names
+
+
+def parameter_names(model) -> dict:
+    """{``to_torch(model).state_dict()`` key: ``model.parameters()`` key} for a fitted npae model.
+
+    ``nn.Sequential`` numbers every module, activations included, npae only its Dense layers, so
+    the same-looking names differ beyond the first layer: npae's ``encoder.1.W`` is torch's
+    ``encoder.2.weight`` (transposed: torch's weight is Wᵀ, (out, in)), and the VAE's heads
+    ``encoder.mu.W`` / ``encoder.logvar.W`` are ``mu.weight`` / ``logvar.weight``.
+
+    Examples
+    --------
+    >>> import numpy as np, npae
+    >>> from npae.export import parameter_names
+    >>> ae = npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=1, verbose=0).fit(np.eye(6))
+    >>> parameter_names(ae)["encoder.2.weight"]
+    'encoder.1.W'
+    """
+    if not isinstance(model, BaseAutoencoder):
+        raise TypeError(f"parameter_names takes an npae model; got {type(model).__name__}.")
+    model.parameters()  # raises NotFittedError for an unfitted model
+    model = model._as_fitted()
+    names = {**_stack_names(model.encoder_, "encoder"), **_stack_names(model.decoder_, "decoder")}
+    if isinstance(model, VAE):
+        for head in ("mu", "logvar"):
+            names.update({f"{head}.weight": f"encoder.{head}.W", f"{head}.bias": f"encoder.{head}.b"})
+    return names
+
+
 def to_torch(model):
     """A ``torch.nn.Module`` with the architecture and a copy of the weights of a fitted npae model.
 
@@ -171,7 +142,8 @@ def to_torch(model):
         loss="bce") and ``output`` (``nn.Sigmoid`` or ``nn.Identity``). For the VAE, also the
         heads ``mu`` and ``logvar``; ``encode`` returns (mu, log_var) and ``forward(x, eps=None)``
         returns (x̂, mu, log_var). Parameters are CPU tensors in the model's dtype, with
-        ``requires_grad=True``, ready for ``torch.optim``.
+        ``requires_grad=True``, ready for ``torch.optim``; :func:`parameter_names` maps their
+        names to npae's. The module pickles (``torch.save``) and scripts (``torch.jit.script``).
 
     Raises
     ------
@@ -199,7 +171,7 @@ def to_torch(model):
     model = model._as_fitted()  # the fitted snapshot, whatever set_params said since (module docstring)
     torch = _torch()
     nn = torch.nn
-    AutoencoderModule, VAEModule = _module_classes(nn, torch)
+    from npae.export.modules import AutoencoderModule, VAEModule  # imports torch: only here
     likelihood = getattr(model, "likelihood_", None) or model.loss_
     output = nn.Sigmoid() if likelihood.name in _LOGIT_OUTPUTS else nn.Identity()
     encoder = _sequential(nn, torch, model.encoder_)
