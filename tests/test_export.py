@@ -7,6 +7,7 @@ gradients of npae's objective must equal npae's hand-written ones (so training c
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -251,8 +252,10 @@ def test_modules_pickle_save_and_script_like_any_torch_module(fitted, data, name
     net = to_torch(fitted[name])
     x = _t(data[1][:5])
     torch.save(net, tmp_path / "net.pt")
-    for other in (pickle.loads(pickle.dumps(net)), torch.load(tmp_path / "net.pt", weights_only=False),
-                  torch.jit.script(net)):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript; it still works
+        scripted = torch.jit.script(net)
+    for other in (pickle.loads(pickle.dumps(net)), torch.load(tmp_path / "net.pt", weights_only=False), scripted):
         with torch.no_grad():
             got, want = other.encode(x), net.encode(x)
         for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
