@@ -23,10 +23,16 @@ What each graph computes:
 
       bce:  ℓ = Σ_d softplus(y_d) − x_d·y_d          mse:  ℓ = Σ_d (y_d − x_d)²
 
-  plus λ Σ_j |h_j| for sparsity="l1", and λ ‖∂h/∂x‖²_F for the contractive autoencoder (the
-  Jacobian by the recurrence T_1 = W_1 · f′(z_1), T_l = (T_{l−1} W_l) · f′(z_l), or the one-layer
-  closed form Σ_j f′(z_j)² ‖W_{:,j}‖²). Also accepts a Pipeline ending in such a model.
-* ``AnomalyDetector`` with the "reconstruction" or "gaussian" score, its own scaler included:
+  plus λ Σ_j |h_j| for sparsity="l1", and λ ‖∂h/∂x‖²_F for the contractive autoencoder: the
+  one-layer closed form Σ_j f′(z_j)² ‖W_{:,j}‖²; deeper, the Gram form of
+  ``npae.penalties.gram`` when the code is narrower than the input (K < D: (N, K, H_l) tensors,
+  nothing D-wide), else the recurrence T_1 = W_1 · f′(z_1), T_l = (T_{l−1} W_l) · f′(z_l)
+  ((N, D, H_l) tensors). As in npae, a row whose objective is NaN or overflows scores
+  −finfo(dtype).max, the lowest finite score. Also accepts a Pipeline ending in such a model;
+  ``skl2onnx.to_onnx(model, X, options={"score_samples": True})`` adds the same score as a
+  second output of the transform graph (skl2onnx's idiom for its outlier detectors).
+* ``AnomalyDetector`` with the "reconstruction" or "gaussian" score (for a VAE model only
+  "gaussian": its "reconstruction" is the sampled ELBO), its own scaler included:
   outputs "label" (+1 inlier, −1 outlier, int64) and "scores" (``decision_function`` =
   score_samples − offset_), as skl2onnx does for IsolationForest; ``options={"score_samples":
   True}`` adds a third output, "score_samples".
@@ -44,8 +50,10 @@ The VAE's ``score_samples`` is a sampled ELBO (eps drawn on the host, from the m
 stream), and so are the detector's "elbo", "iwae" and "elbo_complexity"; no deterministic graph
 reproduces them, so they are refused.
 
-Graphs take the input's float type (float32 or float64); in float32 they agree with npae to
-float32 rounding. Every initializer is read by some node (onnxruntime warns about the others).
+Graphs take the input's float type (float32 or float64; an integer sample gives a float32 graph
+that casts its input, as skl2onnx's own converters do); in float32 they agree with npae to
+float32 rounding. A DataFrame sample gives one input per column (skl2onnx's rule): the graph
+concatenates them, and refuses at conversion columns other than ``feature_names_in_`` in order. Every initializer is read by some node (onnxruntime warns about the others).
 Needs ``pip install "npae[onnx]"`` (onnx, skl2onnx, onnxruntime).
 
 Architecture: a fitted model is a value. A graph is built from the model's fitted snapshot
@@ -63,7 +71,13 @@ import numpy as np
 try:
     from onnx import TensorProto, numpy_helper
     from skl2onnx import convert_sklearn, get_model_alias, update_registered_converter, update_registered_parser
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType, guess_tensor_type
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int32TensorType,
+        Int64TensorType,
+        guess_tensor_type,
+    )
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError('npae.onnx needs onnx and skl2onnx: pip install "npae[onnx]" '
                       "(onnx, skl2onnx and onnxruntime to run the graphs).") from err
@@ -106,8 +120,18 @@ class _Graph:
 
     def __init__(self, scope, operator, container):
         self.scope, self.container = scope, container
-        self.dtype = np.float64 if isinstance(operator.inputs[0].type, DoubleTensorType) else np.float32
+        self.dtype = _graph_dtype(operator)
         self.opset = container.target_opset
+        self.operator = operator
+
+    def input(self):
+        """The converter's input as one (N, D) tensor of the graph's float type: skl2onnx gives a
+        DataFrame one input per column (concatenated here, in order) and keeps an integer
+        input's type (cast here, as its own converters do)."""
+        to = TensorProto.DOUBLE if self.dtype == np.float64 else TensorProto.FLOAT
+        names = [v.full_name if isinstance(v.type, _TENSOR_TYPES[np.dtype(self.dtype).name])
+                 else self.op("Cast", [v.full_name], "x_float", to=to) for v in self.operator.inputs]
+        return names[0] if len(names) == 1 else self.op("Concat", names, "x", axis=1)
 
     def const(self, value, hint, dtype=None):
         name = self.scope.get_unique_variable_name(hint)
@@ -254,6 +278,9 @@ class _Graph:
             norms = self.const(np.sum(W * W, axis=0), "col_norms2")  # ‖W_{:,j}‖², (H,)
             s = self.derivative(z, act)
             return self.op("MatMul", [self.op("Mul", [s, s], "s2"), norms], "rows")
+        n_inputs, n_codes = trace[0][0].in_features, trace[-1][0].out_features
+        if n_codes < n_inputs:
+            return self.contractive_rows_gram(trace)
         column = self.const([0, 1, -1], "shape_n1h", np.int64)  # (N, H) -> (N, 1, H); 0 keeps N
         T = None
         for dense, z, act in trace:
@@ -262,8 +289,33 @@ class _Graph:
             T = self.op("Mul", [A, self.op("Reshape", [self.derivative(z, act), column], "df3")], "T")
         return self.reduce_sum(self.op("Mul", [T, T], "T2"), [1, 2], "rows")
 
+    def contractive_rows_gram(self, trace):
+        """‖∂h/∂x‖²_F per row (N,) in the Gram form, right to left, nothing D-wide (K < D):
+
+            R_L = diag f′(z_L)  (N, K, K),   R_l = (R_{l+1} W_{l+1}ᵀ) · f′(z_l)[:, None, :]  (N, K, H_l),
+            ‖J‖²_F = Σ_{k,j} (R_1 Γ)_{kj} (R_1)_{kj},   Γ = W_1ᵀ W_1  (H_1, H_1), a constant,
+
+        since J = R_1 W_1ᵀ and ‖J‖²_F = tr(R_1 W_1ᵀ W_1 R_1ᵀ) (``npae.penalties.gram``). Memory per row
+        is K·ΣH_l instead of D·ΣH_l.
+        """
+        dense_L, z_L, act_L = trace[-1]
+        K = dense_L.out_features
+        as_column = self.const([0, -1, 1], "shape_nk1", np.int64)  # (N, K) -> (N, K, 1)
+        R = self.op("Mul", [self.op("Reshape", [self.derivative(z_L, act_L), as_column], "df_col"),
+                            self.const(np.eye(K), "eye")], "R")  # diag f′(z_L), (N, K, K)
+        as_row = self.const([0, 1, -1], "shape_n1h", np.int64)  # (N, H) -> (N, 1, H)
+        for (dense_above, _, _), (_, z, act) in zip(trace[:0:-1], trace[-2::-1]):
+            W_T = self.const(B.to_numpy(dense_above.params["W"]).T, "W_T")  # W_{l+1}ᵀ (H_{l+1}, H_l)
+            R = self.op("Mul", [self.op("MatMul", [R, W_T], "RW"),
+                                self.op("Reshape", [self.derivative(z, act), as_row], "df_row")], "R")
+        W_1 = B.to_numpy(trace[0][0].params["W"]).astype(np.float64)
+        gram = self.const(W_1.T @ W_1, "gram")  # Γ = W_1ᵀ W_1, in float64 on the host
+        return self.reduce_sum(self.op("Mul", [self.op("MatMul", [R, gram], "R_gram"), R], "R_gram_R"), [1, 2],
+                               "rows")
+
     def score_samples(self, model, x, output=None):
-        """−(per-row objective) (N,), as ``model.score_samples``."""
+        """−(per-row objective) (N,), as ``model.score_samples``: a row whose objective is NaN or
+        overflows gets −finfo(dtype).max, the lowest finite score, as npae gives it."""
         if isinstance(model, VAE):
             raise TypeError(_VAE_SCORE_REFUSAL)
         h, trace = self.encode(model, x)
@@ -275,7 +327,11 @@ class _Graph:
             weight, penalty = float(model.contractive_weight), self.contractive_rows(trace)
         if weight:
             loss = self.op("Add", [loss, self.op("Mul", [penalty, self.const(weight, "weight")], "penalty")], "objective")
-        return self.op("Neg", [loss], "score_samples", output)
+        score = self.op("Neg", [loss], "minus_loss")
+        # npae's _finite_losses: NaN first (Max's NaN handling is the runtime's), then −inf
+        floor = self.const(-np.finfo(self.dtype).max, "lowest_score")
+        known = self.op("Where", [self.op("IsNaN", [score], "score_is_nan"), floor, score], "score_known")
+        return self.op("Max", [known, floor], "score_samples", output)
 
 
     # -- the detector's own steps
@@ -325,22 +381,66 @@ def _fitted(model):
 # converters and shape calculators
 
 
+def _graph_dtype(operator):
+    """float64 when every input is float64, else float32 (float32 and integer inputs)."""
+    return np.float64 if all(isinstance(v.type, DoubleTensorType) for v in operator.inputs) else np.float32
+
+
 def _first_dim(operator):
     return operator.inputs[0].get_first_dimension()
 
 
 def _float_type(operator, shape):
-    return operator.inputs[0].type.__class__(shape)
+    return _TENSOR_TYPES[np.dtype(_graph_dtype(operator)).name](shape)
+
+
+def _check_inputs(operator, model, width: int, what: str = "X"):
+    """Refuse inputs the graph cannot take, when the graph is built (not when it is served):
+    non-numeric types, widths that do not add up to ``width``, and a DataFrame whose columns are
+    not the model's ``feature_names_in_`` in order (one input per column, as skl2onnx declares)."""
+    for v in operator.inputs:
+        if not isinstance(v.type, (FloatTensorType, DoubleTensorType, Int64TensorType, Int32TensorType)):
+            raise TypeError(f"npae.onnx graphs take float32, float64 or integer input; got {v.raw_name!r} of type "
+                            f"{type(v.type).__name__}. Pass a numeric sample, e.g. X[:1].astype('float32').")
+    widths = [v.type.shape[1] if len(v.type.shape) == 2 else None for v in operator.inputs]
+    if all(isinstance(w, int) for w in widths) and sum(widths) != width:
+        raise ValueError(f"{type(model).__name__} takes {what} with {width} columns; the graph's inputs declare "
+                         f"{sum(widths)} ({', '.join(f'{v.raw_name}: {w}' for v, w in zip(operator.inputs, widths))}).")
+    names = getattr(model, "feature_names_in_", None)
+    if len(operator.inputs) > 1 and names is not None and [v.raw_name for v in operator.inputs] != list(names):
+        raise ValueError(f"The graph's inputs {[v.raw_name for v in operator.inputs][:5]}… are not the columns "
+                         f"{list(names)[:5]}… the model was fitted on, in that order. Convert with a sample of "
+                         "X[model.feature_names_in_].")
+
+
+def _model_parser(scope, model, inputs, custom_parsers=None):
+    """transform's output ("variable", skl2onnx's default name); with ``options={"score_samples":
+    True}`` a second output, "score_samples", as skl2onnx does for its outlier detectors."""
+    operator = scope.declare_local_operator(get_model_alias(type(model)), model)
+    operator.inputs = inputs
+    operator.outputs.append(scope.declare_local_variable("variable", guess_tensor_type(inputs[0].type)))
+    if scope.get_options(model, {"score_samples": False})["score_samples"]:
+        if isinstance(model, VAE):
+            raise TypeError(_VAE_SCORE_REFUSAL)
+        operator.outputs.append(scope.declare_local_variable("score_samples", guess_tensor_type(inputs[0].type)))
+    return operator.outputs
 
 
 def _transform_shape(operator):
-    width = int(_fitted(operator.raw_operator).latent_dim)
-    operator.outputs[0].type = _float_type(operator, [_first_dim(operator), width])
+    model = _fitted(operator.raw_operator)
+    _check_inputs(operator, model, int(model.n_features_in_))
+    N = _first_dim(operator)
+    operator.outputs[0].type = _float_type(operator, [N, int(model.latent_dim)])
+    for output in operator.outputs[1:]:
+        output.type = _float_type(operator, [N])
 
 
 def _transform_converter(scope, operator, container):
     graph = _Graph(scope, operator, container)
-    graph.encode(_fitted(operator.raw_operator), operator.inputs[0].full_name, operator.outputs[0].full_name)
+    model, x = _fitted(operator.raw_operator), graph.input()
+    graph.encode(model, x, operator.outputs[0].full_name)
+    if len(operator.outputs) > 1:  # options={"score_samples": True}
+        graph.score_samples(model, x, operator.outputs[1].full_name)
 
 
 class _Decoder(TransformerMixin, BaseEstimator):
@@ -358,23 +458,25 @@ class _ScoreSamples(TransformerMixin, BaseEstimator):
 
 
 def _decoder_shape(operator):
-    operator.outputs[0].type = _float_type(operator, [_first_dim(operator),
-                                                      int(_fitted(operator.raw_operator.model).n_features_in_)])
+    model = _fitted(operator.raw_operator.model)
+    _check_inputs(operator, None, int(model.latent_dim), "codes Z")
+    operator.outputs[0].type = _float_type(operator, [_first_dim(operator), int(model.n_features_in_)])
 
 
 def _decoder_converter(scope, operator, container):
     graph = _Graph(scope, operator, container)
-    graph.decode(_fitted(operator.raw_operator.model), operator.inputs[0].full_name, operator.outputs[0].full_name)
+    graph.decode(_fitted(operator.raw_operator.model), graph.input(), operator.outputs[0].full_name)
 
 
 def _score_shape(operator):
+    model = _fitted(operator.raw_operator.model)
+    _check_inputs(operator, model, int(model.n_features_in_))
     operator.outputs[0].type = _float_type(operator, [_first_dim(operator)])
 
 
 def _score_converter(scope, operator, container):
     graph = _Graph(scope, operator, container)
-    graph.score_samples(_fitted(operator.raw_operator.model), operator.inputs[0].full_name,
-                        operator.outputs[0].full_name)
+    graph.score_samples(_fitted(operator.raw_operator.model), graph.input(), operator.outputs[0].full_name)
 
 
 def _named_output_parser(output_name):
@@ -401,6 +503,9 @@ def _detector_parser(scope, model, inputs, custom_parsers=None):
 
 
 def _detector_shape(operator):
+    detector = operator.raw_operator
+    if hasattr(detector, "n_features_in_"):
+        _check_inputs(operator, detector, int(detector.n_features_in_))
     N = _first_dim(operator)
     operator.outputs[0].type = Int64TensorType([N])
     for output in operator.outputs[1:]:
@@ -429,7 +534,7 @@ def _detector_converter(scope, operator, container):
                          f"got {score!r}, a sampled score no deterministic graph reproduces.")
     graph = _Graph(scope, operator, container)
     outputs = [o.full_name for o in operator.outputs]
-    x = graph.standardize(getattr(detector, "scaler_", None), operator.inputs[0].full_name)
+    x = graph.standardize(getattr(detector, "scaler_", None), graph.input())
     named = outputs[2] if len(outputs) > 2 else None
     if score == "gaussian":
         raw = graph.gaussian_log_density(detector, x)
@@ -450,7 +555,9 @@ def _detector_converter(scope, operator, container):
 
 def _register():
     for cls in MODELS:
-        update_registered_converter(cls, f"Npae{cls.__name__}", _transform_shape, _transform_converter)
+        update_registered_converter(cls, f"Npae{cls.__name__}", _transform_shape, _transform_converter,
+                                    options={"score_samples": [False, True]})
+        update_registered_parser(cls, _model_parser)
     update_registered_converter(_Decoder, "NpaeDecoder", _decoder_shape, _decoder_converter,
                                 parser=_named_output_parser("X_hat"))
     update_registered_converter(_ScoreSamples, "NpaeScoreSamples", _score_shape, _score_converter,

@@ -160,6 +160,70 @@ def test_score_graph_carries_the_penalty_not_just_the_reconstruction(fitted, dat
     assert _max_rel(scores, model.score_samples(X)) <= TOL
 
 
+def test_deep_contractive_score_graph_takes_the_gram_form_when_the_code_is_narrower(data):
+    """K < D: right to left, nothing D-wide (no (N, D, H) tensor); K ≥ D: the left-to-right recurrence."""
+    X_train, X = data
+    for width, latent_dim, form in ((784, 6, "gram"), (5, 8, "recurrence")):
+        model = ContractiveAutoencoder(hidden_sizes=(16, 12), latent_dim=latent_dim, activation="tanh",
+                                       latent_activation="softplus", contractive_weight=20.0, **SMALL)
+        model.fit(X_train[:, :width])
+        onx = to_onnx_score_samples(model)
+        has_gram = any(init.name.startswith("gram") for init in onx.graph.initializer)
+        assert has_gram == (form == "gram"), form
+        (scores,) = run(onx, X[:, :width])
+        assert _max_rel(scores, model.score_samples(X[:, :width])) <= TOL, form
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_score_graph_gives_extreme_rows_the_lowest_finite_score_as_npae(fitted, data):
+    """A finite row whose objective overflows scores −finfo(dtype).max in npae; the graph too, not −inf
+    or NaN (NaN < threshold is false: such a row would pass for normal)."""
+    model = fitted["denoising-mse"]
+    X = data[1][:3].copy()
+    X[0, 5] = 1e20
+    X[1] = 3e38
+    X[2, ::2], X[2, 1::2] = 3e38, -3e38
+    (scores,) = run(to_onnx_score_samples(model), X)
+    lowest = -np.finfo(np.float32).max
+    np.testing.assert_array_equal(model.score_samples(X), [lowest] * 3)
+    np.testing.assert_array_equal(scores, [lowest] * 3)
+
+
+def test_integer_and_dataframe_samples_convert_to_graphs_that_run(fitted, data):
+    """skl2onnx keeps an integer sample's type and gives a DataFrame one input per column; the graph
+    casts and concatenates them (as skl2onnx's own converters do), or refuses at conversion."""
+    import pandas as pd
+
+    model, (X_train, X) = fitted["ae-relu-bce"], data
+    ints = (X[:20] * 255).astype(np.int64)
+    for sample_type in (np.int64, np.int32):
+        (codes,) = run(skl2onnx.to_onnx(model, ints[:1].astype(sample_type)), ints.astype(sample_type))
+        assert codes.dtype == np.float32 and _max_abs(codes, model.transform(ints)) <= 1e-3
+    columns = [f"px{i}" for i in range(X.shape[1])]
+    named = Autoencoder(hidden_sizes=(8,), latent_dim=3, **SMALL).fit(pd.DataFrame(X_train[:200], columns=columns))
+    frame = pd.DataFrame(X[:20], columns=columns)
+    onx = skl2onnx.to_onnx(named, frame[:1])
+    assert len(onx.graph.input) == X.shape[1]
+    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    (codes,) = session.run(None, {c: frame[[c]].to_numpy() for c in columns})
+    assert _max_abs(codes, named.transform(frame)) <= TOL
+    with pytest.raises(ValueError, match="are not the columns .* the model was fitted on"):
+        skl2onnx.to_onnx(named, frame[columns[::-1]][:1])
+    with pytest.raises(ValueError, match=rf"takes X with {X.shape[1]} columns; the graph's inputs declare 5"):
+        skl2onnx.to_onnx(model, X[:1, :5])
+
+
+@pytest.mark.parametrize("name", ["ae-relu-bce", "sparse-l1"])
+def test_score_samples_option_adds_the_score_to_the_transform_graph(fitted, data, name):
+    model, (_, X) = fitted[name], data
+    onx = skl2onnx.to_onnx(model, X[:1].astype("float32"), options={"score_samples": True})
+    assert [o.name for o in onx.graph.output] == ["variable", "score_samples"]
+    codes, scores = run(onx, X)
+    assert _max_abs(codes, model.transform(X)) <= TOL and _max_rel(scores, model.score_samples(X)) <= TOL
+    with pytest.raises(TypeError, match="sampled ELBO"):
+        skl2onnx.to_onnx(fitted["vae-bernoulli"], X[:1].astype("float32"), options={"score_samples": True})
+
+
 def test_vae_score_graph_is_refused_with_the_reason(fitted):
     with pytest.raises(TypeError, match="sampled ELBO.*to_onnx_decoder"):
         to_onnx_score_samples(fitted["vae-bernoulli"])
