@@ -114,6 +114,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 import zlib
 
 import numpy as np
@@ -412,7 +413,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             rows = (np.sort(member_rng.choice(X.shape[0], max_rows, replace=False)) if max_rows < X.shape[0]
                     else slice(None))
             if prefit:  # a snapshot: retraining the user's model later does not change this detector
-                model, keep = copy.deepcopy(self.model), None
+                model, keep = self._snapshot(self.model), None
             else:
                 template = self.model
                 if template is None:
@@ -502,6 +503,23 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def _residual2(model, Z):
         """(z − x̂)² per entry, float64, on the host."""
         return _residual2(model, Z)
+
+    def _snapshot(self, model):
+        """A copy of a fitted model the detector scores with as it is. Column names are the
+        detector's to check (it feeds the model scaled host arrays): a model fitted on a DataFrame
+        must have been fitted on the detector's columns, in order; the copy then forgets them."""
+        names = getattr(model, "feature_names_in_", None)
+        mine = getattr(self, "feature_names_in_", None)
+        if names is not None and mine is not None and list(names) != list(mine):
+            raise ValueError(f"The model was fitted on the columns {list(names)[:5]}…, X has {list(mine)[:5]}…: "
+                             "fit the detector on the model's columns, in the same order.")
+        if names is not None and mine is None:
+            warnings.warn(f"X does not have valid feature names, but {type(model).__name__} was fitted with feature "
+                          "names", UserWarning, stacklevel=4)
+        snapshot = copy.deepcopy(model)
+        if names is not None:
+            del snapshot.feature_names_in_
+        return snapshot
 
     # ------------------------------------------------------------------ inputs
     def _host(self, X, *, reset: bool):

@@ -558,3 +558,21 @@ def test_complexity_bits_refuses_depths_and_data_it_cannot_quantise():
         complexity_bits(3.0 * X)  # standardized or 0–255 data: L(x) of clipped values would measure nothing
     with pytest.raises(ValueError, match=r"shape \(N, D\)"):
         complexity_bits(X[0])
+
+
+def test_a_prefit_model_fitted_on_a_dataframe_checks_its_columns_once_without_warnings():
+    import warnings
+
+    import pandas as pd
+
+    X = np.random.default_rng(0).random((100, 5))
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    model = npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=2, verbose=0, loss="mse", random_state=0).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's "X does not have valid feature names" came on every call
+        detector = AnomalyDetector(model, refit=False).fit(frame)
+        scores = detector.score_samples(frame)
+    assert list(detector.feature_names_in_) == list("abcde") and list(model.feature_names_in_) == list("abcde")
+    np.testing.assert_allclose(scores, AnomalyDetector(model, refit=False).fit(X).score_samples(X), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"fitted on the columns \['a', .* X has \['e'"):
+        AnomalyDetector(model, refit=False).fit(frame[list("edcba")])
