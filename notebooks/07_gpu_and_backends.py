@@ -325,8 +325,10 @@ for label, idiom in idioms.items():
 # ## 7.5 The doors between host and device, and the once-per-epoch sync
 #
 # Host NumPy arrays go in through `npae.asarray` (a copy to the device, in the dtype asked for)
-# and come out through `npae.to_numpy` (a copy back). Models do both for you: pass NumPy, get
-# NumPy back. Pass a device array, get a device array back, and nothing crosses:
+# and come out through `npae.to_numpy` (a copy from a device; on the CPU a view of the same
+# memory, unless you pass `copy=True`). Models do both for you: pass NumPy, get NumPy back. Pass
+# an array on the model's device, get one back on it, and nothing crosses (an array on another
+# device is refused, with the move to make):
 
 # %%
 for name in BACKENDS:

@@ -112,7 +112,8 @@ class Backend:
 
 
 def _unknown_name_message(kind: str, name: object, valid: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(name), valid, n=1)
+    lowered = {v.lower(): v for v in valid}
+    close = [lowered[m] for m in difflib.get_close_matches(str(name).lower(), list(lowered), n=1)]
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"Unknown {kind} {name!r}; expected one of {', '.join(map(repr, valid))}.{hint}"
 
@@ -151,7 +152,7 @@ def _make_torch() -> Backend:
     except ImportError as err:
         raise BackendUnavailableError(
             "The 'torch' backend needs PyTorch, which is not installed. "
-            'Install it with pip install "npae[bench]", or choose backend="numpy".'
+            'Install it with pip install torch (the CPU build is enough), or choose backend="numpy".'
         ) from err
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     xp = array_api_compat.array_namespace(torch.empty(0))
@@ -409,6 +410,8 @@ def asarray(a: Any, dtype: Any = None, *, backend: Backend | str | None = None, 
     if source is not None and source != "numpy" and source != backend.name:
         a = to_numpy(a)
     elif source == backend.name and source != "numpy":
+        if source == "torch":  # npae computes its own gradients: never record an autograd graph
+            a = a.detach()
         if target is not None and a.dtype != target:
             a = xp.astype(a, target)
         if array_api_compat.device(a) != device:
@@ -422,18 +425,40 @@ def asarray(a: Any, dtype: Any = None, *, backend: Backend | str | None = None, 
     return xp.asarray(host, dtype=target, device=device)
 
 
-def to_numpy(x: Any) -> np.ndarray:
-    """Copy any backend's array to a host NumPy array (the only door out of a device)."""
+def to_numpy(x: Any, *, copy: bool = False) -> np.ndarray:
+    """Any backend's array as a host NumPy array (the only door out of a device).
+
+    From a device (CuPy, a CUDA tensor, array_api_strict's device) this is a copy. A NumPy array
+    or a CPU tensor comes back as a view of the same memory (as ``np.asarray`` and
+    ``Tensor.numpy()`` do), so that results leave without a second pass over them; pass
+    ``copy=True`` for a snapshot that later changes to ``x`` (a warm start, an in-place update)
+    cannot reach, and that can be written without writing into ``x``.
+    """
     name = _library_of(x)
     if name == "numpy" or name is None:
-        return np.asarray(x)
+        return np.array(x, copy=True) if copy else np.asarray(x)
     if name == "cupy":
         return x.get()
     if name == "torch":
-        return x.detach().cpu().numpy()
+        host = x.detach().cpu()
+        return host.numpy().copy() if copy and host.data_ptr() == x.data_ptr() else host.numpy()
     import array_api_strict
 
     return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
+
+
+def device_of(x: Any):
+    """The device an array lives on (``array_api_compat.device``), for messages and checks."""
+    return array_api_compat.device(x)
+
+
+def move_hint(name: str, backend: Backend) -> str:
+    """How to move an array called ``name`` onto ``backend``'s device, in its library's words."""
+    if backend.name == "torch":
+        return f"{name}.to({str(backend.device)!r})"
+    if backend.name == "cupy":
+        return f"cupy.asarray({name})"
+    return f"npae.asarray({name}, backend={backend.name!r})"
 
 
 def first_nonfinite(x: Any) -> tuple[int, int, bool]:

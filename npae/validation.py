@@ -56,8 +56,11 @@ def check_option(value, valid, what: str):
     """Return ``value`` if it is one of ``valid``; else ValueError listing them (and the closest)."""
     if isinstance(value, str) and value in valid:
         return value
-    close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    lowered = {str(v).lower(): v for v in valid}
+    close = [lowered[m] for m in difflib.get_close_matches(str(value).lower(), list(lowered), n=1)]
+    spelled = [v for v in valid if not isinstance(value, str) and str(v) in str(value)]  # e.g. numpy.float64
+    hint = (f" Pass it as the string {spelled[0]!r}." if spelled else f" Did you mean {close[0]!r}?" if close
+            else "")
     raise ValueError(f"Unknown {what} {value!r}; expected one of {', '.join(map(repr, valid))}.{hint}")
 
 
@@ -171,6 +174,20 @@ def check_hidden_sizes(hidden_sizes, name: str = "hidden_sizes") -> tuple[int, .
 _KIND_NAMES = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S": "bytes", "V": "void", "M": "datetime", "m": "timedelta"}
 
 
+#: how messages name each library's arrays
+_LIBRARY_ARRAYS = {"torch": "a torch tensor", "cupy": "a CuPy array", "array_api_strict": "an array_api_strict array",
+                   "numpy": "a NumPy array"}
+
+
+def _cast_hint(name: str, kind: str) -> str:
+    """How to make float32 from an array called ``name``, in its library's words."""
+    if kind == "torch":
+        return f"{name}.float()"
+    if kind == "array_api_strict":
+        return f"xp.astype({name}, xp.float32)"
+    return f"{name}.astype('float32')" if kind != "sequence" else f"numpy.asarray({name}, dtype='float32')"
+
+
 def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = None,
                 estimator_name: str = "estimator", allow_empty: bool = False):
     """Validate a 2-D numeric input and move it onto ``backend`` in ``dtype``.
@@ -196,9 +213,15 @@ def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = 
         X = _dataframe_values(X, name)
     kind, letter = B.input_kind(X)
     if kind not in ("numpy", "sequence") and kind != backend.name:
+        other = "" if backend.name == "numpy" else f" or {_LIBRARY_ARRAYS.get(backend.name, backend.name + ' arrays')}"
         raise TypeError(
-            f"{name} is a {kind} array but this {estimator_name} runs on the {backend.name!r} backend. "
-            f"Pass a NumPy array or a {backend.name} array (convert with npae.backend.to_numpy)."
+            f"{name} is {_LIBRARY_ARRAYS.get(kind, 'a ' + kind + ' array')} but this {estimator_name} runs on the "
+            f"{backend.name!r} backend. Pass a NumPy array{other} (convert with npae.to_numpy({name}))."
+        )
+    if kind == backend.name and kind != "numpy" and B.device_of(X) != backend.device:
+        raise ValueError(  # scikit-learn's array API rule: no silent move, results on the caller's device
+            f"{name} is on device {B.device_of(X)} but this {estimator_name} runs on {backend.device}. Move it "
+            f"there first ({B.move_hint(name, backend)}), or pass a NumPy array (copied to the device and back)."
         )
     if letter == "c":
         raise ComplexDataError(
@@ -208,14 +231,14 @@ def check_array(X, *, backend, dtype, name: str = "X", n_features: int | None = 
     if letter == "V" and not str(getattr(X, "dtype", "void")).startswith(("void", "[", "(", "{")):
         raise TypeError(  # e.g. ml_dtypes.bfloat16: NumPy stores it as opaque 'void' records
             f"{name} has dtype {X.dtype}, which NumPy only stores and npae cannot compute with; expected "
-            f"float32 or float64 (or ints). Convert it first, e.g. {name}.astype('float32') (exact for "
+            f"float32 or float64 (or ints). Convert it first, e.g. {_cast_hint(name, kind)} (exact for "
             "bfloat16 and float8 types)."
         )
     if letter not in "fiu":
         what = _KIND_NAMES.get(letter, f"dtype kind {letter!r}")
         raise TypeError(
             f"{name} has {what} dtype; expected real numbers (float or int). "
-            f"Convert it first, e.g. {name}.astype('float32')."
+            f"Convert it first, e.g. {_cast_hint(name, kind)}."
         )
     ndim = len(X.shape) if kind != "sequence" else B.to_numpy(X).ndim
     shape = tuple(X.shape) if kind != "sequence" else B.to_numpy(X).shape

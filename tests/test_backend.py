@@ -268,3 +268,70 @@ def test_counter_streams_feed_the_one_sampler_with_standard_normals():
     assert abs(eps.mean()) < 5 * se and abs(eps.var() - 1.0) < 5 * np.sqrt(2.0) * se
     for a, b in ((eps[:-1, 0], eps[1:, 0]), (eps[:, 0], eps[:, 1]), (eps[:, 0], eps[:, 2])):
         assert abs(np.corrcoef(a, b)[0, 1]) < 5 / np.sqrt(a.size)
+
+
+# ---------------------------------------------------------------- devices, autograd, the door out (review s10)
+def test_an_array_on_another_device_is_refused_not_moved_silently():
+    """scikit-learn's array API rule: results on the caller's device, so no silent move to the model's."""
+    strict = pytest.importorskip("array_api_strict")
+    import npae
+
+    X = np.random.default_rng(0).random((20, 5))
+    model = npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=1, verbose=0, backend="array_api_strict").fit(X)
+    on_default_device = strict.asarray(X)
+    assert B.device_of(on_default_device) != B.get_backend("array_api_strict").device
+    with pytest.raises(ValueError, match=r"X is on device .*CPU_DEVICE.* runs on .*device1.*npae\.asarray\(X, "
+                                         r"backend='array_api_strict'\).*or pass a NumPy array"):
+        model.transform(on_default_device)
+    codes = model.transform(B.asarray(X, backend="array_api_strict"))
+    assert B.device_of(codes) == B.get_backend("array_api_strict").device
+
+
+def test_torch_inputs_and_weights_never_bring_autograd_into_npae():
+    torch = pytest.importorskip("torch")
+    import npae
+
+    X = torch.rand(20, 5, dtype=torch.float64, requires_grad=True)
+    model = npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=1, verbose=0, dtype="float64",
+                             backend="torch").fit(X.detach())
+    assert model.score_samples(X).grad_fn is None and not model.transform(X).requires_grad
+    _, grads = model.loss_and_grad(X)
+    assert not any(g.requires_grad for g in grads.values())
+    model.set_weights({k: torch.nn.Parameter(v.clone()) for k, v in model.get_weights().items()})
+    assert all(p.is_leaf and not p.requires_grad for p in model.parameters().values())
+    assert not model.transform(X.detach()).requires_grad
+
+
+def test_to_numpy_is_a_view_on_the_host_unless_a_copy_is_asked_for(xp):
+    x = B.asarray(np.arange(3.0), dtype="float64")
+    snapshot = B.to_numpy(x, copy=True)
+    snapshot[0] = 5.0
+    assert float(B.to_numpy(x)[0]) == 0.0  # writing into the copy never writes into x
+    view = B.to_numpy(x)
+    if xp.name in ("numpy", "torch"):  # the host libraries share memory, as np.asarray and Tensor.numpy do
+        assert np.shares_memory(view, B.to_numpy(x))
+
+
+def test_torch_sigmoid_kernel_keeps_its_underflow_guard_beside_a_nan():
+    torch = pytest.importorskip("torch")
+    from npae.kernels import torch_backend
+
+    z = torch.tensor([-89.0, -95.0, -103.0, float("nan")])
+    got = torch_backend.sigmoid(z)
+    want = torch.exp(z[:3]) / (1.0 + torch.exp(z[:3]))
+    assert torch.equal(got[:3], want) and bool(got[:3].gt(0).all()) and bool(torch.isnan(got[3]))
+
+
+def test_backend_messages_speak_the_inputs_library():
+    torch = pytest.importorskip("torch")
+    import npae
+
+    with pytest.raises(ValueError, match="Did you mean 'cupy'"):
+        B.set_backend("CuPy")
+    with pytest.raises(ValueError, match="Pass it as the string 'float64'"):
+        npae.Autoencoder(dtype=np.float64, verbose=0).fit(np.eye(4))
+    with pytest.raises(TypeError, match=r"X is a torch tensor but this Autoencoder runs on the 'numpy' backend\. "
+                                        r"Pass a NumPy array \(convert with npae\.to_numpy\(X\)\)"):
+        npae.Autoencoder(verbose=0, backend="numpy").fit(torch.rand(4, 3))
+    with pytest.raises(TypeError, match=r"e\.g\. X\.float\(\)"):
+        npae.Autoencoder(verbose=0, backend="torch").fit(torch.ones(4, 3, dtype=torch.bool))

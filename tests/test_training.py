@@ -587,4 +587,4 @@ def test_one_extreme_validation_row_gives_a_large_finite_val_loss_not_nan(rng, n
         model = SMALL_MODELS[name](**kwargs).fit(X, validation_data=X_val)
     for key, values in model.history_.items():
         assert np.all(np.isfinite(values)), (key, values)
-    assert min(model.history_["val_loss"]) > np.finfo(np.float32).max / X_val.shape[0] / 2
+    assert min(model.history_["val_loss"]) > float(np.finfo(np.float32).max) / X_val.shape[0] / 2

@@ -211,8 +211,8 @@ def test_check_array_moves_host_data_to_the_backend_in_the_dtype(xp):
 def test_check_array_refuses_an_array_of_another_backend():
     pytest.importorskip("array_api_strict")
     strict = B.asarray(np.ones((2, 3)), dtype="float32", backend=B.get_backend("array_api_strict"))
-    with pytest.raises(TypeError, match=r"^X is a array_api_strict array but this Autoencoder runs on the 'numpy' "
-                                        r"backend\. Pass a NumPy array or a numpy array"):
+    with pytest.raises(TypeError, match=r"^X is an array_api_strict array but this Autoencoder runs on the 'numpy' "
+                                        r"backend\. Pass a NumPy array \(convert with npae\.to_numpy\(X\)\)"):
         V.check_array(strict, backend=B.get_backend("numpy"), dtype="float32", estimator_name="Autoencoder")
 
 

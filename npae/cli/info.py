@@ -46,6 +46,9 @@ def run(args) -> int:
         except ValueError as err:  # a bad environment value: shown here, an error where it is used
             print(f"{label}: invalid: {' '.join(str(err).split())}")
             continue
+        except B.BackendUnavailableError as err:  # a valid name this machine cannot run: shown, not fatal
+            print(f"{label}: {env} (from {variable}), unavailable: {' '.join(str(err).split())}")
+            continue
         print(f"{label}: {value} ({f'from {variable}' if env else f'set {variable} to change'})")
     print(f"models: {', '.join(f'{name} ({cls.__name__})' for name, cls in MODELS.items())}")
     return 0

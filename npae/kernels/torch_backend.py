@@ -131,7 +131,7 @@ def sigmoid(z):
     The check is one reduction (on a GPU, one host read per call).
     """
     torch = _torch()
-    if z.numel() and bool(torch.amin(z) < _SIGMOID_SAFE):
+    if bool((z < _SIGMOID_SAFE).any()):  # any(): a NaN elsewhere does not hide a z below the bound
         return torch.exp(torch.clamp(z, max=0.0)) / (1.0 + torch.exp(-torch.abs(z)))
     return torch.sigmoid(z)
 

@@ -1107,7 +1107,14 @@ def load(path, *, backend: str | None = None):
     # The generator that builds the layers (whose weights are then overwritten) is also the
     # training stream of a checkpoint that stores none (written before npae saved it): the
     # start of random_state's stream, never one seeded 0 for every model.
-    model._initialize(n_features, B.check_random_state(model.random_state), model._resolve_backend())
+    try:
+        backend_here = model._resolve_backend()
+    except B.BackendUnavailableError as err:
+        raise B.BackendUnavailableError(
+            f"{where!r} holds a model saved on the {model.backend!r} backend, which this machine cannot run: "
+            f"{' '.join(str(err).split())} To use the model here, load it onto another backend: "
+            f"npae.load(path, backend=\"numpy\").") from err
+    model._initialize(n_features, B.check_random_state(model.random_state), backend_here)
     expected = model.parameters()
     saved = {k[len("param:"):]: v for k, v in arrays.items() if k.startswith("param:")}
     if set(saved) != set(expected):

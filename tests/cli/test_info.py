@@ -1,5 +1,7 @@
 """``npae info``: versions, backends and their devices, models."""
 
+import pytest
+
 import npae
 from npae import cli
 
@@ -44,3 +46,19 @@ def test_info_shows_the_kernel_mode_from_the_environment(run, monkeypatch):
     finally:
         B._kernel_default = "fast"
     assert code == 0 and "kernels: reference (from NPAE_KERNELS)" in out
+
+
+def test_an_unavailable_backend_from_the_environment_is_shown_and_info_goes_on(monkeypatch):
+    """Setting NPAE_BACKEND=cupy on a machine being prepared for a GPU, then asking npae info why."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    env = {**os.environ, "NPAE_BACKEND": "cupy"}
+    out = subprocess.run([sys.executable, "-m", "npae", "info"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "default backend: cupy (from NPAE_BACKEND), unavailable: The 'cupy' backend needs CuPy" in out.stdout
+    assert "models: " in out.stdout  # the rest of the report is still printed

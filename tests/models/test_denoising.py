@@ -127,7 +127,7 @@ def test_target_from_another_backend_is_refused():
     pytest.importorskip("torch")
     X, X_noisy = _pair("masking", 0.3)
     model = _small(noise="masking", noise_level=0.3, backend="numpy")
-    with pytest.raises(TypeError, match="target is a torch array"):
+    with pytest.raises(TypeError, match="target is a torch tensor"):
         model.loss_and_grad(X_noisy, target=B.asarray(X, backend="torch"))
 
 
