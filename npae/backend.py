@@ -154,7 +154,9 @@ def _make_torch() -> Backend:
             "The 'torch' backend needs PyTorch, which is not installed. "
             'Install it with pip install torch (the CPU build is enough), or choose backend="numpy".'
         ) from err
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # an explicit index: a tensor moved with .to("cuda") is on cuda:<current>, and torch.device("cuda")
+    # compares unequal to it (the device check of npae.validation.check_array compares them)
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     xp = array_api_compat.array_namespace(torch.empty(0))
     return Backend("torch", xp, device)
 

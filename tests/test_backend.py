@@ -335,3 +335,13 @@ def test_backend_messages_speak_the_inputs_library():
         npae.Autoencoder(verbose=0, backend="numpy").fit(torch.rand(4, 3))
     with pytest.raises(TypeError, match=r"e\.g\. X\.float\(\)"):
         npae.Autoencoder(verbose=0, backend="torch").fit(torch.ones(4, 3, dtype=torch.bool))
+
+
+def test_torch_backend_on_cuda_names_the_device_index_so_device_checks_compare_equal(monkeypatch):
+    """torch.device("cuda") != torch.device("cuda", 0), the device of a tensor moved with .to("cuda"):
+    without the index every CUDA tensor would be refused as being on another device."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert torch.device("cuda") != torch.device("cuda", 0)
+    assert B._make_torch().device == torch.device("cuda", 0)
