@@ -32,12 +32,15 @@ class Activation:
     name = "activation"
 
     def f(self, z):
+        """h = f(z), element-wise: same shape as z."""
         raise NotImplementedError
 
     def df(self, z):
+        """f′(z), element-wise: what the backward pass multiplies dL/dh by (dL/dz = dL/dh · f′(z))."""
         raise NotImplementedError
 
     def d2f(self, z):
+        """f″(z), element-wise: the contractive penalty's gradient needs it (d/dz of f′(z)²)."""
         raise NotImplementedError
 
     def __call__(self, z):
@@ -175,6 +178,8 @@ class Softplus(Activation):
 ACTIVATIONS = {
     cls.name: cls for cls in (Identity, ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus)
 }
+"""The names ``activation=`` and ``latent_activation=`` accept: "identity", "relu", "leaky_relu",
+"elu", "sigmoid", "tanh", "softplus" (name -> class)."""
 
 
 def get_activation(name) -> Activation:

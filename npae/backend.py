@@ -193,6 +193,16 @@ def _load(name: str) -> Backend:
 def set_backend(name: str) -> Backend:
     """Make ``name`` the backend that new models and ``asarray`` use; return it.
 
+    Parameters
+    ----------
+    name : {"numpy", "cupy", "torch", "array_api_strict"}
+        Models with ``backend=None`` are built on it at their next fit from scratch.
+
+    Returns
+    -------
+    Backend
+        With ``name``, ``xp`` (the array namespace) and ``device``.
+
     Raises
     ------
     ValueError

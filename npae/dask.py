@@ -378,6 +378,8 @@ class Incremental(_DaskMLIncremental, ParallelPostFit):
     shuffle_blocks : bool, default=True
         False trains the blocks in their order in X.
 
+    Notes
+    -----
     Blocks of 0 rows (a boolean-mask selection, uneven chunks) are skipped; X with no rows at
     all is refused.
     """

@@ -3,9 +3,9 @@ downloads through pooch, and a small stratified Fashion-MNIST subset shipped ins
 
 Every loader returns ``(X, y)`` as host NumPy arrays: ``X`` float32 of shape (N, D) scaled to
 [0, 1], ``y`` int64 of shape (N,). Move them to a backend with ``npae.asarray`` when needed; this
-module imports NumPy and pooch only (and scikit-learn inside :func:`load_digits`, SciPy inside
-:func:`load_odds`), never another npae module. The anomaly-detection tables (:func:`load_odds`,
-:func:`load_adbench`) are the exception to the float32 rule: ``X`` float64 as stored, ``y`` 1 = outlier.
+module imports NumPy and pooch only (and scikit-learn inside ``load_digits``, SciPy inside
+``load_odds``), never another npae module. The anomaly-detection tables (``load_odds``,
+``load_adbench``) are the exception to the float32 rule: ``X`` float64 as stored, ``y`` 1 = outlier.
 
 Where the IDX files are looked for, in order (``<name>`` is ``"mnist"`` or ``"fashion-mnist"``):
 
@@ -21,10 +21,10 @@ too) is used. When that directory has a ``SHA256SUMS`` file (``sha256sum`` forma
 read that it lists is checked against it; files it does not list are read unchecked.
 
 Downloads (``download=True``) fetch the missing ``.gz`` files of the split into the cache from
-``base_url`` (argument), else ``$NPAE_MIRROR/<name>/``, else :data:`MNIST_URL` /
-:data:`FASHION_MNIST_URL`, with ``pooch.retrieve``. pooch streams each file into a temporary file
+``base_url`` (argument), else ``$NPAE_MIRROR/<name>/``, else ``MNIST_URL`` /
+``FASHION_MNIST_URL``, with ``pooch.retrieve``. pooch streams each file into a temporary file
 in the cache directory and moves it into place only once it is complete and its SHA-256 is one of
-the known digests (:data:`MNIST_SHA256`, :data:`FASHION_MNIST_SHA256`, or the ``checksums=``
+the known digests (``MNIST_SHA256``, ``FASHION_MNIST_SHA256``, or the ``checksums=``
 override); on any failure the temporary file is removed, so the cache never holds a partial or
 unverified file. A file without a known checksum is refused, never fetched unchecked.
 """
@@ -130,11 +130,11 @@ MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",),
 }
 
-#: The 17 ODDS tables of PyOD's benchmark (``notebooks/benchmark.py``), loaded by :func:`load_odds`.
+#: The 17 ODDS tables of PyOD's benchmark (``notebooks/benchmark.py``), loaded by ``load_odds``.
 ODDS_NAMES = ("arrhythmia", "cardio", "glass", "ionosphere", "letter", "lympho", "mnist", "musk", "optdigits", "pendigits", "pima", "satellite", "satimage-2", "shuttle", "vertebral", "vowels", "wbc")
 #: PyOD's copy of the ODDS tables, pinned to the last commit that changed them (2018-06-12).
 ODDS_URL = "https://raw.githubusercontent.com/yzhao062/pyod/bd110115c680d29561dd7e05d8f4b7af4f3512f7/notebooks/data/"
-#: SHA-256 digests of the ODDS ``.mat`` files as served by :data:`ODDS_URL`.
+#: SHA-256 digests of the ODDS ``.mat`` files as served by ``ODDS_URL``.
 ODDS_SHA256 = {
     "arrhythmia.mat": ("e4d47e499591ae31e5d7f0cd983367092353eac240f48e14c9b36457edb3460d",),
     "cardio.mat": ("5e568b6a73711012c481fa6cc984ab9c68e9a4fa44d6aeb3b43efa381c3f695b",),
@@ -158,7 +158,7 @@ ODDS_SHA256 = {
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 #: ADBench (Han, Hu, Huang, Jiang & Zhao, NeurIPS 2022), pinned to one commit of its repository.
 ADBENCH_URL = "https://raw.githubusercontent.com/Minqi824/ADBench/3dac8221081e190f157d78e93bfa8867f90d0965/adbench/datasets/"
-#: The ADBench tables :func:`load_adbench` knows: name -> (path under :data:`ADBENCH_URL`, SHA-256 of
+#: The ADBench tables ``load_adbench`` knows: name -> (path under ``ADBENCH_URL``, SHA-256 of
 #: the ``.npz`` served there). 43 of its 47 "Classical" tables (backdoor, census, fraud and speech are
 #: left out: npae has no verified copy of them to take a checksum from) and the 15 MVTec-AD categories
 #: as ResNet-18 embeddings (512 features).
@@ -428,7 +428,7 @@ def _candidate_dirs(name: str, data_dir) -> list:
 def _find_or_fetch(collection: str, fname: str, relpath: str, known: dict, default_url: str, label: str, *,
                    data_dir, download: bool, base_url, checksums, verify_found: str | None = None) -> Path:
     """The path of one table file: ``fname`` (or ``relpath``, the file's path in the published layout)
-    in the first of :func:`_candidate_dirs` holding it, else, with ``download``, fetched from
+    in the first of ``_candidate_dirs`` holding it, else, with ``download``, fetched from
     ``<base_url>/<relpath>`` into the cache and kept only if its SHA-256 is in ``known`` (or
     ``checksums``). A ``SHA256SUMS`` file beside the file found is honoured. With ``verify_found``
     (a sentence saying why, for the error message) a file found on disk must also have one of the
@@ -609,7 +609,7 @@ def _quiet_pooch():
 
 
 class _Terminated(BaseException):
-    """SIGTERM arrived during a download (raised by :func:`_sigterm_interrupts`)."""
+    """SIGTERM arrived during a download (raised by ``_sigterm_interrupts``)."""
 
 
 @contextlib.contextmanager
@@ -747,7 +747,7 @@ def load_fashion_mnist(split: str = "train", data_dir=None, download: bool = Fal
     Files are looked up in ``data_dir``, ``$NPAE_DATA/fashion-mnist/``, ``$NPAE_DATA``, the user
     cache (``$NPAE_CACHE/fashion-mnist/``, default ``~/.cache/npae/fashion-mnist/`` on Linux) and
     ``/usr/share/datasets/fashion-mnist/`` (``apt-get install dataset-fashion-mnist``), in that
-    order; see the module docstring. Class names are :data:`FASHION_MNIST_CLASSES`.
+    order; see the module docstring. Class names are ``FASHION_MNIST_CLASSES``.
 
     Parameters
     ----------
@@ -759,10 +759,10 @@ def load_fashion_mnist(split: str = "train", data_dir=None, download: bool = Fal
         If the files are found nowhere, fetch them into the user cache, verified by SHA-256.
     base_url : str, optional
         Where to download from (``<base_url>/<file>``); default ``$NPAE_MIRROR/fashion-mnist/``
-        if set, else :data:`FASHION_MNIST_URL`.
+        if set, else ``FASHION_MNIST_URL``.
     checksums : dict, optional
         File name -> SHA-256 hex digest (or a tuple of accepted digests) overriding
-        :data:`FASHION_MNIST_SHA256` for downloads.
+        ``FASHION_MNIST_SHA256`` for downloads.
 
     Returns
     -------
@@ -802,10 +802,10 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = False, *, b
         If the files are found nowhere, fetch them into the user cache, verified by SHA-256.
     base_url : str, optional
         Where to download from (``<base_url>/<file>``); default ``$NPAE_MIRROR/mnist/`` if set,
-        else :data:`MNIST_URL`.
+        else ``MNIST_URL``.
     checksums : dict, optional
         File name -> SHA-256 hex digest (or a tuple of accepted digests) overriding
-        :data:`MNIST_SHA256` for downloads.
+        ``MNIST_SHA256`` for downloads.
 
     Returns
     -------
@@ -817,7 +817,7 @@ def load_mnist(split: str = "train", data_dir=None, download: bool = False, *, b
     Raises
     ------
     ValueError, FileNotFoundError, ChecksumError, DownloadError
-        As for :func:`load_fashion_mnist`.
+        As for ``load_fashion_mnist``.
     """
     return _load_idx_dataset("mnist", split, data_dir, download, base_url, checksums)
 
@@ -860,7 +860,7 @@ def _read_odds_mat(path: Path):
 def load_odds(name: str, data_dir=None, download: bool = False, *, base_url=None, checksums=None):
     """Load one of the 17 ODDS outlier-detection tables of PyOD's benchmark.
 
-    The tables (:data:`ODDS_NAMES`: arrhythmia, cardio, glass, ionosphere, letter, lympho, mnist,
+    The tables (``ODDS_NAMES``: arrhythmia, cardio, glass, ionosphere, letter, lympho, mnist,
     musk, optdigits, pendigits, pima, satellite, satimage-2, shuttle, vertebral, vowels, wbc) are
     the ``.mat`` files PyOD benchmarks on (``notebooks/data/`` in its repository), taken from the
     ODDS library. Cite it when you use them, as ODDS asks: Shebuti Rayana (2016). ODDS Library
@@ -869,16 +869,16 @@ def load_odds(name: str, data_dir=None, download: bool = False, *, base_url=None
 
     ``<name>.mat`` is looked up in ``data_dir``, ``$NPAE_DATA/odds/``, ``$NPAE_DATA``, the user
     cache (``$NPAE_CACHE/odds/``, default ``~/.cache/npae/odds/`` on Linux) and
-    ``/usr/share/datasets/odds/``, in that order, as for :func:`load_fashion_mnist` (a
+    ``/usr/share/datasets/odds/``, in that order, as for ``load_fashion_mnist`` (a
     ``SHA256SUMS`` file beside it is honoured). With ``download=True`` a table found nowhere is
     fetched once through pooch from ``base_url`` (default ``$NPAE_MIRROR/odds/`` if set, else
-    :data:`ODDS_URL`, PyOD's repository at a fixed commit) into the cache, and kept only if its
-    SHA-256 is the one in :data:`ODDS_SHA256` (or ``checksums=``).
+    ``ODDS_URL``, PyOD's repository at a fixed commit) into the cache, and kept only if its
+    SHA-256 is the one in ``ODDS_SHA256`` (or ``checksums=``).
 
     Parameters
     ----------
     name : str
-        One of :data:`ODDS_NAMES` (case-insensitive; ``_`` may stand for ``-``; ``.mat`` optional).
+        One of ``ODDS_NAMES`` (case-insensitive; ``_`` may stand for ``-``; ``.mat`` optional).
     data_dir : str or os.PathLike, optional
         A directory holding ``<name>.mat``; searched first.
     download : bool, default False
@@ -887,7 +887,7 @@ def load_odds(name: str, data_dir=None, download: bool = False, *, base_url=None
         Where to download from (``<base_url>/<name>.mat``).
     checksums : dict, optional
         File name (``"<name>.mat"``) -> SHA-256 hex digest (or a tuple of accepted digests)
-        overriding :data:`ODDS_SHA256` for downloads.
+        overriding ``ODDS_SHA256`` for downloads.
 
     Returns
     -------
@@ -899,7 +899,7 @@ def load_odds(name: str, data_dir=None, download: bool = False, *, base_url=None
     Raises
     ------
     TypeError, ValueError
-        For a name that is not one of :data:`ODDS_NAMES` (the message suggests the closest), or a
+        For a name that is not one of ``ODDS_NAMES`` (the message suggests the closest), or a
         malformed file.
     FileNotFoundError
         If the file is nowhere and ``download`` is False; the message lists every place looked.
@@ -962,7 +962,7 @@ def _read_table_npz(path: Path, label: str):
 def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=None, checksums=None):
     """Load one table of ADBench, the anomaly-detection benchmark of Han et al. (2022).
 
-    :data:`ADBENCH_NAMES` lists the tables npae knows, with ADBench's spelling: 43 "Classical"
+    ``ADBENCH_NAMES`` lists the tables npae knows, with ADBench's spelling: 43 "Classical"
     tables (``"ALOI"``, ``"annthyroid"``, ``"Cardiotocography"``, ``"magic.gamma"``, …) and the 15
     MVTec-AD categories as ResNet-18 embeddings (``"MVTec-AD_bottle"``, …). Cite ADBench when you
     use them: Songqiao Han, Xiyang Hu, Hailiang Huang, Minqi Jiang and Yue Zhao (2022). ADBench:
@@ -974,8 +974,8 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
     also under ADBench's own layout (``Classical/1_ALOI.npz``), so ``data_dir`` may be the
     ``adbench/datasets`` folder of a copy of ADBench's repository. With ``download=True`` a table
     found nowhere is fetched once through pooch from ``base_url`` (default
-    ``$NPAE_MIRROR/adbench/`` if set, else :data:`ADBENCH_URL`, ADBench's repository at a fixed
-    commit) into the cache, and kept only if its SHA-256 is the one in :data:`ADBENCH_TABLES` (or
+    ``$NPAE_MIRROR/adbench/`` if set, else ``ADBENCH_URL``, ADBench's repository at a fixed
+    commit) into the cache, and kept only if its SHA-256 is the one in ``ADBENCH_TABLES`` (or
     ``checksums=``). A file found on disk is checked against the same digest too, because ADBench's
     folders hold different tables under one file name (``CV_by_ViT/MVTec-AD_bottle.npz`` has 768
     ViT features, not the 512 ResNet-18 ones); a ``SHA256SUMS`` file in the folder holding the file
@@ -984,7 +984,7 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
     Parameters
     ----------
     name : str
-        One of :data:`ADBENCH_NAMES` (case-insensitive; ADBench's file stem such as ``"1_ALOI"`` and
+        One of ``ADBENCH_NAMES`` (case-insensitive; ADBench's file stem such as ``"1_ALOI"`` and
         a ``.npz`` suffix are accepted too).
     data_dir : str or os.PathLike, optional
         A directory holding the file (flat, or in ADBench's layout); searched first.
@@ -994,7 +994,7 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
         Where to download from (``<base_url>/<folder>/<file>``, ADBench's layout).
     checksums : dict, optional
         File name (``"1_ALOI.npz"``, without its folder) -> SHA-256 hex digest (or a tuple of
-        accepted digests) overriding :data:`ADBENCH_TABLES`, for downloads and files found on disk.
+        accepted digests) overriding ``ADBENCH_TABLES``, for downloads and files found on disk.
 
     Returns
     -------
@@ -1006,7 +1006,7 @@ def load_adbench(name: str, data_dir=None, download: bool = False, *, base_url=N
     Raises
     ------
     TypeError, ValueError, FileNotFoundError, ChecksumError, DownloadError
-        As for :func:`load_odds` (an unknown name gets the closest known one suggested).
+        As for ``load_odds`` (an unknown name gets the closest known one suggested).
     """
     key = _adbench_key(name)
     relpath, digest = ADBENCH_TABLES[key]
@@ -1042,7 +1042,7 @@ def load_embedded(split: str = "train"):
     5,000 training images (500 per class, from the official train split) and 1,000 test images
     (100 per class, from the official test split), drawn with a fixed seed by
     ``scripts/make_embedded_dataset.py``. The file's SHA-256 is checked against
-    :data:`EMBEDDED_SHA256` on every load.
+    ``EMBEDDED_SHA256`` on every load.
 
     Parameters
     ----------
@@ -1053,7 +1053,7 @@ def load_embedded(split: str = "train"):
     X : ndarray of shape (5000, 784) for "train" or (1000, 784) for "test", float32
         Pixels divided by 255, in [0, 1].
     y : ndarray of shape (N,), int64
-        Class indices 0-9; names in :data:`FASHION_MNIST_CLASSES`.
+        Class indices 0-9; names in ``FASHION_MNIST_CLASSES``.
 
     Raises
     ------
@@ -1062,7 +1062,7 @@ def load_embedded(split: str = "train"):
     FileNotFoundError
         If the package was installed without its data file.
     ChecksumError
-        If the file's SHA-256 is not :data:`EMBEDDED_SHA256`.
+        If the file's SHA-256 is not ``EMBEDDED_SHA256``.
     """
     _check_split(split)
     path = EMBEDDED_PATH
@@ -1090,7 +1090,7 @@ def load_dataset(name: str, split: str = "train", **kwargs):
     Parameters
     ----------
     name : str
-        One of :data:`DATASET_NAMES` (case-insensitive; ``_`` may stand for ``-``).
+        One of ``DATASET_NAMES`` (case-insensitive; ``_`` may stand for ``-``).
     split : {"train", "test"}
         For ``"digits"``, which has no official split, only ``"train"`` is accepted and the whole
         set is returned.

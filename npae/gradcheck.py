@@ -331,18 +331,31 @@ def check_gradients(f, arrays: dict, analytic: dict, *, h: float | None = None, 
         The inputs and their hand-written gradients (same keys and shapes).
     h : float, optional
         The finite-difference step: 1e-6 (``PER_ENTRY_H`` = 1e-4 with ``per_entry``).
-    directional : bool
+    tol : float, default=DEFAULT_TOL
+        The largest relative error that passes (1e-6, the project's float64 standard).
+    directional : bool, default=False
         Compare along ``n_directions`` random directions per array instead of every entry, with
         the error |⟨a, v⟩ − n| / (‖a‖ + |n|) (see the module docstring).
-    order : {2, 4}, optional
-        Accuracy order of the central-difference stencil (see ``numerical_gradient``): 2 (4 with
-        ``per_entry``).
-    per_entry : bool
+    n_directions : int, default=8
+        Random directions per array with ``directional``.
+    random_state : None, int or numpy.random.Generator, default=0
+        Draws those directions.
+    order : {2, 4} or None, default=None
+        Accuracy order of the central-difference stencil (see ``numerical_gradient``); None means 2,
+        or 4 with ``per_entry``.
+    per_entry : bool, default=False
         Score every entry on its own, above the rounding noise of the difference, so a wrong
         entry far smaller than the rest still fails (see the module docstring).
     rows : int, optional
         The batch size N, so that a failed array off by N or 1/N is named (``diagnose``).
 
+    Returns
+    -------
+    GradcheckResult
+        The error per array, ``passed``, and the diagnoses of the failed ones.
+
+    Notes
+    -----
     An analytic gradient of another shape than its array fails (error ∞) with a diagnosis instead
     of stopping the check; in the full mode every failed array is diagnosed.
     """

@@ -64,6 +64,7 @@ INITIALIZERS = {
     "he_uniform": he_uniform,
     "he_normal": he_normal,
 }
+"""The names ``weight_init=`` accepts: "glorot_uniform", "glorot_normal", "he_uniform", "he_normal"."""
 
 
 def get_initializer(name):

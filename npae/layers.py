@@ -33,6 +33,9 @@ class Layer:
         self.grads: dict = {}
 
     def forward(self, x):
+        """The layer's output for a batch x, (N, in) -> (N, out), keeping what ``backward`` needs
+        (the input, a mask, ...) on the layer: the training pass. ``infer`` is the same without
+        the cache."""
         raise NotImplementedError
 
     def backward(self, grad_out, input_grad: bool = True):

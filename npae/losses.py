@@ -103,12 +103,16 @@ class Loss:
     name = "loss"
 
     def value(self, x, out):
+        """The loss of each row, (N, D), (N, D) -> (N,): summed over features."""
         raise NotImplementedError
 
     def grad(self, x, out):
+        """dℓ_n/d out_nd, (N, D): the gradient of each row's loss with respect to the decoder's output
+        (the caller divides by N for a batch mean)."""
         raise NotImplementedError
 
     def output(self, out):
+        """The decoder's output in data space (σ of the logits for BCE; the identity by default)."""
         return out
 
     def value_and_grad(self, x, out):

@@ -3,9 +3,9 @@
 Host code: each function takes NumPy arrays, lists or arrays of any npae backend (copied to the
 host by ``npae.backend.to_numpy``) and returns plain Python numbers, ready for a table.
 
-* :func:`psnr` — peak signal-to-noise ratio in dB, per image then averaged (denoising,
+* ``psnr`` — peak signal-to-noise ratio in dB, per image then averaged (denoising,
   compression).
-* :func:`anomaly_metrics` — ROC AUC and average precision of continuous anomaly scores, computed
+* ``anomaly_metrics`` — ROC AUC and average precision of continuous anomaly scores, computed
   by scikit-learn, with the prevalence that is the average precision of chance.
 """
 

@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
+"""The names ``noise=`` accepts (``make_noise``, ``DenoisingAutoencoder``)."""
 
 
 def _beside(a, x, name: str, dtype=None):
@@ -133,9 +134,11 @@ class GaussianNoise(NoiseLayer):
     ----------
     std : float
         σ ≥ 0, in the units of x.
-    low, high : float or None, default None
-        Clip the corrupted values to [low, high] (the data range: [0, 1] for images scaled to
-        [0, 1]). None leaves that side open.
+    low : float or None, default=None
+        Clip the corrupted values from below (the data's minimum: 0 for images scaled to [0, 1]);
+        None leaves that side open.
+    high : float or None, default=None
+        Clip them from above (1 for images in [0, 1]); None leaves that side open.
     rng : None, int or numpy.random.Generator
         Default source of ε.
 
@@ -258,8 +261,10 @@ class SaltAndPepperNoise(NoiseLayer):
     ----------
     rate : float
         ν in [0, 1], the expected fraction of corrupted entries.
-    low, high : float, default 0.0 and 1.0
-        The pepper and salt values (the data's minimum and maximum).
+    low : float, default=0.0
+        The pepper value (the data's minimum).
+    high : float, default=1.0
+        The salt value (the data's maximum).
     rng : None, int or numpy.random.Generator
     """
 

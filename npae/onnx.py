@@ -1,7 +1,7 @@
 """ONNX export through skl2onnx: serve an npae model wherever ONNX models are served.
 
 ``import npae.onnx`` registers skl2onnx converters for the estimators, so the usual call works,
-alone or at the end of a scikit-learn ``Pipeline`` (a scaler first, say)::
+alone or at the end of a scikit-learn ``Pipeline`` (a scaler first, say):
 
     import npae.onnx, skl2onnx
     onx = skl2onnx.to_onnx(model, X[:1].astype("float32"))   # transform: input "X", one output
@@ -16,9 +16,9 @@ What each graph computes:
 
 * Autoencoder, SparseAutoencoder, DenoisingAutoencoder, ContractiveAutoencoder: ``transform``, the
   encoder, X (N, D) -> codes (N, K). VAE: ``transform``, the mean code mu (N, K).
-* :func:`to_onnx_decoder`: ``inverse_transform``, codes Z (N, K) -> X̂ (N, D) in data space
+* ``to_onnx_decoder``: ``inverse_transform``, codes Z (N, K) -> X̂ (N, D) in data space
   (the decoder's logits through Sigmoid for loss="bce" / likelihood="bernoulli").
-* :func:`to_onnx_score_samples`: ``score_samples`` of the autoencoders, X (N, D) -> (N,), minus the
+* ``to_onnx_score_samples``: ``score_samples`` of the autoencoders, X (N, D) -> (N,), minus the
   per-row objective: the reconstruction loss ℓ(x, y) with y = decoder(encoder(x)),
 
       bce:  ℓ = Σ_d softplus(y_d) − x_d·y_d          mse:  ℓ = Σ_d (y_d − x_d)²

@@ -99,6 +99,19 @@ class SGD(Optimizer):
 
     g ← g + λθ (weight decay, coupled);  v ← μ v + g;
     plain: θ ← θ − η g;  momentum: θ ← θ − η v;  Nesterov: θ ← θ − η (g + μ v).
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+        η. (A model's ``optimizer="sgd"`` uses the model's ``learning_rate`` instead.)
+    momentum : float in [0, 1), default=0.0
+        μ; a model's "momentum" and "nesterov" use 0.9.
+    nesterov : bool, default=False
+        Nesterov's look-ahead (needs momentum > 0).
+    weight_decay : float, default=0.0
+        λ ≥ 0, L2 weight decay added to the gradient.
+    clip_norm : float or None, default=None
+        Scale the gradients so their global L2 norm is at most this (``clip_grad_norm``).
     """
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
@@ -143,6 +156,21 @@ class Adam(Optimizer):
 
     ``state`` holds m and v per parameter, the same numbers as PyTorch's ``exp_avg`` and
     ``exp_avg_sq``.
+
+    Parameters
+    ----------
+    learning_rate : float, default=1e-3
+        η.
+    beta1 : float in [0, 1), default=0.9
+        β₁, the decay rate of the first moment.
+    beta2 : float in [0, 1), default=0.999
+        β₂, the decay rate of the second moment.
+    epsilon : float, default=1e-8
+        ε, added to √v̂.
+    weight_decay : float, default=0.0
+        λ ≥ 0, decoupled weight decay (AdamW).
+    clip_norm : float or None, default=None
+        Scale the gradients so their global L2 norm is at most this (``clip_grad_norm``).
     """
 
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,

@@ -2,7 +2,7 @@
 
 Host code: every function takes NumPy arrays or arrays of any npae backend (they pass through
 ``npae.backend.to_numpy`` at the door), draws with matplotlib's object-oriented API and returns
-the :class:`matplotlib.figure.Figure`. No pyplot state is touched: figures are made with
+the ``matplotlib.figure.Figure``. No pyplot state is touched: figures are made with
 ``Figure()`` on an Agg canvas, so nothing accumulates in ``pyplot``'s figure list, nothing pops up
 in scripts, and ``fig.savefig(path)`` works headless. In a notebook, a returned figure is shown
 like any other (IPython renders ``Figure`` objects); ``fig.savefig("x.png")`` writes it to disk.

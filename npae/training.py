@@ -155,6 +155,27 @@ class EarlyStopping(Callback):
     With ``restore_best_weights`` (default) the parameters of the best epoch are put back when
     training ends, whether it stopped early, ran all its epochs or was ended by ``TerminateOnNaN``
     (as in Keras 3); ``history_`` keeps every epoch that ran.
+
+    Parameters
+    ----------
+    monitor : str, default="val_loss"
+        The logged value to watch (lower is better): "loss", "val_loss" or another name the
+        model logs (``history_``'s keys); checked before training.
+    patience : int, default=5
+        Epochs without improvement before stopping.
+    min_delta : float, default=0.0
+        The least decrease that counts as an improvement.
+    restore_best_weights : bool, default=True
+        Put back the parameters of the best epoch when training ends.
+
+    Attributes
+    ----------
+    best : float
+        The best ``monitor`` value of the fit.
+    best_epoch : int or None
+        Its epoch (0-based).
+    stopped_epoch : int or None
+        The epoch after which training stopped early (None if it ran all its epochs).
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,

@@ -1,6 +1,7 @@
 """mkdocs hooks: the site's chapters are the learner's notebooks, executed with the full settings.
 
 * ``on_config`` lists every ``notebooks/NN_*.py`` under "Chapters" in the navigation.
+* ``on_page_markdown`` fills the API page of the ``npae`` command with its ``--help`` texts.
 * ``on_config`` also makes sure MathJax is installed (``npm ci``, from ``package.json``), and
   ``on_post_build`` copies it, fonts included, into ``site/javascripts/vendor/mathjax/``: the site
   renders its math with no network (no CDN; ``theme.font: false`` drops Google Fonts too).
@@ -99,6 +100,28 @@ def on_config(config, **kwargs):
         if isinstance(item, dict) and "Chapters" in item:
             item["Chapters"] = pages
     return config
+
+
+#: where docs/api/cli.md wants the command line's help text
+CLI_HELP_MARKER = "<!-- npae-cli-help -->"
+
+
+def cli_help_markdown() -> str:
+    """``npae --help`` and every ``npae COMMAND --help``, as the installed parser prints them."""
+    from npae import cli
+
+    parser = cli.build_parser()
+    sections = [("npae", parser.format_help())]
+    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    sections += [(f"npae {name}", sub.format_help()) for name, sub in subparsers.choices.items()]
+    return "\n\n".join(f"## `{title}`\n\n```text\n{text.rstrip()}\n```" for title, text in sections)
+
+
+def on_page_markdown(markdown, page=None, config=None, files=None, **kwargs):
+    """Fill docs/api/cli.md's marker with the command line's help text (never out of date)."""
+    if CLI_HELP_MARKER not in markdown:
+        return markdown
+    return markdown.replace(CLI_HELP_MARKER, cli_help_markdown())
 
 
 def on_pre_build(config, **kwargs):

@@ -116,3 +116,38 @@ def test_missing_chromium_is_one_line(monkeypatch, tmp_path, capsys):
     assert check.main(["--site", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "apt-get install chromium" in err and len(err.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the API reference covers the package (review s10)
+#: what a user imports, each with a page: the deploy paths, Dask, the applications, the penalties
+DOCUMENTED_MODULES = (
+    "npae.models.base", "npae.models.autoencoder", "npae.models.sparse", "npae.models.denoising",
+    "npae.models.contractive", "npae.models.variational", "npae.layers", "npae.activations", "npae.losses",
+    "npae.penalties", "npae.optimizers", "npae.training", "npae.noise", "npae.gradcheck", "npae.exercises",
+    "npae.applications", "npae.applications.detector", "npae.applications.pyod", "npae.applications.anomaly",
+    "npae.applications.denoising", "npae.applications.compression", "npae.applications.generation",
+    "npae.applications.probe", "npae.metrics", "npae.datasets", "npae.plotting", "npae.io", "npae.backend",
+    "npae.kernels", "npae.onnx", "npae.export", "npae.dask",
+)
+
+
+def test_every_public_module_has_a_place_in_the_api_reference():
+    pages = {page: page.read_text(encoding="utf-8") for page in (ROOT / "docs" / "api").glob("*.md")}
+    rendered = {line[4:].strip() for text in pages.values() for line in text.splitlines() if line.startswith("::: ")}
+    assert set(DOCUMENTED_MODULES) <= rendered, sorted(set(DOCUMENTED_MODULES) - rendered)
+    nav = json.dumps(_mkdocs_config()["nav"])
+    assert all(f"api/{page.name}" in nav for page in pages), "an API page is missing from mkdocs.yml's nav"
+
+
+def test_the_cli_page_is_the_help_text_of_every_command():
+    from npae import cli
+
+    hooks = _load("mkdocs_hooks")
+    page = (ROOT / "docs" / "api" / "cli.md").read_text(encoding="utf-8")
+    assert hooks.CLI_HELP_MARKER in page
+    filled = hooks.on_page_markdown(page)
+    assert hooks.CLI_HELP_MARKER not in filled and "usage: npae [-h]" in filled
+    for command in cli.COMMANDS:
+        name = command.__name__.rsplit(".", 1)[-1]
+        assert f"## `npae {name}`" in filled and f"usage: npae {name}" in filled
+    assert hooks.on_page_markdown("no marker here") == "no marker here"

@@ -4,32 +4,32 @@ Host code: every function takes NumPy arrays or arrays of any npae backend (they
 ``npae.backend.to_numpy`` at the door), works in NumPy and scikit-learn, and returns plain Python
 numbers, dicts and NumPy arrays, ready for a table or a plot. One module per use:
 
-* :mod:`~npae.applications.probe` (representation): :func:`linear_probe` — test accuracy of a
+* ``probe`` (representation): ``linear_probe`` — test accuracy of a
   logistic regression on the codes, on the raw pixels and on PCA with as many components as the
   code has dimensions.
-* :mod:`~npae.applications.compression`: :func:`quantize_codes` / :func:`dequantize`
-  (per-dimension uniform quantisation) and :func:`rate_distortion` — bits per image against
+* ``compression``: ``quantize_codes`` / ``dequantize``
+  (per-dimension uniform quantisation) and ``rate_distortion`` — bits per image against
   PSNR over latent sizes, beside PCA.
-* :mod:`~npae.applications.denoising`: :func:`denoising_table` — PSNR of the noisy and the
+* ``denoising``: ``denoising_table`` — PSNR of the noisy and the
   denoised images for the three corruptions, with a plain autoencoder and a 3 × 3 median filter
-  (:func:`median_filter_images`) as baselines.
-* :mod:`~npae.applications.generation`: :class:`LatentGMMSampler` — a Gaussian mixture fitted
+  (``median_filter_images``) as baselines.
+* ``generation``: ``LatentGMMSampler`` — a Gaussian mixture fitted
   in the code space of a plain autoencoder and decoded (latent diffusion in miniature, with a
-  GMM as the latent prior); :func:`interpolate` — decoded straight lines between two codes;
-  :func:`frechet_pca_distance` — a Fréchet distance between sample sets in a PCA feature space.
-* :mod:`~npae.applications.detector`: :class:`AnomalyDetector` — scikit-learn's outlier
+  GMM as the latent prior); ``interpolate`` — decoded straight lines between two codes;
+  ``frechet_pca_distance`` — a Fréchet distance between sample sets in a PCA feature space.
+* ``detector``: ``AnomalyDetector`` — scikit-learn's outlier
   contract (and PyOD's attributes) on an autoencoder's Gaussian, reconstruction, ELBO, IWAE or
   complexity-corrected score; ``AnomalyDetector()`` alone scales, sizes and trains its own model.
-* :mod:`~npae.applications.pyod` (imported on demand, needs PyOD): :class:`PyODDetector` —
+* ``pyod`` (imported on demand, needs PyOD): ``PyODDetector`` —
   any npae detector as a ``pyod.models.base.BaseDetector``.
-* :mod:`~npae.applications.anomaly`: the protocols, always scored with continuous scores (ROC
-  AUC, average precision), never 0/1 predictions — :func:`evaluate_detectors`,
-  :class:`PCAReconstructionDetector` (the PCA baseline), :func:`one_class_auroc`,
-  :func:`ood_auroc` and :func:`tabular_auroc` with :func:`breast_cancer_split`.
+* ``anomaly``: the protocols, always scored with continuous scores (ROC
+  AUC, average precision), never 0/1 predictions — ``evaluate_detectors``,
+  ``PCAReconstructionDetector`` (the PCA baseline), ``one_class_auroc``,
+  ``ood_auroc`` and ``tabular_auroc`` with ``breast_cancer_split``.
 
-:func:`default_autoencoder` is the plain autoencoder they fit when given only a latent size.
-The figures they share, :func:`~npae.metrics.psnr` and :func:`~npae.metrics.anomaly_metrics`,
-live in :mod:`npae.metrics` and are re-exported here.
+``default_autoencoder`` is the plain autoencoder they fit when given only a latent size.
+The figures they share, ``psnr`` and ``anomaly_metrics``,
+live in ``npae.metrics`` and are re-exported here.
 """
 
 from npae.applications._common import default_autoencoder

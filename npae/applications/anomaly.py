@@ -1,15 +1,15 @@
 """Anomaly detection protocols, always scored with continuous scores, never 0/1 predictions.
 
 Every protocol fits each detector on normal rows, scores a test set that mixes normal and
-anomalous rows, and reports ROC AUC and average precision (:func:`npae.metrics.anomaly_metrics`),
+anomalous rows, and reports ROC AUC and average precision (``npae.metrics.anomaly_metrics``),
 with the baselines fitted and scored in the same run:
 
-* :func:`evaluate_detectors` — any detectors with scikit-learn's outlier contract;
-* :class:`PCAReconstructionDetector` — the PCA baseline (the linear autoencoder's score);
-* :func:`one_class_auroc` — one class is normal, the rest of the test set anomalous;
-* :func:`ood_auroc` — an in-distribution test set against an out-of-distribution one, with the
+* ``evaluate_detectors`` — any detectors with scikit-learn's outlier contract;
+* ``PCAReconstructionDetector`` — the PCA baseline (the linear autoencoder's score);
+* ``one_class_auroc`` — one class is normal, the rest of the test set anomalous;
+* ``ood_auroc`` — an in-distribution test set against an out-of-distribution one, with the
   likelihood scores and the complexity correction of Serrà et al. (2020);
-* :func:`tabular_auroc` with :func:`breast_cancer_split` — benign normal, malignant anomalous.
+* ``tabular_auroc`` with ``breast_cancer_split`` — benign normal, malignant anomalous.
 
 Anomaly scores returned here are "higher = more anomalous" (``−score_samples``), the convention
 of ``roc_auc_score`` with anomalies as the positive class.
@@ -108,7 +108,7 @@ def evaluate_detectors(detectors: dict, X_train, X_test, is_anomaly) -> tuple:
     detectors : dict[str, estimator]
         Anything with scikit-learn's outlier contract: ``fit(X)`` and ``score_samples(X)`` with
         higher = more normal (``npae.AnomalyDetector``, ``IsolationForest``,
-        :class:`PCAReconstructionDetector`, ...). They are fitted in place.
+        ``PCAReconstructionDetector``, ...). They are fitted in place.
     X_train : array of shape (N, D)
     X_test : array of shape (N_test, D)
     is_anomaly : array of shape (N_test,), bool
@@ -249,7 +249,7 @@ def ood_auroc(X_train, X_in, X_out, *, autoencoder=None, vae=None, n_samples: in
         Out-of-distribution rows (anomalies).
     autoencoder : npae estimator or dict[str, npae estimator], optional
         Fitted or unfitted (then fitted on X_train), scored by reconstruction; a dict names
-        several (e.g. a BCE and an MSE autoencoder). Default :func:`default_autoencoder`.
+        several (e.g. a BCE and an MSE autoencoder). Default ``default_autoencoder``.
         Pass ``False`` to skip the reconstruction score.
     vae : npae.VAE, optional
         Fitted or unfitted (then fitted on X_train); default
@@ -265,7 +265,7 @@ def ood_auroc(X_train, X_in, X_out, *, autoencoder=None, vae=None, n_samples: in
     Returns
     -------
     rows : list of dict
-        As :func:`evaluate_detectors`, plus for the likelihood scores ``bits_per_dim_in`` and
+        As ``evaluate_detectors``, plus for the likelihood scores ``bits_per_dim_in`` and
         ``bits_per_dim_out`` (−score/(D·ln 2) for "elbo" and "iwae": lower = likelier) and
         ``out_likelier`` (True when X_out gets the higher mean likelihood).
     scores : dict, only with ``return_scores``
@@ -348,7 +348,7 @@ def breast_cancer_split(train_fraction: float = 0.6, random_state=0):
 
 def tabular_auroc(X_train, X_test, is_anomaly, *, models: dict | None = None, n_components: int = 4,
                   random_state=0, return_scores: bool = False):
-    """AUROC and average precision on tabular data (e.g. :func:`breast_cancer_split`).
+    """AUROC and average precision on tabular data (e.g. ``breast_cancer_split``).
 
     Default models: an ``Autoencoder(loss="mse")`` 30-16-4 scored by reconstruction and a
     Gaussian VAE scored by the ELBO, beside PCA reconstruction (``n_components``) and
@@ -367,7 +367,7 @@ def tabular_auroc(X_train, X_test, is_anomaly, *, models: dict | None = None, n_
 
     Returns
     -------
-    rows : list of dict, as :func:`evaluate_detectors`
+    rows : list of dict, as ``evaluate_detectors``
     scores : dict[str, ndarray], only with ``return_scores``
     """
     if models is None:

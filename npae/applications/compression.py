@@ -1,7 +1,7 @@
 """Compression: quantised codes as a fixed-length image code, measured against PCA.
 
-:func:`quantize_codes` / :func:`dequantize` quantise each code dimension uniformly;
-:func:`rate_distortion` gives bits per image against PSNR over latent sizes, beside PCA of the
+``quantize_codes`` / ``dequantize`` quantise each code dimension uniformly;
+``rate_distortion`` gives bits per image against PSNR over latent sizes, beside PCA of the
 same size through the same quantiser.
 """
 
@@ -40,7 +40,7 @@ def quantize_codes(Z, bits: int = 8, ranges=None):
     -------
     Q : ndarray of shape (N, K), uint8 (bits ≤ 8) or uint16
     ranges : ndarray of shape (K, 2), float64
-        What :func:`dequantize` needs, besides ``bits``.
+        What ``dequantize`` needs, besides ``bits``.
 
     Notes
     -----
@@ -65,14 +65,14 @@ def quantize_codes(Z, bits: int = 8, ranges=None):
 
 
 def dequantize(Q, ranges, bits: int = 8) -> np.ndarray:
-    """Invert :func:`quantize_codes`: ẑ_nk = min_k + q_nk · step_k.
+    """Invert ``quantize_codes``: ẑ_nk = min_k + q_nk · step_k.
 
     Parameters
     ----------
     Q : array of shape (N, K), integers in 0 … 2^bits − 1
     ranges : array of shape (K, 2)
     bits : int, default=8
-        As given to :func:`quantize_codes`.
+        As given to ``quantize_codes``.
 
     Returns
     -------
@@ -94,10 +94,10 @@ def rate_distortion(models_or_latent_sizes, X_train, X_test, *, bits: int = 8, d
                     clip: bool = True, model_params: dict | None = None) -> list:
     """Bits per image vs PSNR of decoded quantised codes, autoencoder beside PCA of the same size.
 
-    For each model (or latent size K, for which :func:`default_autoencoder` is fitted on
+    For each model (or latent size K, for which ``default_autoencoder`` is fitted on
     X_train), the codes of X_train give the per-dimension ranges, the codes of X_test are
-    quantised with them to ``bits`` bits (:func:`quantize_codes`), dequantised, decoded and
-    compared with X_test by :func:`npae.metrics.psnr`. PCA with K components, fitted on X_train,
+    quantised with them to ``bits`` bits (``quantize_codes``), dequantised, decoded and
+    compared with X_test by ``npae.metrics.psnr``. PCA with K components, fitted on X_train,
     goes through the same quantiser (ranges from the training coefficients) and
     ``inverse_transform``.
 
@@ -121,7 +121,7 @@ def rate_distortion(models_or_latent_sizes, X_train, X_test, *, bits: int = 8, d
         Clip every decoded image (autoencoder and PCA) to [min X_train, max X_train], a free
         improvement for PCA whose reconstructions leave the data range (a BCE decoder's do not).
     model_params : dict, optional
-        Passed to :func:`default_autoencoder` for integer entries.
+        Passed to ``default_autoencoder`` for integer entries.
 
     Returns
     -------

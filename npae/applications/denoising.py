@@ -1,7 +1,7 @@
 """Denoising: PSNR of noisy and denoised images, with a plain autoencoder and a median filter beside.
 
-:func:`denoising_table` trains a ``DenoisingAutoencoder`` per corruption and level and scores it
-with :func:`npae.metrics.psnr`; :func:`median_filter_images` is the classical baseline.
+``denoising_table`` trains a ``DenoisingAutoencoder`` per corruption and level and scores it
+with ``npae.metrics.psnr``; ``median_filter_images`` is the classical baseline.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def denoising_table(X_train, X_test, *, noise_levels: dict | None = None, model_
         Default ``{"gaussian": (0.1, 0.3), "masking": (0.25, 0.5), "salt_pepper": (0.1, 0.25)}``:
         σ for Gaussian noise, the corrupted fraction otherwise.
     model_params : dict, optional
-        Hyperparameters of both autoencoders (default: those of :func:`default_autoencoder`).
+        Hyperparameters of both autoencoders (default: those of ``default_autoencoder``).
     baselines : bool, default=True
     data_range : float, default=1.0
     random_state : int, default=0

@@ -7,7 +7,7 @@ each an attribute you can inspect:
 1. **Scale** (``scaler_``): a ``sklearn.preprocessing.StandardScaler`` fitted on the training
    rows, so features of any unit weigh alike and the network sees inputs of unit scale.
 2. **Train** (``model_``): an ``npae.Autoencoder`` with squared error whose size follows the data
-   (:func:`default_model`: a code of ⌈D/8⌉ units clipped to [3, 16], one tanh hidden layer of
+   (``default_model``: a code of ⌈D/8⌉ units clipped to [3, 16], one tanh hidden layer of
    ⌊D/2⌋ units clipped to [2K, 256], about 20,000 row visits in 10 to 300 epochs), trained
    **robustly** (``robust="auto"``, below): rows the model finds abnormal are left out.
 3. **Score** (``anomaly_score_``): the Gaussian log-likelihood below, whose per-feature
@@ -16,15 +16,15 @@ each an attribute you can inspect:
 Scores (``anomaly_score``), higher = more normal, as every ``score_samples`` in scikit-learn:
 
 * ``"gaussian"`` (the default for the built-in model): with residuals r = x − x̂ and codes
-  h = encode(x), the log-density of a Gaussian model of both, fitted on the training rows::
+  h = encode(x), the log-density of a Gaussian model of both, fitted on the training rows:
 
       log p(x) ≈ log N(r; 0, diag v) + log N(h; μ_h, Σ_h)
 
   where v_d is the mean squared training residual of feature d (plus 1 % of their mean, so a
   feature the network reconstructs perfectly cannot dominate), and μ_h, Σ_h a robust mean and
-  covariance of the training codes (:func:`robust_location_covariance`: a minimum covariance
+  covariance of the training codes (``robust_location_covariance``: a minimum covariance
   determinant fitted on the 90 % of codes it finds most central, then the sample statistics of
-  every code whose distance from it is not far out by the rule below, :func:`upper_cut`).
+  every code whose distance from it is not far out by the rule below, ``upper_cut``).
   Anomalies left in contaminated training data are often
   reconstructed well — the network learns them — but sit apart in code space; with the plain
   sample covariance their codes widen Σ_h toward themselves and the code term stops seeing them.
@@ -58,7 +58,7 @@ gives the same scores for the same X on every call.
 anomalies, and an autoencoder that learns to reconstruct them stops flagging them. With
 ``robust="auto"`` (the default for the built-in model) the model is trained on the rows whose
 normalised reconstruction error e(x) = Σ_d r_d² / v_d is not "far out" among the training rows'
-errors (:func:`upper_cut`: Tukey's fence Q₃ + 3 IQR on log-scaled errors) — a textbook robust
+errors (``upper_cut``: Tukey's fence Q₃ + 3 IQR on log-scaled errors) — a textbook robust
 outlier rule that needs no outlier share: on clean data it leaves out almost nothing, on
 contaminated data the rows that stand out. The rows kept are re-chosen after epochs 1, 2, 4,
 8, … (the early epochs matter most; doubling costs about log₂(epochs) extra passes); the residual variances and code
@@ -72,8 +72,8 @@ settings is checked leave-one-dataset-out on PyOD's ODDS benchmark in
 
 **Threshold** (``contamination``): a float is the expected share of outliers, ``offset_`` the
 training scores' quantile (PyOD's and scikit-learn's meaning). ``"auto"`` derives the threshold
-from the training scores alone (:func:`auto_offset`): a row is an outlier when its anomaly score
-is far out by the same rule (:func:`upper_cut`: Tukey's Q₃ + 3 IQR fence on log-scaled scores;
+from the training scores alone (``auto_offset``): a row is an outlier when its anomaly score
+is far out by the same rule (``upper_cut``: Tukey's Q₃ + 3 IQR fence on log-scaled scores;
 likelihood scores have a long χ²-like tail, which the log makes nearly symmetric). The share
 flagged on the training rows is ``contamination_``.
 
@@ -99,12 +99,12 @@ follow PyOD: ``decision_scores_`` (the training rows' anomaly scores, −score_s
 abnormal*, as are ``predict_proba(X)[:, 1]`` and PyOD's own ``decision_function``. Passing
 npae's ``decision_function`` to ``roc_auc_score`` with anomalies as the positive class gives
 1 − AUROC; use ``-det.decision_function(X)`` or ``-det.score_samples(X)``, or wrap the detector
-in :class:`npae.applications.pyod.PyODDetector` for PyOD's sign.
+in ``npae.applications.pyod.PyODDetector`` for PyOD's sign.
 
 **Inputs npae cannot score.** NaN and ±inf are refused with scikit-learn's ``ValueError``
 ("Input X contains NaN.") by every method. A finite row the model cannot evaluate — scaled
 beyond the range of the model's dtype (float32 by default), or whose score overflows — gets
-:data:`EXTREME_SCORE` (−1e300, below any score a model computes), so it ranks as the most
+``EXTREME_SCORE`` (−1e300, below any score a model computes), so it ranks as the most
 abnormal row and ``predict`` calls it an outlier; such a row is never called normal.
 
 This module works on host NumPy arrays (scores, quantiles, compression).
@@ -155,17 +155,17 @@ AUTO_MAX_SAMPLES = 1024
 MEMBER_VISITS = 4000
 MEMBER_MIN_EPOCHS = 5
 #: The robust outlier rule (``contamination="auto"``, ``robust="auto"``): Tukey's "far out" fence,
-#: Q₃ + 3 IQR, on log-transformed scores or errors (:func:`upper_cut`).
+#: Q₃ + 3 IQR, on log-transformed scores or errors (``upper_cut``).
 TUKEY_FAR_OUT = 3.0
 
 VARIANCE_FLOOR = 0.01  # share of the mean residual variance added to each feature's variance
 CODE_RIDGE = 1e-3  # share of the mean code variance added to the diagonal of Σ_h
 #: The code Gaussian's μ_h and Σ_h are a reweighted minimum covariance determinant of the training
-#: codes (:func:`robust_location_covariance`): its raw step fits the CODE_SUPPORT_FRACTION of codes
+#: codes (``robust_location_covariance``): its raw step fits the CODE_SUPPORT_FRACTION of codes
 #: whose covariance has the smallest determinant. None: the sample mean and covariance.
 CODE_SUPPORT_FRACTION = 0.9
 #: Which codes the reweighting step keeps: "fence", those whose squared distance from the raw MCD is
-#: not far out by :func:`upper_cut`; "chi2", those inside the χ²_K 97.5 % quantile (the textbook rule).
+#: not far out by ``upper_cut``; "chi2", those inside the χ²_K 97.5 % quantile (the textbook rule).
 CODE_REWEIGHTING = "fence"
 MCD_MAX_ROWS = 500  # rows the raw MCD step is fitted on (a seeded subsample above); the reweighting uses all
 MIN_CODE_WIDTH = 3  # the built-in model's narrowest code for tables of D ≥ 3 features (see default_model)
@@ -204,7 +204,7 @@ def default_model(n_samples: int, n_features: int, random_state=None, *, row_vis
     """The autoencoder ``AnomalyDetector()`` builds for data of shape (n_samples, n_features).
 
     Squared error (the data are standardized, not in [0, 1]); code width K = ⌈D/8⌉ clipped to
-    [``min_code_width``, 16], never above D and never below 2; one tanh hidden layer of ⌊D/2⌋
+    [``min_code_width``, 16], never above D, and never below 2 (the floor wins: D = 1 gives K = 2); one tanh hidden layer of ⌊D/2⌋
     units clipped to [2K, 256]; batches of 32 rows under 2,048 rows, else 128; ⌈20,000 / N⌉ epochs
     clipped to [10, 300] (small tables get enough steps without fitting their noise, large sets a
     short budget). D = 9 gives 9-6-3, D = 30 gives 30-15-4, D = 784 gives 784-256-16. The sizes and
@@ -247,7 +247,7 @@ def default_model(n_samples: int, n_features: int, random_state=None, *, row_vis
 class AnomalyDetector(OutlierMixin, BaseEstimator):
     """Outlier detection with an autoencoder's per-sample score (see the module docstring).
 
-    ``AnomalyDetector()`` scales X, trains :func:`default_model` on the rows a robust rule keeps
+    ``AnomalyDetector()`` scales X, trains ``default_model`` on the rows a robust rule keeps
     (``robust="auto"``) and scores with the Gaussian log-likelihood of residuals and codes. **``decision_function`` follows scikit-learn's sign
     (higher = more normal), unlike PyOD's**; ``decision_scores_``, ``threshold_``, ``labels_`` and
     ``predict_proba`` follow PyOD's (higher = more abnormal).
@@ -255,13 +255,13 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     Parameters
     ----------
     model : npae estimator or None, default=None
-        None builds :func:`default_model` from the training data's shape. An npae autoencoder
+        None builds ``default_model`` from the training data's shape. An npae autoencoder
         (any npae model) is cloned and fitted on the training data unless ``refit=False`` and it
         is already fitted; then it is copied as it is (a snapshot, not your object).
     contamination : float in (0, 0.5] or "auto", default=0.1
         Expected share of outliers in the training data; sets ``offset_`` and, with
         ``robust=True``, the share of rows left out of training. "auto" sets ``offset_`` from the
-        training scores by the rule of :func:`auto_offset` (no share needed).
+        training scores by the rule of ``auto_offset`` (no share needed).
     anomaly_score : {"auto", "gaussian", "reconstruction", "elbo", "iwae", "elbo_complexity"}, default="auto"
         "auto" is "gaussian" for the built-in model and "reconstruction" for a model you pass.
         "elbo", "iwae" and "elbo_complexity" need a VAE.
@@ -277,7 +277,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         or Bernoulli model needs X in [0, 1]).
     robust : bool or "auto", default="auto"
         Trimmed training (see the module docstring). "auto": for the built-in model, train on the
-        rows whose normalised reconstruction error is not far out (:func:`upper_cut`); for a model
+        rows whose normalised reconstruction error is not far out (``upper_cut``); for a model
         you pass, False. True: leave out the ``contamination`` share of highest-error rows (needs training,
         so not with ``refit=False`` and a fitted model). False: train on every row.
     n_estimators : int, default=1
@@ -301,13 +301,20 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         The score in use ("auto" resolved).
     offset_ : float
         The ``contamination`` quantile of the training scores (scikit-learn's sign).
-    decision_scores_ : ndarray of shape (n_samples,)
+    decision_scores_ : ndarray of shape (N_train,)
         PyOD's training anomaly scores, −score_samples(X_train): higher = more abnormal.
     threshold_ : float
         PyOD's threshold on ``decision_scores_`` (= −offset_).
-    labels_ : ndarray of shape (n_samples,), int
+    labels_ : ndarray of shape (N_train,), int
         PyOD's training labels: 1 = outlier (decision_scores_ > threshold_), 0 = inlier.
+    residual_var_ : ndarray of shape (D,), only with the "gaussian" score
+        The per-feature variance of the training residuals x − x̂.
+    code_mean_ : ndarray of shape (K,), only with the "gaussian" score
+    code_cov_ : ndarray of shape (K, K), only with the "gaussian" score
+        The mean and covariance of the training codes.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        Defined only when X had string column names (a DataFrame).
     """
 
     def __init__(self, model=None, contamination=0.1, anomaly_score="auto", n_samples=100, refit=True,
@@ -476,7 +483,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def _train(self, model, Z, trim):
         """Fit ``model`` on Z; with a trimming rule, on the rows with the smallest normalised
         reconstruction error ("share": all but the ``contamination`` share; "mad": those not above
-        :func:`upper_cut` of the errors), re-chosen after epochs 1, 2, 4, 8, … (the
+        ``upper_cut`` of the errors), re-chosen after epochs 1, 2, 4, 8, … (the
         first epochs matter most; doubling keeps the cost at about log₂(epochs) extra passes).
         Returns (model, rows kept last or None)."""
         if trim is None:
@@ -617,7 +624,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
     def predict_confidence(self, X):
         """PyOD's confidence in each row's label, shape (N,), in [0, 1] (Perini et al., 2020):
-        :func:`label_confidence` of the row's anomaly score against the training rows', with the
+        ``label_confidence`` of the row's anomaly score against the training rows', with the
         ``contamination`` share (for "auto", the share flagged, ``contamination_``)."""
         share = self.contamination_ if self.contamination == "auto" else self.contamination  # PyOD's: the parameter
         return label_confidence(-self.score_samples(X), self.decision_scores_, self.threshold_, share)
@@ -711,7 +718,7 @@ def upper_cut(values) -> float:
 
 
 def auto_offset(scores) -> float:
-    """``offset_`` for ``contamination="auto"``: minus :func:`upper_cut` of the anomaly scores
+    """``offset_`` for ``contamination="auto"``: minus ``upper_cut`` of the anomaly scores
     (−scores of the training rows, without the rows at EXTREME_SCORE)."""
     s = np.asarray(scores, dtype=np.float64)
     s = s[s > EXTREME_SCORE]
@@ -728,7 +735,7 @@ class _Member:
 
     def fit_gaussian(self, Z, random_state=None) -> None:
         """Residual variances v (D,) and the code Gaussian (μ_h, Σ_h) from the training rows Z:
-        v the mean squared residuals, (μ_h, Σ_h) :func:`robust_location_covariance` of the codes
+        v the mean squared residuals, (μ_h, Σ_h) ``robust_location_covariance`` of the codes
         (``random_state`` seeds its subsample and its raw step)."""
         self.residual_var_ = _floored(np.mean(_residual2(self.model_, Z), axis=0))
         H = B.to_numpy(self.model_.transform(Z)).astype(np.float64)
@@ -763,7 +770,7 @@ def robust_location_covariance(H, support_fraction=None, random_state=None):
     subsample, as FastMCD's own subsets do. Every row's squared Mahalanobis distance d² from that
     raw fit is then computed, and the estimate is the sample mean and covariance of the rows whose d²
     is not far out: by default (CODE_REWEIGHTING = "fence") the detector's one robust rule,
-    :func:`upper_cut` (Tukey's far-out fence on log-scaled values), which on clean data leaves out
+    ``upper_cut`` (Tukey's far-out fence on log-scaled values), which on clean data leaves out
     almost nothing, so the estimate stays the sample's; with "chi2" the textbook rule, d² (scaled to be
     consistent at a normal model) inside χ²_K's 97.5 % quantile, which also leaves out the rare but
     normal codes of clean data. Rows far from the bulk — the anomalies left in contaminated training

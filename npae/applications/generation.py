@@ -1,8 +1,8 @@
 """Generation: new images from an autoencoder's code space, and a distance to judge them by.
 
-:class:`LatentGMMSampler` fits a Gaussian mixture to the codes of a plain autoencoder and decodes
-its samples (latent diffusion in miniature, with a GMM as the latent prior); :func:`interpolate`
-decodes straight lines between two codes; :func:`frechet_pca_distance` is a Fréchet distance
+``LatentGMMSampler`` fits a Gaussian mixture to the codes of a plain autoencoder and decodes
+its samples (latent diffusion in miniature, with a GMM as the latent prior); ``interpolate``
+decodes straight lines between two codes; ``frechet_pca_distance`` is a Fréchet distance
 between sample sets in a PCA feature space.
 """
 

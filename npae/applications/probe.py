@@ -1,6 +1,6 @@
 """Representation: how much of the label a linear classifier can read off the codes.
 
-:func:`linear_probe` gives the test accuracy of a logistic regression on the codes, beside the
+``linear_probe`` gives the test accuracy of a logistic regression on the codes, beside the
 same probe on the raw pixels and on PCA with as many components as the code has dimensions.
 """
 

@@ -3,7 +3,7 @@
 PyOD's combination and benchmark tools (``LSCP``, ``FeatureBagging``, ``SUOD``,
 ``pyod.models.combination``, ...) take ``BaseDetector`` objects and read PyOD's sign: **higher =
 more abnormal**. npae's detectors follow scikit-learn's sign instead (``score_samples`` and
-``decision_function`` higher = more normal). :class:`PyODDetector` wraps one and flips the sign
+``decision_function`` higher = more normal). ``PyODDetector`` wraps one and flips the sign
 once, in ``decision_function``::
 
     from pyod.models.lscp import LSCP
@@ -53,7 +53,7 @@ class PyODDetector(BaseDetector):
         PyOD's: sets ``threshold_`` and ``labels_``; also passed to the wrapped detector when it
         has a ``contamination`` parameter. ``"auto"`` is npae's rule (``AnomalyDetector``'s
         ``contamination="auto"``): ``threshold_`` is Tukey's far-out fence on the log-scaled
-        training anomaly scores (:func:`npae.applications.detector.upper_cut`), so the share
+        training anomaly scores (``npae.applications.detector.upper_cut``), so the share
         flagged, ``contamination_``, follows from the data. A thresholder is any object with
         PyThresh's ``fit``, ``predict``, ``labels_`` and ``thresh_``.
 

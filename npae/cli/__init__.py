@@ -125,7 +125,7 @@ def _main(argv) -> int:
 
 
 class _sigterm_as_interrupt:
-    """While a command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), once: a
+    """While a command runs, SIGTERM raises ``Terminated`` (a KeyboardInterrupt), once: a
     repeated SIGTERM while the interrupted run is being written is ignored. The previous handler
     is put back afterwards. Only the main thread can handle signals; elsewhere this does nothing."""
 

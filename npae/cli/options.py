@@ -6,8 +6,8 @@ Every option that more than one subcommand takes is added here, once: ``--model`
 group of the commands that write a directory. A subcommand passes only its own help text.
 
 Options given to a model default to None in argparse, so that an option given explicitly can be
-told from a default: a default (:data:`DEFAULTS`) is passed only to a model that takes it, while an
-explicit option the model does not take is an error (:func:`model_kwargs`).
+told from a default: a default (``DEFAULTS``) is passed only to a model that takes it, while an
+explicit option the model does not take is an error (``model_kwargs``).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def get_model_class(name: str):
     Raises
     ------
     ValueError
-        For a name not in :data:`MODELS` (the message lists them).
+        For a name not in ``MODELS`` (the message lists them).
     """
     if name not in MODELS:
         raise ValueError(unknown("model", name, tuple(MODELS)))

@@ -2,14 +2,14 @@
 
 A command that writes a directory (``train``, ``evaluate``, ``detect``) refuses a non-empty
 ``--out`` unless ``--force`` is given, and leaves no empty directory behind when it fails
-(:func:`run_directory`). Its files are written into a hidden staging directory inside the run
+(``run_directory``). Its files are written into a hidden staging directory inside the run
 directory and moved into place (``os.replace``) only once all of them are written, with
 ``metrics.json`` last: a run that fails while writing (a full disk, ``ulimit -f``, SIGTERM) leaves
 the previous run's files as they were, and an ``OSError`` always names the file it was writing.
 Paths given on the command line (``--out``, ``--dataset``, ``--data-dir``, model files) expand a
 leading ``~`` / ``~user``; an empty path or an unknown user is a one-line error. A command that writes one figure (``sample``, ``denoise``) takes
 ``--out FILE.png`` (its numbers go to ``FILE.json`` beside it) or ``--out DIR``
-(:func:`figure_target`); ``sample`` refuses to replace files an explicit ``--out`` names
+(``figure_target``); ``sample`` refuses to replace files an explicit ``--out`` names
 unless ``--force`` is given.
 """
 
@@ -66,7 +66,7 @@ class RunDirectory:
 
     ``run / "model.npz"`` is where to write that file now (in a hidden staging directory inside
     the run directory, so the final move is a rename on one file system); ``str(run)`` and
-    ``run.path`` are the run directory itself, for messages. :meth:`commit` moves every staged
+    ``run.path`` are the run directory itself, for messages. ``commit`` moves every staged
     file into place, ``metrics.json`` last, and removes the files of ``replaces`` that this run
     did not write (so an interrupted run never sits beside an older run's figures).
     """
@@ -145,7 +145,7 @@ def prepare_run_dir(out, model_name: str, dataset_name: str, force: bool) -> tup
 
 @contextlib.contextmanager
 def run_directory(out, model_name: str, dataset_name: str, force: bool, replaces=()):
-    """:func:`prepare_run_dir` as a context yielding a :class:`RunDirectory`: its files are moved
+    """``prepare_run_dir`` as a context yielding a ``RunDirectory``: its files are moved
     into place when the body ends normally (or after ``keep_on_error()``); when the body fails
     they are discarded, the previous run's files stay as they were, and a directory this call
     created is removed if empty. An ``OSError`` raised while writing names the file in the run

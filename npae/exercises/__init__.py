@@ -1,7 +1,7 @@
 """Exercises: the learner writes each forward and backward pass, and npae checks it.
 
 The loop is derive → implement → check → fix, as in CS231n's assignments and UFLDL's sparse
-autoencoder exercise::
+autoencoder exercise:
 
     import npae.exercises as ex
 

@@ -3,7 +3,7 @@
 Through chapters 1–5 you wrote each piece of an autoencoder as a plain function and checked it
 with ``npae.exercises.check``. ``assemble`` puts those functions where npae's own code runs, and
 hands back an ordinary npae estimator: ``fit``, ``transform``, ``reconstruct``, ``score`` and
-``save`` work as usual, but the arithmetic of every training step is yours::
+``save`` work as usual, but the arithmetic of every training step is yours:
 
     import npae.exercises as ex
 

@@ -88,7 +88,9 @@ class _Report:
         self.lines.append(f"{indent}{text}")
 
     def result(self) -> CheckResult:
-        if self.failed:
+        if self.mistakes == ["not_implemented"]:  # a stub nobody has written yet: not a failure to fix
+            head = f"{self.name}: not implemented yet"
+        elif self.failed:
             named = [m for m in self.mistakes if m not in ("wrong_values", "error")]
             head = f"{self.name}: FAILED" + (f" — mistakes named: {', '.join(named)}" if named else "")
         else:

@@ -4,7 +4,7 @@ Every ``npae.exercises.check(name, fn)`` records its result here (the latest che
 wins). ``progress()`` reads the record back as a ``Progress``: per exercise *passed*, *failing*
 (with the mistakes the checker named), *not implemented* (the function raised
 ``NotImplementedError`` or returned ``None`` / ``...``, as the learner copies' stubs do) or *not
-checked* (no check has run in this session). Each notebook chapter ends with::
+checked* (no check has run in this session). Each notebook chapter ends with:
 
     print(npae.exercises.progress(chapter=1))
     # chapter 1: 3 of 9 exercises done; not implemented yet: tanh_derivative, …; failing: dense_backward (transposed)

@@ -1,7 +1,7 @@
 """Hand-over to PyTorch: a fitted npae model as a ``torch.nn.Module`` with the same weights.
 
 A learner who has followed every derivative in npae can carry the model on in a framework:
-:func:`to_torch` rebuilds the architecture from PyTorch's own layers and copies the weights in,
+``to_torch`` rebuilds the architecture from PyTorch's own layers and copies the weights in,
 
     npae Dense  z = x @ W + b,  W : (in, out)   ->   torch.nn.Linear, weight = Wᵀ : (out, in), bias = b
     npae Activation(name)                      ->   torch.nn.ReLU, Sigmoid, Tanh, Softplus, ELU, ...
@@ -16,8 +16,8 @@ reads the fitted snapshot, ``BaseAutoencoder._as_fitted()``: the configuration t
 trained with, never a hyperparameter changed by ``set_params`` after the fit (a fitted model is
 a value; see ``npae.models.base``).
 
-torch is imported inside :func:`to_torch` only: ``import npae`` never imports it, and npae does
-not depend on it. The module classes live in :mod:`npae.export.modules` (which imports torch), at
+torch is imported inside ``to_torch`` only: ``import npae`` never imports it, and npae does
+not depend on it. The module classes live in ``npae.export.modules`` (which imports torch), at
 module level, so the modules pickle: ``torch.save(net, path)`` and ``torch.load(path,
 weights_only=False)`` work as for any ``nn.Module``, and so does ``torch.jit.script``. This module is the hand-over, not a backend: ``npae.backend`` stays the one
 place that runs npae's own arithmetic on torch tensors.
@@ -142,7 +142,7 @@ def to_torch(model):
         loss="bce") and ``output`` (``nn.Sigmoid`` or ``nn.Identity``). For the VAE, also the
         heads ``mu`` and ``logvar``; ``encode`` returns (mu, log_var) and ``forward(x, eps=None)``
         returns (x̂, mu, log_var). Parameters are CPU tensors in the model's dtype, with
-        ``requires_grad=True``, ready for ``torch.optim``; :func:`parameter_names` maps their
+        ``requires_grad=True``, ready for ``torch.optim``; ``parameter_names`` maps their
         names to npae's. The module pickles (``torch.save``) and scripts (``torch.jit.script``).
 
     Raises

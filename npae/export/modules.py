@@ -1,4 +1,4 @@
-"""The ``torch.nn.Module`` classes :func:`npae.export.to_torch` returns (this module imports torch).
+"""The ``torch.nn.Module`` classes ``npae.export.to_torch`` returns (this module imports torch).
 
 Defined at module level, so that a module pickles (``torch.save``, multiprocessing, MLflow) and
 scripts (``torch.jit.script``); imported by ``to_torch`` only, so ``import npae`` never imports
@@ -8,7 +8,7 @@ Parameter names follow ``nn.Sequential``, which numbers every module, activation
 npae's ``encoder.i.W`` (the i-th Dense) is ``encoder.{2i}.weight``ᵀ here when every Dense is
 followed by its activation (the encoder's last Dense is followed by the latent activation, an
 ``nn.Identity`` for "identity"), and npae's ``encoder.mu.W`` / ``encoder.logvar.W`` (the VAE's
-heads) are ``mu.weight``ᵀ / ``logvar.weight``ᵀ. :func:`npae.export.parameter_names` gives the map.
+heads) are ``mu.weight``ᵀ / ``logvar.weight``ᵀ. ``npae.export.parameter_names`` gives the map.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ forms in the modules named after the reference modules, PyTorch's own calls in `
 On every call the dispatcher looks at the mode and at the backend of the array argument: in
 ``"fast"`` mode, on a backend one of its kernels serves, it calls that kernel;
 otherwise it calls the reference function itself, unchanged. The reference modules never import
-this package, so a learner reading them never meets a kernel, and::
+this package, so a learner reading them never meets a kernel, and:
 
     npae.set_kernels("reference")     # or NPAE_KERNELS=reference in the environment
 

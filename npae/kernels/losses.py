@@ -3,7 +3,7 @@
 Two forms of one computation:
 
 * float32 with numba (``pip install "npae[fast]"``): one compiled pass whose exponential and
-  log1p are written out as polynomials (:func:`_bce_terms_loop`), so the loop vectorises — numba
+  log1p are written out as polynomials (``_bce_terms_loop``), so the loop vectorises — numba
   calls libm's scalar ``expf``/``log1pf`` one element at a time, and NumPy has no SIMD ``log1p`` on
   AVX2 hosts; measured 3.7× faster than the array form at (512, 784) on a Zen 3 host
   (benchmarks/RESULTS.md);
@@ -64,7 +64,7 @@ _exp_and_log1p_inner = jit(_exp_and_log1p, fastmath={"contract", "arcp"})  # Non
 def _bce_terms_loop(x, y, terms, grad):
     """terms[i, j] = softplus(y) − x·y and grad[i, j] = σ(y) − x, float32, one pass.
 
-    With e = exp(−|y|) and log1p(e) from :func:`_exp_and_log1p`: softplus(y) = max(y, 0) +
+    With e = exp(−|y|) and log1p(e) from ``_exp_and_log1p``: softplus(y) = max(y, 0) +
     log1p(e), σ(y) = (1 if y ≥ 0 else e) / (1 + e). A NaN logit gives NaN in both outputs.
     Within a few float32 roundings of the reference (tested).
     """
@@ -109,7 +109,7 @@ def bce_with_logits_and_grad(x, logits):
     σ(y) = exp(min(y, 0)) / (1 + e) (the forms of ``npae.kernels.ops``). Computing e and
     u = 1 + e once saves an abs, a negation and an exponential over the (N, D) logits.
 
-    float32 C-contiguous inputs with numba run the compiled loop (:func:`_bce_terms_loop`); the
+    float32 C-contiguous inputs with numba run the compiled loop (``_bce_terms_loop``); the
     rest runs the array form below. log1p(e) is taken as log(u) − ((u − 1) − e) / u: NumPy vectorises ``log`` but runs ``log1p``
     one element at a time on hosts without AVX-512, where it costs several passes' worth. u = 1 + e
     rounds; (u − 1) − e is that rounding error exactly (Sterbenz), and dividing it by u is the

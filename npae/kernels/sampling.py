@@ -3,14 +3,14 @@
 ``npae.backend.standard_normal`` (the reference) draws pairs of uniforms (u₁, u₂) in the target
 dtype and returns (r cos θ, r sin θ) with r = √(−2 log1p(−u₁)), θ = 2π u₂. Its cost is not the
 arithmetic but how NumPy runs it: float32 ``log1p`` has no SIMD loop on x86 (it runs one element at
-a time, ~15 ns each), and the column views ``u[:, 0]`` are strided. :func:`standard_normal` returns
+a time, ~15 ns each), and the column views ``u[:, 0]`` are strided. ``standard_normal`` returns
 the same numbers arranged for speed:
 
 * log(1 − u₁) in place of log1p(−u₁): the uniforms are multiples of 2⁻²⁴ (float32) or 2⁻⁵³
   (float64) in [0, 1), so 1 − u₁ is exact in their dtype and both compute log of the same number;
   NumPy's ``log`` is vectorised. They differ by the rounding of the two library functions (≤ 1 ulp
   of the log, tested).
-* float32 with numba (``pip install "npae[fast]"``): one compiled pass (:func:`_box_muller_loop`)
+* float32 with numba (``pip install "npae[fast]"``): one compiled pass (``_box_muller_loop``)
   whose logarithm, sine and cosine are polynomials, so it vectorises (NumPy's ``cos``/``sin`` and
   numba's libm calls do not, on AVX2). It overwrites each pair (u₁, u₂) of the uniforms' own array
   with its two normals, which is where the reference stores them: no other array is allocated.

@@ -36,23 +36,30 @@ class Autoencoder(BaseAutoencoder):
         Encoder hidden widths H_1, …; the decoder uses them reversed.
     latent_dim : int, default=32
         K, the code width.
-    activation : str, default="relu"
+    activation : {"relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "identity"}, default="relu"
         Hidden activation (``npae.activations.ACTIVATIONS``).
     latent_activation : str, default="identity"
-        Activation of the code layer.
+        Activation of the code layer (the same names).
     loss : {"bce", "mse"}, default="bce"
         Reconstruction loss summed over features; "bce" needs X in [0, 1] and decodes logits.
     optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov"}, default="adam"
+        Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8); AdamW (also weight decay 0.01); plain SGD; SGD with
+        momentum μ = 0.9, heavy-ball or Nesterov (``npae.optimizers``).
     learning_rate : float, default=1e-3
+        The step size of whichever optimizer (also for "sgd", whose class default is 0.01).
     batch_size : int, default=128
+        Rows per minibatch (the last one of an epoch may be smaller).
     epochs : int, default=10
+        Passes over X per ``fit`` (``partial_fit`` makes one).
     dtype : {"float32", "float64"}, default="float32"
+        The parameters' and the computation's float type; inputs are converted to it.
     random_state : None, int or numpy.random.Generator
         Seeds the initial weights and the minibatch order.
     backend : {None, "numpy", "cupy", "torch", "array_api_strict"}
         None uses the active backend (``npae.set_backend`` / ``NPAE_BACKEND``) when fitting.
-    verbose : int, default=1
-        1 shows a tqdm progress bar over epochs; 0 is silent.
+    verbose : {0, 1, 2}, default=1
+        1 shows a tqdm progress bar over epochs; 2 prints one line per epoch (for logs and CI, as
+        Keras); 0 is silent.
     weight_init : str or None, default=None
         Kernel initializer; None picks He for ReLU-like activations and Glorot otherwise.
     warm_start : bool, default=False
@@ -63,10 +70,15 @@ class Autoencoder(BaseAutoencoder):
 
     Attributes
     ----------
-    encoder_, decoder_ : npae.layers.Sequential
+    encoder_ : npae.layers.Sequential
+    decoder_ : npae.layers.Sequential
     loss_ : npae.losses.Loss
         The reconstruction loss, chosen from ``loss`` when the layers are built.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        Defined only when X had string column names (a DataFrame); later calls check them.
+    backend_ : npae.backend.Backend
+        The backend the model was built on.
     history_ : dict[str, list[float]]
         Per-epoch "loss" and, with validation data, "val_loss".
     optimizer_ : npae.optimizers.Optimizer

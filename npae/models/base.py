@@ -695,6 +695,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return {"loss": finite_row_mean(self._chunks(self._sample_losses, Xb))}
 
     def evaluate_logs(self, Xb) -> dict:
+        """The validation figures of rows Xb (already on the model's backend, (N, D)) as host floats:
+        ``{"loss": …}`` plus the model's other terms, what ``fit`` logs as ``val_*`` each epoch
+        (the training loop's protocol, ``npae.training``). A row whose value overflows counts as the
+        dtype's largest, as in ``score_samples``."""
         return {k: float(v) for k, v in self._evaluate(Xb).items()}
 
     # ------------------------------------------------------------------ objective
@@ -851,6 +855,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         loaded model has None). Only a regular file is replaced (see ``npae.io``). ``path`` is a
         str, bytes or PathLike path (``~`` expanded), or a binary file object such as
         ``io.BytesIO`` (written, not closed, as ``numpy.savez`` does).
+
+        Parameters
+        ----------
+        path : str, bytes, os.PathLike or binary file object
+            Written exactly there (no ``.npz`` is added, as ``torch.save``).
+        include_optimizer : bool, default=True
+            Save the optimizer state and the training stream too (to resume training exactly);
+            False writes only what inference needs, and a loaded model's optimizer starts afresh.
 
         Raises
         ------
@@ -1083,6 +1095,19 @@ def load(path, *, backend: str | None = None):
     ``path`` is a str, bytes or PathLike path (``~`` expanded) or a binary file object; the file
     is opened once and everything (weights, config, history, optimizer state) is read from that
     handle, so a checkpoint replaced meanwhile is read whole, old or new, never mixed.
+
+    Parameters
+    ----------
+    path : str, bytes, os.PathLike or binary file object
+        A file written by ``save`` (or by ``npae.training.ModelCheckpoint``).
+    backend : {None, "numpy", "cupy", "torch", "array_api_strict"}, default=None
+        Where the loaded model lives; None keeps the backend it was saved on (use "numpy" to
+        load a GPU model on a machine without one).
+
+    Returns
+    -------
+    Autoencoder, SparseAutoencoder, DenoisingAutoencoder, ContractiveAutoencoder or VAE
+        The fitted model, ready for inference and for ``warm_start``/``partial_fit``.
     """
     if backend is not None:  # the caller's argument, checked before the file is read (not a CheckpointError)
         backend = B.get_backend(backend).name

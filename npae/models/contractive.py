@@ -39,13 +39,15 @@ __all__ = ["ContractiveAutoencoder"]
 class ContractiveAutoencoder(Autoencoder):
     """An autoencoder penalised by the squared Frobenius norm of its encoder's Jacobian.
 
+    It takes every parameter of [npae.Autoencoder][npae.models.autoencoder.Autoencoder], with the
+    same defaults (``hidden_sizes``, ``latent_dim``, ``activation``, ``latent_activation``, ``loss``,
+    ``optimizer``, ``learning_rate``, ``batch_size``, ``epochs``, ``dtype``, ``random_state``,
+    ``backend``, ``verbose``, ``weight_init``, ``warm_start``, ``clip_norm``), and those below. Smooth activations (sigmoid, tanh,
+    softplus, elu) suit the penalty best: its gradient uses f″, which is 0 almost everywhere for
+    the ReLU family.
+
     Parameters
     ----------
-    hidden_sizes, latent_dim, activation, latent_activation, loss, optimizer, learning_rate,
-    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start,
-    clip_norm
-        As for ``npae.Autoencoder``. Smooth activations (sigmoid, tanh, softplus, elu) suit the
-        penalty best: its gradient uses f″, which is 0 almost everywhere for the ReLU family.
     contractive_weight : float, default=0.1
         λ ≥ 0 in λ · mean_n ‖∂h_n/∂x_n‖²_F.
     contractive_method : {"auto", "gram", "recurrence", "one_layer"}, default="auto"

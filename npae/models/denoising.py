@@ -43,12 +43,13 @@ __all__ = ["NOISE_KINDS", "DenoisingAutoencoder"]
 class DenoisingAutoencoder(Autoencoder):
     """An autoencoder trained to undo Gaussian, masking or salt-and-pepper corruption.
 
+    It takes every parameter of [npae.Autoencoder][npae.models.autoencoder.Autoencoder], with the
+    same defaults (``hidden_sizes``, ``latent_dim``, ``activation``, ``latent_activation``, ``loss``,
+    ``optimizer``, ``learning_rate``, ``batch_size``, ``epochs``, ``dtype``, ``random_state``,
+    ``backend``, ``verbose``, ``weight_init``, ``warm_start``, ``clip_norm``), and those below. ``random_state`` also seeds the corruption.
+
     Parameters
     ----------
-    hidden_sizes, latent_dim, activation, latent_activation, loss, optimizer, learning_rate,
-    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start,
-    clip_norm
-        As for ``npae.Autoencoder``. ``random_state`` also seeds the corruption.
     noise : {"gaussian", "masking", "salt_pepper"}, default="gaussian"
         The corruption applied to each training minibatch.
     noise_level : float, default=0.2

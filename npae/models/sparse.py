@@ -40,12 +40,13 @@ SPARSITY_KINDS = ("l1", "kl")
 class SparseAutoencoder(Autoencoder):
     """An autoencoder whose code is pushed towards sparsity by an L1 or a KL penalty.
 
+    It takes every parameter of [npae.Autoencoder][npae.models.autoencoder.Autoencoder], with the
+    same defaults (``hidden_sizes``, ``latent_dim``, ``activation``, ``latent_activation``, ``loss``,
+    ``optimizer``, ``learning_rate``, ``batch_size``, ``epochs``, ``dtype``, ``random_state``,
+    ``backend``, ``verbose``, ``weight_init``, ``warm_start``, ``clip_norm``), and those below.
+
     Parameters
     ----------
-    hidden_sizes, latent_dim, activation, latent_activation, loss, optimizer, learning_rate,
-    batch_size, epochs, dtype, random_state, backend, verbose, weight_init, warm_start,
-    clip_norm
-        As for ``npae.Autoencoder``.
     sparsity : {"l1", "kl"}, default="l1"
         "l1": λ · mean_n Σ_j |h_nj|. "kl": β · Σ_j KL(ρ ‖ ρ̂_j) with ρ̂_j the batch mean of h_j;
         needs ``latent_activation="sigmoid"``.

@@ -276,7 +276,9 @@ class VAE(BaseAutoencoder):
         W ≥ 0. During ``fit`` the KL weight in epoch e (counted from 0, continuing across
         ``warm_start`` fits) is β·min(1, e/W): 0 in the first epoch, β from epoch W on.
     optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov"}, default="adam"
+        As for ``npae.Autoencoder`` (momentum and Nesterov: SGD with μ = 0.9).
     learning_rate : float, default=1e-3
+        The step size of whichever optimizer.
     batch_size : int, default=128
     epochs : int, default=10
     dtype : {"float32", "float64"}, default="float32"
@@ -286,8 +288,9 @@ class VAE(BaseAutoencoder):
         (``score_samples``, ``elbo``, ``log_likelihood``, ``sample`` without ``random_state``).
     backend : {None, "numpy", "cupy", "torch", "array_api_strict"}
         None uses the active backend when fitting.
-    verbose : int, default=1
-        1 shows a tqdm progress bar over epochs; 0 is silent.
+    verbose : {0, 1, 2}, default=1
+        1 shows a tqdm progress bar over epochs; 2 prints one line per epoch (for logs and CI, as
+        Keras); 0 is silent.
     weight_init : str or None, default=None
         Kernel initializer; None picks He for ReLU-like activations and Glorot otherwise.
     warm_start : bool, default=False
@@ -300,14 +303,20 @@ class VAE(BaseAutoencoder):
     ----------
     encoder_ : npae.layers.Sequential
         The hidden stack (parameters ``encoder.{i}.W/b``).
-    mu_head_, logvar_head_ : npae.layers.Dense
-        The heads (parameters ``encoder.mu.W/b`` and ``encoder.logvar.W/b``), H → K.
+    mu_head_ : npae.layers.Dense
+        The mean head (parameters ``encoder.mu.W/b``), H → K.
+    logvar_head_ : npae.layers.Dense
+        The log-variance head (parameters ``encoder.logvar.W/b``), H → K.
     decoder_ : npae.layers.Sequential
         Parameters ``decoder.{i}.W/b``; the last layer is linear.
     likelihood_ : npae.losses.BernoulliNLL or npae.losses.GaussianNLL
         −log p(x|z) as a loss object (value, gradient, output), chosen from ``likelihood`` and
         ``sigma`` when the layers are built.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        Defined only when X had string column names (a DataFrame); later calls check them.
+    backend_ : npae.backend.Backend
+    optimizer_ : npae.optimizers.Optimizer
     history_ : dict[str, list[float]]
         Per epoch: "loss" (the objective with that epoch's KL weight), "reconstruction" (mean
         NLL), "kl" (mean KL, unweighted), "beta" (the KL weight used); with validation data
