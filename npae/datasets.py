@@ -1084,6 +1084,10 @@ def load_embedded(split: str = "train"):
     return _scale(images, 255.0), labels.astype(np.int64)
 
 
+#: the options the IDX loaders take (``load_mnist``, ``load_fashion_mnist``)
+_IDX_OPTIONS = ("data_dir", "download", "base_url", "checksums")
+
+
 def load_dataset(name: str, split: str = "train", **kwargs):
     """Load a dataset by name: ``"embedded"``, ``"fashion-mnist"``, ``"mnist"`` or ``"digits"``.
 
@@ -1106,7 +1110,7 @@ def load_dataset(name: str, split: str = "train", **kwargs):
     Raises
     ------
     TypeError
-        If ``name`` is not a string.
+        If ``name`` is not a string, or an option the dataset does not take is given.
     ValueError
         For an unknown name (the message suggests the closest valid one) or split.
     """
@@ -1117,6 +1121,12 @@ def load_dataset(name: str, split: str = "train", **kwargs):
         close = difflib.get_close_matches(key, DATASET_NAMES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"Unknown dataset {name!r}; valid names are {DATASET_NAMES!r}.{hint}")
+    takes = {"digits": (), "embedded": (), "mnist": _IDX_OPTIONS, "fashion-mnist": _IDX_OPTIONS}[key]
+    unknown = sorted(set(kwargs) - set(takes))
+    if unknown:
+        where = f"takes only {', '.join(takes)}" if takes else "takes no options (it ships with " + (
+            "scikit-learn)" if key == "digits" else "npae)")
+        raise TypeError(f"load_dataset({name!r}) got {', '.join(unknown)}, but this dataset {where}.")
     if key == "digits":
         if split != "train":
             raise ValueError(

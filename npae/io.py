@@ -429,7 +429,10 @@ def read_checkpoint(path, *, max_bytes: int | None = None, check=None) -> tuple[
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
                      | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise FileNotFoundError(errno.ENOENT, "No checkpoint at this path", path) from None
+        other = path[:-len(".npz")] if path.endswith(".npz") else path + ".npz"
+        hint = (f" (but {other!r} exists: save writes exactly the path given and adds no .npz, as torch.save)"
+                if os.path.isfile(other) else "")
+        raise FileNotFoundError(errno.ENOENT, f"No checkpoint at this path{hint}", path) from None
     except IsADirectoryError:
         raise CheckpointError(f"{path!r} is a directory, not a checkpoint file.") from None
     except OSError as err:

@@ -1166,3 +1166,10 @@ print("not reached")
     assert done.returncode == -signal.SIGTERM, done.stderr
     assert "not reached" not in done.stdout
     assert files_under(cache) == []  # the cache directory may exist, empty
+
+
+def test_load_dataset_refuses_options_the_dataset_does_not_take():
+    with pytest.raises(TypeError, match=r"load_dataset\('embedded'\) got data_dir, but this dataset takes no options"):
+        datasets.load_dataset("embedded", data_dir="/nowhere")
+    with pytest.raises(TypeError, match=r"got bogus, but this dataset takes only data_dir, download"):
+        datasets.load_dataset("mnist", "test", bogus=1)

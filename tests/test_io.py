@@ -762,3 +762,12 @@ def test_an_unknown_backend_argument_is_the_callers_error_not_the_files(saved):
     with pytest.raises(ValueError, match="nope") as info:
         npae.load(path, backend="nope")
     assert not isinstance(info.value, CheckpointError)
+
+
+def test_a_missing_npz_names_the_file_save_wrote_without_the_suffix(saved, tmp_path):
+    ae, _, _ = saved
+    ae.save(tmp_path / "model")  # exactly this path, as torch.save: no .npz added
+    with pytest.raises(FileNotFoundError, match=r"but '.*model' exists: save writes exactly the path given"):
+        npae.load(tmp_path / "model.npz")
+    with pytest.raises(FileNotFoundError, match=r"No checkpoint at this path: "):
+        npae.load(tmp_path / "elsewhere.npz")
