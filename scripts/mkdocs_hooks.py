@@ -104,17 +104,40 @@ def on_config(config, **kwargs):
 
 #: where docs/api/cli.md wants the command line's help text
 CLI_HELP_MARKER = "<!-- npae-cli-help -->"
+#: the width the help text is wrapped at, so that no line of it is cut off on the page
+CLI_HELP_COLUMNS = 80
 
 
 def cli_help_markdown() -> str:
     """``npae --help`` and every ``npae COMMAND --help``, as the installed parser prints them."""
     from npae import cli
 
-    parser = cli.build_parser()
-    sections = [("npae", parser.format_help())]
-    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    sections += [(f"npae {name}", sub.format_help()) for name, sub in subparsers.choices.items()]
-    return "\n\n".join(f"## `{title}`\n\n```text\n{text.rstrip()}\n```" for title, text in sections)
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(CLI_HELP_COLUMNS)  # argparse wraps at the terminal's width: the page's here
+    try:
+        parser = cli.build_parser()
+        sections = [("npae", parser.format_help())]
+        subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+        sections += [(f"npae {name}", sub.format_help()) for name, sub in subparsers.choices.items()]
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+    return "\n\n".join(f"## `{title}`\n\n```text\n{_wrap(text.rstrip())}\n```" for title, text in sections)
+
+
+def _wrap(text: str) -> str:
+    """Lines argparse keeps as written (raw descriptions, examples) wrapped at CLI_HELP_COLUMNS,
+    continuations indented under their line."""
+    import textwrap
+
+    lines = []
+    for line in text.splitlines():
+        indent = line[:len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(line, CLI_HELP_COLUMNS, subsequent_indent=indent + "  ", break_on_hyphens=False,
+                               break_long_words=False) or [""] if len(line) > CLI_HELP_COLUMNS else [line]
+    return "\n".join(lines)
 
 
 def on_page_markdown(markdown, page=None, config=None, files=None, **kwargs):

@@ -151,3 +151,7 @@ def test_the_cli_page_is_the_help_text_of_every_command():
         name = command.__name__.rsplit(".", 1)[-1]
         assert f"## `npae {name}`" in filled and f"usage: npae {name}" in filled
     assert hooks.on_page_markdown("no marker here") == "no marker here"
+    blocks = re.findall(r"```text\n(.*?)```", filled, re.S)
+    assert len(blocks) == len(cli.COMMANDS) + 1
+    longest = max(len(line) for block in blocks for line in block.splitlines())
+    assert longest <= hooks.CLI_HELP_COLUMNS, longest  # wider lines were cut off on the page
