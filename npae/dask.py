@@ -6,15 +6,17 @@ pickles to its hyperparameters, its weights and its random Generator, so any Das
 its methods on a block of rows. This module adds what dask-ml leaves out.
 
 Inference: ``ParallelPostFit(estimator)``
-    dask-ml's meta-estimator with every npae inference method: ``transform``,
-    ``inverse_transform``, ``reconstruct``, ``score_samples``, ``decision_function``,
-    ``predict``, and a detector's ``predict_proba`` and ``predict_confidence`` (those the wrapped
-    estimator has; dask-ml's ``predict_proba`` reads a classifier's ``classes_``, which a
-    detector has not). On a Dask array each returns a Dask array with
-    the true output width (dask-ml's own ``transform`` declares the input's width), one block of
-    output per block of rows; a Dask DataFrame is checked against the estimator's column names on
-    the client and scored as a Dask array of its partitions; on anything else the estimator's own
-    method runs in memory. Any other estimator (a ``Pipeline``, a scikit-learn transformer) runs
+    dask-ml's meta-estimator with npae's row-wise inference methods (``METHODS``): ``transform``,
+    ``inverse_transform``, ``reconstruct``, ``reconstruction_error``, ``score_samples``,
+    ``score``, a VAE's ``elbo`` and ``log_likelihood``, and a detector's ``decision_function``,
+    ``predict``, ``predict_proba`` and ``predict_confidence`` (those the wrapped estimator has;
+    dask-ml's ``predict_proba`` reads a classifier's ``classes_``, which a detector has not). On
+    a Dask array each returns a Dask array with the true output width (dask-ml's own
+    ``transform`` declares the input's width; its ``*_meta`` arguments are therefore not used for
+    npae estimators), one block of output per block of rows; a Dask DataFrame is checked against
+    the estimator's column names on the client (codes against ``get_feature_names_out`` for
+    ``inverse_transform``) and scored, without computing anything yet, as a Dask array of its
+    partitions; on anything else the estimator's own method runs in memory. Any other estimator (a ``Pipeline``, a scikit-learn transformer) runs
     as dask-ml's wrapper runs it, or is refused by name for a method dask-ml does not run. Rows
     never interact in inference, so a block of rows gets the numbers it would get in memory,
     whatever the chunking, to float rounding (a matrix product over a block of rows may round
@@ -79,6 +81,10 @@ dtype): give them one column block before the move, and gather results with ``to
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
+
 import numpy as np
 from array_api_compat import array_namespace, device
 from sklearn.base import BaseEstimator
@@ -93,7 +99,7 @@ from npae.validation import check_option
 try:
     import dask
     import dask.array as da
-    from dask.base import normalize_token
+    from dask.base import normalize_token, tokenize
     from dask_ml._partial import fit as _partial_fit_blocks
     from dask_ml._utils import copy_learned_attributes
     from dask_ml.wrappers import Incremental as _DaskMLIncremental
@@ -117,6 +123,9 @@ METHODS = {
     "predict": "rows",
     "predict_proba": "proba",
     "predict_confidence": "rows",
+    "reconstruction_error": "rows",
+    "elbo": "rows",
+    "log_likelihood": "rows",
 }
 #: predict_proba's ``method`` values (AnomalyDetector's and PyOD's), checked on the client
 PROBA_METHODS = ("linear", "unify")
@@ -216,6 +225,46 @@ def _block_output(estimator, method: str, X):
     return xp.empty(shape, dtype=getattr(xp, dtype), device=device(X._meta)), (width, dtype, False)
 
 
+def _as_dask_rows(estimator, X, method: str):
+    """(estimator, X) with a Dask DataFrame X checked against the names it must carry, as in memory
+    (the input's ``feature_names_in_``; codes for ``inverse_transform``: ``get_feature_names_out``),
+    and turned into a Dask array of its partitions, lazily (row counts unknown until computed),
+    scored by a view of the estimator that expects no names. Anything else passes through."""
+    if not (dask.is_dask_collection(X) and hasattr(X, "to_dask_array")):
+        return estimator, X
+    if method == "inverse_transform" and isinstance(estimator, BaseAutoencoder):
+        _fitted(estimator)._check_code_names(X._meta)
+    else:
+        _check_feature_names(estimator, X._meta, reset=False)
+    return _without_feature_names(estimator), X.to_dask_array()
+
+
+def _checked_rows(estimator, X, method: str):
+    """X (a Dask array) checked on the client as the estimator checks it in memory (2-D, its
+    width), with its columns in one block so that every block holds whole rows."""
+    check_is_fitted(estimator)
+    name = type(estimator).__name__
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: shape={X.shape}. "
+                         f"Flatten each sample, e.g. X.reshape(len(X), -1).")
+    fitted = _fitted(estimator)
+    expected = fitted.latent_dim if method == "inverse_transform" else fitted.n_features_in_
+    if X.shape[1] != expected:
+        raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting {expected} features as input.")
+    if X.numblocks[1] > 1:  # a block must hold whole rows; the row chunks stay as they are
+        if not isinstance(X._meta, np.ndarray) and not _is_cupy(X._meta):
+            raise ValueError(f"X's blocks are {type(X._meta).__module__.split('.')[0]} arrays split into "
+                             f"{X.numblocks[1]} column blocks, which Dask cannot join; give X one column block "
+                             "before moving it: to_backend(X.rechunk({1: -1}), ...).")
+        X = X.rechunk({1: -1})
+    return X
+
+
+def _is_cupy(x) -> bool:
+    """Whether x is a CuPy array (Dask joins those natively)."""
+    return type(x).__module__.startswith("cupy")
+
+
 def _shipped(estimator):
     """The estimator as a single key of the task graph, named by its content.
 
@@ -254,26 +303,10 @@ class ParallelPostFit(_DaskMLParallelPostFit):
             raise AttributeError(f"{type(estimator).__name__} has no {method}(), so this wrapper has none either.")
         if not isinstance(estimator, (BaseAutoencoder, AnomalyDetector)):
             return self._dask_ml(method, estimator, X, params)
-        if dask.is_dask_collection(X) and hasattr(X, "to_dask_array"):
-            # a Dask DataFrame: its columns checked here as in memory (reordered or renamed ones
-            # raise), its rows left on the workers as a Dask array, scored by a view of the
-            # estimator that expects no names
-            _check_feature_names(estimator, X._meta, reset=False)
-            estimator = _without_feature_names(estimator)
-            X = X.to_dask_array(lengths=True)
+        estimator, X = _as_dask_rows(estimator, X, method)
         if not isinstance(X, da.Array):
             return getattr(estimator, method)(X, **params)
-        check_is_fitted(estimator)
-        name = type(estimator).__name__
-        if X.ndim != 2:
-            raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: shape={X.shape}. "
-                             f"Flatten each sample, e.g. X.reshape(len(X), -1).")
-        fitted = _fitted(estimator)
-        expected = fitted.latent_dim if method == "inverse_transform" else fitted.n_features_in_
-        if X.shape[1] != expected:
-            raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting {expected} features as input.")
-        if X.numblocks[1] > 1:  # a block must hold whole rows; the row chunks stay as they are
-            X = X.rechunk({1: -1})
+        X = _checked_rows(estimator, X, method)
         meta, empty = _block_output(estimator, method, X)
         width = empty[0]
         # rows i of X's columns j -> rows i (of k output columns): the same row blocks
@@ -336,30 +369,67 @@ class ParallelPostFit(_DaskMLParallelPostFit):
         """A detector's confidence in each row's label (N,), in [0, 1], block by block."""
         return self._map("predict_confidence", X)
 
+    def reconstruction_error(self, X):
+        """Squared reconstruction error in data space per row (N,), block by block."""
+        return self._map("reconstruction_error", X)
+
+    def elbo(self, X, random_state=None):
+        """A VAE's per-row ELBO with one sampled z (N,), block by block; ``random_state`` None or an
+        int (each row's noise comes from a stream of the seed and the row, so blocks give the
+        in-memory numbers; a Generator would be copied into every block)."""
+        return self._map("elbo", X, _row_seed(random_state))
+
+    def log_likelihood(self, X, k: int = 100, random_state=None):
+        """A VAE's importance-weighted log p(x) with ``k`` samples (N,), block by block;
+        ``random_state`` as for ``elbo``."""
+        return self._map("log_likelihood", X, {"k": k, **_row_seed(random_state)})
+
     def score(self, X, y=None, compute=True):
         """The estimator's ``score`` over every row (npae's scores are means over rows).
 
-        On a Dask array each block is scored by the estimator and weighted by its rows, and the
-        mean reduced from those (a float, or a lazy 0-d Dask array with ``compute=False``), so X is
-        never gathered in one place.
+        For an npae estimator each block of a Dask array (or of a Dask DataFrame's partitions,
+        checked as in memory) is scored where it lies, and the mean is reduced from (block mean,
+        rows) pairs (a float, or a lazy 0-d Dask array with ``compute=False``), so X is never
+        gathered in one place; row counts need not be known (a boolean-mask selection). With
+        ``scoring=`` set, or for any other estimator (a classifier scored against y), dask-ml's
+        own ``score`` runs.
         """
         estimator = self._postfit_estimator
+        if self.scoring is not None or not isinstance(estimator, (BaseAutoencoder, AnomalyDetector)):
+            return _DaskMLParallelPostFit.score(self, X, y, compute=compute)
+        estimator, X = _as_dask_rows(estimator, X, "score")
         if not isinstance(X, da.Array):
             return estimator.score(X, y)
-        if not hasattr(estimator, "score"):
-            raise AttributeError(f"{type(estimator).__name__} has no score().")
-        check_is_fitted(estimator)
-        if X.ndim == 2 and X.numblocks[1] > 1:
-            X = X.rechunk({1: -1})
+        X = _checked_rows(estimator, X, "score")
         shipped = _shipped(estimator)
-        parts = [dask.delayed(_score_times_rows)(shipped, block) for block in X.to_delayed().ravel()]
-        mean = da.from_delayed(dask.delayed(sum)(parts) / X.shape[0], shape=(), dtype=float)
+        parts = [dask.delayed(_block_mean_and_rows)(shipped, block) for block in X.to_delayed().ravel()]
+        mean = da.from_delayed(dask.delayed(_mean_of_blocks)(parts), shape=(), dtype=float)
         return float(mean.compute()) if compute else mean
 
 
-def _score_times_rows(estimator, block) -> float:
-    """A block's score times its row count (0 for an empty block): the block's share of the sum."""
-    return float(estimator.score(block)) * block.shape[0] if block.shape[0] else 0.0
+def _row_seed(random_state) -> dict:
+    """``random_state`` for a sampled method run block by block: None or an int (per-row streams)."""
+    if random_state is not None and not (isinstance(random_state, (int, np.integer))
+                                         and not isinstance(random_state, bool)):
+        raise TypeError(f"random_state must be None or an int when scoring block by block; got "
+                        f"{type(random_state).__name__}. A Generator would be copied into every block, "
+                        "so the blocks would not draw the in-memory numbers.")
+    return {} if random_state is None else {"random_state": int(random_state)}
+
+
+def _block_mean_and_rows(estimator, block) -> tuple:
+    """(the estimator's score of a block, its rows); (0.0, 0) for a block of 0 rows."""
+    return (float(estimator.score(block)), int(block.shape[0])) if block.shape[0] else (0.0, 0)
+
+
+def _mean_of_blocks(parts) -> float:
+    """Σ_b mean_b · (n_b / N), which cannot overflow where Σ mean_b · n_b would, clamped to
+    ±finfo(float64).max as the models clamp their own score; refuses N = 0 as memory does."""
+    total = sum(n for _, n in parts)
+    if total == 0:
+        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required by score.")
+    mean = math.fsum(m * (n / total) for m, n in parts if n)
+    return mean if math.isfinite(mean) else math.copysign(float(np.finfo(np.float64).max), mean)
 
 
 class Incremental(_DaskMLIncremental, ParallelPostFit):
@@ -386,11 +456,18 @@ class Incremental(_DaskMLIncremental, ParallelPostFit):
 
     def _fit_for_estimator(self, estimator, X, y, **fit_kwargs):
         """dask-ml's, with blocks of 0 rows skipped (npae's ``partial_fit`` refuses them)."""
+        if not hasattr(estimator, "partial_fit"):
+            raise TypeError(f"Incremental trains with partial_fit, which {type(estimator).__name__} has not. Train "
+                            "an npae model with Incremental, then wrap it: AnomalyDetector(inc.estimator_, "
+                            "refit=False).fit(a sample of the rows).")
         if not (dask.is_dask_collection(X) or dask.is_dask_collection(y)):
             return super()._fit_for_estimator(estimator, X, y, **fit_kwargs)
-        if not np.isnan(X.shape[0]) and X.shape[0] == 0:
-            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required "
-                             f"by {type(estimator).__name__}.")
+        if isinstance(X, da.Array):
+            if not np.isnan(X.shape[0]) and X.shape[0] == 0:
+                raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+                                 f"required by {type(estimator).__name__}.")
+            if X.ndim == 2 and X.numblocks[1] > 1:  # dask-ml trains on column block 0 only: whole rows here
+                X = X.rechunk({1: -1})
         trained = _partial_fit_blocks(_SkipEmptyBlocks(estimator), X, y, random_state=self.random_state,
                                       shuffle_blocks=self.shuffle_blocks,
                                       assume_equal_chunks=self.assume_equal_chunks, **fit_kwargs).estimator
@@ -448,11 +525,17 @@ def from_npy(path, rows_per_chunk: int = 100_000):
     if header.ndim != 2:
         raise ValueError(f"{path!r} holds an array of shape {header.shape}; expected 2-D (N, D).")
     n, d = header.shape
-    if isinstance(rows_per_chunk, bool) or not isinstance(rows_per_chunk, int) or rows_per_chunk < 1:
+    if isinstance(rows_per_chunk, (bool, np.bool_)) or not isinstance(rows_per_chunk, numbers.Integral) \
+            or rows_per_chunk < 1:
         raise ValueError(f"rows_per_chunk must be a positive integer; got {rows_per_chunk!r}.")
-    rows = tuple(min(rows_per_chunk, n - start) for start in range(0, n, rows_per_chunk))
+    rows_per_chunk = int(rows_per_chunk)
+    rows = tuple(min(rows_per_chunk, n - start) for start in range(0, n, rows_per_chunk)) or (0,)
+    # named by the file's identity too (as Dask's own readers): a file rewritten with new rows is a
+    # new graph, so results persisted for the old content are never served for the new
+    stat = os.stat(path)
+    identity = tokenize(os.path.realpath(path), stat.st_mtime_ns, stat.st_size, stat.st_ino, rows, header.dtype.str)
     return da.map_blocks(_read_rows, path, chunks=(rows, (d,)), dtype=header.dtype,
-                         meta=np.empty((0, d), dtype=header.dtype), token="npae-from-npy")
+                         meta=np.empty((0, d), dtype=header.dtype), name=f"npae-from-npy-{identity}")
 
 
 def _asarray_on(block, name, dtype):
@@ -476,6 +559,9 @@ def to_backend(X, name: str, dtype: str | None = None):
     """
     target = B.get_backend(name)
     if dtype is None:
+        if np.dtype(X.dtype).kind != "f":
+            raise ValueError(f"X has dtype {X.dtype}; pass dtype='float32' or 'float64' to cast the blocks on the "
+                             "way (npae's models compute in floating point).")
         dtype = B.dtype_name(X.dtype)
     meta = B.asarray(np.empty((0,) * X.ndim), dtype=dtype, backend=target)
     # backend and dtype go positionally: map_blocks keeps the keywords name= and dtype= for itself

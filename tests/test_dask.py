@@ -489,3 +489,96 @@ def test_other_estimators_run_as_dask_ml_runs_them_or_are_refused_by_name(client
         np.testing.assert_allclose(got, estimator.transform(X), rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError, match="runs score_samples\\(\\) block by block for npae estimators"):
         nd.ParallelPostFit(IsolationForest(random_state=0).fit(X)).score_samples(_rows(X))
+
+
+# ---------------------------------------------------------------- review s10 (dask-ml user's view)
+def test_incremental_trains_on_whole_rows_of_a_column_chunked_array(X):
+    model = npae.Autoencoder(**SMALL)
+    streamed = nd.Incremental(model, shuffle_blocks=False).fit(da.from_array(X, chunks=(80, 5))).estimator_
+    by_hand = clone(model)
+    for start in range(0, N, 80):
+        by_hand.partial_fit(X[start:start + 80])
+    assert streamed.n_features_in_ == D  # dask-ml alone trains on column block 0: 5 features
+    for name, value in by_hand.parameters().items():
+        np.testing.assert_allclose(streamed.parameters()[name], value, rtol=1e-9, err_msg=name)
+
+
+def test_incremental_takes_a_dask_dataframe_and_refuses_what_has_no_partial_fit(X):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(D)])
+    fitted = nd.Incremental(npae.Autoencoder(**SMALL), shuffle_blocks=False).fit(dd.from_pandas(frame, npartitions=3))
+    assert list(fitted.estimator_.feature_names_in_) == list(frame.columns)
+    with pytest.raises(TypeError, match="Incremental trains with partial_fit, which AnomalyDetector has not"):
+        nd.Incremental(npae.AnomalyDetector(npae.Autoencoder(**SMALL))).fit(_rows(X))
+
+
+def test_score_reduces_block_means_for_unknown_row_counts_and_refuses_no_rows(X, fitted):
+    model = fitted["Autoencoder"]
+    keep = X[:, 0] > np.median(X[:, 0])
+    masked = _rows(X)[da.from_array(keep, chunks=ROW_CHUNKS)]
+    assert np.isnan(masked.shape[0])
+    wrapper = nd.ParallelPostFit(model)
+    assert wrapper.score(masked) == pytest.approx(model.score(X[keep]), rel=1e-12)
+    with pytest.raises(ValueError, match="0 sample"):
+        wrapper.score(_rows(X)[da.from_array(np.zeros(N, bool), chunks=ROW_CHUNKS)])
+    with pytest.raises(ValueError, match="X has 4 features"):  # checked on the client, not on a worker
+        wrapper.score(da.from_array(X[:, :4], chunks=(50, 4)))
+
+
+def test_score_of_a_dataframe_and_of_other_estimators(X, fitted):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(D)])
+    model = npae.Autoencoder(**SMALL).fit(frame)
+    lazy = nd.ParallelPostFit(model).score(dd.from_pandas(frame, npartitions=3), compute=False)
+    assert float(lazy.compute()) == pytest.approx(model.score(frame), rel=1e-12)
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    classifier = LogisticRegression().fit(X, y)  # scored against y, as dask-ml's wrapper does
+    got = nd.ParallelPostFit(classifier).score(_rows(X), da.from_array(y, chunks=ROW_CHUNKS))
+    assert got == pytest.approx(classifier.score(X, y))
+
+
+def test_inverse_transform_of_a_codes_dataframe_checks_the_code_names(X):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(D)])
+    model = npae.Autoencoder(**SMALL).fit(frame)
+    codes = pd.DataFrame(model.transform(frame), columns=model.get_feature_names_out())
+    got = nd.ParallelPostFit(model).inverse_transform(dd.from_pandas(codes, npartitions=2)).compute()
+    np.testing.assert_allclose(got, model.inverse_transform(codes), rtol=1e-10)
+    with pytest.raises(ValueError, match="code names should match get_feature_names_out"):
+        nd.ParallelPostFit(model).inverse_transform(dd.from_pandas(codes.set_axis(["z0", "z1", "z2"], axis=1),
+                                                                   npartitions=2))
+
+
+def test_reconstruction_error_and_a_vaes_elbo_and_likelihood_match_memory(X, fitted):
+    vae, ae = fitted["VAE"], fitted["Autoencoder"]
+    rows = _rows(X)
+    np.testing.assert_allclose(nd.ParallelPostFit(ae).reconstruction_error(rows).compute(), ae.reconstruction_error(X),
+                               rtol=1e-10)
+    np.testing.assert_allclose(nd.ParallelPostFit(vae).elbo(rows, random_state=3).compute(),
+                               vae.elbo(X, random_state=3), rtol=1e-10)
+    np.testing.assert_allclose(nd.ParallelPostFit(vae).log_likelihood(rows, k=5).compute(),
+                               vae.log_likelihood(X, k=5), rtol=1e-10)
+    with pytest.raises(TypeError, match="random_state must be None or an int"):
+        nd.ParallelPostFit(vae).elbo(rows, random_state=np.random.default_rng(0))
+
+
+def test_from_npy_names_the_file_by_its_content_and_takes_numpy_integers(tmp_path):
+    path = tmp_path / "rows.npy"
+    np.save(path, np.zeros((6, 2)))
+    first = nd.from_npy(path, rows_per_chunk=np.int64(4))
+    assert first.chunks == ((4, 2), (2,))
+    np.save(path, np.ones((6, 2)))  # rewritten in place with new rows: a new graph, never the old results
+    second = nd.from_npy(path, rows_per_chunk=4)
+    assert second.name != first.name and float(second.sum().compute()) == 12.0
+    np.save(tmp_path / "empty.npy", np.zeros((0, 2)))
+    assert nd.from_npy(tmp_path / "empty.npy").shape == (0, 2)
+
+
+def test_to_backend_asks_for_a_dtype_for_integer_blocks():
+    with pytest.raises(ValueError, match="X has dtype int64; pass dtype='float32' or 'float64'"):
+        nd.to_backend(da.zeros((4, 2), dtype="int64", chunks=2), "numpy")
