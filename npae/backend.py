@@ -456,7 +456,15 @@ def to_numpy(x: Any, *, copy: bool = False) -> np.ndarray:
         return host.numpy().copy() if copy and host.data_ptr() == x.data_ptr() else host.numpy()
     import array_api_strict
 
-    return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
+    host = np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))  # a view when x is on CPU_DEVICE
+    return host.copy() if copy else host
+
+
+def ignoring_overflow():
+    """A context in which NumPy does not warn about overflow (``np.errstate``), for code that turns
+    the non-finite results into defined values itself (a row's loss that overflows the dtype
+    scores as the lowest finite score): no RuntimeWarning for a case that is handled."""
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 def device_of(x: Any):

@@ -92,6 +92,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
 from npae import backend as B
+from npae.applications._common import model_without_feature_names
 from npae.applications.detector import AnomalyDetector
 from npae.models.base import BaseAutoencoder
 from npae.validation import check_option
@@ -110,7 +111,7 @@ except ImportError as err:
         'Install them with pip install "npae[dask]".'
     ) from err
 
-__all__ = ["METHODS", "Incremental", "ParallelPostFit", "from_npy", "to_backend", "to_numpy"]
+__all__ = ["METHODS", "ROW_SCORES", "Incremental", "ParallelPostFit", "from_npy", "to_backend", "to_numpy"]
 
 #: inference method -> what one block of it returns: "codes" (N, K), "data" (N, D), "rows" (N,),
 #: "proba" (N, 2): a detector's [P(inlier), P(outlier)]
@@ -127,6 +128,10 @@ METHODS = {
     "elbo": "rows",
     "log_likelihood": "rows",
 }
+#: methods that score each row on its own for any fitted scikit-learn estimator (outlier detectors
+#: such as IsolationForest, npae's PCA baseline, PyODDetector; a classifier's decision_function),
+#: so they run block by block for those too, as float64 rows
+ROW_SCORES = ("score_samples", "decision_function")
 #: predict_proba's ``method`` values (AnomalyDetector's and PyOD's), checked on the client
 PROBA_METHODS = ("linear", "unify")
 
@@ -168,11 +173,7 @@ def _fitted(estimator):
 def _without_feature_names(estimator):
     """A shallow view of ``estimator`` (as fitted) without ``feature_names_in_``, for blocks whose
     columns were checked against the names on the client."""
-    fitted = _fitted(estimator)
-    view = object.__new__(type(fitted))
-    view.__dict__.update(fitted.__dict__)
-    view.__dict__.pop("feature_names_in_", None)
-    return view
+    return model_without_feature_names(estimator)
 
 
 def _call_on_block(blocks, estimator, method, empty, params=None):
@@ -210,7 +211,7 @@ def _block_output(estimator, method: str, X):
     advance a VAE's random Generator on the client, so the output is read off the estimator's
     fitted snapshot (``_as_fitted``: a ``set_params`` after the fit changes nothing here).
     """
-    if isinstance(estimator, AnomalyDetector):  # host NumPy: float64 scores, ±1 integer labels
+    if not isinstance(estimator, BaseAutoencoder):  # a detector: host NumPy, float64 scores, ±1 integer labels
         dtype = "int64" if method == "predict" else "float64"
         width = 2 if METHODS[method] == "proba" else None
         return np.empty((0,) if width is None else (0, width), dtype=dtype), (width, dtype, True)
@@ -248,7 +249,7 @@ def _checked_rows(estimator, X, method: str):
         raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: shape={X.shape}. "
                          f"Flatten each sample, e.g. X.reshape(len(X), -1).")
     fitted = _fitted(estimator)
-    expected = fitted.latent_dim if method == "inverse_transform" else fitted.n_features_in_
+    expected = fitted.latent_dim if method == "inverse_transform" else getattr(fitted, "n_features_in_", X.shape[1])
     if X.shape[1] != expected:
         raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting {expected} features as input.")
     if X.numblocks[1] > 1:  # a block must hold whole rows; the row chunks stay as they are
@@ -301,7 +302,7 @@ class ParallelPostFit(_DaskMLParallelPostFit):
         estimator = self._postfit_estimator
         if not hasattr(estimator, method):
             raise AttributeError(f"{type(estimator).__name__} has no {method}(), so this wrapper has none either.")
-        if not isinstance(estimator, (BaseAutoencoder, AnomalyDetector)):
+        if not isinstance(estimator, (BaseAutoencoder, AnomalyDetector)) and method not in ROW_SCORES:
             return self._dask_ml(method, estimator, X, params)
         estimator, X = _as_dask_rows(estimator, X, method)
         if not isinstance(X, da.Array):

@@ -345,3 +345,11 @@ def test_torch_backend_on_cuda_names_the_device_index_so_device_checks_compare_e
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     assert torch.device("cuda") != torch.device("cuda", 0)
     assert B._make_torch().device == torch.device("cuda", 0)
+
+
+def test_to_numpy_copy_of_a_strict_array_on_its_cpu_device_is_a_copy():
+    strict = pytest.importorskip("array_api_strict")
+    x = strict.asarray([1.0, 2.0])  # the default device, which NumPy can view
+    snapshot = B.to_numpy(x, copy=True)
+    snapshot[0] = 9.0
+    assert float(B.to_numpy(x)[0]) == 1.0

@@ -479,7 +479,6 @@ def test_a_dask_dataframe_stays_on_the_workers_and_its_columns_are_checked(clien
 
 def test_other_estimators_run_as_dask_ml_runs_them_or_are_refused_by_name(client, X):
     from sklearn.decomposition import PCA
-    from sklearn.ensemble import IsolationForest
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -487,8 +486,21 @@ def test_other_estimators_run_as_dask_ml_runs_them_or_are_refused_by_name(client
     for estimator in (pipeline, PCA(3).fit(X)):
         got = nd.ParallelPostFit(estimator).transform(_rows(X)).compute()
         np.testing.assert_allclose(got, estimator.transform(X), rtol=1e-5, atol=1e-6)
-    with pytest.raises(TypeError, match="runs score_samples\\(\\) block by block for npae estimators"):
-        nd.ParallelPostFit(IsolationForest(random_state=0).fit(X)).score_samples(_rows(X))
+    with pytest.raises(TypeError, match="runs inverse_transform\\(\\) block by block for npae estimators"):
+        nd.ParallelPostFit(PCA(3).fit(X)).inverse_transform(_rows(X[:, :3]))
+
+
+def test_any_detectors_row_scores_run_block_by_block(client, X):
+    """score_samples and decision_function score each row on its own for any outlier detector."""
+    from sklearn.ensemble import IsolationForest
+
+    from npae.applications import PCAReconstructionDetector
+
+    for detector in (IsolationForest(random_state=0).fit(X), PCAReconstructionDetector(3).fit(X)):
+        for method in ("score_samples", "decision_function"):
+            lazy = getattr(nd.ParallelPostFit(detector), method)(_rows(X))
+            assert lazy.dtype == np.float64 and lazy.chunks[0] == ROW_CHUNKS
+            np.testing.assert_allclose(lazy.compute(), getattr(detector, method)(X), rtol=1e-12)
 
 
 # ---------------------------------------------------------------- review s10 (dask-ml user's view)

@@ -41,6 +41,22 @@ def _host1d(y, name: str = "y") -> np.ndarray:
     return y
 
 
+def model_without_feature_names(model):
+    """A shallow view of a fitted model that checks no column names, for rows whose columns were
+    checked already (a detector's scaled host arrays, a Dask block of a checked DataFrame).
+
+    An npae model is viewed as fitted (``_as_fitted``); scikit-learn's ``FrozenEstimator`` is
+    looked through. The model itself keeps its names (and keeps checking them)."""
+    inner = getattr(model, "estimator", model) if type(model).__name__ == "FrozenEstimator" else model
+    fitted = inner._as_fitted() if hasattr(inner, "_as_fitted") else inner
+    if getattr(fitted, "feature_names_in_", None) is None:
+        return fitted
+    view = object.__new__(type(fitted))
+    view.__dict__.update(fitted.__dict__)
+    view.__dict__.pop("feature_names_in_", None)
+    return view
+
+
 def _is_fitted(model) -> bool:
     return getattr(model, "n_features_in_", None) is not None
 

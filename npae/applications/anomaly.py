@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 
 from npae import backend as B
 from npae.applications._common import _fitted, _host1d, _host2d, _latent_dim, default_autoencoder
-from npae.applications.detector import AnomalyDetector, complexity_bits
+from npae.applications.detector import EXTREME_SCORE, AnomalyDetector, complexity_bits
 from npae.metrics import anomaly_labels, anomaly_metrics
 from npae.models import VAE, Autoencoder
 from npae.validation import check_float_in_range
@@ -75,21 +75,26 @@ class PCAReconstructionDetector(OutlierMixin, BaseEstimator):
         from sklearn.utils.validation import validate_data
 
         contamination = check_float_in_range(self.contamination, "contamination", 0.0, 0.5, include_high=True)
-        X = validate_data(self, X, dtype=(np.float64, np.float32))
+        X = validate_data(self, _host(X), dtype=(np.float64, np.float32))
         pca = PCA(n_components=self.n_components, random_state=0).fit(X)
         self.pca_ = pca
         self.offset_ = float(np.quantile(self._scores(X), contamination))
         return self
 
     def _scores(self, X) -> np.ndarray:
-        return -np.sum((X - self.pca_.inverse_transform(self.pca_.transform(X))) ** 2, axis=1)
+        """−‖x − x̂‖² in float64; a row whose error overflows even that gets ``EXTREME_SCORE``, as in
+        ``AnomalyDetector`` (an extreme row is the most abnormal, never −inf or NaN)."""
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            s = -np.sum((X - self.pca_.inverse_transform(self.pca_.transform(X))) ** 2, axis=1)
+        return np.where(np.isfinite(s), s, EXTREME_SCORE)
 
     def score_samples(self, X) -> np.ndarray:
         """−‖x − x̂‖² per row, shape (N,): higher = more normal."""
         from sklearn.utils.validation import check_is_fitted, validate_data
 
         check_is_fitted(self, "pca_")
-        return self._scores(validate_data(self, X, dtype=(np.float64, np.float32), reset=False))
+        return self._scores(validate_data(self, _host(X), dtype=(np.float64, np.float32), reset=False))
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) − offset_``, shape (N,): negative for outliers."""
@@ -98,6 +103,14 @@ class PCAReconstructionDetector(OutlierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """−1 for outliers (``decision_function`` < 0), 1 for inliers, shape (N,)."""
         return np.where(self.decision_function(X) < 0.0, -1, 1)
+
+
+def _host(X):
+    """X on the host as the applications take it (any npae backend's arrays, detached), DataFrames
+    and sparse matrices left as they are for scikit-learn's checks and messages."""
+    from scipy.sparse import issparse
+
+    return X if hasattr(X, "iloc") or issparse(X) else B.to_numpy(X)
 
 
 def evaluate_detectors(detectors: dict, X_train, X_test, is_anomaly) -> tuple:

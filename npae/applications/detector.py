@@ -125,7 +125,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import validate_data
 
 from npae import backend as B
-from npae.applications._common import _is_fitted
+from npae.applications._common import _is_fitted, model_without_feature_names
 from npae.models import Autoencoder
 from npae.validation import (
     check_finite,
@@ -390,13 +390,21 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
         A fit that fails (bad parameters, data the model cannot take, an error while training) leaves
         the detector as it was: a fitted detector keeps scoring with its earlier fit."""
-        state = dict(self.__dict__)
-        try:
-            return self._fit(X)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(state)
-            raise
+        # Fit a shadow with a copy of the attributes, then publish them in one assignment: a failed
+        # fit changes nothing, and a call in another thread reads the old fit or the new, never
+        # parts of both (each inference call reads ``self.__dict__`` once, ``_view``).
+        shadow = object.__new__(type(self))
+        shadow.__dict__ = dict(self.__dict__)
+        shadow._fit(X)
+        self.__dict__ = shadow.__dict__
+        return self
+
+    def _view(self):
+        """The detector as fitted, read once: an inference call works on this, so a refit in
+        another thread (which replaces ``__dict__`` whole) cannot change it halfway."""
+        view = object.__new__(type(self))
+        view.__dict__ = self.__dict__
+        return view
 
     def _fit(self, X):
         self._check_params()
@@ -412,6 +420,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         self._score_seed = (int(self.random_state) if isinstance(self.random_state, (int, np.integer))
                             else int(rng.integers(2**31 - 1)))
         prefit = self.model is not None and not self.refit and _is_fitted(self.model)
+        if self.model is not None and not self.refit and not prefit:
+            raise NotFittedError(
+                f"refit=False uses a fitted model as it is, and this {type(self.model).__name__} is not fitted. A "
+                "clone (cross_validate, GridSearchCV, PyODDetector) drops the fit: wrap the fitted model as "
+                "sklearn.frozen.FrozenEstimator(model), which survives cloning, or use refit=True to train it.")
         n_members, max_rows, trim = self._ensemble_plan(X.shape[0], prefit)
         self.n_estimators_, self.max_samples_ = n_members, max_rows
         member_rng = np.random.default_rng(rng.integers(2**63)) if n_members > 1 else rng
@@ -523,10 +536,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         if names is not None and mine is None:
             warnings.warn(f"X does not have valid feature names, but {type(model).__name__} was fitted with feature "
                           "names", UserWarning, stacklevel=4)
-        snapshot = copy.deepcopy(model)
-        if names is not None:
-            del snapshot.feature_names_in_
-        return snapshot
+        return copy.deepcopy(model)  # whole: its names stay; the detector scores through _Member.scorer
 
     # ------------------------------------------------------------------ inputs
     def _host(self, X, *, reset: bool):
@@ -569,7 +579,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return s
 
     def _compute(self, member, X, Z):
-        model, score = member.model_, self.anomaly_score_
+        model, score = member.scorer, self.anomaly_score_
         if score == "gaussian":
             return member.gaussian(Z)
         if score == "reconstruction":
@@ -584,6 +594,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
     def score_samples(self, X):
         """Per-sample normality score (N,), higher = more normal (scikit-learn's sign)."""
+        return self._view()._score_samples(X)
+
+    def _score_samples(self, X):
         X = self._host(X, reset=False)
         Z, ok = self._model_input(X, self._dtype_of(self.model_))
         return self._scores(X, Z, ok)
@@ -595,7 +608,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def decision_function(self, X):
         """score_samples − offset_: negative for outliers (scikit-learn's sign, higher = more normal;
         PyOD's ``decision_function`` has the opposite sign)."""
-        return np.maximum(self.score_samples(X) - self.offset_, EXTREME_SCORE)
+        view = self._view()
+        return np.maximum(view._score_samples(X) - view.offset_, EXTREME_SCORE)
 
     def predict(self, X):
         """+1 for inliers, −1 for outliers (decision_function < 0)."""
@@ -613,12 +627,13 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         from scipy.special import erf
 
         check_option(method, ("linear", "unify"), "method")
-        s = -self.score_samples(X)
+        view = self._view()
+        s = -view._score_samples(X)
         if method == "linear":
-            lo, hi = float(self.decision_scores_.min()), float(self.decision_scores_.max())
+            lo, hi = float(view.decision_scores_.min()), float(view.decision_scores_.max())
             p = (s - lo) / (hi - lo if hi > lo else 1.0)
         else:
-            p = erf((s - self._mu) / ((self._sigma if self._sigma > 0 else 1.0) * math.sqrt(2.0)))
+            p = erf((s - view._mu) / ((view._sigma if view._sigma > 0 else 1.0) * math.sqrt(2.0)))
         p = np.clip(np.nan_to_num(p, nan=1.0), 0.0, 1.0)
         return np.column_stack([1.0 - p, p])
 
@@ -626,8 +641,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         """PyOD's confidence in each row's label, shape (N,), in [0, 1] (Perini et al., 2020):
         ``label_confidence`` of the row's anomaly score against the training rows', with the
         ``contamination`` share (for "auto", the share flagged, ``contamination_``)."""
-        share = self.contamination_ if self.contamination == "auto" else self.contamination  # PyOD's: the parameter
-        return label_confidence(-self.score_samples(X), self.decision_scores_, self.threshold_, share)
+        view = self._view()
+        share = view.contamination_ if view.contamination == "auto" else view.contamination  # PyOD's: the parameter
+        return label_confidence(-view._score_samples(X), view.decision_scores_, view.threshold_, share)
 
 
 def label_confidence(scores, train_scores, threshold: float, share: float):
@@ -733,21 +749,27 @@ class _Member:
         self.model_ = model
         self.loc_, self.scale_ = 0.0, 1.0
 
+    @property
+    def scorer(self):
+        """``model_`` as the detector calls it: on scaled host rows whose columns the detector has
+        checked, so without the column names a DataFrame-fitted model would check (and warn about)."""
+        return model_without_feature_names(self.model_)
+
     def fit_gaussian(self, Z, random_state=None) -> None:
         """Residual variances v (D,) and the code Gaussian (μ_h, Σ_h) from the training rows Z:
         v the mean squared residuals, (μ_h, Σ_h) ``robust_location_covariance`` of the codes
         (``random_state`` seeds its subsample and its raw step)."""
-        self.residual_var_ = _floored(np.mean(_residual2(self.model_, Z), axis=0))
-        H = B.to_numpy(self.model_.transform(Z)).astype(np.float64)
+        self.residual_var_ = _floored(np.mean(_residual2(self.scorer, Z), axis=0))
+        H = B.to_numpy(self.scorer.transform(Z)).astype(np.float64)
         self.code_mean_, C = robust_location_covariance(H, random_state=random_state)
         self.code_cov_ = _ridged(C)
 
     def gaussian(self, Z):
         """log N(r; 0, diag v) + log N(h; μ_h, Σ_h) per row, nats."""
         v = self.residual_var_
-        r2 = _residual2(self.model_, Z)
+        r2 = _residual2(self.scorer, Z)
         log_p_r = -0.5 * (np.sum(r2 / v, axis=1) + np.sum(np.log(2.0 * math.pi * v)))
-        H = B.to_numpy(self.model_.transform(Z)).astype(np.float64) - self.code_mean_
+        H = B.to_numpy(self.scorer.transform(Z)).astype(np.float64) - self.code_mean_
         L = np.linalg.cholesky(self.code_cov_)
         U = np.linalg.solve(L, H.T)  # L⁻¹(h − μ): squared norm = Mahalanobis distance
         K = H.shape[1]

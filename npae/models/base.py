@@ -699,7 +699,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ``{"loss": …}`` plus the model's other terms, what ``fit`` logs as ``val_*`` each epoch
         (the training loop's protocol, ``npae.training``). A row whose value overflows counts as the
         dtype's largest, as in ``score_samples``."""
-        return {k: float(v) for k, v in self._evaluate(Xb).items()}
+        with B.ignoring_overflow():  # an overflowing row counts as the dtype's largest value
+            return {k: float(v) for k, v in self._evaluate(Xb).items()}
 
     # ------------------------------------------------------------------ objective
     def loss_and_grad(self, X, **kwargs):
@@ -793,7 +794,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._check_is_fitted()
         model = self._as_fitted()
         Xb, kind = model._validate(X, n_features=model.n_features_in_)
-        return restore_kind(-_finite_losses(model._chunks(model._sample_losses, Xb)), kind)
+        with B.ignoring_overflow():  # an overflowing row gets the lowest finite score here
+            return restore_kind(-_finite_losses(model._chunks(model._sample_losses, Xb)), kind)
 
     def reconstruction_error(self, X):
         """Squared reconstruction error in data space per row, e_n = Σ_d (x̂_nd − x_nd)², shape (N,).
@@ -805,7 +807,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._check_is_fitted()
         model = self._as_fitted()
         Xb, kind = model._validate(X, n_features=model.n_features_in_, target_check=False)
-        return restore_kind(_finite_losses(model._chunks(model._reconstruction_errors, Xb)), kind)
+        with B.ignoring_overflow():  # an overflowing row gets finfo(dtype).max here
+            return restore_kind(_finite_losses(model._chunks(model._reconstruction_errors, Xb)), kind)
 
     def _reconstruction_errors(self, X):
         """Σ_d (x̂_nd − x_nd)², x̂ = decode(encode(X)): (N, D) -> (N,)."""
@@ -825,11 +828,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         by the size of their objective. It is therefore not the mean of ``score_samples`` (minus
         the training objective), except for loss="mse" without a penalty. The VAE scores its
         ELBO instead (see ``VAE.score``). For another criterion pass ``scoring=`` to the search.
+
+        Data the model's loss cannot take is refused, as in ``score_samples`` (a BCE model: X in
+        [0, 1]); in a Pipeline, ``MinMaxScaler(clip=True)`` keeps held-out rows in that range.
         """
         self._check_is_fitted()
         model = self._as_fitted()
         Xb, _ = model._validate(X, n_features=model.n_features_in_)
-        return _finite_mean(model._chunks(model._row_scorer(), Xb))
+        with B.ignoring_overflow():  # overflowing rows count as the largest finite error
+            return _finite_mean(model._chunks(model._row_scorer(), Xb))
 
     def _row_scorer(self):
         """The function ``score`` applies to each chunk of rows (the VAE binds one Generator to

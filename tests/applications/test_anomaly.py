@@ -128,3 +128,26 @@ def test_tabular_auroc_breast_cancer_autoencoder_above_0_9_with_baselines():
     assert by["autoencoder (mse)"]["auroc"] > 0.9
     for r in rows:
         assert 0.5 < r["auroc"] <= 1.0 and r["average_precision"] > r["prevalence"]
+
+
+def test_the_pca_baseline_scores_extreme_rows_finitely_and_takes_every_backends_arrays():
+    from npae import backend as B
+    from npae.applications import evaluate_detectors
+
+    rng = np.random.default_rng(0)
+    X = rng.random((80, 5)).astype(np.float32)
+    test = rng.random((20, 5)).astype(np.float32)
+    test[0] = 1e30  # finite in float32, its squared error is not
+    detector = PCAReconstructionDetector(2).fit(X)
+    scores = detector.score_samples(test)
+    assert np.all(np.isfinite(scores)) and scores[0] == scores.min() and detector.predict(test)[0] == -1
+    rows, _ = evaluate_detectors({"pca": PCAReconstructionDetector(2)}, X, test, np.arange(20) == 0)
+    assert rows[0]["auroc"] == 1.0
+    torch = pytest.importorskip("torch")
+    tensor = torch.tensor(X, requires_grad=True)
+    np.testing.assert_allclose(PCAReconstructionDetector(2).fit(tensor).score_samples(tensor),
+                               detector.score_samples(X), rtol=1e-6)
+    pytest.importorskip("array_api_strict")
+    strict = B.asarray(X, backend="array_api_strict")
+    np.testing.assert_allclose(PCAReconstructionDetector(2).fit(strict).score_samples(strict),
+                               detector.score_samples(X), rtol=1e-6)

@@ -576,3 +576,74 @@ def test_a_prefit_model_fitted_on_a_dataframe_checks_its_columns_once_without_wa
     np.testing.assert_allclose(scores, AnomalyDetector(model, refit=False).fit(X).score_samples(X), rtol=1e-6)
     with pytest.raises(ValueError, match=r"fitted on the columns \['a', .* X has \['e'"):
         AnomalyDetector(model, refit=False).fit(frame[list("edcba")])
+
+
+def test_threads_scoring_during_refits_get_one_fit_or_the_other_never_a_mix():
+    """A serving thread scores while another refits the detector (the models' thread promise, one level up)."""
+    import threading
+
+    rng = np.random.default_rng(0)
+    X_a, X_b = rng.normal(size=(120, 6)), rng.normal(loc=5.0, scale=3.0, size=(120, 6))
+
+    def make():
+        return AnomalyDetector(npae.Autoencoder(loss="mse", hidden_sizes=(4,), latent_dim=2, epochs=1, verbose=0,
+                                                random_state=0), scaler="standard", random_state=0)
+
+    Q = X_a[:10]
+    expected = [make().fit(X).score_samples(Q) for X in (X_a, X_b)]
+    detector, stop, bad = make().fit(X_a), threading.Event(), []
+
+    def score():
+        while not stop.is_set():
+            try:
+                s = detector.score_samples(Q)
+                if not any(np.array_equal(s, e) for e in expected):
+                    bad.append("mixed")
+            except Exception as err:  # noqa: BLE001 - any error here is the failure being tested
+                bad.append(repr(err))
+
+    threads = [threading.Thread(target=score) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(40):
+            detector.fit(X_b if i % 2 == 0 else X_a)
+            with pytest.raises(ValueError):
+                detector.fit(X_a[:, :3].tolist() + [["x"] * 3])  # a refused refit: the detector stays as it was
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert bad == []
+
+
+def test_a_prefit_model_that_lost_its_fit_to_a_clone_is_refused_and_frozen_models_survive():
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import cross_validate
+
+    from npae.applications.pyod import PyODDetector
+
+    X = np.random.default_rng(0).random((120, 5))
+    ae = npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=2, verbose=0, loss="mse", random_state=0).fit(X)
+    with pytest.raises(NotFittedError, match="FrozenEstimator"):
+        clone(AnomalyDetector(ae, refit=False)).fit(X)  # a clone drops the fit: never retrain it silently
+    frozen = AnomalyDetector(FrozenEstimator(ae), refit=False)
+    np.testing.assert_allclose(clone(frozen).fit(X).model_.score_samples(X), ae.score_samples(X))
+    pyod = PyODDetector(frozen).fit(X)
+    np.testing.assert_allclose(-pyod.decision_scores_, AnomalyDetector(ae, refit=False).fit(X).score_samples(X))
+    assert np.all(np.isfinite(cross_validate(frozen, X, cv=3)["test_score"]))
+
+
+def test_a_prefit_dataframe_model_keeps_checking_its_columns_inside_the_detector():
+    import pandas as pd
+    from sklearn.frozen import FrozenEstimator
+
+    frame = pd.DataFrame(np.random.default_rng(0).random((100, 5)), columns=list("abcde"))
+    model = npae.Autoencoder(hidden_sizes=(4,), latent_dim=2, epochs=2, verbose=0, loss="mse", random_state=0).fit(frame)
+    detector = AnomalyDetector(model, refit=False).fit(frame)
+    assert list(detector.model_.feature_names_in_) == list("abcde")
+    with pytest.raises(ValueError, match="feature names"):
+        detector.model_.transform(frame[list("edcba")])
+    frozen = AnomalyDetector(FrozenEstimator(model), refit=False).fit(frame)
+    np.testing.assert_allclose(frozen.score_samples(frame), detector.score_samples(frame))

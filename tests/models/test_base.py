@@ -218,6 +218,40 @@ def test_score_is_minus_the_mean_squared_reconstruction_error_in_data_space(name
     assert model.score(data) == pytest.approx(-errors.mean(), rel=1e-5)
 
 
+def test_a_minmax_pipeline_cross_validates_a_bce_model_with_clip(data):
+    """Held-out rows past MinMaxScaler's training range are refused by a BCE model (its loss cannot
+    take them); with MinMaxScaler(clip=True) every fold scores."""
+    from sklearn.model_selection import cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    model = npae.Autoencoder(hidden_sizes=(4,), latent_dim=K, epochs=2, verbose=0, random_state=0).fit(data)
+    with pytest.raises(ValueError, match=r"expects X in \[0, 1\]"):
+        model.score(data * 1.5 + 0.1)
+    rng = np.random.default_rng(1)
+    X = rng.random((90, D)) * rng.uniform(1, 50, size=D)
+    pipe = make_pipeline(MinMaxScaler(clip=True), npae.Autoencoder(hidden_sizes=(4,), latent_dim=K, epochs=2,
+                                                                   verbose=0))
+    assert np.all(np.isfinite(cross_validate(pipe, X, cv=3, error_score="raise")["test_score"]))
+
+
+def test_extreme_rows_score_without_overflow_warnings(data):
+    """Their scores are defined (the lowest finite score); NumPy's overflow warning is not leaked, so code
+    run under warnings-as-errors (pytest's filterwarnings = error) still gets them."""
+    import warnings
+
+    model = npae.Autoencoder(hidden_sizes=(4,), latent_dim=K, loss="mse", epochs=2, verbose=0).fit(data)
+    extreme = data[:4].copy()
+    extreme[1] = 1e30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scores = model.score_samples(extreme)
+        errors = model.reconstruction_error(extreme)
+        mean = model.score(extreme)
+    assert scores[1] == -np.finfo(np.float32).max and errors[1] == np.finfo(np.float32).max
+    assert np.isfinite(mean)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_shapes_of_the_transformer_methods(name, data):
     model = MODELS[name]().fit(data)
