@@ -77,6 +77,14 @@ is far out by the same rule (``upper_cut``: Tukey's Q₃ + 3 IQR fence on log-sc
 likelihood scores have a long χ²-like tail, which the log makes nearly symmetric). The share
 flagged on the training rows is ``contamination_``.
 
+The threshold is set on the rows the model was trained on, as PyOD and IsolationForest set
+theirs. An autoencoder fits its training rows better than new ones, and the built-in model trains
+many epochs on a small table (⌈20,000 / N⌉, up to 300), so on **new** rows of the same
+distribution ``predict`` flags more than ``contamination`` — far more on a table of about a hundred
+rows (one digits class: most new normal rows; MNIST, 600 rows: about 40 %). The ranking (AUROC,
+``score_samples``) is not affected. To flag a share of new rows, set the threshold on rows the
+model has not seen: ``offset_ = numpy.quantile(detector.score_samples(X_held_out), share)``.
+
 **Ensembles** (``n_estimators``, ``max_samples``): ``n_estimators > 1`` trains that many models,
 each on its own random subsample of ``max_samples`` rows (``"auto"``: at most 1,024; the built-in
 members get a smaller budget, about 4,000 row visits, so the cost stays near one model's) with
