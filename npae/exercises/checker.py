@@ -243,7 +243,7 @@ def _run(report, exercise, fn, inputs, backend, dtype):
         try:
             out = fn(*args)
         except NotImplementedError:
-            report.fail("not_implemented", "not implemented yet: replace `raise NotImplementedError` with your code.")
+            report.fail("not_implemented", "to write it, replace `raise NotImplementedError` with your code.")
             return "stop"
         except Exception as err:  # the learner's code may raise anything; report it, do not crash
             text = str(err).splitlines()[0][:200] if str(err) else ""
