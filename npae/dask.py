@@ -86,7 +86,7 @@ import numbers
 import os
 
 import numpy as np
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace, device, is_cupy_array
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
@@ -253,17 +253,12 @@ def _checked_rows(estimator, X, method: str):
     if X.shape[1] != expected:
         raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting {expected} features as input.")
     if X.numblocks[1] > 1:  # a block must hold whole rows; the row chunks stay as they are
-        if not isinstance(X._meta, np.ndarray) and not _is_cupy(X._meta):
+        if not isinstance(X._meta, np.ndarray) and not is_cupy_array(X._meta):
             raise ValueError(f"X's blocks are {type(X._meta).__module__.split('.')[0]} arrays split into "
                              f"{X.numblocks[1]} column blocks, which Dask cannot join; give X one column block "
                              "before moving it: to_backend(X.rechunk({1: -1}), ...).")
         X = X.rechunk({1: -1})
     return X
-
-
-def _is_cupy(x) -> bool:
-    """Whether x is a CuPy array (Dask joins those natively)."""
-    return type(x).__module__.startswith("cupy")
 
 
 def _shipped(estimator):

@@ -41,6 +41,15 @@ def _host1d(y, name: str = "y") -> np.ndarray:
     return y
 
 
+def host_rows(X):
+    """X on the host for scikit-learn's checks: any npae backend's array through
+    ``npae.backend.to_numpy`` (detached, copied from a device); a DataFrame (its column names) and a
+    sparse matrix (scikit-learn's message for it) as they are."""
+    from scipy.sparse import issparse
+
+    return X if hasattr(X, "iloc") or issparse(X) else B.to_numpy(X)
+
+
 def model_without_feature_names(model):
     """A shallow view of a fitted model that checks no column names, for rows whose columns were
     checked already (a detector's scaled host arrays, a Dask block of a checked DataFrame).

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 
 from npae import backend as B
-from npae.applications._common import _fitted, _host1d, _host2d, _latent_dim, default_autoencoder
+from npae.applications._common import _fitted, _host1d, _host2d, _latent_dim, default_autoencoder, host_rows
 from npae.applications.detector import EXTREME_SCORE, AnomalyDetector, complexity_bits
 from npae.metrics import anomaly_labels, anomaly_metrics
 from npae.models import VAE, Autoencoder
@@ -75,7 +75,7 @@ class PCAReconstructionDetector(OutlierMixin, BaseEstimator):
         from sklearn.utils.validation import validate_data
 
         contamination = check_float_in_range(self.contamination, "contamination", 0.0, 0.5, include_high=True)
-        X = validate_data(self, _host(X), dtype=(np.float64, np.float32))
+        X = validate_data(self, host_rows(X), dtype=(np.float64, np.float32))
         pca = PCA(n_components=self.n_components, random_state=0).fit(X)
         self.pca_ = pca
         self.offset_ = float(np.quantile(self._scores(X), contamination))
@@ -94,7 +94,7 @@ class PCAReconstructionDetector(OutlierMixin, BaseEstimator):
         from sklearn.utils.validation import check_is_fitted, validate_data
 
         check_is_fitted(self, "pca_")
-        return self._scores(validate_data(self, _host(X), dtype=(np.float64, np.float32), reset=False))
+        return self._scores(validate_data(self, host_rows(X), dtype=(np.float64, np.float32), reset=False))
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) − offset_``, shape (N,): negative for outliers."""
@@ -103,14 +103,6 @@ class PCAReconstructionDetector(OutlierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """−1 for outliers (``decision_function`` < 0), 1 for inliers, shape (N,)."""
         return np.where(self.decision_function(X) < 0.0, -1, 1)
-
-
-def _host(X):
-    """X on the host as the applications take it (any npae backend's arrays, detached), DataFrames
-    and sparse matrices left as they are for scikit-learn's checks and messages."""
-    from scipy.sparse import issparse
-
-    return X if hasattr(X, "iloc") or issparse(X) else B.to_numpy(X)
 
 
 def evaluate_detectors(detectors: dict, X_train, X_test, is_anomaly) -> tuple:

@@ -126,14 +126,13 @@ import warnings
 import zlib
 
 import numpy as np
-from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import validate_data
 
 from npae import backend as B
-from npae.applications._common import _is_fitted, model_without_feature_names
+from npae.applications._common import _is_fitted, host_rows, model_without_feature_names
 from npae.models import Autoencoder
 from npae.validation import (
     check_finite,
@@ -551,10 +550,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         """X as a finite 2-D host float array (scikit-learn's checks and messages)."""
         if not reset:
             self._require_fitted()
-        if not (hasattr(X, "iloc") or issparse(X)):  # DataFrames keep their column names, sparse its message
-            X = B.to_numpy(X)
         with np.errstate(over="ignore", invalid="ignore"):  # its finiteness test sums X: max + (−max)
-            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            return validate_data(self, host_rows(X), reset=reset, dtype=[np.float64, np.float32])
 
     @staticmethod
     def _dtype_of(model):
